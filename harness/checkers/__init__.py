@@ -1,0 +1,56 @@
+"""Checkers: pure functions from (history, initial state, final state) to a verdict with evidence.
+
+They never touch a database. As in Jepsen, a checker that crashes does not sink the run: its error
+is recorded and the verdict cannot be a pass.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+from harness.checkers.invariants import Token, check_invariants
+from harness.checkers.lost_update import check_lost_updates, lost_kinds
+from harness.checkers.result import Anomaly, CheckResult, Stats, Verdict
+from harness.checkers.stats import compute_stats
+from harness.history import Operation
+from harness.model import State
+
+
+def check(
+    ops: Sequence[Operation],
+    initial: Mapping[int, State],
+    final: Mapping[int, State],
+    *,
+    token: Token | None = None,
+) -> CheckResult:
+    """Judge one run. ``token`` names the concurrency token the strategy promises to maintain."""
+    errors: list[str] = []
+    stats = Stats()
+    anomalies: list[Anomaly] = []
+    violations: list[Anomaly] = []
+    lost = acknowledged = 0
+    try:
+        stats = compute_stats(ops)
+    except Exception as exc:  # a crashing checker yields unknown, never a pass
+        errors.append(f"stats: {type(exc).__name__}: {exc}")
+    try:
+        findings = check_lost_updates(ops, initial, final)
+        anomalies, lost, acknowledged = findings.anomalies, findings.lost_writes, findings.acknowledged
+    except Exception as exc:
+        errors.append(f"lost-update: {type(exc).__name__}: {exc}")
+    try:
+        violations = check_invariants(ops, initial, token)
+    except Exception as exc:
+        errors.append(f"invariants: {type(exc).__name__}: {exc}")
+
+    verdict: Verdict
+    if any(a.kind in lost_kinds() for a in anomalies):
+        verdict = "lost-updates"
+    elif errors or stats.overlapping_write_pairs == 0:
+        verdict = "inconclusive"  # no contention means the race never had a chance to happen
+    else:
+        verdict = "no-lost-updates"
+    return CheckResult(verdict, lost, acknowledged, anomalies, violations, stats, errors)
+
+
+__all__ = ["Anomaly", "CheckResult", "Stats", "Token", "Verdict", "check"]

@@ -1,0 +1,57 @@
+"""What a checker returns: a verdict, the evidence behind it and the figures around it."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Literal
+
+Verdict = Literal["lost-updates", "no-lost-updates", "inconclusive"]
+
+
+@dataclass(frozen=True)
+class Anomaly:
+    """One piece of evidence, with a plain-language explanation of why it is one (Elle's habit)."""
+
+    # lost-update | counter-lost | counter-duplicated | same-read-overwrite | failed-write-applied
+    # | unexplained-value | invariant:<name>
+    kind: str
+    entity: int
+    field: str | None
+    ops: tuple[int, ...]
+    explanation: str
+
+
+@dataclass
+class Stats:
+    writes: int = 0
+    ok: int = 0
+    fail: int = 0
+    info: int = 0
+    reads: int = 0
+    conflicts: int = 0  # save attempts refused by the strategy or aborted by the database
+    retries: int = 0
+    fail_reasons: dict[str, int] = field(default_factory=dict)
+    overlapping_write_pairs: int = 0  # contention: pairs of writes to one entity whose intervals overlap
+    same_read_pairs: int = 0  # pairs of acknowledged writes that read the same version of an entity
+    duration_s: float = 0.0
+    ops_per_s: float = 0.0
+    latency_p50_ms: float = 0.0
+    latency_p99_ms: float = 0.0
+
+
+@dataclass
+class CheckResult:
+    verdict: Verdict
+    lost_writes: int  # acknowledged writes (or counter increments) whose effect is gone
+    acknowledged: int
+    anomalies: list[Anomaly]
+    invariant_violations: list[Anomaly]
+    stats: Stats
+    checker_errors: list[str] = field(default_factory=list)
+
+    @property
+    def contention(self) -> int:
+        return self.stats.overlapping_write_pairs
+
+    def to_json(self) -> dict[str, object]:
+        return asdict(self)

@@ -1,0 +1,73 @@
+"""Counts, contention, throughput and latency of a history."""
+
+from __future__ import annotations
+
+import heapq
+import math
+from collections import Counter, defaultdict
+from collections.abc import Sequence
+
+from harness.checkers.result import Stats
+from harness.history import Operation
+from harness.model import fingerprint
+
+
+def percentile(sorted_values: Sequence[float], q: float) -> float:
+    """Nearest-rank percentile of an already sorted sequence; 0.0 when empty."""
+    if not sorted_values:
+        return 0.0
+    rank = max(1, math.ceil(q / 100 * len(sorted_values)))
+    return sorted_values[rank - 1]
+
+
+def overlapping_pairs(ops: Sequence[Operation]) -> int:
+    """Pairs of operations on the same entity whose [start, end] intervals overlap (sweep, n log n)."""
+    by_entity: dict[int, list[Operation]] = defaultdict(list)
+    for op in ops:
+        by_entity[op.entity].append(op)
+    total = 0
+    for group in by_entity.values():
+        active: list[float] = []  # min-heap of end times of ops that started earlier
+        for op in sorted(group, key=lambda o: o.start):
+            while active and active[0] < op.start:
+                heapq.heappop(active)
+            total += len(active)
+            heapq.heappush(active, math.inf if op.end is None else op.end)
+    return total
+
+
+def same_read_groups(ops: Sequence[Operation]) -> list[list[Operation]]:
+    """Acknowledged writes grouped by the exact version of the entity they read (groups of 2+)."""
+    groups: dict[tuple[int, object], list[Operation]] = defaultdict(list)
+    for op in ops:
+        if op.is_write and op.type == "ok" and op.read is not None:
+            groups[(op.entity, fingerprint(op.read.state))].append(op)
+    return [g for g in groups.values() if len(g) > 1]
+
+
+def compute_stats(ops: Sequence[Operation]) -> Stats:
+    writes = [op for op in ops if op.is_write]
+    outcome = Counter(op.type for op in writes)
+    reasons = Counter(op.reason or "unknown" for op in writes if op.type == "fail")
+    retries = sum(op.attempts - 1 for op in writes)
+    # every attempt but a final success was refused: a conflict or a database abort
+    conflicts = sum(op.attempts - (1 if op.type == "ok" else 0) for op in writes if op.type != "info")
+    latencies = sorted((op.end - op.start) / 1e6 for op in writes if op.type == "ok" and op.end is not None)
+    ends = [op.end for op in writes if op.end is not None]
+    duration = (max(ends) - min(op.start for op in writes)) / 1e9 if ends else 0.0
+    return Stats(
+        writes=len(writes),
+        ok=outcome["ok"],
+        fail=outcome["fail"],
+        info=outcome["info"],
+        reads=sum(1 for op in ops if not op.is_write),
+        conflicts=conflicts,
+        retries=retries,
+        fail_reasons=dict(reasons),
+        overlapping_write_pairs=overlapping_pairs(writes),
+        same_read_pairs=sum(len(g) * (len(g) - 1) // 2 for g in same_read_groups(writes)),
+        duration_s=duration,
+        ops_per_s=outcome["ok"] / duration if duration > 0 else 0.0,
+        latency_p50_ms=percentile(latencies, 50),
+        latency_p99_ms=percentile(latencies, 99),
+    )

@@ -1,0 +1,168 @@
+"""What a database backend is: where scratch databases come from and what the server can do.
+
+The harness only ever writes to databases it created itself, named with :data:`NAME_PREFIX`, and
+drops each one when the run that created it ends (normally, on error or on Ctrl-C).
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from abc import ABC, abstractmethod
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+from sqlalchemy import Connection, Engine, RootTransaction, create_engine, text
+from sqlalchemy.engine import URL
+from sqlalchemy.exc import DBAPIError, OperationalError
+
+from harness.databases.urls import mask_url, render
+from harness.errors import DatabaseError, DatabaseUnreachableError
+
+NAME_PREFIX = "race_harness_"
+CONNECT_TIMEOUT_S = 5
+
+
+def scratch_name() -> str:
+    return f"{NAME_PREFIX}{os.getpid()}_{uuid.uuid4().hex[:8]}"
+
+
+@dataclass
+class ScratchDatabase:
+    """A database this run created; ``drop()`` removes it and is safe to call twice."""
+
+    name: str
+    url: URL
+    backend: Backend
+    dropped: bool = False
+
+    def engine(self, pool_size: int) -> Engine:
+        return self.backend.make_engine(self.url, pool_size)
+
+    def drop(self) -> None:
+        if not self.dropped:
+            self.backend.drop_database(self.name)
+            self.dropped = True
+
+    def __enter__(self) -> ScratchDatabase:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.drop()
+
+
+class Backend(ABC):
+    """One database server (or SQLite) the harness can run scenarios on."""
+
+    family: ClassVar[str]  # postgresql | mysql | sqlite
+
+    def __init__(self, source: str) -> None:
+        self.source = source  # how the user named it: embedded, env var, masked URL
+        self._version: str | None = None
+
+    @property
+    def label(self) -> str:
+        """Short name for tables and reports: ``postgresql 15.20``, ``mariadb 10.11.19``."""
+        return self.version
+
+    @property
+    def version(self) -> str:
+        if self._version is None:
+            self._version = self.fetch_version()
+        return self._version
+
+    @abstractmethod
+    def fetch_version(self) -> str: ...
+
+    @abstractmethod
+    def create_database(self) -> ScratchDatabase: ...
+
+    @abstractmethod
+    def drop_database(self, name: str) -> None: ...
+
+    @abstractmethod
+    def leftover_databases(self) -> list[str]:
+        """Databases named with the harness prefix that still exist (for clean-up checks)."""
+
+    @abstractmethod
+    def make_engine(self, url: URL, pool_size: int) -> Engine: ...
+
+    @abstractmethod
+    def classify(self, exc: DBAPIError) -> str:
+        """Why a statement failed, in the history's words: deadlock, serialization, integrity, ..."""
+
+    def definite_abort(self, exc: DBAPIError) -> bool:
+        """True when an error raised by COMMIT still proves the transaction did not commit."""
+        return self.classify(exc) in ("serialization", "deadlock")
+
+    def begin_write(self, conn: Connection) -> RootTransaction:
+        return conn.begin()
+
+    def start(self) -> None:
+        """Make sure the server is reachable (and started, for embedded ones)."""
+        _ = self.version
+
+    def close(self) -> None:  # noqa: B027 - optional hook, most backends hold nothing
+        """Release what :meth:`start` acquired (stop an embedded server)."""
+
+
+class ServerBackend(Backend):
+    """A PostgreSQL or MySQL/MariaDB server reached through an admin URL."""
+
+    def __init__(self, admin_url: URL, source: str | None = None) -> None:
+        super().__init__(source or render(admin_url))
+        self.admin_url = admin_url
+        self._admin: Engine | None = None
+
+    def connect_args(self) -> dict[str, Any]:
+        return {"connect_timeout": CONNECT_TIMEOUT_S}
+
+    def make_engine(self, url: URL, pool_size: int) -> Engine:
+        return create_engine(
+            url,
+            pool_size=pool_size,
+            max_overflow=pool_size,
+            pool_pre_ping=False,
+            connect_args=self.connect_args(),
+        )
+
+    def admin(self) -> Engine:
+        if self._admin is None:
+            self._admin = create_engine(
+                self.admin_url,
+                isolation_level="AUTOCOMMIT",
+                poolclass=None,
+                pool_size=1,
+                connect_args=self.connect_args(),
+            )
+        return self._admin
+
+    def admin_execute(self, sql: str) -> list[Any]:
+        try:
+            with self.admin().connect() as conn:
+                result = conn.execute(text(sql))
+                return list(result) if result.returns_rows else []
+        except DBAPIError as exc:
+            if exc.connection_invalidated or _is_connect_error(exc):
+                raise DatabaseUnreachableError(
+                    f"cannot connect to {self.family} at {render(self.admin_url)}: {_reason(exc)}"
+                ) from None
+            raise DatabaseError(f"{self.family} at {render(self.admin_url)}: {_reason(exc)}") from None
+
+    def close(self) -> None:
+        if self._admin is not None:
+            self._admin.dispose()
+            self._admin = None
+
+
+def _is_connect_error(exc: DBAPIError) -> bool:
+    return isinstance(exc, OperationalError)
+
+
+def _reason(exc: DBAPIError) -> str:
+    """The driver's message, first line only, any password masked."""
+    orig = exc.orig
+    args: tuple[object, ...] = getattr(orig, "args", ())
+    msg = str(args[1]) if len(args) > 1 and isinstance(args[0], int) else str(orig)  # PyMySQL: (code, msg)
+    first = next((line.strip() for line in msg.splitlines() if line.strip()), type(orig).__name__)
+    return mask_url(first)

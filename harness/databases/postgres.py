@@ -1,0 +1,38 @@
+"""PostgreSQL through psycopg 3."""
+
+from __future__ import annotations
+
+from sqlalchemy.exc import DBAPIError
+
+from harness.databases.base import NAME_PREFIX, ScratchDatabase, ServerBackend, scratch_name
+
+
+class PostgresBackend(ServerBackend):
+    family = "postgresql"
+
+    def fetch_version(self) -> str:
+        row = self.admin_execute("SHOW server_version")[0]
+        return f"postgresql {str(row[0]).split()[0]}"
+
+    def create_database(self) -> ScratchDatabase:
+        name = scratch_name()
+        self.admin_execute(f'CREATE DATABASE "{name}"')
+        return ScratchDatabase(name, self.admin_url.set(database=name), self)
+
+    def drop_database(self, name: str) -> None:
+        # WITH (FORCE) (PostgreSQL 13+) ends sessions a crashed run left connected
+        self.admin_execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+    def leftover_databases(self) -> list[str]:
+        pattern = NAME_PREFIX.replace("_", "\\_")  # "_" is a LIKE wildcard
+        rows = self.admin_execute(f"SELECT datname FROM pg_database WHERE datname LIKE '{pattern}%'")
+        return [r[0] for r in rows]
+
+    def classify(self, exc: DBAPIError) -> str:
+        state = getattr(exc.orig, "sqlstate", None) or ""
+        return {
+            "40001": "serialization",
+            "40P01": "deadlock",
+            "55P03": "lock-timeout",
+            "57014": "timeout",
+        }.get(state, "integrity" if state.startswith("23") else "error")

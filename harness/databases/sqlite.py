@@ -1,0 +1,92 @@
+"""SQLite, one file per scratch database in a private temporary directory.
+
+pysqlite's own transaction handling issues ``BEGIN`` lazily (only before DML) and never
+``BEGIN IMMEDIATE``; both would blur where the read and the write transactions start. So the
+driver is put in autocommit mode and the harness emits ``BEGIN`` itself (SQLAlchemy's documented
+recipe), ``BEGIN IMMEDIATE`` for write transactions: a deferred transaction that reads first and
+then writes fails with SQLITE_BUSY instead of waiting when another writer got there first.
+"""
+
+from __future__ import annotations
+
+import shutil
+import sqlite3
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Connection, Engine, RootTransaction, create_engine, event
+from sqlalchemy.engine import URL
+from sqlalchemy.exc import DBAPIError
+
+from harness.databases.base import NAME_PREFIX, Backend, ScratchDatabase, scratch_name
+
+BUSY_TIMEOUT_S = 30
+_BEGIN_KEY = "race_harness_begin"
+
+
+class SQLiteBackend(Backend):
+    family = "sqlite"
+
+    def __init__(self) -> None:
+        super().__init__("sqlite")
+        self._dir: Path | None = None
+
+    def fetch_version(self) -> str:
+        return f"sqlite {sqlite3.sqlite_version}"
+
+    @property
+    def directory(self) -> Path:
+        if self._dir is None:
+            self._dir = Path(tempfile.mkdtemp(prefix=NAME_PREFIX))
+        return self._dir
+
+    def create_database(self) -> ScratchDatabase:
+        name = scratch_name()
+        path = self.directory / f"{name}.db"
+        sqlite3.connect(path).close()
+        return ScratchDatabase(name, URL.create("sqlite+pysqlite", database=str(path)), self)
+
+    def drop_database(self, name: str) -> None:
+        for suffix in ("", "-wal", "-shm", "-journal"):
+            (self.directory / f"{name}.db{suffix}").unlink(missing_ok=True)
+
+    def leftover_databases(self) -> list[str]:
+        if self._dir is None or not self._dir.exists():
+            return []
+        return sorted(p.name.removesuffix(".db") for p in self._dir.glob(f"{NAME_PREFIX}*.db"))
+
+    def make_engine(self, url: URL, pool_size: int) -> Engine:
+        engine = create_engine(
+            url,
+            pool_size=pool_size,
+            max_overflow=pool_size,
+            connect_args={"timeout": BUSY_TIMEOUT_S, "check_same_thread": False},
+        )
+
+        @event.listens_for(engine, "connect")
+        def _connect(dbapi_conn: Any, _record: Any) -> None:
+            dbapi_conn.isolation_level = None  # the harness emits BEGIN itself
+            dbapi_conn.execute("PRAGMA journal_mode=WAL")  # readers do not block the writer
+            dbapi_conn.execute("PRAGMA foreign_keys=ON")
+
+        @event.listens_for(engine, "begin")
+        def _begin(conn: Connection) -> None:
+            conn.exec_driver_sql(conn.info.pop(_BEGIN_KEY, "BEGIN"))
+
+        return engine
+
+    def begin_write(self, conn: Connection) -> RootTransaction:
+        conn.info[_BEGIN_KEY] = "BEGIN IMMEDIATE"
+        return conn.begin()
+
+    def classify(self, exc: DBAPIError) -> str:
+        msg = str(exc.orig).lower()
+        if "locked" in msg or "busy" in msg:
+            return "busy"
+        return "integrity" if isinstance(exc.orig, sqlite3.IntegrityError) else "error"
+
+    def close(self) -> None:
+        if self._dir is not None:
+            shutil.rmtree(self._dir, ignore_errors=True)
+            self._dir = None

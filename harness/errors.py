@@ -1,0 +1,53 @@
+"""Errors the harness raises on purpose.
+
+Every message is one line that names the value it got and what it expected, so the CLI can print it
+as is (exit 2) and a test can match on it. Messages never contain a password: anything that
+formats a database URL goes through :func:`harness.databases.urls.mask_url` first.
+"""
+
+from __future__ import annotations
+
+
+class HarnessError(Exception):
+    """Base class: a problem the user can fix (bad input, unreachable server, missing engine)."""
+
+
+class UsageError(HarnessError):
+    """A value given on the command line or to the API is not one the harness accepts."""
+
+
+class UnknownNameError(UsageError):
+    """A scenario, strategy or database name is not registered."""
+
+    def __init__(self, kind: str, name: str, known: list[str]) -> None:
+        super().__init__(f"unknown {kind} {name!r}; expected one of: {', '.join(sorted(known))}")
+        self.kind = kind
+        self.name = name
+        self.known = known
+
+
+class DatabaseError(HarnessError):
+    """A database could not be reached, created or dropped."""
+
+
+class DatabaseUnreachableError(DatabaseError):
+    """The server did not accept a connection."""
+
+
+def positive_int(name: str, value: object) -> int:
+    """Return ``value`` if it is an int >= 1, else raise ``UsageError`` naming ``name``."""
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise UsageError(f"expected a positive integer but got {name}={value!r}")
+    return value
+
+
+def non_negative_int(name: str, value: object) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise UsageError(f"expected an integer >= 0 but got {name}={value!r}")
+    return value
+
+
+def non_negative_float(name: str, value: object) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not value >= 0:
+        raise UsageError(f"expected a number >= 0 but got {name}={value!r}")
+    return float(value)

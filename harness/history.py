@@ -1,0 +1,246 @@
+"""The append-only record of what happened: the contract between runner and checker.
+
+As in Jepsen, every operation is two events: an ``invoke`` when a session starts it and a
+completion when it ends, typed
+
+- ``ok``: acknowledged, the write is durable;
+- ``fail``: definitely not applied (conflict detected, serialization failure, deadlock victim);
+- ``info``: indeterminate (connection lost, timeout, unexpected error): it may or may not have
+  applied, so it stays concurrent with everything after it.
+
+An invoke that never completes (the session died) reads back as ``info`` with no end time.
+Times are integer nanoseconds from a monotonic clock, relative to the history's start.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal, cast
+
+from harness.model import Intent, Snapshot, Value
+
+EventType = Literal["invoke", "ok", "fail", "info"]
+Outcome = Literal["ok", "fail", "info"]
+Role = Literal["writer", "reader"]
+Written = Mapping[str, Value | None]  # field -> value stored, None when the write deleted it
+FORMAT_VERSION = 1
+
+
+@dataclass(frozen=True)
+class Event:
+    index: int
+    type: EventType
+    process: int
+    role: Role
+    f: str
+    entity: int
+    time: int
+    intent: Intent | None = None
+    read: Snapshot | None = None
+    written: Written | None = None
+    attempts: int = 1
+    reason: str | None = None  # why a write failed: conflict, deadlock, serialization, integrity, ...
+    error: str | None = None
+
+    def to_json(self) -> dict[str, object]:
+        out: dict[str, object] = {
+            "index": self.index,
+            "type": self.type,
+            "process": self.process,
+            "role": self.role,
+            "f": self.f,
+            "entity": self.entity,
+            "time": self.time,
+        }
+        if self.intent is not None:
+            out["intent"] = self.intent.to_json()
+        if self.read is not None:
+            out["read"] = self.read.to_json()
+        if self.written is not None:
+            out["written"] = dict(self.written)
+        if self.type != "invoke":
+            out["attempts"] = self.attempts
+        if self.reason is not None:
+            out["reason"] = self.reason
+        if self.error is not None:
+            out["error"] = self.error
+        return out
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, object]) -> Event:
+        entity = cast(int, data["entity"])
+        intent = data.get("intent")
+        read = data.get("read")
+        written = data.get("written")
+        return cls(
+            index=cast(int, data["index"]),
+            type=cast(EventType, data["type"]),
+            process=cast(int, data["process"]),
+            role=cast(Role, data["role"]),
+            f=cast(str, data["f"]),
+            entity=entity,
+            time=cast(int, data["time"]),
+            intent=Intent.from_json(cast(dict[str, object], intent)) if intent is not None else None,
+            read=Snapshot.from_json(entity, cast(dict[str, object], read)) if read is not None else None,
+            written=cast(dict[str, Value | None], written) if written is not None else None,
+            attempts=cast(int, data.get("attempts", 1)),
+            reason=cast(str | None, data.get("reason")),
+            error=cast(str | None, data.get("error")),
+        )
+
+
+@dataclass(frozen=True)
+class Operation:
+    """An invoke paired with its completion; what checkers work on."""
+
+    id: int
+    process: int
+    role: Role
+    f: str
+    entity: int
+    type: Outcome
+    start: int
+    end: int | None  # None: never completed, so it may take effect at any time after start
+    intent: Intent | None = None
+    read: Snapshot | None = None
+    written: Written = field(default_factory=dict)
+    attempts: int = 1
+    reason: str | None = None
+    error: str | None = None
+
+    @property
+    def is_write(self) -> bool:
+        return self.role == "writer"
+
+    def completed_before(self, other: Operation) -> bool:
+        """True when this op's completion precedes ``other``'s invocation in real time."""
+        return self.end is not None and self.end < other.start
+
+    def describe(self) -> str:
+        return f"op {self.id} (session {self.process}, {self.f})"
+
+
+class History:
+    """Thread-safe, append-only list of events."""
+
+    def __init__(self, events: Iterable[Event] = ()) -> None:
+        self._events: list[Event] = list(events)
+        self._lock = threading.Lock()
+        self._origin = time.monotonic_ns()
+
+    def now(self) -> int:
+        return time.monotonic_ns() - self._origin
+
+    def invoke(self, process: int, role: Role, f: str, entity: int, intent: Intent | None = None) -> int:
+        with self._lock:
+            index = len(self._events)
+            self._events.append(Event(index, "invoke", process, role, f, entity, self.now(), intent=intent))
+        return index
+
+    def complete(
+        self,
+        invoke_index: int,
+        type: Outcome,
+        *,
+        read: Snapshot | None = None,
+        written: Written | None = None,
+        attempts: int = 1,
+        reason: str | None = None,
+        error: str | None = None,
+    ) -> None:
+        with self._lock:
+            inv = self._events[invoke_index]
+            self._events.append(
+                Event(
+                    len(self._events),
+                    type,
+                    inv.process,
+                    inv.role,
+                    inv.f,
+                    inv.entity,
+                    self.now(),
+                    read=read,
+                    written=written,
+                    attempts=attempts,
+                    reason=reason,
+                    error=error,
+                )
+            )
+
+    @property
+    def events(self) -> list[Event]:
+        with self._lock:
+            return list(self._events)
+
+    def __len__(self) -> int:
+        return len(self._events)
+
+    def operations(self) -> list[Operation]:
+        """Pair invocations with completions, in invocation order."""
+        pending: dict[int, Event] = {}
+        ops: dict[int, Operation] = {}
+        for ev in self.events:
+            if ev.type == "invoke":
+                if ev.process in pending:  # a session invoked again without completing: the old op is lost
+                    _open = pending.pop(ev.process)
+                    ops[_open.index] = _unfinished(_open)
+                pending[ev.process] = ev
+                continue
+            inv = pending.pop(ev.process, None)
+            if inv is None:
+                raise ValueError(f"completion event {ev.index} of process {ev.process} has no invocation")
+            ops[inv.index] = Operation(
+                id=inv.index,
+                process=inv.process,
+                role=inv.role,
+                f=inv.f,
+                entity=inv.entity,
+                type=ev.type,
+                start=inv.time,
+                end=ev.time,
+                intent=inv.intent,
+                read=ev.read,
+                written=ev.written or {},
+                attempts=ev.attempts,
+                reason=ev.reason,
+                error=ev.error,
+            )
+        for inv in pending.values():
+            ops[inv.index] = _unfinished(inv)
+        return [ops[i] for i in sorted(ops)]
+
+    def write_jsonl(self, path: Path) -> None:
+        with path.open("w", encoding="utf-8") as out:
+            for ev in self.events:
+                out.write(json.dumps(ev.to_json(), separators=(",", ":")) + "\n")
+
+    @classmethod
+    def read_jsonl(cls, path: Path) -> History:
+        return cls(Event.from_json(json.loads(line)) for line in _lines(path))
+
+
+def _unfinished(inv: Event) -> Operation:
+    return Operation(
+        id=inv.index,
+        process=inv.process,
+        role=inv.role,
+        f=inv.f,
+        entity=inv.entity,
+        type="info",
+        start=inv.time,
+        end=None,
+        intent=inv.intent,
+        error="never completed",
+    )
+
+
+def _lines(path: Path) -> Iterator[str]:
+    with path.open(encoding="utf-8") as src:
+        for line in src:
+            if line.strip():
+                yield line

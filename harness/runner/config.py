@@ -1,0 +1,36 @@
+"""How hard and how long a run pushes: counts, time, think time, seed, conflict policy."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+from harness.errors import UsageError, non_negative_float, non_negative_int, positive_int
+
+ConflictPolicy = Literal["fail", "retry"]
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    writers: int = 8
+    readers: int = 2
+    ops: int | None = None  # writer operations in all; None: the scenario's default, or 200
+    duration: float | None = None  # seconds; when set, writers run until it elapses instead of ``ops``
+    think_ms: float = 2.0  # upper bound of the random pause between read and write: widens the race window
+    seed: int = 0
+    on_conflict: ConflictPolicy = "fail"  # fail: surface it like HTTP 409; retry: re-read and re-apply
+    max_attempts: int = 5  # with on_conflict=retry, attempts per operation before it fails
+    backoff_ms: float = 1.0  # first retry pause; doubles per attempt, with jitter
+
+    def __post_init__(self) -> None:
+        positive_int("writers", self.writers)
+        non_negative_int("readers", self.readers)
+        if self.ops is not None:
+            positive_int("ops", self.ops)
+        if self.duration is not None and not (isinstance(self.duration, (int, float)) and self.duration > 0):
+            raise UsageError(f"expected a positive number of seconds but got duration={self.duration!r}")
+        non_negative_float("think_ms", self.think_ms)
+        non_negative_float("backoff_ms", self.backoff_ms)
+        positive_int("max_attempts", self.max_attempts)
+        if self.on_conflict not in ("fail", "retry"):
+            raise UsageError(f"expected on_conflict to be 'fail' or 'retry' but got {self.on_conflict!r}")

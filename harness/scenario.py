@@ -1,0 +1,124 @@
+"""What a scenario is: an entity, its initial state, the writes users make, and the verdict a correct
+harness must reach for each strategy. Declared as data plus one function, like an isolationtester spec.
+
+Scenario modules live in the ``scenarios`` package, one per module, each exposing ``SCENARIO``.
+"""
+
+from __future__ import annotations
+
+import importlib
+import pkgutil
+import random
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field, replace
+from typing import Literal, Protocol
+
+from harness.errors import UnknownNameError, UsageError
+from harness.model import EntitySchema, FieldType, Intent, State, Value
+from harness.strategies.base import Strategy
+
+Expectation = Literal["lost", "none"]
+
+
+@dataclass(frozen=True)
+class WriteOp:
+    f: str  # the application operation's name, as the history records it
+    entity: int
+    intent: Intent
+
+
+@dataclass(frozen=True)
+class WriterContext:
+    session: int
+    seq: int  # this session's operation counter
+    writers: int
+    rng: random.Random
+    params: Mapping[str, float]
+
+    def unique(self, kind: FieldType = "text") -> Value:
+        """A value no other write in the run produces, so a stored value names its writer."""
+        if kind == "int":
+            return (self.session + 1) * 1_000_000 + self.seq
+        return f"s{self.session}.{self.seq}"
+
+
+class Pacer(Protocol):
+    def before_write(self) -> None: ...
+
+
+@dataclass
+class SecondBursts:
+    """Write only in the first ``window`` of each wall-clock second, at most ``per_second`` writes per
+    session per second: every write of a burst falls inside one whole second, and a PostgreSQL
+    ``timestamp(0)``, which rounds, never rounds a burst's timestamps up into the next second."""
+
+    per_second: int = 3
+    window: float = 0.5
+    _second: int = -1
+    _count: int = 0
+
+    def before_write(self) -> None:
+        while True:
+            now = time.time()
+            second, frac = int(now), now % 1
+            if second != self._second:
+                self._second, self._count = second, 0
+            if frac < self.window and self._count < self.per_second:
+                self._count += 1
+                return
+            time.sleep(1 - frac + 0.001)
+
+
+@dataclass(frozen=True)
+class Scenario:
+    name: str
+    summary: str
+    schema: EntitySchema
+    initial: Mapping[int, State]
+    next_write: Callable[[WriterContext], WriteOp]
+    expected: Mapping[str, Expectation]  # strategy spec -> the verdict a correct harness reaches
+    # specs this scenario is meant for; others are reported as n/a, not run
+    applicable: frozenset[str] | None = None
+    pacer: Callable[[], Pacer] | None = None
+    default_ops: int | None = None
+    params: Mapping[str, float] = field(default_factory=dict)
+
+    def expectation(self, strategy: Strategy) -> Expectation | Literal["n/a"] | None:
+        """``lost``/``none`` as declared, ``n/a`` when not applicable, None when nothing is declared."""
+        for key in (strategy.spec, strategy.name):
+            if key in self.expected:
+                return self.expected[key]
+        if self.applicable is not None and not ({strategy.spec, strategy.name} & self.applicable):
+            return "n/a"
+        return "none" if strategy.claims_safe else None
+
+    def with_params(self, values: Mapping[str, float]) -> Scenario:
+        unknown = sorted(set(values) - set(self.params))
+        if unknown:
+            known = ", ".join(sorted(self.params)) or "none"
+            raise UsageError(
+                f"scenario {self.name!r} has no parameter {unknown[0]!r}; expected one of: {known}"
+            )
+        return replace(self, params={**self.params, **values})
+
+    @property
+    def entities(self) -> list[int]:
+        return sorted(self.initial)
+
+
+def scenario_names() -> list[str]:
+    import scenarios
+
+    return sorted(m.name for m in pkgutil.iter_modules(scenarios.__path__) if not m.name.startswith("_"))
+
+
+def get_scenario(name: str) -> Scenario:
+    names = scenario_names()
+    if name not in names:
+        raise UnknownNameError("scenario", name, names)
+    module = importlib.import_module(f"scenarios.{name}")
+    scenario = getattr(module, "SCENARIO", None)
+    if not isinstance(scenario, Scenario):
+        raise UsageError(f"scenario module scenarios.{name} defines no SCENARIO of type harness.Scenario")
+    return scenario

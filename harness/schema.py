@@ -1,0 +1,143 @@
+"""SQLAlchemy Core tables for a scenario's entity, and loading/reading whole entity states."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import (
+    BigInteger,
+    Column,
+    Connection,
+    DateTime,
+    Dialect,
+    ForeignKey,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    TypeDecorator,
+    select,
+)
+from sqlalchemy.dialects import mysql, postgresql
+from sqlalchemy.types import TypeEngine
+
+from harness.model import EntitySchema, Snapshot, State, is_kv, kv_field, kv_key
+
+VALUE_LENGTH = 64
+
+
+class Timestamp(TypeDecorator[datetime]):
+    """``updated_at`` with a fixed fractional-second precision (0 = whole seconds, up to 6).
+
+    PostgreSQL ``timestamp(p)`` rounds and MySQL ``DATETIME(p)`` rounds (MariaDB truncates) on the
+    server, as a real application's column would. SQLite has no such column type, so the value is
+    truncated here before it is bound: the same whole-second collisions, emulated.
+    """
+
+    impl = DateTime
+    cache_ok = True
+
+    def __init__(self, precision: int) -> None:
+        super().__init__()
+        self.precision = precision
+
+    def load_dialect_impl(self, dialect: Dialect) -> TypeEngine[Any]:
+        if dialect.name == "postgresql":
+            # Not dialect.type_descriptor(): psycopg's adaptation (_PGTimeStamp) drops ``precision``
+            # and the column silently becomes a microsecond TIMESTAMP.
+            return postgresql.TIMESTAMP(precision=self.precision)
+        if dialect.name in ("mysql", "mariadb"):
+            return dialect.type_descriptor(mysql.DATETIME(fsp=self.precision))
+        return dialect.type_descriptor(DateTime())
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is not None and dialect.name == "sqlite":
+            keep = 10 ** (6 - self.precision)
+            value = value.replace(microsecond=value.microsecond // keep * keep)
+        return value
+
+
+@dataclass(frozen=True)
+class Tables:
+    schema: EntitySchema
+    metadata: MetaData
+    parent: Table
+    children: Table | None
+
+    @property
+    def attributes(self) -> list[str]:
+        return list(self.schema.attributes)
+
+
+def build_tables(schema: EntitySchema, timestamp_precision: int) -> Tables:
+    md = MetaData()
+    columns: list[Column[Any]] = [Column("id", BigInteger, primary_key=True, autoincrement=False)]
+    for name, kind in schema.attributes.items():
+        columns.append(Column(name, BigInteger if kind == "int" else String(VALUE_LENGTH), nullable=False))
+    columns.append(Column("version", Integer, nullable=False))
+    columns.append(Column("updated_at", Timestamp(timestamp_precision), nullable=False))
+    parent = Table(schema.table, md, *columns)
+    children = None
+    if schema.has_children:
+        children = Table(
+            schema.child_table,
+            md,
+            Column("entity_id", BigInteger, ForeignKey(parent.c.id), primary_key=True),
+            Column("key", String(VALUE_LENGTH), primary_key=True),
+            Column("value", String(VALUE_LENGTH), nullable=False),
+        )
+    return Tables(schema, md, parent, children)
+
+
+def create_and_load(conn: Connection, tables: Tables, initial: Mapping[int, State], now: datetime) -> None:
+    """Create the tables and insert the initial state (inside the caller's transaction)."""
+    tables.metadata.create_all(conn)
+    for entity, state in initial.items():
+        row: dict[str, Any] = {"id": entity, "version": 1, "updated_at": now}
+        row.update({f: v for f, v in state.items() if not is_kv(f)})
+        conn.execute(tables.parent.insert().values(**row))
+        if tables.children is not None:
+            kv = [{"entity_id": entity, "key": kv_key(f), "value": v} for f, v in state.items() if is_kv(f)]
+            if kv:
+                conn.execute(tables.children.insert(), kv)
+
+
+def load_snapshot(conn: Connection, tables: Tables, entity: int) -> Snapshot | None:
+    """Read the parent row and its child rows in ONE statement.
+
+    One statement sees one committed state even under READ COMMITTED, where two SELECTs in one
+    transaction may see different commits (PostgreSQL takes a new snapshot per statement).
+    """
+    p = tables.parent
+    cols = [p.c[name] for name in tables.attributes] + [p.c.version, p.c.updated_at]
+    if tables.children is not None:
+        c = tables.children
+        stmt = (
+            select(*cols, c.c.key, c.c.value)
+            .select_from(p.outerjoin(c, c.c.entity_id == p.c.id))
+            .where(p.c.id == entity)
+        )
+    else:
+        stmt = select(*cols).where(p.c.id == entity)
+    rows = conn.execute(stmt).all()
+    if not rows:
+        return None
+    first = rows[0]._mapping
+    state: State = {name: first[name] for name in tables.attributes}
+    if tables.children is not None:
+        for row in rows:
+            if row.key is not None:
+                state[kv_field(row.key)] = row.value
+    return Snapshot(entity, state, first["version"], first["updated_at"])
+
+
+def read_states(conn: Connection, tables: Tables, entities: list[int]) -> dict[int, State]:
+    out: dict[int, State] = {}
+    for entity in entities:
+        snap = load_snapshot(conn, tables, entity)
+        if snap is not None:
+            out[entity] = dict(snap.state)
+    return out

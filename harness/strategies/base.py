@@ -1,0 +1,174 @@
+"""What an update strategy is: how ``save(snapshot, intent)`` reaches the database.
+
+A strategy runs inside a write transaction the runner opened and will commit; it knows nothing
+about threads, retries or timing. It returns :class:`Saved` with what it stored, or
+:class:`Conflict` when its own check refused the write (the runner rolls back). Database errors
+propagate; the runner classifies them.
+
+Every strategy updates the parent row first. That takes the row lock before any child row is
+touched, so concurrent write transactions on one entity queue on the parent row instead of
+deadlocking on the child table's index gaps (InnoDB, REPEATABLE READ).
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, ClassVar, Literal
+
+from sqlalchemy import Connection, and_, delete, insert, select, update
+
+from harness.errors import UsageError
+from harness.history import Written
+from harness.model import Intent, Snapshot, State, Value, is_kv, kv_field, kv_key
+from harness.schema import Tables, load_snapshot
+
+TokenName = Literal["version", "updated_at"]
+
+
+@dataclass(frozen=True)
+class Saved:
+    written: Written
+
+
+@dataclass(frozen=True)
+class Conflict:
+    reason: str = "conflict"
+
+
+SaveResult = Saved | Conflict
+
+
+class Strategy(ABC):
+    """Base class for update strategies; third parties subclass it and register an entry point.
+
+    ``param`` is the text after ``:`` in a strategy spec (``timestamp-occ:0``); strategies that take
+    none reject it. ``token`` names the concurrency token the strategy maintains, which lets the
+    checker hold readers to "one token, one committed state".
+    """
+
+    name: ClassVar[str]
+    summary: ClassVar[str] = ""
+    token: ClassVar[TokenName | None] = None
+    # a plug-in that claims to prevent lost updates sets this; the CLI then expects `none` from it
+    claims_safe: ClassVar[bool] = False
+    # fractional digits of the updated_at column the tables are created with
+    timestamp_precision: int = 6
+
+    def __init__(self, param: str | None = None) -> None:
+        if param is not None:
+            raise UsageError(f"strategy {self.name!r} takes no parameter but got {self.name}:{param}")
+
+    @property
+    def spec(self) -> str:
+        """The name that selects this exact configuration (``timestamp-occ:0``)."""
+        return self.name
+
+    def load(self, conn: Connection, tables: Tables, entity: int) -> Snapshot | None:
+        """The API-layer read: one committed state of the entity."""
+        return load_snapshot(conn, tables, entity)
+
+    @abstractmethod
+    def save(
+        self, conn: Connection, tables: Tables, snapshot: Snapshot, intent: Intent, now: datetime
+    ) -> SaveResult:
+        """Persist ``intent`` applied to ``snapshot``; ``now`` is the application's clock."""
+
+
+# --- building blocks the built-in strategies share -------------------------------------------
+
+
+def update_parent(
+    conn: Connection,
+    tables: Tables,
+    entity: int,
+    values: Mapping[str, Any],
+    where: Mapping[str, Any] | None = None,
+) -> int:
+    """UPDATE the parent row; returns the number of rows MATCHED.
+
+    Matched, not changed: SQLAlchemy's MySQL dialects always connect with ``CLIENT.FOUND_ROWS``, so
+    an UPDATE that writes identical values (a whole-second ``updated_at`` written again within the
+    same second) still reports 1. Without that flag MySQL reports changed rows, and an OCC check
+    built on the count would see a false conflict.
+    """
+    p = tables.parent
+    cond = [p.c.id == entity] + [p.c[col] == val for col, val in (where or {}).items()]
+    return conn.execute(update(p).where(and_(*cond)).values(**values)).rowcount
+
+
+def attribute_values(state: Mapping[str, Value], fields: list[str]) -> dict[str, Value]:
+    return {f: state[f] for f in fields}
+
+
+def write_children_from_target(
+    conn: Connection, tables: Tables, entity: int, target: State
+) -> dict[str, Value | None]:
+    """The DB-layer diff Glance's ``_set_properties_for_image`` and Nova's ``instance_metadata_update``
+    perform: read the child rows that exist now, delete those missing from ``target``, insert or
+    update the rest. ``target`` was computed from a possibly stale read, which is the bug."""
+    if tables.children is None:
+        return {}
+    c = tables.children
+    current = {
+        kv_field(k): v
+        for k, v in conn.execute(select(c.c.key, c.c.value).where(c.c.entity_id == entity)).all()
+    }
+    wanted = {f: v for f, v in target.items() if is_kv(f)}
+    written: dict[str, Value | None] = {}
+    for fld in sorted(set(current) - set(wanted)):
+        delete_child(conn, tables, entity, fld)
+        written[fld] = None
+    for fld, value in sorted(wanted.items()):
+        if fld not in current:
+            conn.execute(insert(c).values(entity_id=entity, key=kv_key(fld), value=value))
+            written[fld] = value
+        elif current[fld] != value:
+            conn.execute(update(c).where(c.c.entity_id == entity, c.c.key == kv_key(fld)).values(value=value))
+            written[fld] = value
+    return written
+
+
+def upsert_child(conn: Connection, tables: Tables, entity: int, fld: str, value: Value) -> None:
+    """UPDATE, and INSERT when no row matched (portable across the three databases)."""
+    assert tables.children is not None
+    c = tables.children
+    matched = conn.execute(
+        update(c).where(c.c.entity_id == entity, c.c.key == kv_key(fld)).values(value=value)
+    ).rowcount
+    if matched == 0:
+        conn.execute(insert(c).values(entity_id=entity, key=kv_key(fld), value=value))
+
+
+def delete_child(conn: Connection, tables: Tables, entity: int, fld: str) -> None:
+    assert tables.children is not None
+    c = tables.children
+    conn.execute(delete(c).where(c.c.entity_id == entity, c.c.key == kv_key(fld)))
+
+
+def full_row_write(
+    conn: Connection,
+    tables: Tables,
+    snapshot: Snapshot,
+    intent: Intent,
+    now: datetime,
+    *,
+    check: Mapping[str, Any] | None = None,
+    extra: Mapping[str, Any] | None = None,
+) -> SaveResult:
+    """Write every attribute of ``intent.apply(snapshot)`` plus the child diff.
+
+    With ``check`` the parent UPDATE carries those extra WHERE conditions (the OCC check) and a
+    miss is a conflict. This is Glance's ``image_update``: the whole object that was loaded goes back.
+    """
+    target = intent.apply(snapshot.state)
+    values: dict[str, Any] = attribute_values(target, tables.attributes)
+    values["updated_at"] = now
+    values.update(extra or {})
+    if update_parent(conn, tables, snapshot.entity, values, check) == 0:
+        return Conflict()
+    written: dict[str, Value | None] = {f: target[f] for f in tables.attributes}
+    written.update(write_children_from_target(conn, tables, snapshot.entity, target))
+    return Saved(written)

@@ -1,0 +1,49 @@
+"""Find strategies by name: the built-ins plus whatever is registered under the entry-point group
+``race_harness.strategies`` (``name = "package.module:StrategyClass"``)."""
+
+from __future__ import annotations
+
+from importlib.metadata import entry_points
+
+from harness.errors import UnknownNameError, UsageError
+from harness.strategies.base import Strategy
+from harness.strategies.full_row import FullRow
+from harness.strategies.partial_update import PartialUpdate
+from harness.strategies.timestamp_occ import TimestampOCC
+from harness.strategies.version_occ import VersionOCC
+
+ENTRY_POINT_GROUP = "race_harness.strategies"
+BUILTIN: dict[str, type[Strategy]] = {
+    cls.name: cls for cls in (FullRow, PartialUpdate, TimestampOCC, VersionOCC)
+}
+# What `race-harness run` compares when no --strategy is given: the seed bugs' strategies and fixes.
+DEFAULT_SPECS = ("full-row", "partial-update", "timestamp-occ:0", "timestamp-occ:6", "version-occ")
+
+
+def available() -> dict[str, type[Strategy]]:
+    """Every strategy class by name; plug-ins may not shadow a built-in."""
+    found = dict(BUILTIN)
+    for ep in entry_points(group=ENTRY_POINT_GROUP):
+        if ep.name in BUILTIN:
+            continue
+        try:
+            cls = ep.load()
+        except Exception as exc:
+            raise UsageError(
+                f"strategy plug-in {ep.name!r} ({ep.value}) failed to load: {type(exc).__name__}: {exc}"
+            ) from None
+        if not (isinstance(cls, type) and issubclass(cls, Strategy)):
+            raise UsageError(
+                f"strategy plug-in {ep.name!r} ({ep.value}) is not a harness.Strategy subclass but {cls!r}"
+            )
+        found[ep.name] = cls
+    return found
+
+
+def get_strategy(spec: str) -> Strategy:
+    """``name`` or ``name:param`` -> a configured strategy."""
+    name, _, param = spec.partition(":")
+    classes = available()
+    if name not in classes:
+        raise UnknownNameError("strategy", spec, list(classes))
+    return classes[name](param if _ else None)

@@ -1,0 +1,1 @@
+"""Scenario modules: one lost-update scenario each, exposing ``SCENARIO``."""

@@ -1,0 +1,32 @@
+"""A hot-row counter: read ``n``, add one, write it back.
+
+All writers change the SAME field, so writing only dirty columns does not help: the new value is
+still computed from a stale read. Only a check (or an atomic ``SET n = n + 1``) does.
+"""
+
+from __future__ import annotations
+
+from harness.model import EntitySchema, Intent
+from harness.scenario import Scenario, WriteOp, WriterContext
+
+COUNTER_ID = 1
+
+
+def next_write(ctx: WriterContext) -> WriteOp:
+    return WriteOp("increment", COUNTER_ID, Intent(increments={"n": 1}))
+
+
+SCENARIO = Scenario(
+    name="counter",
+    summary="hot-row read-modify-write increments of one field; partial-update does not help",
+    schema=EntitySchema("counters", {"label": "text", "n": "int"}),
+    initial={COUNTER_ID: {"label": "page-views", "n": 0}},
+    next_write=next_write,
+    expected={
+        "full-row": "lost",
+        "partial-update": "lost",
+        "timestamp-occ:0": "lost",
+        "timestamp-occ:6": "none",
+        "version-occ": "none",
+    },
+)
