@@ -17,6 +17,7 @@ entity and both wrote a field, at least one of them with a value derived from it
 
 from __future__ import annotations
 
+import math
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -80,14 +81,26 @@ class _Index:
             if op.intent is not None and (op.intent.removes or op.intent.replace_children):
                 self.removers[op.entity].append(op)
 
-    def last_writer(self, entity: int, fld: str, value: Value | None, after: Operation) -> Operation | None:
-        """The write that most recently stored ``value`` (None: deleted) into the field, racing ``after``."""
-        candidates = [
+    def clobberer(self, entity: int, fld: str, value: Value | None, w: Operation) -> Operation | None:
+        """The write that stored ``value`` (None: deleted) over ``w``'s.
+
+        Preferably the first one that read before ``w`` was acknowledged and completed after it: it
+        wrote from a state that did not have ``w``'s change. Otherwise the last one that stored it.
+        """
+        stored = [
             op
             for op in self.stored[(entity, fld)]
-            if op.id != after.id and op.written[fld] == value and not op.completed_before(after)
+            if op.id != w.id and op.written[fld] == value and not op.completed_before(w)
         ]
-        return max(candidates, key=lambda o: o.end if o.end is not None else float("inf"), default=None)
+        w_end = w.end if w.end is not None else math.inf
+
+        def end(o: Operation) -> float:
+            return math.inf if o.end is None else o.end
+
+        racing = [op for op in stored if op.start < w_end < end(op)]
+        if racing:
+            return min(racing, key=end)
+        return max(stored, key=end, default=None)
 
     def legally_removed(self, w: Operation, fld: str) -> bool:
         """Some write that could be serialized after ``w`` meant to remove ``fld``."""
@@ -99,12 +112,17 @@ class _Index:
         return False
 
 
+def _label(fld: str) -> str:
+    return f"key {fld[3:]!r}" if is_kv(fld) else fld
+
+
 def _explain_lost(
     w: Operation, fld: str, final: Value | None, producer: Operation | int | None, clobberer: Operation | None
 ) -> str:
     mine = w.intent.sets[fld] if w.intent else None
+    fld = _label(fld)
     head = (
-        f"{w.describe()} set {fld}={mine!r}, invoked at {seconds(w.start)} and acknowledged at "
+        f"{w.describe()} set {fld} = {mine!r}, invoked at {seconds(w.start)} and acknowledged at "
         f"{seconds(w.end)}"
     )
     if final is None:
@@ -166,7 +184,7 @@ def _register_losses(
                     continue  # concurrent with W: it may legally have been serialized after W
             elif index.legally_removed(w, fld):
                 continue  # removed by a write that could legally follow W
-            clobberer = index.last_writer(w.entity, fld, current, w)
+            clobberer = index.clobberer(w.entity, fld, current, w)
             lost_ops.add(w.id)
             anomalies.append(
                 Anomaly(

@@ -1,0 +1,55 @@
+"""race-harness: reproduce and regression-test lost updates on real databases.
+
+Data flows one way: scenario + strategy + database -> runner -> history -> checker -> result -> report.
+"""
+
+from harness.checkers import Anomaly, CheckResult, Stats, Verdict, check
+from harness.databases import Backend, ScratchDatabase, mask_url, resolve, resolve_all
+from harness.errors import DatabaseError, DatabaseUnreachableError, HarnessError, UnknownNameError, UsageError
+from harness.history import Event, History, Operation
+from harness.matrix import CellResult, run_cell, run_matrix
+from harness.model import EntitySchema, Intent, Snapshot
+from harness.runner import RunConfig, RunRecord, run_stress
+from harness.scenario import Scenario, SecondBursts, WriteOp, WriterContext, get_scenario, scenario_names
+from harness.strategies import Conflict, Saved, Strategy, available, get_strategy
+
+__all__ = [
+    "Anomaly",
+    "Backend",
+    "CellResult",
+    "CheckResult",
+    "Conflict",
+    "DatabaseError",
+    "DatabaseUnreachableError",
+    "EntitySchema",
+    "Event",
+    "HarnessError",
+    "History",
+    "Intent",
+    "Operation",
+    "RunConfig",
+    "RunRecord",
+    "Saved",
+    "Scenario",
+    "ScratchDatabase",
+    "SecondBursts",
+    "Snapshot",
+    "Stats",
+    "Strategy",
+    "UnknownNameError",
+    "UsageError",
+    "Verdict",
+    "WriteOp",
+    "WriterContext",
+    "available",
+    "check",
+    "get_scenario",
+    "get_strategy",
+    "mask_url",
+    "resolve",
+    "resolve_all",
+    "run_cell",
+    "run_matrix",
+    "run_stress",
+    "scenario_names",
+]

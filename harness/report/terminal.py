@@ -1,0 +1,78 @@
+"""The comparison table a person reads at the end of a run (plain text: it goes to CI logs as is)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from harness.matrix import CellResult
+
+COLUMNS = (
+    "scenario",
+    "strategy",
+    "database",
+    "verdict",
+    "expected",
+    "lost/ack",
+    "overlap",
+    "same-read",
+    "conflicts",
+    "retries",
+    "ops/s",
+    "p50 ms",
+    "p99 ms",
+)
+
+
+def _row(cell: CellResult) -> list[str]:
+    expected = cell.expected or "-"
+    verdict = cell.shown + ("" if cell.matches in (True, None) else " !")
+    if cell.result is None:
+        return [cell.scenario, cell.strategy, cell.database, verdict, expected] + ["-"] * 8
+    r, s = cell.result, cell.result.stats
+    return [
+        cell.scenario,
+        cell.strategy,
+        cell.database,
+        verdict,
+        expected,
+        f"{r.lost_writes}/{r.acknowledged}",
+        str(s.overlapping_write_pairs),
+        str(s.same_read_pairs),
+        str(s.conflicts),
+        str(s.retries),
+        f"{s.ops_per_s:.0f}",
+        f"{s.latency_p50_ms:.1f}",
+        f"{s.latency_p99_ms:.1f}",
+    ]
+
+
+def format_table(cells: Sequence[CellResult]) -> str:
+    rows = [list(COLUMNS)] + [_row(c) for c in cells]
+    widths = [max(len(r[i]) for r in rows) for i in range(len(COLUMNS))]
+    lines = ["  ".join(v.ljust(w) for v, w in zip(r, widths, strict=True)).rstrip() for r in rows]
+    lines.insert(1, "  ".join("-" * w for w in widths))
+    return "\n".join(lines)
+
+
+LEGEND = (
+    "verdict: lost = an acknowledged update was lost (evidence in results.json); none = no lost update\n"
+    "  despite contention; inconclusive = no contention or a harness error, never a pass; n/a = not run.\n"
+    "  ' !' marks a verdict that differs from the scenario's declared one.\n"
+    "lost/ack: acknowledged writes (or increments) lost / acknowledged.  overlap: pairs of writes to one\n"
+    "  entity that overlapped in time (contention).  same-read: pairs of acknowledged writes that read the\n"
+    "  same version.  conflicts: save attempts refused or aborted.  ops/s, p50/p99: acknowledged writes."
+)
+
+
+def format_evidence(cells: Sequence[CellResult], per_scenario: int = 1) -> str:
+    """One plain-language example of a lost update per scenario."""
+    shown: dict[str, int] = {}
+    lines = []
+    for cell in cells:
+        if cell.result is None or shown.get(cell.scenario, 0) >= per_scenario:
+            continue
+        lost = [a for a in cell.result.anomalies if a.kind in ("lost-update", "counter-lost")]
+        if lost:
+            shown[cell.scenario] = shown.get(cell.scenario, 0) + 1
+            lines.append(f"- {cell.scenario} x {cell.strategy} x {cell.database}: {lost[0].explanation}")
+    return "\n".join(lines)

@@ -1,0 +1,62 @@
+"""Real databases for the integration tests.
+
+- PostgreSQL: ``$RACE_HARNESS_POSTGRES_URL``, else the local server at 127.0.0.1:5432 if it answers.
+- MySQL/MariaDB: ``$RACE_HARNESS_MYSQL_URL``, else the local server at 127.0.0.1:3306 if it answers.
+- SQLite and the embedded PostgreSQL need nothing.
+
+A server that does not answer is skipped with the reason, unless it is listed in
+``$RACE_HARNESS_REQUIRE`` (comma-separated: postgres, mysql): CI sets that, so a missing server
+fails the run instead of quietly shrinking it. Each xdist worker is its own process and creates
+its own scratch databases (their names carry the process id).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+
+import pytest
+
+from harness.databases import Backend, resolve
+from harness.databases.providers import EXAMPLES, backend_for_url
+from harness.errors import HarnessError
+
+SERVERS = {"postgres": "RACE_HARNESS_POSTGRES_URL", "mysql": "RACE_HARNESS_MYSQL_URL"}
+_started: dict[str, Backend | str] = {}
+
+
+def _required() -> set[str]:
+    return {s.strip() for s in os.environ.get("RACE_HARNESS_REQUIRE", "").split(",") if s.strip()}
+
+
+def get_backend(name: str) -> Backend:
+    """A started backend for this worker, or a skip (a failure when required)."""
+    if name not in _started:
+        try:
+            if name in SERVERS:
+                backend = backend_for_url(os.environ.get(SERVERS[name]) or EXAMPLES[name])
+            else:
+                (backend,) = resolve(name)
+            backend.start()
+            _started[name] = backend
+        except HarnessError as exc:
+            _started[name] = str(exc)
+    found = _started[name]
+    if isinstance(found, str):
+        if name in _required():
+            pytest.fail(f"{name} is required by $RACE_HARNESS_REQUIRE but unusable: {found}")
+        pytest.skip(f"{name} not available: {found}")
+    return found
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _close_backends() -> Iterator[None]:
+    yield
+    for backend in _started.values():
+        if not isinstance(backend, str):
+            backend.close()
+
+
+@pytest.fixture(params=["postgres", "mysql", "sqlite"])
+def backend(request: pytest.FixtureRequest) -> Backend:
+    return get_backend(request.param)

@@ -1,0 +1,82 @@
+"""The database layer against real servers: scratch lifecycle, driver quirks, clear errors."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+import pytest
+from sqlalchemy import Column, Integer, MetaData, Table, insert, select, text, update
+
+from harness.databases import Backend
+from harness.databases.providers import backend_for_url
+from harness.errors import DatabaseUnreachableError
+from harness.schema import Timestamp
+
+from .conftest import get_backend
+
+
+def test_scratch_database_is_created_then_dropped(backend: Backend) -> None:
+    scratch = backend.create_database()
+    assert scratch.name in backend.leftover_databases()
+    engine = scratch.engine(pool_size=1)
+    with engine.begin() as conn:
+        conn.execute(text("CREATE TABLE probe (id INTEGER PRIMARY KEY)"))
+    engine.dispose()
+    scratch.drop()
+    assert scratch.name not in backend.leftover_databases()
+    scratch.drop()  # idempotent
+
+
+@pytest.mark.parametrize("precision", [0, 6])
+def test_updated_at_column_keeps_exactly_the_declared_precision(backend: Backend, precision: int) -> None:
+    """Guards the same-second scenario: a whole-second column must really drop the fraction.
+
+    (psycopg's type adaptation once silently turned TIMESTAMP(0) into a microsecond column.)
+    """
+    md = MetaData()
+    t = Table("ts", md, Column("id", Integer, primary_key=True), Column("at", Timestamp(precision)))
+    written = datetime(2026, 1, 2, 3, 4, 5, 123456)
+    with backend.create_database() as scratch:
+        engine = scratch.engine(pool_size=1)
+        with engine.begin() as conn:
+            md.create_all(conn)
+            conn.execute(insert(t).values(id=1, at=written))
+            stored = conn.execute(select(t.c.at)).scalar_one()
+        engine.dispose()
+    if precision == 0:
+        assert stored.microsecond == 0 and stored.replace(microsecond=0) == written.replace(microsecond=0)
+    else:
+        assert stored == written
+
+
+def test_update_reports_matched_rows_even_when_nothing_changes(backend: Backend) -> None:
+    """OCC depends on matched-row counts; on MySQL that needs CLIENT.FOUND_ROWS (SQLAlchemy sets it)."""
+    md = MetaData()
+    t = Table("rows", md, Column("id", Integer, primary_key=True), Column("v", Integer))
+    with backend.create_database() as scratch:
+        engine = scratch.engine(pool_size=1)
+        with engine.begin() as conn:
+            md.create_all(conn)
+            conn.execute(insert(t).values(id=1, v=7))
+            assert conn.execute(update(t).where(t.c.id == 1).values(v=7)).rowcount == 1
+            assert conn.execute(update(t).where(t.c.id == 2).values(v=7)).rowcount == 0
+        engine.dispose()
+
+
+def test_unreachable_server_is_one_clear_error_without_the_password() -> None:
+    backend = backend_for_url("postgresql://alice:s3cret-pw@127.0.0.1:1/postgres")
+    with pytest.raises(DatabaseUnreachableError) as info:
+        backend.start()
+    message = str(info.value)
+    assert "s3cret-pw" not in message and "alice:***@127.0.0.1:1" in message
+    assert "\n" not in message
+
+
+def test_embedded_postgres_is_a_real_postgresql_18() -> None:
+    backend = get_backend("embedded-postgres")
+    assert backend.label.startswith("postgresql 18") and backend.label.endswith("(embedded)")
+    with backend.create_database() as scratch:
+        engine = scratch.engine(pool_size=1)
+        with engine.connect() as conn:
+            assert conn.execute(text("SELECT current_database()")).scalar_one() == scratch.name
+        engine.dispose()

@@ -1,0 +1,32 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+from harness.history import History
+from harness.model import Intent, Snapshot
+
+
+def test_invocations_pair_with_completions_and_unfinished_ones_read_back_as_info(tmp_path: Path) -> None:
+    h = History()
+    a = h.invoke(1, "writer", "update", 7, Intent(sets={"name": "s1.0"}))
+    b = h.invoke(2, "writer", "update", 7, Intent(sets={"kv:k": "s2.0"}, replace_children=True))
+    h.complete(a, "ok", read=Snapshot(7, {"name": "x"}, 3, None), written={"name": "s1.0", "kv:k": None})
+    r = h.invoke(3, "reader", "read", 7)
+    h.complete(r, "fail", reason="deadlock", attempts=2)
+    ops = h.operations()
+    assert [op.type for op in ops] == ["ok", "info", "fail"]
+    assert ops[1].id == b and ops[1].end is None and ops[1].error == "never completed"
+    assert ops[0].start < ops[0].end  # type: ignore[operator]
+    path = tmp_path / "h.jsonl"
+    h.write_jsonl(path)
+    assert len(path.read_text().splitlines()) == 5
+    again = History.read_jsonl(path).operations()
+    assert again == ops
+
+
+def test_a_session_that_invokes_again_without_completing_leaves_the_first_op_indeterminate() -> None:
+    h = History()
+    h.invoke(1, "writer", "update", 1, Intent(sets={"a": "1"}))
+    second = h.invoke(1, "writer", "update", 1, Intent(sets={"a": "2"}))
+    h.complete(second, "ok")
+    assert [op.type for op in h.operations()] == ["info", "ok"]
