@@ -69,12 +69,8 @@ def _build_parser() -> argparse.ArgumentParser:
     )
     run.add_argument("-w", "--writers", type=int, default=8, help="concurrent writer sessions (default: 8)")
     run.add_argument("-r", "--readers", type=int, default=2, help="concurrent reader sessions (default: 2)")
-    run.add_argument(
-        "-n", "--ops", type=int, help="writer operations per cell (default: the scenario's, or 200)"
-    )
-    run.add_argument(
-        "--duration", type=float, metavar="SECONDS", help="run each cell for this long instead of --ops"
-    )
+    run.add_argument("-n", "--ops", type=int, help="writer operations per cell (default: the scenario's, or 200)")
+    run.add_argument("--duration", type=float, metavar="SECONDS", help="run each cell for this long instead of --ops")
     run.add_argument(
         "--think-ms",
         type=float,
@@ -112,9 +108,7 @@ def _build_parser() -> argparse.ArgumentParser:
     run.add_argument("-q", "--quiet", action="store_true", help="no progress lines, only the table")
 
     lst = sub.add_parser("list", help="show scenarios, strategies and which databases are reachable")
-    lst.add_argument(
-        "-d", "--db", action="append", metavar="DB", help="also probe this database (repeatable)"
-    )
+    lst.add_argument("-d", "--db", action="append", metavar="DB", help="also probe this database (repeatable)")
     return parser
 
 
@@ -139,11 +133,7 @@ def _progress(quiet: bool):  # type: ignore[no-untyped-def]
             print(f"[{i:>{len(str(total))}}/{total}] {name} ...", end="", file=sys.stderr, flush=True)
             return
         r = cell.result
-        detail = (
-            "n/a"
-            if r is None
-            else f"{cell.shown} ({r.lost_writes}/{r.acknowledged} lost) in {cell.wall_s:.1f} s"
-        )
+        detail = "n/a" if r is None else f"{cell.shown} ({r.lost_writes}/{r.acknowledged} lost) in {cell.wall_s:.1f} s"
         print(f" {detail}", file=sys.stderr, flush=True)
 
     return report

@@ -97,9 +97,7 @@ class Scenario:
         unknown = sorted(set(values) - set(self.params))
         if unknown:
             known = ", ".join(sorted(self.params)) or "none"
-            raise UsageError(
-                f"scenario {self.name!r} has no parameter {unknown[0]!r}; expected one of: {known}"
-            )
+            raise UsageError(f"scenario {self.name!r} has no parameter {unknown[0]!r}; expected one of: {known}")
         return replace(self, params={**self.params, **values})
 
     @property

@@ -125,9 +125,7 @@ def one_committed_state(ops: Sequence[Operation], token: Token | None) -> list[A
     return out[:MAX_REPORTED]
 
 
-def check_invariants(
-    ops: Sequence[Operation], initial: Mapping[int, State], token: Token | None
-) -> list[Anomaly]:
+def check_invariants(ops: Sequence[Operation], initial: Mapping[int, State], token: Token | None) -> list[Anomaly]:
     return reads_trace_to_writes(ops, initial) + monotonic_reads(ops) + one_committed_state(ops, token)
 
 

@@ -121,10 +121,7 @@ def _explain_lost(
 ) -> str:
     mine = w.intent.sets[fld] if w.intent else None
     fld = _label(fld)
-    head = (
-        f"{w.describe()} set {fld} = {mine!r}, invoked at {seconds(w.start)} and acknowledged at "
-        f"{seconds(w.end)}"
-    )
+    head = f"{w.describe()} set {fld} = {mine!r}, invoked at {seconds(w.start)} and acknowledged at {seconds(w.end)}"
     if final is None:
         tail = f"; the final state has no {fld} and no write that could follow it meant to remove it"
     elif producer == INITIAL:
@@ -296,10 +293,7 @@ def check_lost_updates(
     register_acked = sum(
         1
         for op in ops
-        if op.is_write
-        and op.type == "ok"
-        and op.intent
-        and any((op.entity, f) not in counters for f in op.intent.sets)
+        if op.is_write and op.type == "ok" and op.intent and any((op.entity, f) not in counters for f in op.intent.sets)
     )
     return LostUpdateFindings(anomalies, len(lost_ops) + counter_lost, register_acked + counter_acked)
 

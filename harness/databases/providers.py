@@ -54,8 +54,7 @@ def resolve(spec: str) -> list[Backend]:
         value = os.environ.get(var)
         if not value:
             raise UsageError(
-                f"--db {spec} reads its URL from ${var}, which is not set; "
-                f"expected e.g. {var}={EXAMPLES[name]}"
+                f"--db {spec} reads its URL from ${var}, which is not set; expected e.g. {var}={EXAMPLES[name]}"
             )
         backend = backend_for_url(value)
         backend.source = f"${var} ({backend.source})"

@@ -58,19 +58,16 @@ def write_results(
             "strategy": cell.strategy,
             "database": cell.database,
             "expected": cell.expected,
-            "verdict": cell.shown,
+            "outcome": cell.shown,  # the table's word: lost | none | inconclusive | n/a
             "matches_expectation": cell.matches,
             "wall_s": round(cell.wall_s, 3),
         }
         if cell.result is not None:
-            entry.update(cell.result.to_json())
+            entry.update(cell.result.to_json())  # adds "verdict": lost-updates | no-lost-updates | inconclusive
             entry["initial_state"] = cell.initial
             entry["final_state"] = cell.final
         if cell.history is not None:
-            rel = (
-                Path("histories")
-                / f"{_slug(cell.scenario)}--{_slug(cell.strategy)}--{_slug(cell.database)}.jsonl"
-            )
+            rel = Path("histories") / f"{_slug(cell.scenario)}--{_slug(cell.strategy)}--{_slug(cell.database)}.jsonl"
             cell.history.write_jsonl(run_dir / rel)
             entry["history"] = str(rel)
         out_cells.append(entry)

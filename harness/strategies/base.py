@@ -71,9 +71,7 @@ class Strategy(ABC):
         return load_snapshot(conn, tables, entity)
 
     @abstractmethod
-    def save(
-        self, conn: Connection, tables: Tables, snapshot: Snapshot, intent: Intent, now: datetime
-    ) -> SaveResult:
+    def save(self, conn: Connection, tables: Tables, snapshot: Snapshot, intent: Intent, now: datetime) -> SaveResult:
         """Persist ``intent`` applied to ``snapshot``; ``now`` is the application's clock."""
 
 
@@ -103,19 +101,14 @@ def attribute_values(state: Mapping[str, Value], fields: list[str]) -> dict[str,
     return {f: state[f] for f in fields}
 
 
-def write_children_from_target(
-    conn: Connection, tables: Tables, entity: int, target: State
-) -> dict[str, Value | None]:
+def write_children_from_target(conn: Connection, tables: Tables, entity: int, target: State) -> dict[str, Value | None]:
     """The DB-layer diff Glance's ``_set_properties_for_image`` and Nova's ``instance_metadata_update``
     perform: read the child rows that exist now, delete those missing from ``target``, insert or
     update the rest. ``target`` was computed from a possibly stale read, which is the bug."""
     if tables.children is None:
         return {}
     c = tables.children
-    current = {
-        kv_field(k): v
-        for k, v in conn.execute(select(c.c.key, c.c.value).where(c.c.entity_id == entity)).all()
-    }
+    current = {kv_field(k): v for k, v in conn.execute(select(c.c.key, c.c.value).where(c.c.entity_id == entity)).all()}
     wanted = {f: v for f, v in target.items() if is_kv(f)}
     written: dict[str, Value | None] = {}
     for fld in sorted(set(current) - set(wanted)):

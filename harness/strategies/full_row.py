@@ -15,7 +15,5 @@ class FullRow(Strategy):
     name = "full-row"
     summary = "UPDATE every column from the loaded object; child rows diffed against it (the bug)"
 
-    def save(
-        self, conn: Connection, tables: Tables, snapshot: Snapshot, intent: Intent, now: datetime
-    ) -> SaveResult:
+    def save(self, conn: Connection, tables: Tables, snapshot: Snapshot, intent: Intent, now: datetime) -> SaveResult:
         return full_row_write(conn, tables, snapshot, intent, now)

@@ -20,9 +20,7 @@ class PartialUpdate(Strategy):
     name = "partial-update"
     summary = "UPDATE only the dirty columns; upsert/delete only the dirty child keys"
 
-    def save(
-        self, conn: Connection, tables: Tables, snapshot: Snapshot, intent: Intent, now: datetime
-    ) -> SaveResult:
+    def save(self, conn: Connection, tables: Tables, snapshot: Snapshot, intent: Intent, now: datetime) -> SaveResult:
         target = intent.apply(snapshot.state)
         dirty = {f: target[f] for f in (set(intent.sets) | set(intent.increments))}
         attrs: dict[str, Any] = {f: v for f, v in dirty.items() if not is_kv(f)}

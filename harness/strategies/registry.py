@@ -13,9 +13,7 @@ from harness.strategies.timestamp_occ import TimestampOCC
 from harness.strategies.version_occ import VersionOCC
 
 ENTRY_POINT_GROUP = "race_harness.strategies"
-BUILTIN: dict[str, type[Strategy]] = {
-    cls.name: cls for cls in (FullRow, PartialUpdate, TimestampOCC, VersionOCC)
-}
+BUILTIN: dict[str, type[Strategy]] = {cls.name: cls for cls in (FullRow, PartialUpdate, TimestampOCC, VersionOCC)}
 # What `race-harness run` compares when no --strategy is given: the seed bugs' strategies and fixes.
 DEFAULT_SPECS = ("full-row", "partial-update", "timestamp-occ:0", "timestamp-occ:6", "version-occ")
 

@@ -28,8 +28,7 @@ class TimestampOCC(Strategy):
         if isinstance(precision, str):
             if not (precision.isdigit() and 0 <= int(precision) <= 6):
                 raise UsageError(
-                    f"expected a precision from 0 to 6 (fractional digits of updated_at) but got "
-                    f"timestamp-occ:{param}"
+                    f"expected a precision from 0 to 6 (fractional digits of updated_at) but got timestamp-occ:{param}"
                 )
             precision = int(precision)
         self.timestamp_precision = precision
@@ -38,7 +37,5 @@ class TimestampOCC(Strategy):
     def spec(self) -> str:
         return f"{self.name}:{self.timestamp_precision}"
 
-    def save(
-        self, conn: Connection, tables: Tables, snapshot: Snapshot, intent: Intent, now: datetime
-    ) -> SaveResult:
+    def save(self, conn: Connection, tables: Tables, snapshot: Snapshot, intent: Intent, now: datetime) -> SaveResult:
         return full_row_write(conn, tables, snapshot, intent, now, check={"updated_at": snapshot.updated_at})

@@ -21,9 +21,7 @@ class VersionOCC(Strategy):
     summary = "full-row write guarded by WHERE version = :seen, version = version + 1"
     token = "version"
 
-    def save(
-        self, conn: Connection, tables: Tables, snapshot: Snapshot, intent: Intent, now: datetime
-    ) -> SaveResult:
+    def save(self, conn: Connection, tables: Tables, snapshot: Snapshot, intent: Intent, now: datetime) -> SaveResult:
         return full_row_write(
             conn,
             tables,

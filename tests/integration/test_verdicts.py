@@ -66,3 +66,25 @@ def test_declared_verdict(backend: Backend, scenario_name: str, spec: str) -> No
         f"{scenario_name} x {spec} on {backend.label} did not reach '{expected}' with the race "
         f"proven in {ROUNDS} rounds: " + "; ".join(seen)
     )
+
+
+@pytest.mark.parametrize(("spec", "expected"), [("version-occ", "no-lost-updates"), ("full-row", "lost-updates")])
+def test_nova_update_all_removals_are_judged_legal_only_when_they_could_follow(
+    backend: Backend, spec: str, expected: str
+) -> None:
+    """With ``update_all`` in the mix many keys disappear legitimately; a safe strategy must still pass."""
+    scenario = get_scenario("nova_server_metadata").with_params({"update_all_ratio": 0.3})
+    strategy = get_strategy(spec)
+    verdicts = []
+    for _ in range(ROUNDS):
+        record = run_stress(scenario, strategy, backend, CONFIG)
+        result = check(record.history.operations(), record.initial, record.final, token=strategy.token)
+        assert any(op.f == "update_all" and op.type == "ok" for op in record.history.operations())
+        verdicts.append(result.verdict)
+        if expected == "lost-updates" and result.verdict == expected:
+            return
+        if expected == "no-lost-updates":
+            assert result.verdict != "lost-updates", [a.explanation for a in result.anomalies[:3]]
+            if result.verdict == expected and result.stats.conflicts > 0:
+                return
+    pytest.fail(f"expected {expected} within {ROUNDS} rounds, got {verdicts}")

