@@ -10,9 +10,9 @@ from pathlib import Path
 COMMAND = [sys.executable, "-m", "harness.cli"]
 
 
-def race_harness(*args: str, cwd: Path, env: dict[str, str] | None = None, timeout: float = 300) -> (
-    subprocess.CompletedProcess[str]
-):
+def race_harness(
+    *args: str, cwd: Path, env: dict[str, str] | None = None, timeout: float = 300
+) -> subprocess.CompletedProcess[str]:
     full_env = {**os.environ, **(env or {})}
     return subprocess.run(
         [*COMMAND, *args], cwd=cwd, env=full_env, capture_output=True, text=True, timeout=timeout, check=False

