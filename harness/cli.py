@@ -7,6 +7,7 @@ Exit codes: 0 every strategy the scenarios declare safe lost nothing; 1 one of t
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -14,7 +15,7 @@ from pathlib import Path
 from harness.databases import DEFAULT_DBS, ENV_URLS, mask_url, resolve_all
 from harness.databases.base import Backend
 from harness.errors import HarnessError, UsageError
-from harness.matrix import CellResult, run_matrix
+from harness.matrix import CellResult, Progress, run_matrix
 from harness.report import LEGEND, format_evidence, format_table, new_run_dir, write_results
 from harness.runner import RunConfig
 from harness.scenario import get_scenario, scenario_names
@@ -125,7 +126,7 @@ def _params(items: Sequence[str]) -> dict[str, float]:
     return out
 
 
-def _progress(quiet: bool):  # type: ignore[no-untyped-def]
+def _progress(quiet: bool) -> Progress:
     def report(i: int, total: int, name: str, cell: CellResult | None) -> None:
         if quiet:
             return
@@ -203,7 +204,7 @@ def cmd_list(args: argparse.Namespace) -> int:
         print(f"  {name:24} {cls.summary}")
     print("\ndatabases:")
     specs = ["embedded-postgres", "sqlite"]
-    specs += [name for name, var in ENV_URLS.items() if var in __import__("os").environ]
+    specs += [name for name, var in ENV_URLS.items() if os.environ.get(var)]
     specs += args.db or []
     for spec in specs:
         try:
@@ -219,7 +220,7 @@ def cmd_list(args: argparse.Namespace) -> int:
                 print(f"  {spec:24} NOT reachable: {exc}")
             finally:
                 b.close()
-    unset = [f"${v}" for v in ENV_URLS.values() if v not in __import__("os").environ]
+    unset = [f"${v}" for v in ENV_URLS.values() if not os.environ.get(v)]
     if unset:
         print(f"  (set {' / '.join(unset)} to add your own PostgreSQL / MySQL server)")
     return 0

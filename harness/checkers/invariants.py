@@ -15,26 +15,18 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Literal
 
+from harness.checkers.index import counter_fields, writes_by_value
 from harness.checkers.result import Anomaly
 from harness.history import Operation
-from harness.model import State, Value, fingerprint
+from harness.model import State, fingerprint
 
 Token = Literal["version", "updated_at"]
 MAX_REPORTED = 100
 
 
-def _producers(ops: Sequence[Operation]) -> dict[tuple[int, str, Value], Operation]:
-    out: dict[tuple[int, str, Value], Operation] = {}
-    for op in ops:
-        if op.is_write and op.intent is not None:
-            for fld, value in op.intent.sets.items():
-                out[(op.entity, fld, value)] = op
-    return out
-
-
 def reads_trace_to_writes(ops: Sequence[Operation], initial: Mapping[int, State]) -> list[Anomaly]:
-    producers = _producers(ops)
-    counters = {(op.entity, f) for op in ops if op.is_write and op.intent for f in op.intent.increments}
+    producers = writes_by_value(ops)
+    counters = counter_fields(ops)
     out: list[Anomaly] = []
     for r in ops:
         if r.read is None or r.type != "ok" or r.end is None:
@@ -64,7 +56,7 @@ def reads_trace_to_writes(ops: Sequence[Operation], initial: Mapping[int, State]
 
 
 def monotonic_reads(ops: Sequence[Operation]) -> list[Anomaly]:
-    counters = {(op.entity, f) for op in ops if op.is_write and op.intent for f in op.intent.increments}
+    counters = counter_fields(ops)
     last: dict[tuple[int, int, str], tuple[int, Operation]] = {}
     out: list[Anomaly] = []
     for r in sorted(

@@ -22,6 +22,7 @@ from collections import defaultdict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
+from harness.checkers.index import counter_fields, writes_by_value
 from harness.checkers.result import Anomaly
 from harness.checkers.stats import same_read_groups
 from harness.history import Operation
@@ -50,11 +51,7 @@ class _Producers:
     """Maps (entity, field, value) to the write whose intent set that value."""
 
     def __init__(self, ops: Sequence[Operation], initial: Mapping[int, State]) -> None:
-        self._by_value: dict[tuple[int, str, Value], Operation] = {}
-        for op in ops:
-            if op.is_write and op.intent is not None:
-                for fld, value in op.intent.sets.items():
-                    self._by_value[(op.entity, fld, value)] = op
+        self._by_value = writes_by_value(ops)
         self._initial = initial
 
     def producer(self, entity: int, fld: str, value: Value) -> Operation | int | None:
@@ -284,7 +281,7 @@ def _same_read_overwrites(ops: Sequence[Operation]) -> list[Anomaly]:
 def check_lost_updates(
     ops: Sequence[Operation], initial: Mapping[int, State], final: Mapping[int, State]
 ) -> LostUpdateFindings:
-    counters = {(op.entity, f) for op in ops if op.is_write and op.intent for f in op.intent.increments}
+    counters = counter_fields(ops)
     anomalies, lost_ops = _register_losses(ops, initial, final, counters)
     counter_anomalies, counter_lost, counter_acked = _counter_findings(ops, initial, final, counters)
     anomalies += counter_anomalies
@@ -299,16 +296,12 @@ def check_lost_updates(
 
 
 def _failed_writes_applied(ops: Sequence[Operation], final: Mapping[int, State]) -> list[Anomaly]:
-    by_value: dict[tuple[int, str, Value], Operation] = {}
-    for op in ops:
-        if op.is_write and op.type == "fail" and op.intent:
-            for fld, value in op.intent.sets.items():
-                by_value[(op.entity, fld, value)] = op
+    by_value = writes_by_value(ops)
     out = []
     for entity, state in final.items():
         for fld, value in state.items():
             failed = by_value.get((entity, fld, value))
-            if failed is not None:
+            if failed is not None and failed.type == "fail":
                 out.append(
                     Anomaly(
                         "failed-write-applied",
