@@ -10,14 +10,15 @@ import argparse
 import os
 import sys
 from collections.abc import Sequence
+from dataclasses import replace
 from pathlib import Path
 
 from harness.databases import DEFAULT_DBS, ENV_URLS, mask_url, resolve_all
 from harness.databases.base import Backend
 from harness.errors import HarnessError, UsageError
 from harness.matrix import CellResult, Progress, run_matrix
-from harness.report import LEGEND, format_evidence, format_table, new_run_dir, write_results
-from harness.runner import RunConfig
+from harness.report import LEGEND, format_evidence, format_not_run, format_table, new_run_dir, write_results
+from harness.runner import ISOLATIONS, SCOPES, RunConfig
 from harness.scenario import get_scenario, scenario_names
 from harness.strategies import DEFAULT_SPECS, available, get_strategy
 
@@ -93,6 +94,25 @@ def _build_parser() -> argparse.ArgumentParser:
         help="attempts per request with --on-conflict retry (default: 5)",
     )
     run.add_argument(
+        "--isolation",
+        action="append",
+        choices=ISOLATIONS,
+        help="isolation level of every transaction (repeatable: one column per level; default: each "
+        "database's own: read-committed on PostgreSQL, repeatable-read on MySQL/MariaDB, serializable on SQLite)",
+    )
+    run.add_argument(
+        "--scope",
+        action="append",
+        choices=SCOPES,
+        help="separate: read and write in two transactions, as in the seed bugs (default); single: both in one "
+        "transaction (repeatable)",
+    )
+    run.add_argument(
+        "--processes",
+        action="store_true",
+        help="run each writer in its own OS process instead of a thread (several API workers)",
+    )
+    run.add_argument(
         "-p",
         "--param",
         action="append",
@@ -146,7 +166,7 @@ def _start(backends: Sequence[Backend]) -> None:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    config = RunConfig(
+    base = RunConfig(
         writers=args.writers,
         readers=args.readers,
         ops=args.ops,
@@ -155,7 +175,13 @@ def cmd_run(args: argparse.Namespace) -> int:
         seed=args.seed,
         on_conflict=args.on_conflict,
         max_attempts=args.max_attempts,
+        processes=args.processes,
     )
+    configs = [
+        replace(base, isolation=isolation, scope=scope)
+        for isolation in (args.isolation or [None])
+        for scope in (args.scope or ["separate"])
+    ]
     params = _params(args.param)
     scenarios = [get_scenario(n) for n in (args.scenario or scenario_names())]
     for name in params:
@@ -169,15 +195,18 @@ def cmd_run(args: argparse.Namespace) -> int:
     backends = resolve_all(args.db or list(DEFAULT_DBS))
     try:
         _start(backends)  # fail fast, before any cell runs, on an unreachable database
-        cells = run_matrix(scenarios, strategies, backends, config, _progress(args.quiet))
+        cells = run_matrix(scenarios, strategies, backends, configs, _progress(args.quiet))
         run_dir = new_run_dir(args.report_dir)
-        results = write_results(run_dir, cells, backends, config, sys.argv)
+        results = write_results(run_dir, cells, backends, configs, sys.argv)
     finally:
         for b in backends:
             b.close()
     print(format_table(cells))
     print()
     print(LEGEND)
+    not_run = format_not_run(cells)
+    if not_run:
+        print("\n" + not_run)
     evidence = format_evidence(cells)
     if evidence:
         print("\nexample evidence:\n" + evidence)

@@ -18,7 +18,7 @@ import json
 import threading
 import time
 from collections.abc import Iterable, Iterator, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Literal, cast
 
@@ -128,13 +128,25 @@ class Operation:
 class History:
     """Thread-safe, append-only list of events."""
 
-    def __init__(self, events: Iterable[Event] = ()) -> None:
+    def __init__(self, events: Iterable[Event] = (), origin: int | None = None) -> None:
         self._events: list[Event] = list(events)
         self._lock = threading.Lock()
-        self._origin = time.monotonic_ns()
+        # CLOCK_MONOTONIC is one clock for every process on the machine, so histories recorded in
+        # several processes from one origin merge into one timeline
+        self.origin = time.monotonic_ns() if origin is None else origin
+
+    @classmethod
+    def merge(cls, parts: Iterable[Iterable[Event]], origin: int) -> History:
+        """One history from several recorded in parallel (writer processes), re-indexed by time.
+
+        Each part keeps its own order (its clock only moves forward), so pairing still works.
+        """
+        tagged = [(ev.time, n, i, ev) for n, part in enumerate(parts) for i, ev in enumerate(part)]
+        tagged.sort(key=lambda t: t[:3])
+        return cls((replace(ev, index=i) for i, (*_, ev) in enumerate(tagged)), origin)
 
     def now(self) -> int:
-        return time.monotonic_ns() - self._origin
+        return time.monotonic_ns() - self.origin
 
     def invoke(self, process: int, role: Role, f: str, entity: int, intent: Intent | None = None) -> int:
         with self._lock:

@@ -84,8 +84,14 @@ class Scenario:
     default_ops: int | None = None
     params: Mapping[str, float] = field(default_factory=dict)
 
-    def expectation(self, strategy: Strategy) -> Expectation | Literal["n/a"] | None:
-        """``lost``/``none`` as declared, ``n/a`` when not applicable, None when nothing is declared."""
+    def expectation(self, strategy: Strategy, processes: bool = False) -> Expectation | Literal["n/a"] | None:
+        """``lost``/``none`` as declared, ``n/a`` when not applicable, None when nothing is declared.
+
+        A strategy that is only safe within one process (``process-lock``) is expected to lose
+        updates when the writers are separate processes.
+        """
+        if processes and strategy.one_process_only and self.expectation(strategy) == "none":
+            return "lost"
         for key in (strategy.spec, strategy.name):
             if key in self.expected:
                 return self.expected[key]

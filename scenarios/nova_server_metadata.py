@@ -52,6 +52,12 @@ SCENARIO = Scenario(
         "timestamp-occ:0": "lost",
         "timestamp-occ:6": "none",
         "version-occ": "none",
+        "select-for-update": "none",
+        "atomic-update": "none",
+        "serializable-retry": "none",
+        "compare-and-swap": "none",
+        "orm-version-counter": "none",
+        "process-lock": "none",  # with --processes: lost
     },
     params={"update_all_ratio": 0.0},
 )

@@ -10,7 +10,7 @@ import os
 import uuid
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Literal
 
 from sqlalchemy import Connection, Engine, RootTransaction, create_engine, text
 from sqlalchemy.engine import URL
@@ -20,6 +20,12 @@ from harness.databases.urls import mask_url, render
 from harness.errors import DatabaseError, DatabaseUnreachableError
 
 NAME_PREFIX = "race_harness_"
+Isolation = Literal["read-committed", "repeatable-read", "serializable"]
+SQL_ISOLATION = {
+    "read-committed": "READ COMMITTED",
+    "repeatable-read": "REPEATABLE READ",
+    "serializable": "SERIALIZABLE",
+}
 CONNECT_TIMEOUT_S = 5
 
 
@@ -36,8 +42,8 @@ class ScratchDatabase:
     backend: Backend
     dropped: bool = False
 
-    def engine(self, pool_size: int) -> Engine:
-        return self.backend.make_engine(self.url, pool_size)
+    def engine(self, pool_size: int, isolation: Isolation | None = None) -> Engine:
+        return self.backend.make_engine(self.url, pool_size, isolation)
 
     def drop(self) -> None:
         if not self.dropped:
@@ -55,10 +61,20 @@ class Backend(ABC):
     """One database server (or SQLite) the harness can run scenarios on."""
 
     family: ClassVar[str]  # postgresql | mysql | sqlite
+    isolation_levels: ClassVar[tuple[Isolation, ...]] = ("read-committed", "repeatable-read", "serializable")
+    default_isolation: ClassVar[Isolation]
 
     def __init__(self, source: str) -> None:
         self.source = source  # how the user named it: embedded, env var, masked URL
         self._version: str | None = None
+
+    def __getstate__(self) -> dict[str, Any]:
+        """Writer processes get a copy that can open connections but owns no engine or server."""
+        state = dict(self.__dict__)
+        for owned in ("_admin", "_server"):
+            if owned in state:
+                state[owned] = None
+        return state
 
     @property
     def label(self) -> str:
@@ -85,7 +101,7 @@ class Backend(ABC):
         """Databases named with the harness prefix that still exist (for clean-up checks)."""
 
     @abstractmethod
-    def make_engine(self, url: URL, pool_size: int) -> Engine: ...
+    def make_engine(self, url: URL, pool_size: int, isolation: Isolation | None = None) -> Engine: ...
 
     @abstractmethod
     def classify(self, exc: DBAPIError) -> str:
@@ -96,6 +112,7 @@ class Backend(ABC):
         return self.classify(exc) in ("serialization", "deadlock")
 
     def begin_write(self, conn: Connection) -> RootTransaction:
+        """A transaction that will write; SQLite takes its write lock up front (BEGIN IMMEDIATE)."""
         return conn.begin()
 
     def start(self) -> None:
@@ -117,13 +134,13 @@ class ServerBackend(Backend):
     def connect_args(self) -> dict[str, Any]:
         return {"connect_timeout": CONNECT_TIMEOUT_S}
 
-    def make_engine(self, url: URL, pool_size: int) -> Engine:
+    def make_engine(self, url: URL, pool_size: int, isolation: Isolation | None = None) -> Engine:
         return create_engine(
             url,
             pool_size=pool_size,
             max_overflow=pool_size,
-            pool_pre_ping=False,
             connect_args=self.connect_args(),
+            isolation_level=SQL_ISOLATION[isolation] if isolation else None,
         )
 
     def admin(self) -> Engine:

@@ -7,9 +7,14 @@ rows an UPDATE matched, not changed; the OCC strategies depend on that (see
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import Any
+
+from sqlalchemy import Engine, event
+from sqlalchemy.engine import URL
 from sqlalchemy.exc import DBAPIError
 
-from harness.databases.base import NAME_PREFIX, ScratchDatabase, ServerBackend, scratch_name
+from harness.databases.base import NAME_PREFIX, Isolation, ScratchDatabase, ServerBackend, scratch_name
 
 # server error codes that roll back the statement or transaction without applying it
 _ABORTS = {
@@ -22,7 +27,40 @@ _ABORTS = {
 
 
 class MySQLBackend(ServerBackend):
+    """``session`` holds server variables set on every connection of the runs (not the admin one):
+    ``{"innodb_snapshot_isolation": "ON"}`` makes MariaDB's REPEATABLE READ refuse lost updates."""
+
     family = "mysql"
+    default_isolation = "repeatable-read"
+
+    def __init__(self, admin_url: URL, source: str | None = None, session: Mapping[str, str] | None = None) -> None:
+        super().__init__(admin_url, source)
+        self.session = dict(session or {})
+
+    @property
+    def label(self) -> str:
+        extra = "".join(f" {k}={v}" for k, v in self.session.items())
+        return self.version + extra
+
+    def with_session(self, **settings: str) -> MySQLBackend:
+        """The same server with extra session variables (its own column in a comparison)."""
+        return MySQLBackend(self.admin_url, self.source, {**self.session, **settings})
+
+    def server_variable(self, name: str) -> str | None:
+        rows = self.admin_execute(f"SHOW VARIABLES LIKE '{name}'")
+        return str(rows[0][1]) if rows else None
+
+    def make_engine(self, url: URL, pool_size: int, isolation: Isolation | None = None) -> Engine:
+        engine = super().make_engine(url, pool_size, isolation)
+        if self.session:
+            statement = "SET SESSION " + ", ".join(f"{k} = {v}" for k, v in self.session.items())
+
+            @event.listens_for(engine, "connect")
+            def _session(dbapi_conn: Any, _record: Any) -> None:
+                with dbapi_conn.cursor() as cur:
+                    cur.execute(statement)
+
+        return engine
 
     def fetch_version(self) -> str:
         raw = str(self.admin_execute("SELECT VERSION()")[0][0])  # 10.11.19-MariaDB-0+deb12u1 / 8.0.39

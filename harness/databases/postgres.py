@@ -9,6 +9,7 @@ from harness.databases.base import NAME_PREFIX, ScratchDatabase, ServerBackend, 
 
 class PostgresBackend(ServerBackend):
     family = "postgresql"
+    default_isolation = "read-committed"
 
     def fetch_version(self) -> str:
         row = self.admin_execute("SHOW server_version")[0]

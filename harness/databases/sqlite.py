@@ -19,7 +19,7 @@ from sqlalchemy import Connection, Engine, RootTransaction, create_engine, event
 from sqlalchemy.engine import URL
 from sqlalchemy.exc import DBAPIError
 
-from harness.databases.base import NAME_PREFIX, Backend, ScratchDatabase, scratch_name
+from harness.databases.base import NAME_PREFIX, Backend, Isolation, ScratchDatabase, scratch_name
 
 BUSY_TIMEOUT_S = 30
 _BEGIN_KEY = "race_harness_begin"
@@ -27,6 +27,9 @@ _BEGIN_KEY = "race_harness_begin"
 
 class SQLiteBackend(Backend):
     family = "sqlite"
+    # SQLite transactions are serializable; read_uncommitted only matters with a shared cache
+    isolation_levels = ("serializable",)
+    default_isolation = "serializable"
 
     def __init__(self) -> None:
         super().__init__("sqlite")
@@ -56,7 +59,7 @@ class SQLiteBackend(Backend):
             return []
         return sorted(p.name.removesuffix(".db") for p in self._dir.glob(f"{NAME_PREFIX}*.db"))
 
-    def make_engine(self, url: URL, pool_size: int) -> Engine:
+    def make_engine(self, url: URL, pool_size: int, isolation: Isolation | None = None) -> Engine:
         engine = create_engine(
             url,
             pool_size=pool_size,

@@ -1,6 +1,15 @@
 """Reports: results -> terminal table, JSON files."""
 
 from harness.report.json_report import FORMAT, VERSION, new_run_dir, write_results
-from harness.report.terminal import LEGEND, format_evidence, format_table
+from harness.report.terminal import LEGEND, format_evidence, format_not_run, format_table
 
-__all__ = ["FORMAT", "LEGEND", "VERSION", "format_evidence", "format_table", "new_run_dir", "write_results"]
+__all__ = [
+    "FORMAT",
+    "LEGEND",
+    "VERSION",
+    "format_evidence",
+    "format_not_run",
+    "format_table",
+    "new_run_dir",
+    "write_results",
+]

@@ -48,7 +48,7 @@ def write_results(
     run_dir: Path,
     cells: Sequence[CellResult],
     backends: Sequence[Backend],
-    config: RunConfig,
+    configs: Sequence[RunConfig],
     argv: Sequence[str],
 ) -> Path:
     out_cells = []
@@ -58,6 +58,10 @@ def write_results(
             "strategy": cell.strategy,
             "database": cell.database,
             "expected": cell.expected,
+            "isolation": cell.plan.isolation if cell.plan else None,
+            "scope": cell.plan.scope if cell.plan else None,
+            "writers_in": cell.writers_in,
+            "not_run": cell.not_run,
             "outcome": cell.shown,  # the table's word: lost | none | inconclusive | n/a
             "matches_expectation": cell.matches,
             "wall_s": round(cell.wall_s, 3),
@@ -79,7 +83,7 @@ def write_results(
         "python": sys.version.split()[0],
         "platform": platform.platform(),
         "command": [mask_url(a) for a in argv],
-        "config": asdict(config),
+        "configs": [asdict(c) for c in configs],
         "databases": [{"label": b.label, "family": b.family, "source": b.source} for b in backends],
         "cells": out_cells,
     }

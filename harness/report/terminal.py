@@ -10,6 +10,9 @@ COLUMNS = (
     "scenario",
     "strategy",
     "database",
+    "isolation",
+    "scope",
+    "writers",
     "verdict",
     "expected",
     "lost/ack",
@@ -23,16 +26,19 @@ COLUMNS = (
 )
 
 
+ISOLATION_SHORT = {"read-committed": "RC", "repeatable-read": "RR", "serializable": "SER"}
+
+
 def _row(cell: CellResult) -> list[str]:
     expected = cell.expected or "-"
     verdict = cell.shown + ("" if cell.matches in (True, None) else " !")
+    plan = [ISOLATION_SHORT[cell.plan.isolation], cell.plan.scope] if cell.plan else ["-", "-"]
+    head = [cell.scenario, cell.strategy, cell.database, *plan, cell.writers_in]
     if cell.result is None:
-        return [cell.scenario, cell.strategy, cell.database, verdict, expected] + ["-"] * 8
+        return [*head, verdict, expected] + ["-"] * 8
     r, s = cell.result, cell.result.stats
     return [
-        cell.scenario,
-        cell.strategy,
-        cell.database,
+        *head,
         verdict,
         expected,
         f"{r.lost_writes}/{r.acknowledged}",
@@ -58,10 +64,17 @@ LEGEND = (
     "verdict: lost = an acknowledged update was lost (evidence in results.json); none = no lost update\n"
     "  despite contention; inconclusive = no contention or a harness error, never a pass; n/a = not run.\n"
     "  ' !' marks a verdict that differs from the scenario's declared one.\n"
+    "isolation: RC read committed, RR repeatable read, SER serializable.  scope: separate = read and write\n"
+    "  in two transactions (the seed bugs), single = one transaction.  writers: threads or OS processes.\n"
     "lost/ack: acknowledged writes (or increments) lost / acknowledged.  overlap: pairs of writes to one\n"
     "  entity that overlapped in time (contention).  same-read: pairs of acknowledged writes that read the\n"
     "  same version.  conflicts: save attempts refused or aborted.  ops/s, p50/p99: acknowledged writes."
 )
+
+
+def format_not_run(cells: Sequence[CellResult]) -> str:
+    reasons = sorted({c.not_run for c in cells if c.not_run and "is not a scenario for" not in c.not_run})
+    return "\n".join(f"- n/a: {r}" for r in reasons)
 
 
 def format_evidence(cells: Sequence[CellResult], per_scenario: int = 1) -> str:

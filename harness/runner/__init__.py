@@ -1,6 +1,18 @@
 """Runners drive sessions against a database and write the history."""
 
-from harness.runner.config import ConflictPolicy, RunConfig
-from harness.runner.stress import RunRecord, StressRun, run_stress
+from harness.runner.config import ISOLATIONS, SCOPES, ConflictPolicy, Isolation, RunConfig, Scope
+from harness.runner.stress import CellPlan, RunRecord, StressRun, plan_cell, run_stress
 
-__all__ = ["ConflictPolicy", "RunConfig", "RunRecord", "StressRun", "run_stress"]
+__all__ = [
+    "ISOLATIONS",
+    "SCOPES",
+    "CellPlan",
+    "ConflictPolicy",
+    "Isolation",
+    "RunConfig",
+    "RunRecord",
+    "Scope",
+    "StressRun",
+    "plan_cell",
+    "run_stress",
+]

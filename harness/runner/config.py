@@ -8,6 +8,10 @@ from typing import Literal
 from harness.errors import UsageError, non_negative_float, non_negative_int, positive_int
 
 ConflictPolicy = Literal["fail", "retry"]
+Isolation = Literal["read-committed", "repeatable-read", "serializable"]
+Scope = Literal["separate", "single"]
+ISOLATIONS: tuple[Isolation, ...] = ("read-committed", "repeatable-read", "serializable")
+SCOPES: tuple[Scope, ...] = ("separate", "single")
 
 
 @dataclass(frozen=True)
@@ -21,6 +25,10 @@ class RunConfig:
     on_conflict: ConflictPolicy = "fail"  # fail: surface it like HTTP 409; retry: re-read and re-apply
     max_attempts: int = 5  # with on_conflict=retry, attempts per operation before it fails
     backoff_ms: float = 1.0  # first retry pause; doubles per attempt, with jitter
+    isolation: Isolation | None = None  # None: the database's default
+    # separate: read and write in two transactions, as in the seed bugs; single: both in one
+    scope: Scope = "separate"
+    processes: bool = False  # writers as separate OS processes instead of threads of this one
 
     def __post_init__(self) -> None:
         positive_int("writers", self.writers)
@@ -32,5 +40,9 @@ class RunConfig:
         non_negative_float("think_ms", self.think_ms)
         non_negative_float("backoff_ms", self.backoff_ms)
         positive_int("max_attempts", self.max_attempts)
+        if self.isolation is not None and self.isolation not in ISOLATIONS:
+            raise UsageError(f"expected isolation to be one of {', '.join(ISOLATIONS)} but got {self.isolation!r}")
+        if self.scope not in SCOPES:
+            raise UsageError(f"expected scope to be one of {', '.join(SCOPES)} but got {self.scope!r}")
         if self.on_conflict not in ("fail", "retry"):
             raise UsageError(f"expected on_conflict to be 'fail' or 'retry' but got {self.on_conflict!r}")

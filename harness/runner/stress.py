@@ -1,9 +1,11 @@
 """The stress runner: many concurrent writers and readers against one scratch database.
 
-Each session is a thread with its own connection. A writer performs the application's request as
-the seed bugs do it: load the entity in one transaction, think, then save through the strategy in a
-second transaction. Readers load the entity in single-statement transactions and record what they
-saw. Every operation lands in the history; nothing is sampled or dropped.
+Each session has its own connection. Writers are threads of this process or, with
+``RunConfig.processes``, separate OS processes (as several API workers are in production). A
+writer performs the application's request: load the entity, think, save it through the strategy,
+either in two transactions (scope ``separate``, as in the seed bugs) or in one (``single``).
+Readers load the entity in single-statement transactions and record what they saw. Every
+operation lands in the history; nothing is sampled or dropped.
 
 Outcome rules (what makes a completion ok / fail / info):
 - an error before COMMIT was sent, or a strategy's own conflict, rolls back: ``fail``;
@@ -15,26 +17,49 @@ Outcome rules (what makes a completion ok / fail / info):
 from __future__ import annotations
 
 import contextlib
+import multiprocessing
+import queue
 import random
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from typing import Any
 
-from sqlalchemy import Connection, Engine, RootTransaction
+from sqlalchemy import Connection, Engine, RootTransaction, make_url
 from sqlalchemy.exc import DBAPIError
 
-from harness.databases.base import Backend, ScratchDatabase
-from harness.history import History, Outcome, Written
+from harness.databases.base import Backend, Isolation, ScratchDatabase
+from harness.errors import UsageError
+from harness.history import Event, History, Outcome, Written
 from harness.model import Snapshot, State
-from harness.runner.config import RunConfig
-from harness.scenario import Scenario, WriteOp, WriterContext
-from harness.schema import Tables, build_tables, create_and_load, read_states
+from harness.runner.config import RunConfig, Scope
+from harness.scenario import Scenario, WriteOp, WriterContext, get_scenario
+from harness.schema import Tables, build_tables, create_and_load, load_snapshot, read_states
 from harness.strategies.base import Conflict, Strategy
 
 DEFAULT_OPS = 200
 READER_PAUSE_S = 0.001
+START_TIMEOUT_S = 120  # writer processes must all be up by then (spawning imports the harness)
+NOT_RETRIED = frozenset({"missing", "not-expressible"})
+
+
+@dataclass(frozen=True)
+class CellPlan:
+    """The transaction scope and isolation a cell really runs with."""
+
+    scope: Scope
+    isolation: Isolation
+
+
+def plan_cell(strategy: Strategy, backend: Backend, config: RunConfig) -> CellPlan | str:
+    """The effective scope and isolation, or why the cell cannot run (shown as n/a)."""
+    scope: Scope = strategy.scope or config.scope
+    isolation: Isolation = strategy.isolation or config.isolation or backend.default_isolation
+    if isolation not in backend.isolation_levels:
+        return f"{backend.family} has no {isolation} isolation"
+    return CellPlan(scope, isolation)
 
 
 @dataclass
@@ -45,6 +70,7 @@ class RunRecord:
     initial: dict[int, State]
     final: dict[int, State]
     wall_s: float
+    plan: CellPlan
     harness_errors: list[str] = field(default_factory=list)
 
 
@@ -81,51 +107,41 @@ def utc_now() -> datetime:
     return datetime.now(UTC).replace(tzinfo=None)
 
 
-class StressRun:
-    def __init__(self, scenario: Scenario, strategy: Strategy, backend: Backend, config: RunConfig) -> None:
-        self.scenario = scenario
-        self.strategy = strategy
-        self.backend = backend
-        self.config = config
-        self.tables: Tables = build_tables(scenario.schema, strategy.timestamp_precision)
-        self.history = History()
-        self.errors: list[str] = []
-        self._errors_lock = threading.Lock()
-        self._writers_done = threading.Event()
+class WriterSession:
+    """One writer's loop; the same code runs in a thread or in a writer process."""
 
-    # --- sessions ----------------------------------------------------------------------------
+    def __init__(
+        self,
+        scenario: Scenario,
+        strategy: Strategy,
+        backend: Backend,
+        tables: Tables,
+        config: RunConfig,
+        plan: CellPlan,
+        history: History,
+        engine: Engine,
+    ) -> None:
+        self.scenario, self.strategy, self.backend, self.tables = scenario, strategy, backend, tables
+        self.config, self.plan, self.history, self.engine = config, plan, history, engine
 
-    def _guard(self, session: int, body: Callable[[], None]) -> None:
-        try:
-            body()
-        except Exception as exc:  # a session crash is a harness error the run reports, not a hang
-            with self._errors_lock:
-                self.errors.append(f"session {session}: {type(exc).__name__}: {exc}")
-
-    def _read(self, conn: Connection, entity: int) -> Snapshot | None:
-        with conn.begin():
-            return self.strategy.load(conn, self.tables, entity)
-
-    def _attempt(self, conn: Connection, op: WriteOp, rng: random.Random) -> _Attempt:
-        try:
-            snapshot = self._read(conn, op.entity)
-        except DBAPIError as exc:
-            return _Attempt("fail", reason=self.backend.classify(exc), error=_short(exc))
-        if snapshot is None:
-            return _Attempt("fail", reason="missing", error=f"entity {op.entity} not found")
+    def _think(self, rng: random.Random) -> None:
         if self.config.think_ms:
             time.sleep(rng.uniform(0, self.config.think_ms) / 1000)
-        txn = self.backend.begin_write(conn)
+
+    def _fail(self, exc: DBAPIError, snapshot: Snapshot | None = None) -> _Attempt:
+        return _Attempt("fail", snapshot, reason=self.backend.classify(exc), error=_short(exc))
+
+    def _save(self, conn: Connection, txn: RootTransaction, snapshot: Snapshot, op: WriteOp) -> _Attempt:
         try:
             result = self.strategy.save(conn, self.tables, snapshot, op.intent, utc_now())
         except DBAPIError as exc:
             _quiet_rollback(txn)
-            return _Attempt("fail", snapshot, reason=self.backend.classify(exc), error=_short(exc))
+            return self._fail(exc, snapshot)
         except BaseException:
             _quiet_rollback(txn)
             raise
         if isinstance(result, Conflict):
-            txn.rollback()
+            _quiet_rollback(txn)
             return _Attempt("fail", snapshot, reason=result.reason)
         try:
             txn.commit()
@@ -134,26 +150,58 @@ class StressRun:
             return _Attempt(outcome, snapshot, reason=self.backend.classify(exc), error=_short(exc))
         return _Attempt("ok", snapshot, written=result.written)
 
-    def _write_once(self, conn: Connection, session: int, op: WriteOp, rng: random.Random) -> Connection:
+    def _separate(self, conn: Connection, op: WriteOp, rng: random.Random) -> _Attempt:
+        try:
+            with conn.begin():
+                snapshot = self.strategy.load(conn, self.tables, op.entity)
+        except DBAPIError as exc:
+            return self._fail(exc)
+        if snapshot is None:
+            return _Attempt("fail", reason="missing", error=f"entity {op.entity} not found")
+        self._think(rng)
+        return self._save(conn, self.backend.begin_write(conn), snapshot, op)
+
+    def _single(self, conn: Connection, op: WriteOp, rng: random.Random) -> _Attempt:
+        # SQLite: a plain BEGIN is deferred, so a read that later writes can fail with SQLITE_BUSY
+        # (the database's own refusal of the lost update); a locking read begins IMMEDIATE instead.
+        txn = self.backend.begin_write(conn) if self.strategy.lock_on_read else conn.begin()
+        try:
+            snapshot = self.strategy.load(conn, self.tables, op.entity)
+        except DBAPIError as exc:
+            _quiet_rollback(txn)
+            return self._fail(exc)
+        if snapshot is None:
+            txn.rollback()
+            return _Attempt("fail", reason="missing", error=f"entity {op.entity} not found")
+        self._think(rng)
+        return self._save(conn, txn, snapshot, op)
+
+    def attempt(self, conn: Connection, op: WriteOp, rng: random.Random) -> _Attempt:
+        if not self.strategy.expressible(op.intent):
+            return _Attempt("fail", reason="not-expressible", error=f"{self.strategy.spec} cannot express {op.f}")
+        with self.strategy.guard():
+            if self.plan.scope == "single":
+                return self._single(conn, op, rng)
+            return self._separate(conn, op, rng)
+
+    def _retry(self, outcome: _Attempt, attempts: int) -> bool:
+        if outcome.type != "fail" or outcome.reason in NOT_RETRIED or attempts >= self.config.max_attempts:
+            return False
+        return self.config.on_conflict == "retry" or outcome.reason in self.strategy.retry_reasons
+
+    def write_once(self, conn: Connection, session: int, op: WriteOp, rng: random.Random) -> Connection:
         index = self.history.invoke(session, "writer", op.f, op.entity, op.intent)
         attempts = 0
         try:
             while True:
                 attempts += 1
-                outcome = self._attempt(conn, op, rng)
+                outcome = self.attempt(conn, op, rng)
                 if conn.invalidated:  # the connection died: open a fresh one for the next attempt
                     conn.close()
-                    conn = self._engine.connect()
-                retry = (
-                    outcome.type == "fail"
-                    and self.config.on_conflict == "retry"
-                    and attempts < self.config.max_attempts
-                    and outcome.reason != "missing"
-                )
-                if not retry:
+                    conn = self.engine.connect()
+                if not self._retry(outcome, attempts):
                     break
-                pause = self.config.backoff_ms * 2 ** (attempts - 1) * rng.uniform(0.5, 1.5)
-                time.sleep(pause / 1000)
+                time.sleep(self.config.backoff_ms * 2 ** (attempts - 1) * rng.uniform(0.5, 1.5) / 1000)
         except Exception as exc:
             self.history.complete(index, "info", attempts=attempts, error=f"{type(exc).__name__}: {exc}")
             raise
@@ -168,111 +216,261 @@ class StressRun:
         )
         return conn
 
-    def _writer(self, session: int, budget: _Budget, start: threading.Barrier) -> None:
+    def run(self, session: int, budget: _Budget, wait_for_start: Callable[[], object]) -> None:
         rng = random.Random(f"{self.config.seed}:{session}")
         pacer = self.scenario.pacer() if self.scenario.pacer else None
-        conn = self._engine.connect()
+        conn = self.engine.connect()
         try:
-            start.wait()
+            wait_for_start()
             seq = 0
             while budget.take():
-                ctx = WriterContext(session, seq, self.config.writers, rng, self.scenario.params)
-                op = self.scenario.next_write(ctx)
+                op = self.scenario.next_write(
+                    WriterContext(session, seq, self.config.writers, rng, self.scenario.params)
+                )
                 seq += 1
                 if pacer is not None:
                     pacer.before_write()
-                conn = self._write_once(conn, session, op, rng)
+                conn = self.write_once(conn, session, op, rng)
         finally:
             conn.close()
 
-    def _reader(self, session: int, start: threading.Barrier) -> None:
-        rng = random.Random(f"{self.config.seed}:{session}")
-        conn = self._engine.connect()
+
+# --- writer processes ------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _ChildSpec:
+    session: int
+    scenario: str
+    params: Mapping[str, float]
+    strategy: str
+    backend: Backend  # picklable: started backends drop their engines and servers (see __getstate__)
+    url: str
+    config: RunConfig
+    plan: CellPlan
+    origin: int
+    ops: int | None
+    deadline: float | None
+
+
+def _writer_process(spec: _ChildSpec, start: Any, results: Any) -> None:
+    """Entry point of a writer process: one writer session, its events sent back as JSON."""
+    from harness.strategies.registry import get_strategy
+
+    errors: list[str] = []
+    history = History(origin=spec.origin)
+    try:
+        scenario = get_scenario(spec.scenario).with_params(spec.params)
+        strategy = get_strategy(spec.strategy)
+        tables = build_tables(scenario.schema, strategy.timestamp_precision)
+        engine = spec.backend.make_engine(make_url(spec.url), 2, spec.plan.isolation)
         try:
-            start.wait()
+            writer = WriterSession(scenario, strategy, spec.backend, tables, spec.config, spec.plan, history, engine)
+            writer.run(spec.session, _Budget(spec.ops, spec.deadline), lambda: start.wait(START_TIMEOUT_S))
+        finally:
+            engine.dispose()
+    except Exception as exc:
+        errors.append(f"writer process {spec.session}: {type(exc).__name__}: {exc}")
+        with contextlib.suppress(Exception):
+            start.abort()
+    results.put((spec.session, [ev.to_json() for ev in history.events], errors))
+
+
+def _split(ops: int, writers: int) -> list[int]:
+    return [ops // writers + (1 if i < ops % writers else 0) for i in range(writers)]
+
+
+# --- the run ---------------------------------------------------------------------------------
+
+
+class StressRun:
+    def __init__(
+        self, scenario: Scenario, strategy: Strategy, backend: Backend, config: RunConfig, plan: CellPlan
+    ) -> None:
+        self.scenario, self.strategy, self.backend, self.config, self.plan = scenario, strategy, backend, config, plan
+        self.tables: Tables = build_tables(scenario.schema, strategy.timestamp_precision)
+        self.history = History()
+        self.errors: list[str] = []
+        self._errors_lock = threading.Lock()
+        self._writers_done = threading.Event()
+
+    def _guarded(self, session: int, body: Callable[[], None]) -> None:
+        try:
+            body()
+        except Exception as exc:  # a session crash is a harness error the run reports, not a hang
+            with self._errors_lock:
+                self.errors.append(f"session {session}: {type(exc).__name__}: {exc}")
+
+    def _reader(self, engine: Engine, session: int, wait_for_start: Callable[[], object]) -> None:
+        rng = random.Random(f"{self.config.seed}:{session}")
+        conn = engine.connect()
+        try:
+            wait_for_start()
             while not self._writers_done.is_set():
                 entity = rng.choice(self.scenario.entities)
                 index = self.history.invoke(session, "reader", "read", entity)
                 try:
-                    snap = self._read(conn, entity)
+                    with conn.begin():
+                        snap = load_snapshot(conn, self.tables, entity)
                 except DBAPIError as exc:
                     self.history.complete(index, "fail", reason=self.backend.classify(exc), error=_short(exc))
                     if conn.invalidated:
                         conn.close()
-                        conn = self._engine.connect()
+                        conn = engine.connect()
                     continue
                 self.history.complete(index, "ok", read=snap)
                 time.sleep(READER_PAUSE_S)
         finally:
             conn.close()
 
-    # --- the run -----------------------------------------------------------------------------
-
     def run(self) -> RunRecord:
-        cfg = self.config
         scratch: ScratchDatabase = self.backend.create_database()
         try:
-            self._engine: Engine = scratch.engine(pool_size=cfg.writers + cfg.readers + 1)
+            engine = scratch.engine(self.config.writers + self.config.readers + 1, self.plan.isolation)
             try:
-                return self._run_on(self._engine)
+                return self._run_on(scratch, engine)
             finally:
-                self._engine.dispose()
+                engine.dispose()
         finally:
             scratch.drop()
 
-    def _run_on(self, engine: Engine) -> RunRecord:
+    def _run_on(self, scratch: ScratchDatabase, engine: Engine) -> RunRecord:
         cfg = self.config
         with engine.begin() as conn:
             create_and_load(conn, self.tables, self.scenario.initial, utc_now())
         ops = cfg.ops or self.scenario.default_ops or DEFAULT_OPS
-        sessions = cfg.writers + cfg.readers
-        start = threading.Barrier(sessions)
         started = time.monotonic()
         deadline = started + cfg.duration if cfg.duration is not None else None
-        budget = _Budget(None if deadline else ops, deadline)
-        writers = [
-            threading.Thread(
-                target=self._guard,
-                args=(s, lambda s=s: self._writer(s, budget, start)),
-                name=f"writer-{s}",
-                daemon=True,
-            )
-            for s in range(cfg.writers)
-        ]
-        readers = [
-            threading.Thread(
-                target=self._guard,
-                args=(s, lambda s=s: self._reader(s, start)),
-                name=f"reader-{s}",
-                daemon=True,
-            )
-            for s in range(cfg.writers, sessions)
-        ]
-        for t in writers + readers:
-            t.start()
-        try:
-            for t in writers:
-                t.join()
-        finally:
-            self._writers_done.set()
-            if any(t.is_alive() for t in writers):
-                start.abort()
-        for t in readers:
-            t.join()
+        readers = range(cfg.writers, cfg.writers + cfg.readers)
+        if cfg.processes:
+            history = self._run_processes(scratch, engine, ops, deadline, readers)
+        else:
+            self._run_threads(engine, _Budget(None if deadline else ops, deadline), readers)
+            history = self.history
         wall = time.monotonic() - started
         with engine.connect() as conn, conn.begin():
             final = read_states(conn, self.tables, self.scenario.entities)
         initial = {e: dict(s) for e, s in self.scenario.initial.items()}
-        return RunRecord(self.history, initial, final, wall, list(self.errors))
+        return RunRecord(history, initial, final, wall, self.plan, list(self.errors))
+
+    def _start_readers(self, engine: Engine, readers: range, wait: Callable[[], object]) -> list[threading.Thread]:
+        threads = [
+            threading.Thread(
+                target=self._guarded,
+                args=(s, lambda s=s: self._reader(engine, s, wait)),
+                name=f"reader-{s}",
+                daemon=True,
+            )
+            for s in readers
+        ]
+        for t in threads:
+            t.start()
+        return threads
+
+    def _run_threads(self, engine: Engine, budget: _Budget, readers: range) -> None:
+        start = threading.Barrier(self.config.writers + len(readers))
+        writer = WriterSession(
+            self.scenario, self.strategy, self.backend, self.tables, self.config, self.plan, self.history, engine
+        )
+        threads = [
+            threading.Thread(
+                target=self._guarded,
+                args=(s, lambda s=s: writer.run(s, budget, start.wait)),
+                name=f"writer-{s}",
+                daemon=True,
+            )
+            for s in range(self.config.writers)
+        ]
+        for t in threads:
+            t.start()
+        reader_threads = self._start_readers(engine, readers, start.wait)
+        try:
+            for t in threads:
+                t.join()
+        finally:
+            self._writers_done.set()
+            if any(t.is_alive() for t in threads):
+                start.abort()
+        for t in reader_threads:
+            t.join()
+
+    def _run_processes(
+        self, scratch: ScratchDatabase, engine: Engine, ops: int, deadline: float | None, readers: range
+    ) -> History:
+        cfg = self.config
+        ctx = multiprocessing.get_context("spawn")  # fork would copy this process's threads and connections
+        start = ctx.Barrier(cfg.writers + len(readers))
+        results = ctx.Queue()
+        shares = _split(ops, cfg.writers)
+        url = scratch.url.render_as_string(hide_password=False)
+        procs = [
+            ctx.Process(
+                target=_writer_process,
+                args=(
+                    _ChildSpec(
+                        s,
+                        self.scenario.name,
+                        dict(self.scenario.params),
+                        self.strategy.spec,
+                        self.backend,
+                        url,
+                        cfg,
+                        self.plan,
+                        self.history.origin,
+                        None if deadline else shares[s],
+                        deadline,
+                    ),
+                    start,
+                    results,
+                ),
+                name=f"race-harness-writer-{s}",
+                daemon=True,
+            )
+            for s in range(cfg.writers)
+        ]
+        for p in procs:
+            p.start()
+        reader_threads = self._start_readers(engine, readers, lambda: start.wait(START_TIMEOUT_S))
+        parts: list[list[Event]] = []
+        try:
+            while len(parts) < len(procs):
+                try:
+                    _session, events, errors = results.get(timeout=1)
+                except queue.Empty:
+                    if not any(p.is_alive() for p in procs):
+                        self.errors.append(f"{len(procs) - len(parts)} writer process(es) exited without results")
+                        break
+                    continue
+                parts.append([Event.from_json(e) for e in events])
+                self.errors.extend(errors)
+        finally:
+            self._writers_done.set()
+            for p in procs:
+                p.join(timeout=30)
+                if p.is_alive():
+                    p.kill()
+        for t in reader_threads:
+            t.join()
+        return History.merge([self.history.events, *parts], self.history.origin)
 
 
-def run_stress(scenario: Scenario, strategy: Strategy, backend: Backend, config: RunConfig) -> RunRecord:
+def run_stress(
+    scenario: Scenario, strategy: Strategy, backend: Backend, config: RunConfig, plan: CellPlan | None = None
+) -> RunRecord:
     """Create a scratch database, run the scenario with the strategy on it, drop the database."""
-    return StressRun(scenario, strategy, backend, config).run()
+    if plan is None:
+        planned = plan_cell(strategy, backend, config)
+        if isinstance(planned, str):
+            raise UsageError(f"cannot run {scenario.name} x {strategy.spec} on {backend.label}: {planned}")
+        plan = planned
+    return StressRun(scenario, strategy, backend, config, plan).run()
 
 
 def _quiet_rollback(txn: RootTransaction) -> None:
-    # if the connection is gone the server rolled the transaction back with it
+    # An ORM Session that joined the transaction rolls it back itself when a flush fails
+    # (StaleDataError); if the connection is gone, the server rolled it back with it.
+    if not txn.is_active:
+        return
     with contextlib.suppress(DBAPIError):
         txn.rollback()
 
@@ -281,4 +479,4 @@ def _short(exc: DBAPIError) -> str:
     return str(exc.orig).strip().splitlines()[0][:200] if exc.orig is not None else str(exc)[:200]
 
 
-__all__ = ["DEFAULT_OPS", "RunRecord", "StressRun", "run_stress", "utc_now"]
+__all__ = ["DEFAULT_OPS", "CellPlan", "RunRecord", "StressRun", "WriterSession", "plan_cell", "run_stress", "utc_now"]

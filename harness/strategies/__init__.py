@@ -1,11 +1,13 @@
 """Update strategies: the ways an application persists a change."""
 
 from harness.strategies.base import Conflict, Saved, SaveResult, Strategy
-from harness.strategies.registry import DEFAULT_SPECS, ENTRY_POINT_GROUP, available, get_strategy
+from harness.strategies.registry import ALL_SPECS, DEFAULT_SPECS, ENTRY_POINT_GROUP, MORE_SPECS, available, get_strategy
 
 __all__ = [
+    "ALL_SPECS",
     "DEFAULT_SPECS",
     "ENTRY_POINT_GROUP",
+    "MORE_SPECS",
     "Conflict",
     "SaveResult",
     "Saved",

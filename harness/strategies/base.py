@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections.abc import Mapping
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, ClassVar, Literal
@@ -26,6 +27,8 @@ from harness.model import Intent, Snapshot, State, Value, is_kv, kv_field, kv_ke
 from harness.schema import Tables, load_snapshot
 
 TokenName = Literal["version", "updated_at"]
+# what shows, in a run that lost nothing, that the race really happened
+Proof = Literal["conflicts", "same-read", "overlap"]
 
 
 @dataclass(frozen=True)
@@ -56,6 +59,25 @@ class Strategy(ABC):
     claims_safe: ClassVar[bool] = False
     # fractional digits of the updated_at column the tables are created with
     timestamp_precision: int = 6
+    # a strategy that only works with read and write in ONE transaction says so (select-for-update)
+    scope: ClassVar[Literal["single"] | None] = None
+    # a strategy that needs an isolation level names it (serializable-retry)
+    isolation: ClassVar[Literal["serializable"] | None] = None
+    # the read locks the row (SELECT ... FOR UPDATE; on SQLite the transaction begins IMMEDIATE)
+    lock_on_read: ClassVar[bool] = False
+    # database aborts the strategy itself retries, whatever the run's --on-conflict says
+    retry_reasons: ClassVar[frozenset[str]] = frozenset()
+    proof: ClassVar[Proof] = "conflicts"
+    # protects only writers that share this process (an in-process lock)
+    one_process_only: ClassVar[bool] = False
+
+    def guard(self) -> AbstractContextManager[object]:
+        """Held around one attempt's read-modify-write (process-lock takes a lock here)."""
+        return nullcontext()
+
+    def expressible(self, intent: Intent) -> bool:
+        """False when this strategy cannot carry out ``intent`` at all (atomic-update and update_all)."""
+        return True
 
     def __init__(self, param: str | None = None) -> None:
         if param is not None:
@@ -101,14 +123,26 @@ def attribute_values(state: Mapping[str, Value], fields: list[str]) -> dict[str,
     return {f: state[f] for f in fields}
 
 
-def write_children_from_target(conn: Connection, tables: Tables, entity: int, target: State) -> dict[str, Value | None]:
+def read_children(conn: Connection, tables: Tables, entity: int) -> dict[str, Value]:
+    """The child rows as they are now, as state fields (``kv:key`` -> value)."""
+    if tables.children is None:
+        return {}
+    c = tables.children
+    rows = conn.execute(select(c.c.key, c.c.value).where(c.c.entity_id == entity)).all()
+    return {kv_field(k): v for k, v in rows}
+
+
+def write_children_from_target(
+    conn: Connection, tables: Tables, entity: int, target: State, current: Mapping[str, Value] | None = None
+) -> dict[str, Value | None]:
     """The DB-layer diff Glance's ``_set_properties_for_image`` and Nova's ``instance_metadata_update``
     perform: read the child rows that exist now, delete those missing from ``target``, insert or
     update the rest. ``target`` was computed from a possibly stale read, which is the bug."""
     if tables.children is None:
         return {}
     c = tables.children
-    current = {kv_field(k): v for k, v in conn.execute(select(c.c.key, c.c.value).where(c.c.entity_id == entity)).all()}
+    if current is None:
+        current = read_children(conn, tables, entity)
     wanted = {f: v for f, v in target.items() if is_kv(f)}
     written: dict[str, Value | None] = {}
     for fld in sorted(set(current) - set(wanted)):

@@ -6,16 +6,46 @@ from __future__ import annotations
 from importlib.metadata import entry_points
 
 from harness.errors import UnknownNameError, UsageError
+from harness.strategies.atomic_update import AtomicUpdate
 from harness.strategies.base import Strategy
+from harness.strategies.compare_and_swap import CompareAndSwap
 from harness.strategies.full_row import FullRow
+from harness.strategies.orm_version import ORMVersionCounter
 from harness.strategies.partial_update import PartialUpdate
+from harness.strategies.process_lock import ProcessLock
+from harness.strategies.select_for_update import SelectForUpdate
+from harness.strategies.serializable_retry import SerializableRetry
 from harness.strategies.timestamp_occ import TimestampOCC
 from harness.strategies.version_occ import VersionOCC
 
 ENTRY_POINT_GROUP = "race_harness.strategies"
-BUILTIN: dict[str, type[Strategy]] = {cls.name: cls for cls in (FullRow, PartialUpdate, TimestampOCC, VersionOCC)}
+BUILTIN: dict[str, type[Strategy]] = {
+    cls.name: cls
+    for cls in (
+        FullRow,
+        PartialUpdate,
+        TimestampOCC,
+        VersionOCC,
+        SelectForUpdate,
+        AtomicUpdate,
+        SerializableRetry,
+        CompareAndSwap,
+        ORMVersionCounter,
+        ProcessLock,
+    )
+}
 # What `race-harness run` compares when no --strategy is given: the seed bugs' strategies and fixes.
 DEFAULT_SPECS = ("full-row", "partial-update", "timestamp-occ:0", "timestamp-occ:6", "version-occ")
+# the further fixes users compare (race-harness run -S all, or name them)
+MORE_SPECS = (
+    "select-for-update",
+    "atomic-update",
+    "serializable-retry",
+    "compare-and-swap",
+    "orm-version-counter",
+    "process-lock",
+)
+ALL_SPECS = DEFAULT_SPECS + MORE_SPECS
 
 
 def available() -> dict[str, type[Strategy]]:
