@@ -20,7 +20,7 @@ from harness.matrix import CellResult, Progress, run_matrix
 from harness.report import LEGEND, format_evidence, format_not_run, format_table, new_run_dir, write_results
 from harness.runner import ISOLATIONS, SCOPES, RunConfig
 from harness.scenario import get_scenario, scenario_names
-from harness.strategies import DEFAULT_SPECS, available, get_strategy
+from harness.strategies import ALL_SPECS, DEFAULT_SPECS, available, get_strategy
 
 EPILOG = """\
 databases (--db, repeatable):
@@ -64,7 +64,9 @@ def _build_parser() -> argparse.ArgumentParser:
         "--strategy",
         action="append",
         metavar="SPEC",
-        help="strategy to run, NAME or NAME:PARAM (repeatable; default: " + ", ".join(DEFAULT_SPECS) + ")",
+        help="strategy to run, NAME or NAME:PARAM, or 'all' for every built-in one (repeatable; default: "
+        + ", ".join(DEFAULT_SPECS)
+        + ")",
     )
     run.add_argument(
         "-d", "--db", action="append", metavar="DB", help="database to run on (repeatable; default: embedded)"
@@ -160,6 +162,16 @@ def _progress(quiet: bool) -> Progress:
     return report
 
 
+def _strategy_specs(given: Sequence[str] | None) -> list[str]:
+    """``all`` stands for every built-in configuration; order is kept, duplicates dropped."""
+    specs: list[str] = []
+    for spec in given or DEFAULT_SPECS:
+        for s in ALL_SPECS if spec == "all" else (spec,):
+            if s not in specs:
+                specs.append(s)
+    return specs
+
+
 def _start(backends: Sequence[Backend]) -> None:
     for b in backends:
         b.start()
@@ -191,7 +203,7 @@ def cmd_run(args: argparse.Namespace) -> int:
                 f"parameters: {', '.join(sorted({p for s in scenarios for p in s.params})) or 'none'}"
             )
     scenarios = [s.with_params({k: v for k, v in params.items() if k in s.params}) for s in scenarios]
-    strategies = [get_strategy(spec) for spec in (args.strategy or DEFAULT_SPECS)]
+    strategies = [get_strategy(spec) for spec in _strategy_specs(args.strategy)]
     backends = resolve_all(args.db or list(DEFAULT_DBS))
     try:
         _start(backends)  # fail fast, before any cell runs, on an unreachable database

@@ -21,8 +21,8 @@ COLUMNS = (
     "conflicts",
     "retries",
     "ops/s",
-    "p50 ms",
-    "p99 ms",
+    "p50-ms",
+    "p99-ms",
 )
 
 

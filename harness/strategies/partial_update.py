@@ -19,6 +19,7 @@ from harness.strategies.base import Saved, SaveResult, Strategy, delete_child, u
 class PartialUpdate(Strategy):
     name = "partial-update"
     summary = "UPDATE only the dirty columns; upsert/delete only the dirty child keys"
+    proof = "same-read"  # writers of different fields race from one read and lose nothing
 
     def save(self, conn: Connection, tables: Tables, snapshot: Snapshot, intent: Intent, now: datetime) -> SaveResult:
         target = intent.apply(snapshot.state)

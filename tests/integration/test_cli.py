@@ -29,6 +29,21 @@ class VersionWithoutCheck(Strategy):
 '''
 
 
+def table_rows(stdout: str) -> list[dict[str, str]]:
+    """The comparison table as dicts, cut at the header's column offsets (values may contain spaces)."""
+    lines = stdout.splitlines()
+    header = lines[0]
+    names = header.split()
+    starts = [header.index(f" {n} ") + 1 if i else 0 for i, n in enumerate(names[:-1])] + [header.rindex(names[-1])]
+    rows = []
+    for line in lines[2:]:
+        if not line.strip():
+            break
+        cuts = [*starts, len(line) + 1]
+        rows.append({n: line[cuts[i] : cuts[i + 1]].strip() for i, n in enumerate(names)})
+    return rows
+
+
 def install_plugin(root: Path) -> dict[str, str]:
     """A real installed distribution (dist-info + module) registering the entry point."""
     (root / "broken_occ.py").write_text(BROKEN_PLUGIN)
@@ -60,10 +75,12 @@ def test_run_on_embedded_postgres_prints_table_and_writes_results(tmp_path: Path
         cwd=tmp_path,
     )
     assert proc.returncode == 0, proc.stderr
-    rows = {tuple(line.split()[:2]): line.split() for line in proc.stdout.splitlines() if "postgresql 18" in line}
-    assert rows[("glance_image_update", "full-row")][5] == "lost"
-    assert rows[("nova_server_metadata", "full-row")][5] == "lost"
-    assert rows[("glance_image_update", "version-occ")][5] == "none"
+    rows = {(r["scenario"], r["strategy"]): r for r in table_rows(proc.stdout) if "postgresql 18" in r["database"]}
+    assert rows[("glance_image_update", "full-row")]["verdict"] == "lost"
+    assert rows[("nova_server_metadata", "full-row")]["verdict"] == "lost"
+    assert rows[("glance_image_update", "version-occ")]["verdict"] == "none"
+    assert rows[("glance_image_update", "version-occ")]["isolation"] == "RC"
+    assert rows[("glance_image_update", "version-occ")]["scope"] == "separate"
     assert "[4/4]" in proc.stderr  # progress
     (results,) = (tmp_path / "out").glob("run-*/results.json")
     doc = json.loads(results.read_text())

@@ -11,7 +11,7 @@ from tests.cli import race_harness
 
 CASES = [
     (["run", "-s", "nope"], "unknown scenario 'nope'; expected one of: counter, glance_image_update"),
-    (["run", "-S", "optimistic"], "unknown strategy 'optimistic'; expected one of: full-row"),
+    (["run", "-S", "optimistic"], "unknown strategy 'optimistic'; expected one of: atomic-update, compare-and-swap"),
     (["run", "-S", "timestamp-occ:9"], "expected a precision from 0 to 6"),
     (["run", "-S", "full-row:3"], "strategy 'full-row' takes no parameter but got full-row:3"),
     (["run", "-w", "0"], "expected a positive integer but got writers=0"),
