@@ -1,6 +1,7 @@
 """``race-harness``: run scenarios x strategies x databases and say, with evidence, what was lost.
 
-Exit codes: 0 every strategy the scenarios declare safe lost nothing; 1 one of them lost an update;
+Exit codes: 0 every strategy the scenarios declare safe lost nothing; 1 one of them lost an update
+(``p4``: the plain read-modify-write disagrees with Hermitage);
 2 bad input or an unusable database (one line on stderr, no traceback); 130 interrupted.
 """
 
@@ -17,6 +18,7 @@ from harness.databases import DEFAULT_DBS, ENV_URLS, mask_url, resolve_all
 from harness.databases.base import Backend
 from harness.errors import HarnessError, UsageError
 from harness.matrix import CellResult, Progress, run_matrix
+from harness.p4 import P4_LEGEND, format_p4, run_p4
 from harness.report import LEGEND, format_evidence, format_not_run, format_table, new_run_dir, write_results
 from harness.runner import ISOLATIONS, SCOPES, RunConfig
 from harness.scenario import get_scenario, scenario_names
@@ -31,7 +33,8 @@ databases (--db, repeatable):
   URL                 postgresql://user:pw@host:5432/db, mysql://root@host:3306/db, mariadb://...
   The URL names an admin database; the harness creates and drops its own race_harness_* databases.
 
-exit codes: 0 ok, 1 a strategy the scenario declares safe lost an update, 2 bad input, 130 interrupted
+exit codes: 0 ok, 1 a strategy the scenario declares safe lost an update (run) or the plain
+  read-modify-write disagrees with Hermitage (p4), 2 bad input, 130 interrupted
 """
 
 
@@ -129,6 +132,28 @@ def _build_parser() -> argparse.ArgumentParser:
         help="where results.json and histories go, in a new run-* folder (default: reports)",
     )
     run.add_argument("-q", "--quiet", action="store_true", help="no progress lines, only the table")
+
+    p4 = sub.add_parser(
+        "p4",
+        help="the lost-update (P4) table: database x isolation x scope, Hermitage style",
+        description="Run a plain read-modify-write (full-row) on the hot-row counter at every isolation level "
+        "and transaction scope of every selected database, and print whether updates were lost or which error "
+        "the database raised instead, next to what Hermitage documents. Add -S to see other strategies in the "
+        "same grid. MariaDB servers with innodb_snapshot_isolation get an OFF and an ON column.",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog=EPILOG,
+    )
+    p4.add_argument("-d", "--db", action="append", metavar="DB", help="database (repeatable; default: embedded)")
+    p4.add_argument(
+        "-S", "--strategy", action="append", metavar="SPEC", help="strategies besides full-row, or 'all' (repeatable)"
+    )
+    p4.add_argument("-w", "--writers", type=int, default=8, help="concurrent writer sessions (default: 8)")
+    p4.add_argument("-n", "--ops", type=int, default=120, help="increments per cell (default: 120)")
+    p4.add_argument("--think-ms", type=float, default=2.0, help="max pause between read and write (default: 2)")
+    p4.add_argument(
+        "--report-dir", type=Path, default=Path("reports"), help="where results.json goes (default: reports)"
+    )
+    p4.add_argument("-q", "--quiet", action="store_true", help="no progress lines")
 
     lst = sub.add_parser("list", help="show scenarios, strategies and which databases are reachable")
     lst.add_argument("-d", "--db", action="append", metavar="DB", help="also probe this database (repeatable)")
@@ -233,6 +258,36 @@ def cmd_run(args: argparse.Namespace) -> int:
     return 1 if unsafe else 0
 
 
+def cmd_p4(args: argparse.Namespace) -> int:
+    config = RunConfig(writers=args.writers, readers=0, ops=args.ops, think_ms=args.think_ms)
+    strategies = [get_strategy(s) for s in _strategy_specs(["full-row", *(args.strategy or [])])]
+    backends = resolve_all(args.db or list(DEFAULT_DBS))
+
+    def progress(i: int, total: int, name: str) -> None:
+        if not args.quiet:
+            print(f"[{i:>{len(str(total))}}/{total}] {name}", file=sys.stderr, flush=True)
+
+    try:
+        _start(backends)
+        cells = run_p4(backends, strategies, config, progress)
+        results = write_results(new_run_dir(args.report_dir), [c.cell for c in cells], backends, [config], sys.argv)
+    finally:
+        for b in backends:
+            b.close()
+    print(format_p4(cells))
+    print()
+    print(P4_LEGEND)
+    print(f"\nresults: {results}")
+    disagree = [c for c in cells if c.agrees is False]
+    for c in disagree:
+        print(
+            f"DISAGREES: {c.strategy} on {c.backend.label} at {c.isolation}, {c.scope}: {c.text()}; "
+            f"documented: {'lost' if c.expected and c.expected.lost else c.expected}",
+            file=sys.stderr,
+        )
+    return 1 if disagree else 0
+
+
 def cmd_list(args: argparse.Namespace) -> int:
     print("scenarios:")
     for name in scenario_names():
@@ -274,7 +329,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.print_help()
         return 2
     try:
-        return cmd_run(args) if args.command == "run" else cmd_list(args)
+        return {"run": cmd_run, "p4": cmd_p4, "list": cmd_list}[args.command](args)
     except HarnessError as exc:
         print(f"race-harness: error: {mask_url(str(exc))}", file=sys.stderr)
         return 2

@@ -11,37 +11,51 @@ updates, and version-checks, the parent row.
 
 from __future__ import annotations
 
-import weakref
+import threading
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, Table
+from sqlalchemy import Connection
 from sqlalchemy.orm import Session, attribute_keyed_dict, make_transient_to_detached, registry, relationship
 from sqlalchemy.orm.exc import StaleDataError
 
 from harness.model import Intent, Snapshot, Value, is_kv, kv_key
-from harness.schema import Tables
+from harness.schema import Tables, build_tables
 from harness.strategies.base import Conflict, Saved, SaveResult, Strategy
 
-_MAPPED: weakref.WeakKeyDictionary[Table, tuple[type[Any], type[Any] | None]] = weakref.WeakKeyDictionary()
+_ShapeKey = tuple[str, tuple[tuple[str, str], ...], bool, int]
+_MAPPED: dict[_ShapeKey, tuple[type[Any], type[Any] | None]] = {}
+_MAPPED_LOCK = threading.Lock()
 
 
-def mapped_classes(tables: Tables) -> tuple[type[Any], type[Any] | None]:
-    """ORM classes for this run's tables (one pair per Table object, mapped imperatively)."""
-    if tables.parent not in _MAPPED:
-        reg = registry()
-        parent_cls: type[Any] = type(f"{tables.parent.name.title()}Row", (), {})
-        child_cls: type[Any] | None = None
-        properties: dict[str, Any] = {}
-        if tables.children is not None:
-            child_cls = type(f"{tables.children.name.title()}Row", (), {})
-            reg.map_imperatively(child_cls, tables.children)
-            properties["children"] = relationship(
-                child_cls, collection_class=attribute_keyed_dict("key"), cascade="all, delete-orphan"
-            )
-        reg.map_imperatively(parent_cls, tables.parent, properties=properties, version_id_col=tables.parent.c.version)
-        _MAPPED[tables.parent] = (parent_cls, child_cls)
-    return _MAPPED[tables.parent]
+def mapped_classes(tables: Tables, precision: int) -> tuple[type[Any], type[Any] | None]:
+    """ORM classes for this entity shape, mapped once per process.
+
+    Mapping a new class pair for every run's Table objects would keep every mapping alive (the
+    mapper holds its table) and make SQLAlchemy report overlapping relationships. The SQL the ORM
+    emits names tables and columns, so classes mapped to an identical Table serve every run.
+    """
+    schema = tables.schema
+    key = (schema.table, tuple(schema.attributes.items()), schema.has_children, precision)
+    with _MAPPED_LOCK:
+        if key not in _MAPPED:
+            _MAPPED[key] = _map(build_tables(schema, precision))
+        return _MAPPED[key]
+
+
+def _map(tables: Tables) -> tuple[type[Any], type[Any] | None]:
+    reg = registry()
+    parent_cls: type[Any] = type(f"{tables.parent.name.title()}Row", (), {})
+    child_cls: type[Any] | None = None
+    properties: dict[str, Any] = {}
+    if tables.children is not None:
+        child_cls = type(f"{tables.children.name.title()}Row", (), {})
+        reg.map_imperatively(child_cls, tables.children)
+        properties["children"] = relationship(
+            child_cls, collection_class=attribute_keyed_dict("key"), cascade="all, delete-orphan"
+        )
+    reg.map_imperatively(parent_cls, tables.parent, properties=properties, version_id_col=tables.parent.c.version)
+    return parent_cls, child_cls
 
 
 def _detached(cls: type[Any], **values: Any) -> Any:
@@ -58,7 +72,7 @@ class ORMVersionCounter(Strategy):
     token = "version"
 
     def save(self, conn: Connection, tables: Tables, snapshot: Snapshot, intent: Intent, now: datetime) -> SaveResult:
-        parent_cls, child_cls = mapped_classes(tables)
+        parent_cls, child_cls = mapped_classes(tables, self.timestamp_precision)
         entity = snapshot.entity
         attrs = {f: snapshot.state[f] for f in tables.attributes}
         obj_values: dict[str, Any] = {

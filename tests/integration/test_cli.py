@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import signal
 import subprocess
 import time
@@ -30,17 +31,21 @@ class VersionWithoutCheck(Strategy):
 
 
 def table_rows(stdout: str) -> list[dict[str, str]]:
-    """The comparison table as dicts, cut at the header's column offsets (values may contain spaces)."""
+    """The table as dicts. Column extents come from the dashed rule under the header, because
+    headers and values may contain spaces ("postgresql 18.6 (embedded)")."""
     lines = stdout.splitlines()
-    header = lines[0]
-    names = header.split()
-    starts = [header.index(f" {n} ") + 1 if i else 0 for i, n in enumerate(names[:-1])] + [header.rindex(names[-1])]
+    spans = [m.span() for m in re.finditer(r"-+", lines[1])]
+    spans[-1] = (spans[-1][0], 10_000)
+
+    def cut(line: str) -> list[str]:
+        return [line[a:b].strip() for a, b in spans]
+
+    names = cut(lines[0])
     rows = []
     for line in lines[2:]:
         if not line.strip():
             break
-        cuts = [*starts, len(line) + 1]
-        rows.append({n: line[cuts[i] : cuts[i + 1]].strip() for i, n in enumerate(names)})
+        rows.append(dict(zip(names, cut(line), strict=True)))
     return rows
 
 
@@ -152,3 +157,45 @@ def test_interrupted_run_leaves_no_database_behind(tmp_path: Path) -> None:
     assert proc.returncode == 130, err
     assert "interrupted" in err and "Traceback" not in err
     assert not [n for n in backend.leftover_databases() if mine in n]
+
+
+def test_p4_command_prints_the_table_and_agrees_with_hermitage(tmp_path: Path) -> None:
+    proc = race_harness("p4", "-d", "sqlite", "-S", "select-for-update", "-q", cwd=tmp_path)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    rows = {(r["strategy"], r["scope"]): r for r in table_rows(proc.stdout)}
+    sqlite = next(k for k in rows[("full-row", "single")] if k.startswith("sqlite"))
+    assert rows[("full-row", "single")][sqlite] == "refused (SQLITE_BUSY)"
+    assert rows[("full-row", "separate")][sqlite].startswith("lost ")
+    assert rows[("select-for-update", "single")][sqlite] == "none (waited)"
+    assert ("select-for-update", "separate") not in rows  # it always runs in one transaction
+
+
+def test_run_shows_isolation_scope_and_writer_processes_as_columns(tmp_path: Path) -> None:
+    proc = race_harness(
+        "run",
+        "-s",
+        "counter",
+        "-S",
+        "full-row",
+        "-d",
+        "sqlite",
+        "--scope",
+        "single",
+        "--scope",
+        "separate",
+        "--processes",
+        "-w",
+        "3",
+        "-n",
+        "60",
+        "-q",
+        cwd=tmp_path,
+    )
+    assert proc.returncode == 0, proc.stderr
+    rows = table_rows(proc.stdout)
+    assert [(r["isolation"], r["scope"], r["writers"]) for r in rows] == [
+        ("SER", "single", "processes"),
+        ("SER", "separate", "processes"),
+    ]
+    assert rows[0]["verdict"] == "none" and rows[0]["expected"] == "-"  # SQLite refuses; nothing declared
+    assert rows[1]["verdict"] == "lost" and rows[1]["expected"] == "lost"

@@ -1,0 +1,171 @@
+"""The lost-update anomaly (P4) per database x isolation level x transaction scope, Hermitage style.
+
+For each cell, a plain read-modify-write (``full-row``) on the hot-row counter either loses updates
+or the database refuses one of the racing transactions with an error, which the table names.
+Other strategies can be run through the same grid. What Hermitage documents is encoded in
+:func:`documented` so that a disagreement shows in the table and fails the tests.
+
+MariaDB's ``innodb_snapshot_isolation`` (10.6.18+, default ON from 11.6.2) gets its own columns,
+OFF and ON, on servers that have the variable.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, replace
+
+from harness.databases.base import Backend, Isolation
+from harness.databases.mysql import MySQLBackend
+from harness.matrix import CellResult, run_cell
+from harness.runner import SCOPES, RunConfig, Scope
+from harness.scenario import get_scenario
+from harness.strategies.base import Strategy
+
+PLAIN_RMW = "full-row"
+SNAPSHOT_VARIABLE = "innodb_snapshot_isolation"
+
+
+@dataclass(frozen=True)
+class Documented:
+    lost: bool
+    error: str | None = None  # the harness's reason for the refused transaction
+    source: str = "Hermitage"
+
+
+def documented(backend: Backend, isolation: Isolation, scope: Scope) -> Documented | None:
+    """What Hermitage (and MariaDB's documentation, for snapshot isolation) says a plain RMW does."""
+    if scope == "separate":
+        return Documented(True, source="no isolation level spans two transactions")
+    if backend.family == "postgresql":
+        return Documented(True) if isolation == "read-committed" else Documented(False, "serialization")
+    if backend.family == "sqlite":
+        return Documented(False, "busy", "SQLite: a deferred transaction cannot upgrade past a newer commit")
+    if isinstance(backend, MySQLBackend):
+        if isolation == "serializable":
+            return Documented(False, "deadlock")
+        if isolation == "repeatable-read" and backend.session.get(SNAPSHOT_VARIABLE) == "ON":
+            return Documented(False, "serialization", "MariaDB innodb_snapshot_isolation")
+        return Documented(True)
+    return None
+
+
+ERROR_CODES = {
+    ("postgresql", "serialization"): "40001",
+    ("postgresql", "deadlock"): "40P01",
+    ("mysql", "deadlock"): "1213",
+    ("mysql", "lock-timeout"): "1205",
+    ("mysql", "serialization"): "1020",
+    ("sqlite", "busy"): "SQLITE_BUSY",
+}
+
+
+def columns(backends: Sequence[Backend]) -> list[Backend]:
+    """The databases as table columns; a MariaDB with snapshot isolation becomes two."""
+    out: list[Backend] = []
+    for b in backends:
+        if isinstance(b, MySQLBackend) and SNAPSHOT_VARIABLE not in b.session and b.server_variable(SNAPSHOT_VARIABLE):
+            out += [b.with_session(**{SNAPSHOT_VARIABLE: "OFF"}), b.with_session(**{SNAPSHOT_VARIABLE: "ON"})]
+        else:
+            out.append(b)
+    return out
+
+
+@dataclass
+class P4Cell:
+    backend: Backend
+    isolation: Isolation
+    scope: Scope
+    strategy: str
+    cell: CellResult
+    expected: Documented | None
+
+    @property
+    def lost(self) -> bool | None:
+        return None if self.cell.result is None else self.cell.shown == "lost"
+
+    @property
+    def refusal(self) -> str | None:
+        """What stopped racing writes most often: a database error, or the strategy's own conflict check."""
+        if self.cell.result is None:
+            return None
+        reasons = self.cell.result.stats.fail_reasons
+        return max(reasons, key=lambda k: reasons[k]) if reasons else None
+
+    @property
+    def agrees(self) -> bool | None:
+        if self.expected is None or self.strategy != PLAIN_RMW or self.cell.result is None:
+            return None
+        if self.expected.lost:
+            return self.lost is True
+        return self.lost is False and self.refusal == self.expected.error and self.cell.shown == "none"
+
+    def text(self) -> str:
+        if self.cell.result is None:
+            return "n/a"
+        r = self.cell.result
+        if self.cell.shown == "lost":
+            out = f"lost {r.lost_writes}/{r.acknowledged}"
+        elif self.cell.shown == "none":
+            code = ERROR_CODES.get((self.backend.family, self.refusal or ""), self.refusal)
+            out = f"refused ({code})" if code else "none (waited)"
+        else:
+            out = self.cell.shown
+        return out + (" !" if self.agrees is False else "")
+
+
+Progress = Callable[[int, int, str], None]
+
+
+def run_p4(
+    backends: Sequence[Backend],
+    strategies: Sequence[Strategy],
+    config: RunConfig,
+    progress: Progress | None = None,
+) -> list[P4Cell]:
+    scenario = get_scenario("counter")
+    grid = [
+        (b, iso, scope, st)
+        for b in columns(backends)
+        for iso in b.isolation_levels
+        for scope in SCOPES
+        for st in strategies
+        # a strategy that fixes its own scope or isolation only has cells where the grid agrees with it
+        if st.scope in (None, scope) and st.isolation in (None, iso)
+    ]
+    cells = []
+    for i, (backend, isolation, scope, strategy) in enumerate(grid, 1):
+        if progress:
+            progress(i, len(grid), f"{strategy.spec} x {backend.label} [{isolation}, {scope}]")
+        cell = run_cell(scenario, strategy, backend, replace(config, isolation=isolation, scope=scope))
+        cells.append(P4Cell(backend, isolation, scope, strategy.spec, cell, documented(backend, isolation, scope)))
+    return cells
+
+
+def format_p4(cells: Sequence[P4Cell]) -> str:
+    labels = list(dict.fromkeys(c.backend.label for c in cells))
+    keys = list(dict.fromkeys((c.strategy, c.isolation, c.scope) for c in cells))
+    by = {(c.strategy, c.isolation, c.scope, c.backend.label): c for c in cells}
+    header = ["strategy", "isolation", "scope", *labels]
+    rows = [header]
+    for strategy, isolation, scope in keys:
+        row = [strategy, isolation, scope]
+        for label in labels:
+            cell = by.get((strategy, isolation, scope, label))
+            row.append(cell.text() if cell else "-")
+        rows.append(row)
+    widths = [max(len(r[i]) for r in rows) for i in range(len(header))]
+    lines = ["  ".join(v.ljust(w) for v, w in zip(r, widths, strict=True)).rstrip() for r in rows]
+    lines.insert(1, "  ".join("-" * w for w in widths))
+    return "\n".join(lines)
+
+
+P4_LEGEND = (
+    "P4 (lost update) on the hot-row counter: lost N/M = N of M acknowledged increments lost; refused (code) =\n"
+    "nothing lost, the database aborted racing transactions with that error (40001 serialization failure,\n"
+    "1213 deadlock, 1020 record changed since last read, SQLITE_BUSY; conflict = the strategy's own check);\n"
+    "none (waited) = nothing lost, nothing refused: writers queued on a lock. ' !' = the plain read-modify-write\n"
+    "(full-row) disagrees with what Hermitage documents. scope separate = read and write in two transactions;\n"
+    "'-' = not run: the strategy fixes that scope or isolation itself."
+)
+
+__all__ = ["P4_LEGEND", "Documented", "P4Cell", "columns", "documented", "format_p4", "run_p4"]
