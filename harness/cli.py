@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+import time
 from collections.abc import Sequence
 from dataclasses import replace
 from pathlib import Path
@@ -155,6 +156,17 @@ def _build_parser() -> argparse.ArgumentParser:
     )
     p4.add_argument("-q", "--quiet", action="store_true", help="no progress lines")
 
+    rep = sub.add_parser(
+        "report",
+        help="merge results.json files into one Markdown and one self-contained HTML report",
+        description="Merge any number of results.json files (runs, machines, CI jobs, database versions) into one "
+        "comparison: report.md (GitHub tables, for a step summary or a PR comment) and report.html (one file, "
+        "charts and timelines inline, opens from disk with no network). A cell measured in two files keeps the "
+        "newer measurement and the report says so; files of another format version are refused.",
+    )
+    rep.add_argument("results", nargs="+", type=Path, metavar="RESULTS_JSON", help="results.json files to merge")
+    rep.add_argument("-o", "--out", type=Path, help="output folder (default: reports/report-<time>)")
+
     lst = sub.add_parser("list", help="show scenarios, strategies and which databases are reachable")
     lst.add_argument("-d", "--db", action="append", metavar="DB", help="also probe this database (repeatable)")
     return parser
@@ -288,6 +300,26 @@ def cmd_p4(args: argparse.Namespace) -> int:
     return 1 if disagree else 0
 
 
+def cmd_report(args: argparse.Namespace) -> int:
+    from harness.report.charts import require_matplotlib
+    from harness.report.html import render_html
+    from harness.report.markdown import render_markdown
+    from harness.report.merge import merge
+
+    require_matplotlib()
+    merged = merge(args.results)
+    out: Path = args.out or Path("reports") / f"report-{time.strftime('%Y%m%d-%H%M%S')}"
+    markdown, page = render_markdown(merged), render_html(merged)  # render fully before writing anything
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "report.md").write_text(markdown, encoding="utf-8")
+    (out / "report.html").write_text(page, encoding="utf-8")
+    for note in merged.notes:
+        print(f"note: {note}", file=sys.stderr)
+    print(f"{len(merged.cells)} cells from {len(merged.sources)} file(s), databases: {', '.join(merged.databases)}")
+    print(f"markdown: {out / 'report.md'}\nhtml:     {out / 'report.html'}")
+    return 0
+
+
 def cmd_list(args: argparse.Namespace) -> int:
     print("scenarios:")
     for name in scenario_names():
@@ -329,7 +361,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.print_help()
         return 2
     try:
-        return {"run": cmd_run, "p4": cmd_p4, "list": cmd_list}[args.command](args)
+        return {"run": cmd_run, "p4": cmd_p4, "report": cmd_report, "list": cmd_list}[args.command](args)
     except HarnessError as exc:
         print(f"race-harness: error: {mask_url(str(exc))}", file=sys.stderr)
         return 2

@@ -31,6 +31,7 @@ class CellResult:
     initial: dict[int, dict[str, object]] = field(default_factory=dict)
     final: dict[int, dict[str, object]] = field(default_factory=dict)
     plan: CellPlan | None = None
+    requested: tuple[str | None, str] = (None, "separate")  # isolation and scope the run asked for
     writers_in: str = "threads"
     not_run: str | None = None  # why the cell is n/a
 
@@ -57,6 +58,7 @@ def run_cell(scenario: Scenario, strategy: Strategy, backend: Backend, config: R
     expected = scenario.expectation(strategy, processes=config.processes)
     cell = CellResult(scenario.name, strategy.spec, backend.label, expected, None)
     cell.writers_in = "processes" if config.processes else "threads"
+    cell.requested = (config.isolation, config.scope)
     plan = plan_cell(strategy, backend, config)
     if isinstance(plan, str):
         cell.expected, cell.not_run = "n/a", plan

@@ -37,6 +37,8 @@ class Stats:
     ops_per_s: float = 0.0
     latency_p50_ms: float = 0.0
     latency_p99_ms: float = 0.0
+    # acknowledged writes by latency: upper bound in ms ("inf" for the last bucket) -> count
+    latency_histogram_ms: dict[str, int] = field(default_factory=dict)
 
 
 @dataclass

@@ -11,6 +11,17 @@ from harness.checkers.result import Stats
 from harness.history import Operation
 from harness.model import fingerprint
 
+HISTOGRAM_BOUNDS_MS = (1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000, 5000)
+
+
+def histogram(sorted_ms: Sequence[float]) -> dict[str, int]:
+    """Counts per bucket of a 1-2-5 series; every value lands in exactly one bucket."""
+    counts = dict.fromkeys([*(str(b) for b in HISTOGRAM_BOUNDS_MS), "inf"], 0)
+    for value in sorted_ms:
+        bucket = next((str(b) for b in HISTOGRAM_BOUNDS_MS if value <= b), "inf")
+        counts[bucket] += 1
+    return counts
+
 
 def percentile(sorted_values: Sequence[float], q: float) -> float:
     """Nearest-rank percentile of an already sorted sequence; 0.0 when empty."""
@@ -70,4 +81,5 @@ def compute_stats(ops: Sequence[Operation]) -> Stats:
         ops_per_s=outcome["ok"] / duration if duration > 0 else 0.0,
         latency_p50_ms=percentile(latencies, 50),
         latency_p99_ms=percentile(latencies, 99),
+        latency_histogram_ms=histogram(latencies),
     )

@@ -58,8 +58,9 @@ def write_results(
             "strategy": cell.strategy,
             "database": cell.database,
             "expected": cell.expected,
-            "isolation": cell.plan.isolation if cell.plan else None,
-            "scope": cell.plan.scope if cell.plan else None,
+            # what ran, or for a cell that could not run, what was asked for (None: the database's default)
+            "isolation": cell.plan.isolation if cell.plan else cell.requested[0],
+            "scope": cell.plan.scope if cell.plan else cell.requested[1],
             "writers_in": cell.writers_in,
             "not_run": cell.not_run,
             "outcome": cell.shown,  # the table's word: lost | none | inconclusive | n/a

@@ -3,7 +3,7 @@ from __future__ import annotations
 from hypothesis import given
 from hypothesis import strategies as st
 
-from harness.checkers.stats import overlapping_pairs, percentile
+from harness.checkers.stats import histogram, overlapping_pairs, percentile
 from harness.history import Operation
 
 
@@ -34,3 +34,9 @@ def test_percentile_nearest_rank() -> None:
     assert percentile(values, 50) == 50.0
     assert percentile(values, 99) == 99.0
     assert percentile([], 99) == 0.0
+
+
+def test_histogram_puts_every_latency_in_one_bucket() -> None:
+    counts = histogram([0.5, 1.0, 1.5, 7.0, 5000.0, 9000.0])
+    assert counts["1"] == 2 and counts["2"] == 1 and counts["10"] == 1 and counts["5000"] == 1 and counts["inf"] == 1
+    assert sum(counts.values()) == 6

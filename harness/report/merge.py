@@ -1,0 +1,119 @@
+"""Read any number of ``results.json`` files and merge them into one comparison.
+
+Nothing is merged silently: a file of another format or version is refused with the reason, and a
+cell measured twice (same scenario, strategy, database, isolation, scope and writer mode) keeps the
+newer measurement and records a note naming both files.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from harness.errors import UsageError
+from harness.report.json_report import FORMAT, VERSION
+
+CellKey = tuple[str, str, str, str, str, str]
+
+
+@dataclass
+class ReportCell:
+    data: dict[str, Any]
+    source: Path  # the results.json it came from
+    created: str
+
+    def get(self, key: str, default: Any = None) -> Any:
+        return self.data.get(key, default)
+
+    @property
+    def key(self) -> CellKey:
+        d = self.data
+        return (
+            d["scenario"],
+            d["strategy"],
+            d["database"],
+            d.get("isolation") or "default",
+            d.get("scope") or "separate",
+            d.get("writers_in") or "threads",
+        )
+
+    @property
+    def row(self) -> tuple[str, str, str]:
+        """Everything but the database: one row of the matrix."""
+        k = self.key
+        return (k[0], k[1], f"{_short(k[3])} {k[4]}" + (" processes" if k[5] == "processes" else ""))
+
+    @property
+    def history_path(self) -> Path | None:
+        rel = self.data.get("history")
+        return self.source.parent / rel if rel else None
+
+    @property
+    def stats(self) -> dict[str, Any]:
+        return dict(self.data.get("stats") or {})
+
+
+@dataclass
+class Merged:
+    cells: list[ReportCell]
+    sources: list[Path]
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def databases(self) -> list[str]:
+        return sorted({c.key[2] for c in self.cells})
+
+    @property
+    def rows(self) -> list[tuple[str, str, str]]:
+        return list(dict.fromkeys(c.row for c in self.cells))
+
+    def cell(self, row: tuple[str, str, str], database: str) -> ReportCell | None:
+        return next((c for c in self.cells if c.row == row and c.key[2] == database), None)
+
+
+def _short(isolation: str) -> str:
+    return {"read-committed": "RC", "repeatable-read": "RR", "serializable": "SER"}.get(isolation, isolation)
+
+
+def read_results(path: Path) -> dict[str, Any]:
+    try:
+        doc = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise UsageError(f"no such results file: {path}") from None
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise UsageError(f"cannot read {path} as JSON: {exc}") from None
+    if not isinstance(doc, dict) or doc.get("format") != FORMAT:
+        raise UsageError(f"expected a race-harness results file (format {FORMAT!r}) but {path} is not one")
+    if doc.get("version") != VERSION:
+        raise UsageError(
+            f"{path} has results format version {doc.get('version')!r}; this race-harness reads version {VERSION} "
+            f"(re-run it, or use the race-harness version that wrote it)"
+        )
+    return doc
+
+
+def merge(paths: Sequence[Path]) -> Merged:
+    if not paths:
+        raise UsageError("expected at least one results.json to report on")
+    merged = Merged([], [])
+    by_key: dict[CellKey, ReportCell] = {}
+    for path in paths:
+        doc = read_results(path)
+        merged.sources.append(path)
+        for data in doc.get("cells", []):
+            cell = ReportCell(data, path, str(doc.get("created", "")))
+            old = by_key.get(cell.key)
+            if old is not None:
+                keep, drop = (cell, old) if cell.created >= old.created else (old, cell)
+                merged.notes.append(
+                    f"{' x '.join(cell.key[:3])} ({cell.key[3]}, {cell.key[4]}) was measured in {drop.source} and "
+                    f"{keep.source}; the newer one ({keep.source}) is shown"
+                )
+                by_key[cell.key] = keep
+            else:
+                by_key[cell.key] = cell
+    merged.cells = list(by_key.values())
+    return merged

@@ -1,0 +1,169 @@
+"""Reports from real runs: merged across servers, valid GitHub Markdown, an HTML page that a real
+headless Chromium renders with no console error and no network request."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+from pathlib import Path
+
+import pytest
+
+from tests.cli import race_harness
+
+from .conftest import get_backend
+
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+CHART_IDS = ["chart-lost-rate", "chart-throughput", "chart-latency", "chart-conflicts", "chart-retries"]
+
+
+@pytest.fixture(scope="module")
+def two_servers(tmp_path_factory: pytest.TempPathFactory) -> list[Path]:
+    """results.json from PostgreSQL 15 (the local server) and PostgreSQL 18 (embedded), one run each."""
+    root = tmp_path_factory.mktemp("runs")
+    pg15 = get_backend("postgres")
+    get_backend("embedded-postgres")
+    url = pg15.admin_url.render_as_string(hide_password=False)  # type: ignore[attr-defined]
+    out = []
+    for name, db in (("pg15", url), ("pg18", "embedded-postgres")):
+        proc = race_harness(
+            "run",
+            "-s",
+            "counter",
+            "-s",
+            "glance_image_update",
+            "-S",
+            "full-row",
+            "-S",
+            "version-occ",
+            "-d",
+            db,
+            "-n",
+            "80",
+            "-q",
+            "--report-dir",
+            name,
+            cwd=root,
+        )
+        assert proc.returncode == 0, proc.stderr
+        (results,) = (root / name).glob("run-*/results.json")
+        out.append(results)
+    return out
+
+
+@pytest.fixture(scope="module")
+def report(two_servers: list[Path], tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("report")
+    proc = race_harness("report", *map(str, two_servers), "-o", str(out), cwd=out)
+    assert proc.returncode == 0, proc.stderr
+    assert "databases: postgresql 15" in proc.stdout and "postgresql 18" in proc.stdout
+    return out
+
+
+def split_row(line: str) -> list[str]:
+    """Cells of a GitHub table row; an escaped pipe (\\|) stays inside its cell."""
+    assert line.startswith("|") and line.endswith("|"), line
+    return [c.strip() for c in re.split(r"(?<!\\)\|", line[1:-1])]
+
+
+def markdown_tables(text: str) -> list[list[list[str]]]:
+    tables: list[list[str]] = []
+    current: list[str] = []
+    for line in [*text.splitlines(), ""]:
+        if line.startswith("|"):
+            current.append(line)
+        elif current:
+            tables.append(current)
+            current = []
+    return [[split_row(row) for row in t] for t in tables]
+
+
+def test_two_servers_become_two_columns_of_one_matrix(report: Path) -> None:
+    md = (report / "report.md").read_text()
+    tables = markdown_tables(md)
+    verdicts = tables[0]
+    header = verdicts[0]
+    assert header[:3] == ["scenario", "strategy", "isolation / scope"]
+    assert any(h.startswith("postgresql 15") for h in header) and any(h.startswith("postgresql 18") for h in header)
+    rows = {(r[0], r[1]): r for r in verdicts[2:]}
+    for db in range(3, len(header)):
+        assert rows[("counter", "full-row")][db].startswith("**lost**")
+        assert rows[("glance_image_update", "version-occ")][db].startswith("none")
+
+
+def test_markdown_is_a_valid_github_table(report: Path) -> None:
+    tables = markdown_tables((report / "report.md").read_text())
+    assert len(tables) >= 2
+    for table in tables:
+        header, separator, *rows = table
+        assert all(re.fullmatch(r":?-{3,}:?", cell) for cell in separator), separator
+        assert len(separator) == len(header)
+        assert rows and all(len(row) == len(header) for row in rows)
+
+
+def test_version_mismatch_is_refused_and_duplicates_are_said(two_servers: list[Path], tmp_path: Path) -> None:
+    doc = json.loads(two_servers[0].read_text())
+    doc["version"] = 99
+    future = tmp_path / "future.json"
+    future.write_text(json.dumps(doc))
+    refused = race_harness("report", str(two_servers[0]), str(future), "-o", "out", cwd=tmp_path)
+    assert refused.returncode == 2 and "results format version 99" in refused.stderr
+    assert refused.stderr.count("\n") == 1 and not (tmp_path / "out").exists()
+    not_ours = tmp_path / "other.json"
+    not_ours.write_text('{"hello": 1}')
+    assert race_harness("report", str(not_ours), cwd=tmp_path).returncode == 2
+    twice = race_harness("report", str(two_servers[0]), str(two_servers[0]), "-o", "dup", cwd=tmp_path)
+    assert twice.returncode == 0 and "was measured in" in twice.stderr
+    assert "was measured in" in (tmp_path / "dup" / "report.md").read_text()
+
+
+def test_html_opens_in_headless_chromium_without_errors_or_network(report: Path, tmp_path: Path) -> None:
+    if CHROMIUM is None:
+        if "chromium" in os.environ.get("RACE_HARNESS_REQUIRE", ""):
+            pytest.fail("chromium is required by $RACE_HARNESS_REQUIRE but not installed (apt-get install chromium)")
+        pytest.skip("chromium is not installed (Debian package chromium; .ci/run installs it)")
+    from PIL import Image
+    from playwright.sync_api import sync_playwright
+
+    page_url = (report / "report.html").resolve().as_uri()
+    with sync_playwright() as p:
+        browser = p.chromium.launch(
+            executable_path=CHROMIUM,
+            args=[
+                "--no-sandbox",
+                "--disable-gpu",
+                "--disable-background-networking",
+                "--disable-component-update",
+                "--disable-sync",
+                "--no-first-run",
+            ],
+        )
+        try:
+            page = browser.new_page(viewport={"width": 1280, "height": 900})
+            errors: list[str] = []
+            requests: list[str] = []
+            page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+            page.on("pageerror", lambda e: errors.append(str(e)))
+            page.on("request", lambda r: requests.append(r.url))
+            page.goto(page_url, wait_until="load")
+            assert errors == []
+            assert requests == [page_url]  # the page itself and nothing else: no CDN, fonts or images
+            assert page.locator("table#matrix tbody tr").count() == 4
+            for chart in CHART_IDS:
+                assert page.locator(f"figure#{chart} svg").count() == 1, chart
+            assert page.locator("figure.timeline svg").count() >= 1
+            shot = tmp_path / "report.png"
+            page.screenshot(path=str(shot), full_page=True)
+        finally:
+            browser.close()
+    image = Image.open(shot).convert("RGB")
+    colors = image.getcolors(maxcolors=1 << 20)
+    assert colors is not None and len(colors) > 50  # text, tables and charts, not a blank page
+    white = (
+        max(count for count, rgb in colors if rgb == (255, 255, 255))
+        if (255, 255, 255) in {c[1] for c in colors}
+        else 0
+    )
+    assert white < 0.97 * image.width * image.height
