@@ -15,12 +15,15 @@ from collections.abc import Sequence
 from dataclasses import replace
 from pathlib import Path
 
+from rich.console import Console
+
 from harness.databases import DEFAULT_DBS, ENV_URLS, mask_url, resolve_all
 from harness.databases.base import Backend
 from harness.errors import HarnessError, UsageError
-from harness.matrix import CellResult, Progress, run_matrix
+from harness.matrix import run_matrix
 from harness.p4 import P4_LEGEND, format_p4, run_p4
 from harness.report import LEGEND, format_evidence, format_not_run, format_table, new_run_dir, write_results
+from harness.report.terminal import CellProgress, print_rich_table
 from harness.runner import ISOLATIONS, SCOPES, RunConfig
 from harness.scenario import get_scenario, scenario_names
 from harness.strategies import ALL_SPECS, DEFAULT_SPECS, available, get_strategy
@@ -185,20 +188,6 @@ def _params(items: Sequence[str]) -> dict[str, float]:
     return out
 
 
-def _progress(quiet: bool) -> Progress:
-    def report(i: int, total: int, name: str, cell: CellResult | None) -> None:
-        if quiet:
-            return
-        if cell is None:
-            print(f"[{i:>{len(str(total))}}/{total}] {name} ...", end="", file=sys.stderr, flush=True)
-            return
-        r = cell.result
-        detail = "n/a" if r is None else f"{cell.shown} ({r.lost_writes}/{r.acknowledged} lost) in {cell.wall_s:.1f} s"
-        print(f" {detail}", file=sys.stderr, flush=True)
-
-    return report
-
-
 def _strategy_specs(given: Sequence[str] | None) -> list[str]:
     """``all`` stands for every built-in configuration; order is kept, duplicates dropped."""
     specs: list[str] = []
@@ -244,13 +233,19 @@ def cmd_run(args: argparse.Namespace) -> int:
     backends = resolve_all(args.db or list(DEFAULT_DBS))
     try:
         _start(backends)  # fail fast, before any cell runs, on an unreachable database
-        cells = run_matrix(scenarios, strategies, backends, configs, _progress(args.quiet))
+        total = len(backends) * len(configs) * len(scenarios) * len(strategies)
+        with CellProgress(total, quiet=args.quiet, console=Console(stderr=True)) as progress:
+            cells = run_matrix(scenarios, strategies, backends, configs, progress)
         run_dir = new_run_dir(args.report_dir)
         results = write_results(run_dir, cells, backends, configs, sys.argv)
     finally:
         for b in backends:
             b.close()
-    print(format_table(cells))
+    out = Console()
+    if out.is_terminal:
+        print_rich_table(cells, out)
+    else:
+        print(format_table(cells))  # plain text for logs and pipes
     print()
     print(LEGEND)
     not_run = format_not_run(cells)

@@ -2,7 +2,13 @@
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Sequence
+
+from rich import box
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn, TimeRemainingColumn
+from rich.table import Table
 
 from harness.matrix import CellResult
 
@@ -89,3 +95,66 @@ def format_evidence(cells: Sequence[CellResult], per_scenario: int = 1) -> str:
             shown[cell.scenario] = shown.get(cell.scenario, 0) + 1
             lines.append(f"- {cell.scenario} x {cell.strategy} x {cell.database}: {lost[0].explanation}")
     return "\n".join(lines)
+
+
+VERDICT_STYLE = {"lost": "bold red", "none": "green", "inconclusive": "yellow", "n/a": "dim"}
+
+
+def print_rich_table(cells: Sequence[CellResult], console: Console) -> None:
+    """The same table for a person at a terminal: aligned boxes, verdicts in colour."""
+    table = Table(*COLUMNS, box=box.SIMPLE_HEAVY, header_style="bold")
+    for cell in cells:
+        row = _row(cell)
+        verdict = COLUMNS.index("verdict")
+        row[verdict] = f"[{VERDICT_STYLE.get(cell.shown, '')}]{row[verdict]}[/]"
+        table.add_row(*row)
+    console.print(table)
+
+
+class CellProgress:
+    """Progress over the cells of a run: a rich bar with ETA on a terminal, plain lines otherwise."""
+
+    def __init__(self, total: int, *, quiet: bool, console: Console) -> None:
+        self.quiet = quiet
+        self.fancy = not quiet and console.is_terminal
+        self._width = len(str(total))
+        self._bar = Progress(
+            SpinnerColumn(),
+            TextColumn("{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TextColumn("eta"),
+            TimeRemainingColumn(),
+            console=console,
+            transient=True,
+        )
+        self._task = self._bar.add_task("starting", total=total)
+
+    def __enter__(self) -> CellProgress:
+        if self.fancy:
+            self._bar.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self.fancy:
+            self._bar.stop()
+
+    def __call__(self, i: int, total: int, name: str, cell: CellResult | None) -> None:
+        if self.quiet:
+            return
+        if self.fancy:
+            if cell is None:
+                self._bar.update(self._task, description=name)
+            else:
+                self._bar.advance(self._task)
+                self._bar.console.print(f"{name}: [{VERDICT_STYLE.get(cell.shown, '')}]{cell.shown}[/] {_detail(cell)}")
+            return
+        if cell is None:
+            print(f"[{i:>{self._width}}/{total}] {name} ...", end="", file=sys.stderr, flush=True)
+        else:
+            print(f" {cell.shown} {_detail(cell)}", file=sys.stderr, flush=True)
+
+
+def _detail(cell: CellResult) -> str:
+    r = cell.result
+    return f"({cell.not_run})" if r is None else f"({r.lost_writes}/{r.acknowledged} lost) in {cell.wall_s:.1f} s"

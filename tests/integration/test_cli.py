@@ -199,3 +199,38 @@ def test_run_shows_isolation_scope_and_writer_processes_as_columns(tmp_path: Pat
     ]
     assert rows[0]["verdict"] == "none" and rows[0]["expected"] == "-"  # SQLite refuses; nothing declared
     assert rows[1]["verdict"] == "lost" and rows[1]["expected"] == "lost"
+
+
+def run_in_terminal(args: list[str], cwd: Path) -> tuple[int, str]:
+    """Run the CLI with stdout and stderr on a pseudo-terminal, as a person at a shell would."""
+    import os
+    import pty
+
+    main, child = pty.openpty()
+    env = {**os.environ, "COLUMNS": "220", "TERM": "xterm-256color"}
+    proc = subprocess.Popen([*COMMAND, *args], cwd=cwd, stdin=child, stdout=child, stderr=child, env=env)
+    os.close(child)
+    chunks = []
+    while True:
+        try:
+            data = os.read(main, 65536)
+        except OSError:  # the child closed the terminal
+            break
+        if not data:
+            break
+        chunks.append(data)
+    os.close(main)
+    return proc.wait(timeout=120), b"".join(chunks).decode("utf-8", "replace")
+
+
+def test_terminal_gets_progress_bar_and_table_logs_get_plain_text(tmp_path: Path) -> None:
+    args = ["run", "-s", "counter", "-S", "full-row", "-S", "version-occ", "-d", "sqlite", "-n", "60"]
+    code, screen = run_in_terminal(args, tmp_path)
+    assert code == 0, screen
+    assert "eta" in screen and "━" in screen  # rich progress bar with ETA
+    assert "counter x full-row x sqlite" in screen  # a line per finished cell
+    assert re.search(r"scenario\s+strategy\s+database.*\r?\n\s*━{20,}", screen)  # rich table, heavy rule
+    plain = race_harness(*args, cwd=tmp_path)  # pipes: no escape codes, no bar
+    assert plain.returncode == 0
+    assert "\x1b[" not in plain.stdout + plain.stderr and "━" not in plain.stdout
+    assert plain.stdout.splitlines()[1].startswith("---")
