@@ -225,8 +225,10 @@ def run_in_terminal(args: list[str], cwd: Path) -> tuple[int, str]:
 
 def test_terminal_gets_progress_bar_and_table_logs_get_plain_text(tmp_path: Path) -> None:
     args = ["run", "-s", "counter", "-S", "full-row", "-S", "version-occ", "-d", "sqlite", "-n", "60"]
-    code, screen = run_in_terminal(args, tmp_path)
-    assert code == 0, screen
+    code, raw = run_in_terminal(args, tmp_path)
+    assert code == 0, raw
+    assert "\x1b[" in raw  # styled for the terminal
+    screen = re.sub(r"\x1b\[[0-9;?]*[A-Za-z]", "", raw)
     assert "eta" in screen and "━" in screen  # rich progress bar with ETA
     assert "counter x full-row x sqlite" in screen  # a line per finished cell
     assert re.search(r"scenario\s+strategy\s+database.*\r?\n\s*━{20,}", screen)  # rich table, heavy rule
