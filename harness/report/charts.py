@@ -181,6 +181,7 @@ def timeline(cell: ReportCell, anomaly: dict[str, Any], max_ops: int = 60) -> st
         if op.id in ids:
             label = f"op {op.id} " + (roles[0] if op.id == ids[0] else roles[1])
             ax.text(x0, lane[op.process] - 0.42, label, fontsize=7, color=color, va="bottom")
+    ax.set_xlim(0, (hi - lo) / 1e6)  # the window around the anomaly; longer bars run off the edge
     ax.set_yticks(range(len(lanes)))
     ax.set_yticklabels([f"{shown_role(shown, p)} {p}" for p in lanes], fontsize=7)
     ax.invert_yaxis()

@@ -105,8 +105,9 @@ def _explanations(merged: Merged) -> str:
         svg = charts.timeline(cell, first)
         picture = (
             (
-                f'<figure class="timeline"><figcaption>Timeline: sessions as lanes, operations as bars; red: the '
-                f"lost write, orange: the write that overwrote it, blue: reads, hatched: outcome unknown"
+                f'<figure class="timeline"><figcaption>Timeline: sessions as lanes, operations as bars (read, think, '
+                f"write); red and orange: the two writes of the anomaly, as labelled; grey: other writes; blue: "
+                f"reads; hatched: outcome unknown"
                 f"</figcaption>{svg}</figure>"
             )
             if svg
