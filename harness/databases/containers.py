@@ -1,0 +1,173 @@
+"""Throwaway database servers in containers, through testcontainers: ``container:IMAGE``.
+
+``container:postgres:16``, ``container:mysql:8.0``, ``container:mariadb:11.4`` (any image and tag of
+those three families) start a server, wait until it accepts connections, hand the harness its URL
+and remove the container when the run ends, also on error or Ctrl-C. Without a reachable Docker
+engine (or podman's Docker-compatible socket in ``DOCKER_HOST``) the provider says so in one line,
+after a short bounded check: it never hangs.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import secrets
+from typing import Any
+
+from sqlalchemy import Connection, Engine, RootTransaction
+from sqlalchemy.engine import URL, make_url
+from sqlalchemy.exc import DBAPIError
+
+from harness.databases.base import Backend, Isolation, ScratchDatabase
+from harness.databases.mysql import MySQLBackend
+from harness.databases.postgres import PostgresBackend
+from harness.errors import DatabaseUnreachableError, UsageError
+
+ENGINE_TIMEOUT_S = 5
+LABEL = "race-harness"  # every container the harness starts carries it; tests look for leftovers by it
+PID_LABEL = "race-harness.pid"  # ... and the id of the process that started it
+FAMILIES = ("postgres", "mysql", "mariadb")
+
+
+def family_of(image: str) -> str:
+    name = image.rsplit("/", 1)[-1].split(":", 1)[0].split("@", 1)[0]
+    for family in FAMILIES:
+        if family in name:
+            return family
+    raise UsageError(
+        f"expected a postgres, mysql or mariadb image after container: but got {image!r} "
+        f"(e.g. container:postgres:16, container:mysql:8.0, container:mariadb:11.4)"
+    )
+
+
+def engine_problem() -> str | None:
+    """Why no container can be started here (one line), or None when an engine answers."""
+    try:
+        import docker
+    except ImportError:
+        return "testcontainers is not installed (pip install 'race-harness[containers]')"
+    where = os.environ.get("DOCKER_HOST") or "the default Docker socket"
+    try:
+        client = docker.from_env(timeout=ENGINE_TIMEOUT_S)
+        try:
+            client.ping()
+        finally:
+            client.close()
+    except Exception as exc:
+        reason = str(exc).splitlines()[0][:160] if str(exc) else type(exc).__name__
+        return f"no Docker engine answers at {where} ({reason}); container:IMAGE needs Docker or podman's socket"
+    return None
+
+
+class ContainerBackend(Backend):
+    """A database server in a container this run starts and removes; delegates to the real backend."""
+
+    def __init__(self, image: str) -> None:
+        super().__init__(f"container:{image}")
+        self.image = image
+        self.kind = family_of(image)
+        self.family = "postgresql" if self.kind == "postgres" else "mysql"  # type: ignore[misc]
+        self._container: Any = None
+        self._server: Backend | None = None
+
+    # --- lifecycle -----------------------------------------------------------------------------
+
+    def start(self) -> None:
+        if self._server is not None:
+            return
+        problem = engine_problem()
+        if problem:
+            raise DatabaseUnreachableError(problem)
+        password = secrets.token_hex(8)
+        if self.kind == "postgres":
+            from testcontainers.community.postgres import PostgresContainer
+
+            container: Any = PostgresContainer(
+                self.image, username="postgres", password=password, dbname="postgres", driver="psycopg"
+            )
+        else:
+            from testcontainers.community.mysql import MySqlContainer
+
+            container = MySqlContainer(
+                self.image, username="root", root_password=password, password=password, dbname="test", dialect="pymysql"
+            )
+        container.with_kwargs(labels={LABEL: "1", PID_LABEL: str(os.getpid())})
+        try:
+            container.start()
+        except Exception as exc:
+            _remove(container)
+            first = str(exc).splitlines()[0][:200] if str(exc) else type(exc).__name__
+            raise DatabaseUnreachableError(f"container {self.image} did not become ready: {first}") from None
+        self._container = container
+        url = make_url(container.get_connection_url())
+        if self.kind == "postgres":
+            self._server = PostgresBackend(url, self.source)
+        else:
+            self._server = MySQLBackend(
+                url.set(drivername="mariadb+pymysql" if self.kind == "mariadb" else "mysql+pymysql"), self.source
+            )
+        self._server.start()
+
+    def close(self) -> None:
+        if self._server is not None:
+            self._server.close()
+            self._server = None
+        if self._container is not None:
+            _remove(self._container)
+            self._container = None
+
+    # --- everything else is the server's -----------------------------------------------------------
+
+    @property
+    def server(self) -> Backend:
+        self.start()
+        assert self._server is not None
+        return self._server
+
+    @property
+    def label(self) -> str:
+        return f"{self.server.label} (container)"
+
+    @property
+    def isolation_levels(self) -> tuple[Isolation, ...]:  # type: ignore[override]
+        return self.server.isolation_levels
+
+    @property
+    def default_isolation(self) -> Isolation:  # type: ignore[override]
+        return self.server.default_isolation
+
+    def fetch_version(self) -> str:
+        return self.server.version
+
+    def create_database(self) -> ScratchDatabase:
+        return self.server.create_database()
+
+    def drop_database(self, name: str) -> None:
+        self.server.drop_database(name)
+
+    def leftover_databases(self) -> list[str]:
+        return self.server.leftover_databases()
+
+    def make_engine(self, url: URL, pool_size: int, isolation: Isolation | None = None) -> Engine:
+        return self.server.make_engine(url, pool_size, isolation)
+
+    def classify(self, exc: DBAPIError) -> str:
+        return self.server.classify(exc)
+
+    def definite_abort(self, exc: DBAPIError) -> bool:
+        return self.server.definite_abort(exc)
+
+    def begin_write(self, conn: Connection) -> RootTransaction:
+        return self.server.begin_write(conn)
+
+    def __getstate__(self) -> dict[str, Any]:
+        """Writer processes get the server's connection behaviour, never the container itself."""
+        state = dict(self.__dict__)
+        state["_container"] = None
+        return state
+
+
+def _remove(container: Any) -> None:
+    # stops and removes the container with its volumes; a container that is already gone is fine
+    with contextlib.suppress(Exception):
+        container.stop()
