@@ -17,6 +17,7 @@ from dataclasses import dataclass, replace
 from harness.databases.base import Backend, Isolation
 from harness.databases.mysql import MySQLBackend
 from harness.matrix import CellResult, run_cell
+from harness.report.terminal import plain_table
 from harness.runner import SCOPES, RunConfig, Scope
 from harness.scenario import get_scenario
 from harness.strategies.base import Strategy
@@ -153,10 +154,7 @@ def format_p4(cells: Sequence[P4Cell]) -> str:
             cell = by.get((strategy, isolation, scope, label))
             row.append(cell.text() if cell else "-")
         rows.append(row)
-    widths = [max(len(r[i]) for r in rows) for i in range(len(header))]
-    lines = ["  ".join(v.ljust(w) for v, w in zip(r, widths, strict=True)).rstrip() for r in rows]
-    lines.insert(1, "  ".join("-" * w for w in widths))
-    return "\n".join(lines)
+    return plain_table(rows)
 
 
 P4_LEGEND = (

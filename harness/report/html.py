@@ -6,7 +6,7 @@ import html
 
 from harness.report import charts
 from harness.report.markdown import verdict_text
-from harness.report.merge import Merged
+from harness.report.merge import FIGURE_COLUMNS, Merged, figure_rows
 
 MAX_TIMELINES = 8
 CSS = """
@@ -49,46 +49,9 @@ def _matrix(merged: Merged) -> str:
 
 
 def _figures(merged: Merged) -> str:
-    rows = []
-    for c in sorted(merged.cells, key=lambda c: c.key):
-        s = c.stats
-        rows.append(
-            "<tr>"
-            + "".join(
-                f"<td>{_e(v)}</td>"
-                for v in [
-                    *c.row,
-                    c.key[2],
-                    c.get("outcome"),
-                    f"{c.get('lost_writes', '-')}/{c.get('acknowledged', '-')}",
-                    s.get("overlapping_write_pairs", "-"),
-                    s.get("conflicts", "-"),
-                    s.get("retries", "-"),
-                    f"{s.get('ops_per_s', 0):.0f}",
-                    f"{s.get('latency_p50_ms', 0):.1f}",
-                    f"{s.get('latency_p99_ms', 0):.1f}",
-                ]
-            )
-            + "</tr>"
-        )
-    head = "".join(
-        f"<th>{h}</th>"
-        for h in [
-            "scenario",
-            "strategy",
-            "isolation / scope",
-            "database",
-            "verdict",
-            "lost/ack",
-            "overlap",
-            "conflicts",
-            "retries",
-            "ops/s",
-            "p50 ms",
-            "p99 ms",
-        ]
-    )
-    return f'<table id="figures"><thead><tr>{head}</tr></thead><tbody>{"".join(rows)}</tbody></table>'
+    head = "".join(f"<th>{_e(h)}</th>" for h in FIGURE_COLUMNS)
+    body = "".join("<tr>" + "".join(f"<td>{_e(v)}</td>" for v in row) + "</tr>" for row in figure_rows(merged))
+    return f'<table id="figures"><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>'
 
 
 def _explanations(merged: Merged) -> str:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from harness.report.merge import Merged, ReportCell
+from harness.report.merge import FIGURE_COLUMNS, Merged, ReportCell, figure_rows
 
 MAX_EXPLANATIONS = 12
 
@@ -56,33 +56,7 @@ def render_markdown(merged: Merged) -> str:
         "",
         "## Figures",
         "",
-        table(
-            [
-                "scenario",
-                "strategy",
-                "isolation / scope",
-                "database",
-                "verdict",
-                "lost/ack",
-                "conflicts",
-                "retries",
-                "ops/s",
-                "p99 ms",
-            ],
-            [
-                [
-                    *c.row,
-                    c.key[2],
-                    str(c.get("outcome")),
-                    f"{c.get('lost_writes', '-')}/{c.get('acknowledged', '-')}",
-                    str(c.stats.get("conflicts", "-")),
-                    str(c.stats.get("retries", "-")),
-                    f"{c.stats.get('ops_per_s', 0):.0f}",
-                    f"{c.stats.get('latency_p99_ms', 0):.1f}",
-                ]
-                for c in sorted(merged.cells, key=lambda c: c.key)
-            ],
-        ),
+        table(FIGURE_COLUMNS, figure_rows(merged)),
     ]
     explained = [
         (c, a)

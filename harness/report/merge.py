@@ -117,3 +117,41 @@ def merge(paths: Sequence[Path]) -> Merged:
                 by_key[cell.key] = cell
     merged.cells = list(by_key.values())
     return merged
+
+
+FIGURE_COLUMNS = (
+    "scenario",
+    "strategy",
+    "isolation / scope",
+    "database",
+    "verdict",
+    "lost/ack",
+    "overlap",
+    "conflicts",
+    "retries",
+    "ops/s",
+    "p50 ms",
+    "p99 ms",
+)
+
+
+def figure_rows(merged: Merged) -> list[list[str]]:
+    """Every cell's figures, one row each, in a stable order (for the Markdown and the HTML report)."""
+    rows = []
+    for c in sorted(merged.cells, key=lambda c: c.key):
+        s = c.stats
+        rows.append(
+            [
+                *c.row,
+                c.key[2],
+                str(c.get("outcome")),
+                f"{c.get('lost_writes', '-')}/{c.get('acknowledged', '-')}",
+                str(s.get("overlapping_write_pairs", "-")),
+                str(s.get("conflicts", "-")),
+                str(s.get("retries", "-")),
+                f"{s.get('ops_per_s', 0):.0f}",
+                f"{s.get('latency_p50_ms', 0):.1f}",
+                f"{s.get('latency_p99_ms', 0):.1f}",
+            ]
+        )
+    return rows

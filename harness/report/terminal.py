@@ -58,12 +58,16 @@ def _row(cell: CellResult) -> list[str]:
     ]
 
 
-def format_table(cells: Sequence[CellResult]) -> str:
-    rows = [list(COLUMNS)] + [_row(c) for c in cells]
-    widths = [max(len(r[i]) for r in rows) for i in range(len(COLUMNS))]
+def plain_table(rows: Sequence[Sequence[str]]) -> str:
+    """Aligned columns for logs and pipes: the header, a dashed rule that marks each column, the rows."""
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
     lines = ["  ".join(v.ljust(w) for v, w in zip(r, widths, strict=True)).rstrip() for r in rows]
     lines.insert(1, "  ".join("-" * w for w in widths))
     return "\n".join(lines)
+
+
+def format_table(cells: Sequence[CellResult]) -> str:
+    return plain_table([list(COLUMNS)] + [_row(c) for c in cells])
 
 
 LEGEND = (
