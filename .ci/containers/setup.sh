@@ -66,10 +66,26 @@ build() {  # build IMAGE_DIR TAG UPSTREAM_NAME
 build postgres localhost/race-harness-postgres:15 docker.io/library/postgres:15
 build mariadb localhost/race-harness-mariadb:10.11 docker.io/library/mariadb:10.11
 
+# A service whose working directory was deleted (it was started inside a CI clone that is gone)
+# still answers pings but cannot start containers: conmon fails with "Failed to get working
+# directory" and the API returns "write child: broken pipe". Restart such a service.
+for pid in $(pgrep -f "podman system service .*unix://$SOCK" || true); do
+  case "$(readlink "/proc/$pid/cwd" 2>/dev/null)" in
+    *" (deleted)")
+      log "restarting the API service: its working directory is gone"
+      kill "$pid" 2>/dev/null || true
+      for _ in $(seq 50); do [ -d "/proc/$pid" ] || break; sleep 0.1; done
+      rm -f "$SOCK" ;;
+  esac
+done
 if ! curl -sf --unix-socket "$SOCK" http://d/_ping >/dev/null 2>&1; then
   log "starting the Docker-compatible API on $SOCK"
   rm -f "$SOCK"
-  nohup podman system service --time=0 "unix://$SOCK" >"$WORK/podman-service.log" 2>&1 &
+  # From its own folder, so it never depends on the caller's (possibly temporary) directory, in a
+  # session of its own, holding none of the caller's streams (a CI log reader waits for those).
+  cd "$WORK"
+  setsid podman system service --time=0 "unix://$SOCK" </dev/null >"$WORK/podman-service.log" 2>&1 &
+  cd "$OLDPWD"
   for _ in $(seq 100); do curl -sf --unix-socket "$SOCK" http://d/_ping >/dev/null 2>&1 && break; sleep 0.1; done
   curl -sf --unix-socket "$SOCK" http://d/_ping >/dev/null || { log "the API socket did not come up"; exit 1; }
 fi
