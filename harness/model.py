@@ -8,7 +8,7 @@ namespace keeps strategies, history and checker free of per-scenario shapes.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Literal
@@ -139,7 +139,3 @@ class Snapshot:
 def fingerprint(state: Mapping[str, Value]) -> tuple[tuple[str, Value], ...]:
     """A hashable identity of a state; every acknowledged write changes it, so it names a version."""
     return tuple(sorted(state.items()))
-
-
-def attributes_of(fields: Iterable[str]) -> list[str]:
-    return [f for f in fields if not is_kv(f)]

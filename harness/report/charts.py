@@ -81,10 +81,6 @@ def grouped_bars(
     return _svg(fig)
 
 
-def _has(cell: ReportCell | None, value: Callable[[ReportCell], float | None]) -> bool:
-    return cell is not None and value(cell) is not None
-
-
 def lost_rate(cell: ReportCell) -> float | None:
     ack = cell.get("acknowledged")
     return None if not ack or cell.get("outcome") == "n/a" else 100.0 * cell.get("lost_writes", 0) / ack
