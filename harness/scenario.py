@@ -43,6 +43,18 @@ class WriterContext:
         return f"s{self.session}.{self.seq}"
 
 
+Operation = Callable[[WriterContext], WriteOp]
+
+
+@dataclass(frozen=True)
+class NamedSchedule:
+    """A minimal schedule that reproduces the scenario's bug every time, and the strategy it defeats."""
+
+    text: str
+    strategy: str
+    summary: str
+
+
 class Pacer(Protocol):
     def before_write(self) -> None: ...
 
@@ -83,6 +95,9 @@ class Scenario:
     pacer: Callable[[], Pacer] | None = None
     default_ops: int | None = None
     params: Mapping[str, float] = field(default_factory=dict)
+    # what one session of a schedule can do, by name (``B=update_all``); the first is the default
+    operations: Mapping[str, Operation] = field(default_factory=dict)
+    schedules: Mapping[str, NamedSchedule] = field(default_factory=dict)
 
     def expectation(self, strategy: Strategy, processes: bool = False) -> Expectation | Literal["n/a"] | None:
         """``lost``/``none`` as declared, ``n/a`` when not applicable, None when nothing is declared.
@@ -109,6 +124,23 @@ class Scenario:
     @property
     def entities(self) -> list[int]:
         return sorted(self.initial)
+
+    @property
+    def schedule_operations(self) -> Mapping[str, Operation]:
+        return self.operations or {"write": self.next_write}
+
+    def schedule_write(self, session: int, operation: str | None, sessions: int) -> WriteOp:
+        """The write session number ``session`` of a schedule performs: its values are unique to it."""
+        ops = self.schedule_operations
+        name = operation or next(iter(ops))
+        if name not in ops:
+            raise UnknownNameError(f"operation of scenario {self.name}", name, list(ops))
+        return ops[name](WriterContext(session, 0, sessions, random.Random(session), self.params))
+
+    def named_schedule(self, name: str) -> NamedSchedule:
+        if name not in self.schedules:
+            raise UnknownNameError(f"schedule of scenario {self.name}", name, list(self.schedules))
+        return self.schedules[name]
 
 
 def scenario_names() -> list[str]:

@@ -95,6 +95,18 @@ def build_tables(schema: EntitySchema, timestamp_precision: int) -> Tables:
 def create_and_load(conn: Connection, tables: Tables, initial: Mapping[int, State], now: datetime) -> None:
     """Create the tables and insert the initial state (inside the caller's transaction)."""
     tables.metadata.create_all(conn)
+    load_initial(conn, tables, initial, now)
+
+
+def reload_initial(conn: Connection, tables: Tables, initial: Mapping[int, State], now: datetime) -> None:
+    """Delete every row and insert the initial state again: a fresh start without DDL."""
+    if tables.children is not None:
+        conn.execute(tables.children.delete())
+    conn.execute(tables.parent.delete())
+    load_initial(conn, tables, initial, now)
+
+
+def load_initial(conn: Connection, tables: Tables, initial: Mapping[int, State], now: datetime) -> None:
     for entity, state in initial.items():
         row: dict[str, Any] = {"id": entity, "version": 1, "updated_at": now}
         row.update({f: v for f, v in state.items() if not is_kv(f)})

@@ -7,7 +7,7 @@ still computed from a stale read. Only a check (or an atomic ``SET n = n + 1``) 
 from __future__ import annotations
 
 from harness.model import EntitySchema, Intent
-from harness.scenario import Scenario, WriteOp, WriterContext
+from harness.scenario import NamedSchedule, Scenario, WriteOp, WriterContext
 
 COUNTER_ID = 1
 
@@ -34,5 +34,11 @@ SCENARIO = Scenario(
         "compare-and-swap": "none",
         "orm-version-counter": "none",
         "process-lock": "none",  # with --processes: lost
+    },
+    operations={"increment": next_write},
+    schedules={
+        "lost-increment": NamedSchedule(
+            "A.read B.read A.write B.write", "full-row", "A and B both read n = 0 and both write n = 1"
+        )
     },
 )

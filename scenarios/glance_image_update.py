@@ -8,8 +8,8 @@ one property, so any change that disappears was clobbered, never legitimately re
 
 from __future__ import annotations
 
-from harness.model import EntitySchema, FieldType, Intent, kv_field
-from harness.scenario import Scenario, WriteOp, WriterContext
+from harness.model import EntitySchema, FieldType, Intent, Value, kv_field
+from harness.scenario import NamedSchedule, Scenario, WriteOp, WriterContext
 
 ATTRIBUTES: dict[str, FieldType] = {
     "name": "text",
@@ -26,13 +26,32 @@ ATTRIBUTES: dict[str, FieldType] = {
 IMAGE_ID = 1
 
 
-def next_write(ctx: WriterContext) -> WriteOp:
+def _own_attribute(ctx: WriterContext) -> dict[str, Value]:
     names = list(ATTRIBUTES)
     attribute = names[ctx.session % len(names)]
-    sets = {attribute: ctx.unique(ATTRIBUTES[attribute])}
+    return {attribute: ctx.unique(ATTRIBUTES[attribute])}
+
+
+def next_write(ctx: WriterContext) -> WriteOp:
+    sets = _own_attribute(ctx)
     if ctx.seq % 2 == 1:  # every other request also sets this session's own image property
         sets[kv_field(f"prop_s{ctx.session}")] = ctx.unique()
     return WriteOp("image-update", IMAGE_ID, Intent(sets=sets))
+
+
+# what one session of a schedule does (race-harness replay --schedule "B=set-property A.read ...")
+def set_attribute(ctx: WriterContext) -> WriteOp:
+    return WriteOp("image-update", IMAGE_ID, Intent(sets=_own_attribute(ctx)))
+
+
+def set_property(ctx: WriterContext) -> WriteOp:
+    sets = {**_own_attribute(ctx), kv_field(f"prop_s{ctx.session}"): ctx.unique()}
+    return WriteOp("image-update", IMAGE_ID, Intent(sets=sets))
+
+
+def rename(ctx: WriterContext) -> WriteOp:
+    """Every session sets the same attribute: a later rename legitimately replaces an earlier one."""
+    return WriteOp("image-rename", IMAGE_ID, Intent(sets={"name": ctx.unique()}))
 
 
 SCENARIO = Scenario(
@@ -68,5 +87,13 @@ SCENARIO = Scenario(
         "compare-and-swap": "none",
         "orm-version-counter": "none",
         "process-lock": "none",  # with --processes: lost
+    },
+    operations={"set-attribute": set_attribute, "set-property": set_property, "rename": rename},
+    schedules={
+        "clobbered-attribute": NamedSchedule(
+            "A.read B.read A.write B.write",
+            "full-row",
+            "A sets name, B sets status; B read before A wrote and writes every column back, so A's name is lost",
+        )
     },
 )

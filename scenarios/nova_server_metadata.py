@@ -13,7 +13,7 @@ legitimate, and the checker accepts a removal only from a request that could fol
 from __future__ import annotations
 
 from harness.model import EntitySchema, FieldType, Intent, kv_field
-from harness.scenario import Scenario, WriteOp, WriterContext
+from harness.scenario import NamedSchedule, Scenario, WriteOp, WriterContext
 
 ATTRIBUTES: dict[str, FieldType] = {
     "display_name": "text",
@@ -29,6 +29,23 @@ def next_write(ctx: WriterContext) -> WriteOp:
     if ctx.rng.random() < ctx.params["update_all_ratio"]:
         return WriteOp("update_all", INSTANCE_ID, Intent(sets={key: ctx.unique()}, replace_children=True))
     return WriteOp("update", INSTANCE_ID, Intent(sets={key: ctx.unique()}))
+
+
+# what one session of a schedule does (race-harness replay --schedule "B=update_all A.read ...")
+def update(ctx: WriterContext) -> WriteOp:
+    return WriteOp("update", INSTANCE_ID, Intent(sets={kv_field(f"s{ctx.session}"): ctx.unique()}))
+
+
+def update_all(ctx: WriterContext) -> WriteOp:
+    """Replace all metadata with this session's key: removing the others is what it asks for."""
+    return WriteOp(
+        "update_all", INSTANCE_ID, Intent(sets={kv_field(f"s{ctx.session}"): ctx.unique()}, replace_children=True)
+    )
+
+
+def update_role(ctx: WriterContext) -> WriteOp:
+    """Change a key that exists from the start: every session writes the same key."""
+    return WriteOp("update", INSTANCE_ID, Intent(sets={kv_field("role"): ctx.unique()}))
 
 
 SCENARIO = Scenario(
@@ -60,4 +77,12 @@ SCENARIO = Scenario(
         "process-lock": "none",  # with --processes: lost
     },
     params={"update_all_ratio": 0.0},
+    operations={"update": update, "update_all": update_all, "update-role": update_role},
+    schedules={
+        "deleted-key": NamedSchedule(
+            "A.read B.read A.write B.write",
+            "full-row",
+            "A adds key s0, B adds key s1 from a read without s0; B's DB-layer diff deletes s0",
+        )
+    },
 )

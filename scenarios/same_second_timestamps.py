@@ -9,7 +9,7 @@ the same second still passes ``WHERE updated_at = :seen``. The same bursts on a 
 from __future__ import annotations
 
 from harness.model import EntitySchema, FieldType, Intent
-from harness.scenario import Scenario, SecondBursts, WriteOp, WriterContext
+from harness.scenario import NamedSchedule, Scenario, SecondBursts, WriteOp, WriterContext
 
 SLOTS: dict[str, FieldType] = {f"slot_{i}": "text" for i in range(8)}
 DOC_ID = 1
@@ -30,4 +30,13 @@ SCENARIO = Scenario(
     applicable=frozenset({"timestamp-occ:0", "timestamp-occ:6", "version-occ"}),
     pacer=SecondBursts,
     default_ops=48,
+    operations={"set-slot": next_write},
+    schedules={
+        "same-second-pass": NamedSchedule(
+            "A.read B.read A.write B.write",
+            "timestamp-occ:0",
+            "A's write stores the updated_at B read (same whole second), so B's WHERE updated_at = :seen passes "
+            "and B writes A's slot back",
+        )
+    },
 )

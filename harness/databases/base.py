@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import uuid
 from abc import ABC, abstractmethod
+from collections.abc import Collection
 from dataclasses import dataclass
 from typing import Any, ClassVar, Literal
 
@@ -66,6 +67,7 @@ class Backend(ABC):
 
     def __init__(self, source: str) -> None:
         self.source = source  # how the user named it: embedded, env var, masked URL
+        self.spec = source  # the --db value that selects it again (passwords masked)
         self._version: str | None = None
 
     def __getstate__(self) -> dict[str, Any]:
@@ -114,6 +116,20 @@ class Backend(ABC):
     def begin_write(self, conn: Connection) -> RootTransaction:
         """A transaction that will write; SQLite takes its write lock up front (BEGIN IMMEDIATE)."""
         return conn.begin()
+
+    # --- the lock view: how the schedule runner tells a blocked step from a slow one ----------------
+
+    def session_id(self, conn: Connection) -> int | None:
+        """The server's id of this connection as its lock view names it; None: the database has none."""
+        return None
+
+    def lock_waits(self, monitor: Connection, sessions: Collection[int]) -> dict[int, set[int]] | None:
+        """Which of ``sessions`` wait for a lock, and on which sessions (their ids): None where the
+        database has no lock view (SQLite), so a blocked step can only be told by a timeout."""
+        return None
+
+    def cancel(self, monitor: Connection, session: int) -> None:  # noqa: B027 - no lock view, nothing to cancel
+        """Cancel the statement ``session`` is running (a step that never completed)."""
 
     def start(self) -> None:
         """Make sure the server is reachable (and started, for embedded ones)."""

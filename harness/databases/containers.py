@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import os
 import secrets
+from collections.abc import Collection
 from typing import Any
 
 from sqlalchemy import Connection, Engine, RootTransaction
@@ -159,6 +160,15 @@ class ContainerBackend(Backend):
 
     def begin_write(self, conn: Connection) -> RootTransaction:
         return self.server.begin_write(conn)
+
+    def session_id(self, conn: Connection) -> int | None:
+        return self.server.session_id(conn)
+
+    def lock_waits(self, monitor: Connection, sessions: Collection[int]) -> dict[int, set[int]] | None:
+        return self.server.lock_waits(monitor, sessions)
+
+    def cancel(self, monitor: Connection, session: int) -> None:
+        self.server.cancel(monitor, session)
 
     def __getstate__(self) -> dict[str, Any]:
         """Writer processes get the server's connection behaviour, never the container itself."""

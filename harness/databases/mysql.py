@@ -7,10 +7,11 @@ rows an UPDATE matched, not changed; the OCC strategies depend on that (see
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import re
+from collections.abc import Collection, Mapping
 from typing import Any
 
-from sqlalchemy import Engine, event
+from sqlalchemy import Connection, Engine, event, text
 from sqlalchemy.engine import URL
 from sqlalchemy.exc import DBAPIError
 
@@ -24,6 +25,28 @@ _ABORTS = {
     1062: "integrity",  # ER_DUP_ENTRY
     1452: "integrity",  # ER_NO_REFERENCED_ROW_2
 }
+
+
+# Lock waits as (waiting connection id, blocking connection id).
+# - MySQL 8.0+: performance_schema.data_lock_waits (live), whose performance-schema thread ids map
+#   back to connection ids through performance_schema.threads.
+# - MariaDB and MySQL 5.7: information_schema.INNODB_LOCK_WAITS. InnoDB fills it (and INNODB_TRX)
+#   from a cache it refreshes only when nobody has read it for 100 ms (can_cache_be_updated() in
+#   trx0i_s.cc), so a poller, or any other session reading those tables often, keeps it stale for
+#   good. Who WAITS is therefore read from SHOW ENGINE INNODB STATUS, which is live (a transaction
+#   marked "LOCK WAIT"); INNODB_LOCK_WAITS is asked once per wait, to name the holder when it can.
+INNODB_LOCK_WAITS = """
+SELECT r.trx_mysql_thread_id, b.trx_mysql_thread_id
+FROM information_schema.INNODB_LOCK_WAITS w
+JOIN information_schema.INNODB_TRX r ON r.trx_id = w.requesting_trx_id
+JOIN information_schema.INNODB_TRX b ON b.trx_id = w.blocking_trx_id
+"""
+DATA_LOCK_WAITS = """
+SELECT rt.PROCESSLIST_ID, bt.PROCESSLIST_ID
+FROM performance_schema.data_lock_waits w
+JOIN performance_schema.threads rt ON rt.THREAD_ID = w.REQUESTING_THREAD_ID
+JOIN performance_schema.threads bt ON bt.THREAD_ID = w.BLOCKING_THREAD_ID
+"""
 
 
 class MySQLBackend(ServerBackend):
@@ -89,3 +112,47 @@ class MySQLBackend(ServerBackend):
         args = getattr(exc.orig, "args", ())
         code = args[0] if args and isinstance(args[0], int) else None
         return _ABORTS.get(code, "error") if code is not None else "error"
+
+    def session_id(self, conn: Connection) -> int | None:
+        return int(conn.exec_driver_sql("SELECT CONNECTION_ID()").scalar_one())
+
+    @property
+    def has_data_lock_waits(self) -> bool:
+        family, _, number = self.version.partition(" ")
+        return family == "mysql" and int(number.split(".")[0]) >= 8
+
+    def lock_waits(self, monitor: Connection, sessions: Collection[int]) -> dict[int, set[int]] | None:
+        wanted = set(sessions)
+        if not self.has_data_lock_waits:
+            status = str(monitor.exec_driver_sql("SHOW ENGINE INNODB STATUS").one()[2])
+            waiting = innodb_status_waiters(status) & wanted
+            if not waiting:
+                return {}
+            wanted = waiting
+        waits: dict[int, set[int]] = {}
+        query = DATA_LOCK_WAITS if self.has_data_lock_waits else INNODB_LOCK_WAITS
+        for waiter, blocker in monitor.execute(text(query)).all():
+            if int(waiter) in wanted:
+                waits.setdefault(int(waiter), set()).add(int(blocker))
+        if not self.has_data_lock_waits:
+            for waiter in wanted:  # waiting for sure; the holder only when the cache has it
+                waits.setdefault(waiter, set())
+        return waits
+
+    def cancel(self, monitor: Connection, session: int) -> None:
+        monitor.exec_driver_sql(f"KILL QUERY {int(session)}")
+
+
+_TRANSACTION = re.compile(r"^---TRANSACTION ", re.M)
+_LOCK_WAIT = re.compile(r"^LOCK WAIT ", re.M)
+_THREAD_ID = re.compile(r"^(?:MySQL|MariaDB) thread id (\d+)", re.M)
+
+
+def innodb_status_waiters(status: str) -> set[int]:
+    """Connection ids of the transactions SHOW ENGINE INNODB STATUS lists as waiting for a lock."""
+    waiters: set[int] = set()
+    for block in _TRANSACTION.split(status)[1:]:
+        thread = _THREAD_ID.search(block)
+        if _LOCK_WAIT.search(block) and thread:
+            waiters.add(int(thread.group(1)))
+    return waiters

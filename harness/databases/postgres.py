@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Collection
+
+from sqlalchemy import Connection, text
 from sqlalchemy.exc import DBAPIError
 
 from harness.databases.base import NAME_PREFIX, ScratchDatabase, ServerBackend, scratch_name
@@ -37,3 +40,18 @@ class PostgresBackend(ServerBackend):
             "55P03": "lock-timeout",
             "57014": "timeout",
         }.get(state, "integrity" if state.startswith("23") else "error")
+
+    def session_id(self, conn: Connection) -> int | None:
+        return int(conn.exec_driver_sql("SELECT pg_backend_pid()").scalar_one())
+
+    def lock_waits(self, monitor: Connection, sessions: Collection[int]) -> dict[int, set[int]] | None:
+        # pg_blocking_pids() (9.6+) is the lock manager's own answer: heavyweight locks, including
+        # the transaction-id lock a row-level UPDATE / FOR UPDATE waits on
+        rows = monitor.execute(
+            text("SELECT pid, pg_blocking_pids(pid) FROM unnest(CAST(:pids AS integer[])) AS pid"),
+            {"pids": list(sessions)},
+        ).all()
+        return {int(pid): set(blockers) for pid, blockers in rows if blockers}
+
+    def cancel(self, monitor: Connection, session: int) -> None:
+        monitor.execute(text("SELECT pg_cancel_backend(:pid)"), {"pid": session})

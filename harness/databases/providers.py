@@ -18,7 +18,7 @@ from harness.databases.embedded import EmbeddedPostgresBackend
 from harness.databases.mysql import MySQLBackend
 from harness.databases.postgres import PostgresBackend
 from harness.databases.sqlite import SQLiteBackend
-from harness.databases.urls import parse_server_url
+from harness.databases.urls import mask_url, parse_server_url
 from harness.errors import UnknownNameError, UsageError
 
 ENV_URLS = {"postgres": "RACE_HARNESS_POSTGRES_URL", "mysql": "RACE_HARNESS_MYSQL_URL"}
@@ -37,10 +37,14 @@ SESSION_VARIABLES = ("innodb_snapshot_isolation",)
 
 def backend_for_url(text: str, source: str | None = None) -> Backend:
     url = parse_server_url(text)
+    backend: Backend
     if url.get_backend_name() == "postgresql":
-        return PostgresBackend(url, source)
-    session = {k: str(v) for k, v in url.query.items() if k in SESSION_VARIABLES}
-    return MySQLBackend(url.difference_update_query(SESSION_VARIABLES), source, session)
+        backend = PostgresBackend(url, source)
+    else:
+        session = {k: str(v) for k, v in url.query.items() if k in SESSION_VARIABLES}
+        backend = MySQLBackend(url.difference_update_query(SESSION_VARIABLES), source, session)
+    backend.spec = mask_url(text)
+    return backend
 
 
 def resolve(spec: str) -> list[Backend]:
@@ -69,6 +73,7 @@ def resolve(spec: str) -> list[Backend]:
             )
         backend = backend_for_url(value)
         backend.source = f"${var} ({backend.source})"
+        backend.spec = name
         return [backend]
     raise UnknownNameError("database", spec, [*NAMES, "a postgresql:// or mysql:// URL"])
 

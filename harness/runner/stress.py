@@ -24,25 +24,24 @@ import threading
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Connection, Engine, RootTransaction, make_url
+from sqlalchemy import Connection, Engine, make_url
 from sqlalchemy.exc import DBAPIError
 
 from harness.databases.base import Backend, Isolation, ScratchDatabase
 from harness.errors import UsageError
-from harness.history import Event, History, Outcome, Written
-from harness.model import Snapshot, State
+from harness.history import Event, History
+from harness.model import State
 from harness.runner.config import RunConfig, Scope
+from harness.runner.steps import Attempt, OpSteps, short_error, should_retry, utc_now
 from harness.scenario import Scenario, WriteOp, WriterContext, get_scenario
 from harness.schema import Tables, build_tables, create_and_load, load_snapshot, read_states
-from harness.strategies.base import Conflict, Strategy
+from harness.strategies.base import Strategy
 
 DEFAULT_OPS = 200
 READER_PAUSE_S = 0.001
 START_TIMEOUT_S = 120  # writer processes must all be up by then (spawning imports the harness)
-NOT_RETRIED = frozenset({"missing", "not-expressible"})
 
 
 @dataclass(frozen=True)
@@ -74,15 +73,6 @@ class RunRecord:
     harness_errors: list[str] = field(default_factory=list)
 
 
-@dataclass
-class _Attempt:
-    type: Outcome
-    read: Snapshot | None = None
-    written: Written | None = None
-    reason: str | None = None
-    error: str | None = None
-
-
 class _Budget:
     """Hands out writer operations until the op count or the deadline is reached."""
 
@@ -100,11 +90,6 @@ class _Budget:
                 return False
             self._left -= 1
             return True
-
-
-def utc_now() -> datetime:
-    """The application's clock, as Glance's ``timeutils.utcnow()``: naive UTC with microseconds."""
-    return datetime.now(UTC).replace(tzinfo=None)
 
 
 class WriterSession:
@@ -128,66 +113,15 @@ class WriterSession:
         if self.config.think_ms:
             time.sleep(rng.uniform(0, self.config.think_ms) / 1000)
 
-    def _fail(self, exc: DBAPIError, snapshot: Snapshot | None = None) -> _Attempt:
-        return _Attempt("fail", snapshot, reason=self.backend.classify(exc), error=_short(exc))
-
-    def _save(self, conn: Connection, txn: RootTransaction, snapshot: Snapshot, op: WriteOp) -> _Attempt:
-        try:
-            result = self.strategy.save(conn, self.tables, snapshot, op.intent, utc_now())
-        except DBAPIError as exc:
-            _quiet_rollback(txn)
-            return self._fail(exc, snapshot)
-        except BaseException:
-            _quiet_rollback(txn)
-            raise
-        if isinstance(result, Conflict):
-            _quiet_rollback(txn)
-            return _Attempt("fail", snapshot, reason=result.reason)
-        try:
-            txn.commit()
-        except DBAPIError as exc:
-            outcome: Outcome = "fail" if self.backend.definite_abort(exc) else "info"
-            return _Attempt(outcome, snapshot, reason=self.backend.classify(exc), error=_short(exc))
-        return _Attempt("ok", snapshot, written=result.written)
-
-    def _separate(self, conn: Connection, op: WriteOp, rng: random.Random) -> _Attempt:
-        try:
-            with conn.begin():
-                snapshot = self.strategy.load(conn, self.tables, op.entity)
-        except DBAPIError as exc:
-            return self._fail(exc)
-        if snapshot is None:
-            return _Attempt("fail", reason="missing", error=f"entity {op.entity} not found")
-        self._think(rng)
-        return self._save(conn, self.backend.begin_write(conn), snapshot, op)
-
-    def _single(self, conn: Connection, op: WriteOp, rng: random.Random) -> _Attempt:
-        # SQLite: a plain BEGIN is deferred, so a read that later writes can fail with SQLITE_BUSY
-        # (the database's own refusal of the lost update); a locking read begins IMMEDIATE instead.
-        txn = self.backend.begin_write(conn) if self.strategy.lock_on_read else conn.begin()
-        try:
-            snapshot = self.strategy.load(conn, self.tables, op.entity)
-        except DBAPIError as exc:
-            _quiet_rollback(txn)
-            return self._fail(exc)
-        if snapshot is None:
-            txn.rollback()
-            return _Attempt("fail", reason="missing", error=f"entity {op.entity} not found")
-        self._think(rng)
-        return self._save(conn, txn, snapshot, op)
-
-    def attempt(self, conn: Connection, op: WriteOp, rng: random.Random) -> _Attempt:
-        if not self.strategy.expressible(op.intent):
-            return _Attempt("fail", reason="not-expressible", error=f"{self.strategy.spec} cannot express {op.f}")
+    def attempt(self, conn: Connection, op: WriteOp, rng: random.Random) -> Attempt:
+        """Read, think, write, commit: the three steps of :class:`OpSteps` back to back."""
+        steps = OpSteps(self.strategy, self.backend, self.tables, self.plan.scope, conn, op)
         with self.strategy.guard():
-            if self.plan.scope == "single":
-                return self._single(conn, op, rng)
-            return self._separate(conn, op, rng)
-
-    def _retry(self, outcome: _Attempt, attempts: int) -> bool:
-        if outcome.type != "fail" or outcome.reason in NOT_RETRIED or attempts >= self.config.max_attempts:
-            return False
-        return self.config.on_conflict == "retry" or outcome.reason in self.strategy.retry_reasons
+            failed = steps.read()
+            if failed is not None:
+                return failed
+            self._think(rng)
+            return steps.write() or steps.commit()
 
     def write_once(self, conn: Connection, session: int, op: WriteOp, rng: random.Random) -> Connection:
         index = self.history.invoke(session, "writer", op.f, op.entity, op.intent)
@@ -199,7 +133,7 @@ class WriterSession:
                 if conn.invalidated:  # the connection died: open a fresh one for the next attempt
                     conn.close()
                     conn = self.engine.connect()
-                if not self._retry(outcome, attempts):
+                if not should_retry(outcome, attempts, self.strategy, self.config):
                     break
                 time.sleep(self.config.backoff_ms * 2 ** (attempts - 1) * rng.uniform(0.5, 1.5) / 1000)
         except Exception as exc:
@@ -313,7 +247,7 @@ class StressRun:
                     with conn.begin():
                         snap = load_snapshot(conn, self.tables, entity)
                 except DBAPIError as exc:
-                    self.history.complete(index, "fail", reason=self.backend.classify(exc), error=_short(exc))
+                    self.history.complete(index, "fail", reason=self.backend.classify(exc), error=short_error(exc))
                     if conn.invalidated:
                         conn.close()
                         conn = engine.connect()
@@ -464,19 +398,6 @@ def run_stress(
             raise UsageError(f"cannot run {scenario.name} x {strategy.spec} on {backend.label}: {planned}")
         plan = planned
     return StressRun(scenario, strategy, backend, config, plan).run()
-
-
-def _quiet_rollback(txn: RootTransaction) -> None:
-    # An ORM Session that joined the transaction rolls it back itself when a flush fails
-    # (StaleDataError); if the connection is gone, the server rolled it back with it.
-    if not txn.is_active:
-        return
-    with contextlib.suppress(DBAPIError):
-        txn.rollback()
-
-
-def _short(exc: DBAPIError) -> str:
-    return str(exc.orig).strip().splitlines()[0][:200] if exc.orig is not None else str(exc)[:200]
 
 
 __all__ = ["DEFAULT_OPS", "CellPlan", "RunRecord", "StressRun", "WriterSession", "plan_cell", "run_stress", "utc_now"]

@@ -1,0 +1,562 @@
+"""The schedule runner: steps released one at a time, in the order a schedule gives.
+
+In the spirit of PostgreSQL's isolationtester. Each session runs on its own connection and thread.
+The coordinator releases exactly one step, then waits until it completes OR is blocked, and only
+then releases the next. Blocking is read from the database, never guessed from a sleep:
+``pg_blocking_pids()`` on PostgreSQL, ``INNODB_LOCK_WAITS`` on MariaDB and MySQL 5.7,
+``performance_schema.data_lock_waits`` on MySQL 8+; a session waiting for the harness's own
+in-process lock (``process-lock``) is seen directly. Only where there is no lock view (SQLite) is a
+step that has not finished after a bounded wait *assumed* blocked, and the transcript says so.
+
+A blocked session's later steps are postponed until it completes; the steps after them still run
+in the given order (which is what lets the lock holder commit). When every remaining step belongs to
+a blocked session, only the database can move on (its deadlock detector or lock timeout): the
+coordinator waits for that, up to the step timeout, then cancels the waiting statements.
+Deadlock victims and serialization failures end their operation as ``fail``; its remaining steps
+are skipped.
+
+The transcript reads like isolationtester's expected output: ``step B.write: <waiting on A>`` ...
+``step B.write: <... completed> ...``.
+"""
+
+from __future__ import annotations
+
+import queue
+import shlex
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, contextmanager
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from sqlalchemy import Connection, Engine
+from sqlalchemy.exc import DBAPIError
+
+from harness.checkers import CheckResult, check
+from harness.databases.base import Backend, Isolation, ScratchDatabase
+from harness.errors import UsageError
+from harness.history import History, Written
+from harness.model import Snapshot, State, Value, is_kv, kv_key
+from harness.runner.config import RunConfig
+from harness.runner.steps import Attempt, OpSteps, short_error, should_retry, utc_now
+from harness.runner.stress import CellPlan, plan_cell
+from harness.scenario import Scenario, WriteOp
+from harness.schedule import Schedule, Step, session_index
+from harness.schema import Tables, build_tables, create_and_load, read_states, reload_initial
+from harness.strategies.base import Strategy
+
+DEFAULT_STEP_TIMEOUT_S = 10.0  # last resort for a step neither done nor seen waiting in the lock view
+NO_LOCK_VIEW_WAIT_S = 0.5  # without a lock view (SQLite), a step not done by then is assumed blocked
+POLL_S = 0.002
+SESSION_ID_KEY = "race_harness_session_id"
+# timestamp-occ:0 needs the whole schedule inside one wall-clock second: start in its first
+# SECOND_START_BY, finish before SECOND_END_BY (PostgreSQL timestamp(0) rounds .5 up to the next second)
+SECOND_START_BY = 0.3
+SECOND_END_BY = 0.5
+_LOCK_TYPE = type(threading.Lock())
+
+Wait = Literal["done", "blocked", "assumed"]
+
+
+@dataclass
+class ScheduleResult:
+    """One schedule run: the transcript, the history the checker judged, and how the steps went."""
+
+    schedule: Schedule
+    scenario: str
+    strategy: str
+    database: str
+    db_spec: str
+    plan: CellPlan
+    transcript: list[str]
+    order: list[Step]  # the order the steps were released in (blocked sessions' steps postponed)
+    history: History
+    initial: dict[int, State]
+    final: dict[int, State]
+    result: CheckResult
+    lock_waits: int = 0  # steps seen waiting in the database's lock view (or on the in-process lock)
+    assumed_waits: int = 0  # steps only assumed blocked after a timeout: no lock view, or not seen in it
+    canceled: int = 0  # steps the coordinator had to cancel
+    harness_errors: list[str] = field(default_factory=list)
+    same_second: bool | None = None  # whole-second timestamps: did every write fall in one second?
+
+    @property
+    def verdict(self) -> str:
+        return self.result.verdict
+
+    @property
+    def lost(self) -> bool:
+        return self.result.verdict == "lost-updates"
+
+    @property
+    def interleaved(self) -> bool:
+        """Writes of different sessions overlapped in time: the race had a chance to happen."""
+        return self.result.stats.overlapping_write_pairs > 0
+
+    def replay_command(self, repeat: int | None = None) -> str:
+        args = ["race-harness", "replay", "-s", self.scenario, "-S", self.strategy, "--db", self.db_spec]
+        if self.plan.scope == "single":
+            args += ["--scope", "single"]
+        args += ["--isolation", self.plan.isolation, "--schedule", str(self.schedule)]
+        if repeat:
+            args += ["--repeat", str(repeat)]
+        return shlex.join(args)
+
+    def format(self) -> str:
+        lines = [*self.transcript]
+        r = self.result
+        lines.append(f"verdict: {r.verdict} ({r.lost_writes} lost of {r.acknowledged} acknowledged)")
+        lines += [f"- {a.explanation}" for a in r.anomalies[:3]]
+        lines += [f"harness error: {e}" for e in self.harness_errors]
+        return "\n".join(lines)
+
+
+class _Session(threading.Thread):
+    """One session: its own connection and thread, performing one write operation step by step."""
+
+    def __init__(self, run: _Run, letter: str, op: WriteOp, conn: Connection) -> None:
+        super().__init__(name=f"schedule-session-{letter}", daemon=True)
+        self.run_, self.letter, self.op, self.conn = run, letter, op, conn
+        self.index = session_index(letter)
+        self.db_id = run.session_id(conn)
+        self.inbox: queue.Queue[str | None] = queue.Queue()
+        self.done = threading.Event()
+        self.text = ""
+        self.waiting_in_harness: str | None = None  # what the session waits for inside the harness
+        self.holders: set[int] = set()  # who holds the lock it waits for, when the lock view says
+        self.ended: Attempt | None = None
+        self.attempts = 0
+        self._invoke: int | None = None
+        self._steps: OpSteps | None = None
+        self._release_guard: Callable[[], object] | None = None
+
+    def release(self, name: str) -> None:
+        self.done.clear()
+        self.inbox.put(name)
+
+    def stop(self) -> None:
+        self.inbox.put(None)
+
+    def run(self) -> None:
+        while (name := self.inbox.get()) is not None:
+            try:
+                self.text = self._step(name)
+            except Exception as exc:  # a harness error: recorded, the operation's outcome unknown
+                self.run_.errors.append(f"session {self.letter} at {name}: {type(exc).__name__}: {exc}")
+                self.text = f"harness error: {type(exc).__name__}: {exc}"
+                self._end(Attempt("info", error=self.text))
+            self.done.set()
+
+    # --- steps ------------------------------------------------------------------------------------
+
+    def _step(self, name: str) -> str:
+        if self.ended is not None:
+            return f"skipped ({_outcome(self.ended)} earlier)"
+        if name == "read":
+            self._invoke = self.run_.history.invoke(self.index, "writer", self.op.f, self.op.entity, self.op.intent)
+            self.attempts = 1
+            self._enter_guard()
+        ended = self._advance(name)
+        text = self._describe(name, ended)
+        while ended is not None and should_retry(ended, self.attempts, self.run_.strategy, self.run_.config):
+            # the strategy (or --on-conflict retry) re-runs the operation now, up to this step
+            self.attempts += 1
+            self._abort()
+            self._steps = None
+            retried = _outcome(ended)
+            ended = self._advance("read")
+            for later in ("write", "commit")[: ("read", "write", "commit").index(name)]:
+                ended = ended or self._advance(later)
+            text = f"{retried}; attempt {self.attempts}: {self._describe(name, ended)}"
+        if ended is not None:
+            self._end(ended)
+        return text
+
+    def _advance(self, name: str) -> Attempt | None:
+        run = self.run_
+        if name == "read":
+            if self.conn.invalidated:  # the connection died in an earlier attempt
+                self.conn.close()
+                self.conn = run.engine.connect()
+            self._steps = OpSteps(run.strategy, run.backend, run.tables, run.plan.scope, self.conn, self.op)
+            return self._steps.read()
+        assert self._steps is not None
+        if name == "write":
+            ended = self._steps.write()
+            if ended is None and run.schedule.commits_in_write(self.letter):
+                return self._steps.commit()
+            return ended
+        return self._steps.commit()
+
+    def _describe(self, name: str, ended: Attempt | None) -> str:
+        steps = self._steps
+        if ended is not None and ended.type == "ok":
+            return f"{_written(ended.written or {}, ended.read)}; committed" if name == "write" else "committed"
+        if ended is not None:
+            return _outcome(ended)
+        assert steps is not None
+        if name == "read":
+            assert steps.snapshot is not None
+            return _read(steps.snapshot, self.op)
+        return _written(steps.written or {}, steps.snapshot)
+
+    def _enter_guard(self) -> None:
+        """The strategy's in-process guard, held until the operation ends. A plain lock is tried
+        first, so a session waiting for it is known to wait (the database cannot see this lock)."""
+        guard: AbstractContextManager[object] | Any = self.run_.strategy.guard()
+        if isinstance(guard, _LOCK_TYPE):
+            if not guard.acquire(blocking=False):
+                self.waiting_in_harness = "the in-process lock"
+                guard.acquire()
+                self.waiting_in_harness = None
+            self._release_guard = guard.release
+        else:
+            guard.__enter__()
+            self._release_guard = lambda: guard.__exit__(None, None, None)
+
+    def _abort(self) -> None:
+        if self._steps is not None:
+            self._steps.abort()
+
+    def _end(self, outcome: Attempt) -> None:
+        self.ended = outcome
+        self._abort()
+        if self._release_guard is not None:
+            self._release_guard()
+            self._release_guard = None
+        if self._invoke is not None:
+            self.run_.history.complete(
+                self._invoke,
+                outcome.type,
+                read=outcome.read,
+                written=outcome.written,
+                attempts=self.attempts,
+                reason=outcome.reason,
+                error=outcome.error,
+            )
+
+
+class _Run:
+    """One schedule on one prepared database: sessions, the coordinator loop, the transcript."""
+
+    def __init__(
+        self,
+        runner: ScheduleRunner,
+        schedule: Schedule,
+        scenario: Scenario,
+        strategy: Strategy,
+        plan: CellPlan,
+        engine: Engine,
+        tables: Tables,
+    ) -> None:
+        self.runner, self.schedule, self.scenario, self.strategy, self.plan = runner, schedule, scenario, strategy, plan
+        self.backend, self.config, self.engine, self.tables = runner.backend, runner.config, engine, tables
+        self.history = History()
+        self.errors: list[str] = []
+        self.transcript: list[str] = [f"schedule: {schedule}"]
+        self.order: list[Step] = []
+        self.lock_waits = self.assumed_waits = self.canceled = 0
+        self.monitor = runner.monitor(engine)
+        try:
+            self.has_lock_view = self.backend.lock_waits(self.monitor, []) is not None
+        except DBAPIError as exc:  # e.g. MySQL without the PROCESS privilege
+            self.has_lock_view = False
+            self.transcript.append(f"note: no lock view ({short_error(exc)}); blocked steps are assumed by timeout")
+
+    def session_id(self, conn: Connection) -> int | None:
+        info = conn.info
+        if SESSION_ID_KEY not in info:
+            with conn.begin():
+                info[SESSION_ID_KEY] = self.backend.session_id(conn)
+        return info[SESSION_ID_KEY]  # type: ignore[no-any-return]
+
+    def execute(self) -> None:
+        letters = self.schedule.sessions
+        ops = {
+            s: self.scenario.schedule_write(session_index(s), self.schedule.operation(s), len(letters)) for s in letters
+        }
+        for s in letters:
+            self.transcript.append(f"session {s}: {ops[s].f} {_intent(ops[s])}")
+        sessions = {s: _Session(self, s, ops[s], self.engine.connect()) for s in letters}
+        for session in sessions.values():
+            session.start()
+        try:
+            self._coordinate(sessions)
+        finally:
+            for session in sessions.values():
+                session.stop()
+            for session in sessions.values():
+                session.join(timeout=DEFAULT_STEP_TIMEOUT_S)
+                session.conn.close()
+                if session.is_alive():
+                    self.errors.append(f"session {session.letter} did not stop")
+
+    # --- the coordinator --------------------------------------------------------------------------
+
+    def _coordinate(self, sessions: dict[str, _Session]) -> None:
+        pending = list(self.schedule.steps)
+        blocked: dict[str, Step] = {}
+        timeout = self.runner.step_timeout
+        while pending:
+            step = next((st for st in pending if st.session not in blocked), None)
+            if step is None:  # only the database can move on now: deadlock detector or lock timeout
+                if not self._wait_any(sessions, blocked, timeout):
+                    self._cancel(sessions, blocked)
+                continue
+            pending.remove(step)
+            self.order.append(step)
+            session = sessions[step.session]
+            session.release(step.name)
+            state = self._await(session, timeout)
+            if state == "done":
+                self.transcript.append(f"step {step}: {session.text}")
+            else:
+                blocked[step.session] = step
+                self.transcript.append(f"step {step}: {self._waiting(session, sessions, state)}")
+            self._settle(sessions, blocked)
+        while blocked:
+            if not self._wait_any(sessions, blocked, timeout):
+                self._cancel(sessions, blocked)
+
+    def _await(self, session: _Session, limit: float) -> Wait:
+        """Until the step completes or is seen blocked; "assumed" when neither shows in time."""
+        started = time.monotonic()
+        session.holders = set()
+        if session.done.wait(POLL_S):
+            return "done"
+        if not self.has_lock_view:
+            limit = min(limit, NO_LOCK_VIEW_WAIT_S)
+        while True:
+            if session.waiting_in_harness:
+                return "blocked"
+            if self.has_lock_view and session.db_id is not None:
+                waits = self.backend.lock_waits(self.monitor, [session.db_id]) or {}
+                if session.db_id in waits and not session.done.is_set():
+                    session.holders = waits[session.db_id]
+                    return "blocked"
+            if session.done.wait(POLL_S):
+                return "done"
+            if time.monotonic() - started >= limit:
+                return "assumed"
+
+    def _waiting(self, session: _Session, sessions: dict[str, _Session], state: Wait) -> str:
+        if state == "assumed":
+            self.assumed_waits += 1
+            why = "no lock view" if not self.has_lock_view else "not seen in the lock view"
+            return f"<waiting ...> (assumed: {why}; not done after {self._limit():.2f} s)"
+        self.lock_waits += 1
+        if session.waiting_in_harness:
+            return f"<waiting ...> (on {session.waiting_in_harness})"
+        by_id = {s.db_id: s.letter for s in sessions.values() if s.db_id is not None}
+        holders = sorted(by_id.get(h, f"connection {h}") for h in session.holders)
+        return f"<waiting ...> (lock held by {', '.join(holders)})" if holders else "<waiting ...>"
+
+    def _limit(self) -> float:
+        return self.runner.step_timeout if self.has_lock_view else NO_LOCK_VIEW_WAIT_S
+
+    def _settle(self, sessions: dict[str, _Session], blocked: dict[str, Step]) -> None:
+        """After a step, each blocked step either completes or is confirmed still blocked, so the next
+        step is released into a known state (isolationtester does the same)."""
+        for letter, step in list(blocked.items()):
+            session = sessions[letter]
+            if self._await(session, self._limit()) == "done":
+                del blocked[letter]
+                self.transcript.append(f"step {step}: <... completed> {session.text}")
+
+    def _wait_any(self, sessions: dict[str, _Session], blocked: dict[str, Step], limit: float) -> bool:
+        deadline = time.monotonic() + limit
+        while time.monotonic() < deadline:
+            for letter, step in list(blocked.items()):
+                if sessions[letter].done.is_set():
+                    del blocked[letter]
+                    self.transcript.append(f"step {step}: <... completed> {sessions[letter].text}")
+                    self._settle(sessions, blocked)
+                    return True
+            time.sleep(POLL_S)
+        return False
+
+    def _cancel(self, sessions: dict[str, _Session], blocked: dict[str, Step]) -> None:
+        """The last resort: a step still blocked after the step timeout is canceled, and says so."""
+        for letter, step in list(blocked.items()):
+            session = sessions[letter]
+            if session.db_id is not None:
+                self.backend.cancel(self.monitor, session.db_id)
+            finished = session.done.wait(DEFAULT_STEP_TIMEOUT_S)
+            self.canceled += 1
+            del blocked[letter]
+            text = session.text if finished else "still running"
+            self.transcript.append(f"step {step}: <... canceled after {self.runner.step_timeout:.1f} s> {text}")
+            if not finished:
+                self.errors.append(f"step {step} did not end after it was canceled")
+
+
+class ScheduleRunner:
+    """Runs schedules on one backend, reusing one scratch database (created on enter, dropped on exit)
+    so that hundreds of generated schedules cost rows, not databases."""
+
+    def __init__(self, backend: Backend, config: RunConfig | None = None, step_timeout: float | None = None) -> None:
+        self.backend = backend
+        self.config = config or RunConfig()
+        self.step_timeout = DEFAULT_STEP_TIMEOUT_S if step_timeout is None else step_timeout
+        if not self.step_timeout > 0:
+            raise UsageError(f"expected a positive number of seconds but got step_timeout={step_timeout!r}")
+        self._scratch: ScratchDatabase | None = None
+        self._engines: dict[Isolation, Engine] = {}
+        self._monitors: dict[int, Connection] = {}
+        self._tables: dict[str, Tables] = {}
+
+    def __enter__(self) -> ScheduleRunner:
+        self._scratch = self.backend.create_database()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        for monitor in self._monitors.values():
+            monitor.close()
+        for engine in self._engines.values():
+            engine.dispose()
+        self._monitors.clear()
+        self._engines.clear()
+        if self._scratch is not None:
+            self._scratch.drop()
+            self._scratch = None
+
+    def _engine(self, isolation: Isolation) -> Engine:
+        if self._scratch is None:
+            raise UsageError("ScheduleRunner is used outside its `with` block")
+        if isolation not in self._engines:
+            self._engines[isolation] = self._scratch.engine(16, isolation)
+        return self._engines[isolation]
+
+    def monitor(self, engine: Engine) -> Connection:
+        """An autocommit connection for the lock view, one per engine."""
+        if id(engine) not in self._monitors:
+            self._monitors[id(engine)] = engine.connect().execution_options(isolation_level="AUTOCOMMIT")
+        return self._monitors[id(engine)]
+
+    def _fresh_tables(self, engine: Engine, scenario: Scenario, precision: int) -> Tables:
+        """The scenario's tables holding exactly the initial state (created, or emptied and reloaded)."""
+        tables = build_tables(scenario.schema, precision)
+        known = self._tables.get(scenario.schema.table)
+        with engine.begin() as conn:
+            if known is not None and _same_shape(known, tables):
+                reload_initial(conn, known, scenario.initial, utc_now())
+                return known
+            if known is not None:
+                known.metadata.drop_all(conn)
+            create_and_load(conn, tables, scenario.initial, utc_now())
+        self._tables[scenario.schema.table] = tables
+        return tables
+
+    def run(self, schedule: Schedule | str, scenario: Scenario, strategy: Strategy) -> ScheduleResult:
+        if isinstance(schedule, str):
+            schedule = Schedule.parse(schedule)
+        for s in schedule.sessions:  # unknown operation names fail before anything runs
+            scenario.schedule_write(session_index(s), schedule.operation(s), len(schedule.sessions))
+        plan = plan_cell(strategy, self.backend, self.config)
+        if isinstance(plan, str):
+            raise UsageError(f"cannot run {scenario.name} x {strategy.spec} on {self.backend.label}: {plan}")
+        engine = self._engine(plan.isolation)
+        whole_seconds = strategy.timestamp_precision == 0
+        with _one_second(whole_seconds) as window:
+            tables = self._fresh_tables(engine, scenario, strategy.timestamp_precision)
+            run = _Run(self, schedule, scenario, strategy, plan, engine, tables)
+            run.execute()
+        with engine.connect() as conn, conn.begin():
+            final = read_states(conn, tables, scenario.entities)
+        initial = {e: dict(s) for e, s in scenario.initial.items()}
+        result = check(run.history.operations(), initial, final, token=strategy.token)
+        if run.errors:
+            result.checker_errors.extend(f"runner: {e}" for e in run.errors)
+            if result.verdict == "no-lost-updates":
+                result.verdict = "inconclusive"
+        out = ScheduleResult(
+            schedule,
+            scenario.name,
+            strategy.spec,
+            self.backend.label,
+            self.backend.spec,
+            plan,
+            run.transcript,
+            run.order,
+            run.history,
+            initial,
+            final,
+            result,
+            run.lock_waits,
+            run.assumed_waits,
+            run.canceled,
+            run.errors,
+            window() if whole_seconds else None,
+        )
+        if out.same_second is False:
+            out.transcript.append("note: the steps did not fit in one whole second; whole-second timestamps may differ")
+        return out
+
+
+@contextmanager
+def _one_second(align: bool) -> Iterator[Callable[[], bool]]:
+    """With whole-second timestamps, start early in a wall-clock second so that loading the initial
+    state and every step fall in that second (the Glance fix's flaw needs two writes in one second);
+    yields a check of whether they did."""
+    if align:
+        frac = time.time() % 1
+        if frac >= SECOND_START_BY:
+            time.sleep(1 - frac + 0.001)
+    started = time.time()
+    ended: list[float] = []
+    yield lambda: int(ended[0]) == int(started) and ended[0] % 1 < SECOND_END_BY
+    ended.append(time.time())
+
+
+def _same_shape(a: Tables, b: Tables) -> bool:
+    return [repr(c.type) for c in a.parent.columns] == [repr(c.type) for c in b.parent.columns]
+
+
+# --- transcript wording -------------------------------------------------------------------------
+
+
+def _show(fld: str, value: Value | None) -> str:
+    name = f"key {kv_key(fld)}" if is_kv(fld) else fld
+    return f"deleted {name}" if value is None else f"{name}={value!r}"
+
+
+def _intent(op: WriteOp) -> str:
+    i = op.intent
+    parts = [_show(f, v) for f, v in sorted(i.sets.items())]
+    parts += [f"{f} += {d}" for f, d in sorted(i.increments.items())]
+    if i.replace_children:
+        parts.append("replacing all keys")
+    return ", ".join(parts)
+
+
+def _read(snapshot: Snapshot, op: WriteOp) -> str:
+    fields = sorted(op.intent.fields - {f for f in op.intent.fields if is_kv(f)})
+    shown = [f"{f}={snapshot.state.get(f)!r}" for f in fields]
+    keys = sorted(kv_key(f) for f in snapshot.state if is_kv(f))
+    if keys or any(is_kv(f) for f in op.intent.fields):
+        shown.append(f"keys: {', '.join(keys) or 'none'}")
+    return f"read version {snapshot.version} ({'; '.join(shown)})"
+
+
+def _written(written: Written, snapshot: Snapshot | None) -> str:
+    before = snapshot.state if snapshot else {}
+    changed = [_show(f, v) for f, v in sorted(written.items()) if v is None or before.get(f) != v]
+    same = sum(1 for f, v in written.items() if v is not None and before.get(f) == v)
+    text = "wrote " + (", ".join(changed) or "nothing new")
+    return text + (f" (+{same} as read)" if same else "")
+
+
+def _outcome(attempt: Attempt) -> str:
+    if attempt.type == "ok":
+        return "committed"
+    why = attempt.reason or "error"
+    detail = f": {attempt.error}" if attempt.error and attempt.reason not in ("conflict",) else ""
+    verb = "refused" if attempt.reason == "conflict" else "failed" if attempt.type == "fail" else "unknown outcome"
+    return f"{verb} ({why}{detail})"
+
+
+__all__ = ["DEFAULT_STEP_TIMEOUT_S", "ScheduleResult", "ScheduleRunner"]

@@ -1,0 +1,138 @@
+"""One write operation as the steps a schedule names: ``read``, ``write``, ``commit``.
+
+The stress runner runs the three back to back (with a think pause after the read); the schedule
+runner releases them one at a time in the order a schedule gives. Both go through this code, so a
+replayed schedule exercises exactly the transactions a stress run does.
+
+- scope ``separate`` (the seed bugs): ``read`` is a transaction of its own; ``write`` opens the write
+  transaction and saves through the strategy; ``commit`` commits it.
+- scope ``single``: ``read`` opens the transaction (``BEGIN IMMEDIATE`` on SQLite for a locking
+  read) and loads; ``write`` saves in it; ``commit`` commits it.
+
+Outcome rules: an error before COMMIT was sent, or the strategy's own conflict, rolls back and is
+``fail``; an error from COMMIT itself is ``info`` (it may have committed) unless the database's error
+proves an abort (serialization failure, deadlock).
+"""
+
+from __future__ import annotations
+
+import contextlib
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from sqlalchemy import Connection, RootTransaction
+from sqlalchemy.exc import DBAPIError
+
+from harness.databases.base import Backend
+from harness.history import Outcome, Written
+from harness.model import Snapshot
+from harness.runner.config import RunConfig, Scope
+from harness.scenario import WriteOp
+from harness.schema import Tables
+from harness.strategies.base import Conflict, Strategy
+
+STEP_NAMES = ("read", "write", "commit")
+NOT_RETRIED = frozenset({"missing", "not-expressible"})
+
+
+@dataclass
+class Attempt:
+    """How one attempt at a write operation ended."""
+
+    type: Outcome
+    read: Snapshot | None = None
+    written: Written | None = None
+    reason: str | None = None
+    error: str | None = None
+
+
+def utc_now() -> datetime:
+    """The application's clock, as Glance's ``timeutils.utcnow()``: naive UTC with microseconds."""
+    return datetime.now(UTC).replace(tzinfo=None)
+
+
+def should_retry(outcome: Attempt, attempts: int, strategy: Strategy, config: RunConfig) -> bool:
+    """A failed attempt is retried when the run asks for it or the strategy retries that abort itself."""
+    if outcome.type != "fail" or outcome.reason in NOT_RETRIED or attempts >= config.max_attempts:
+        return False
+    return config.on_conflict == "retry" or outcome.reason in strategy.retry_reasons
+
+
+class OpSteps:
+    """One attempt at one write operation on one connection. Each step returns the final
+    :class:`Attempt` when the operation ended there (failed, or committed), else None."""
+
+    def __init__(
+        self, strategy: Strategy, backend: Backend, tables: Tables, scope: Scope, conn: Connection, op: WriteOp
+    ) -> None:
+        self.strategy, self.backend, self.tables, self.scope, self.conn, self.op = (
+            strategy,
+            backend,
+            tables,
+            scope,
+            conn,
+            op,
+        )
+        self.txn: RootTransaction | None = None
+        self.snapshot: Snapshot | None = None
+        self.written: Written | None = None
+
+    def _fail(self, exc: DBAPIError) -> Attempt:
+        self.abort()
+        return Attempt("fail", self.snapshot, reason=self.backend.classify(exc), error=short_error(exc))
+
+    def read(self) -> Attempt | None:
+        if not self.strategy.expressible(self.op.intent):
+            return Attempt("fail", reason="not-expressible", error=f"{self.strategy.spec} cannot express {self.op.f}")
+        try:
+            if self.scope == "separate":
+                with self.conn.begin():
+                    self.snapshot = self.strategy.load(self.conn, self.tables, self.op.entity)
+            else:
+                # SQLite: a plain BEGIN is deferred, so a read that later writes can fail with SQLITE_BUSY
+                # (the database's own refusal of the lost update); a locking read begins IMMEDIATE instead.
+                self.txn = self.backend.begin_write(self.conn) if self.strategy.lock_on_read else self.conn.begin()
+                self.snapshot = self.strategy.load(self.conn, self.tables, self.op.entity)
+        except DBAPIError as exc:
+            return self._fail(exc)
+        if self.snapshot is None:
+            self.abort()
+            return Attempt("fail", reason="missing", error=f"entity {self.op.entity} not found")
+        return None
+
+    def write(self) -> Attempt | None:
+        assert self.snapshot is not None, "write before read"
+        try:
+            if self.txn is None:
+                self.txn = self.backend.begin_write(self.conn)
+            result = self.strategy.save(self.conn, self.tables, self.snapshot, self.op.intent, utc_now())
+        except DBAPIError as exc:
+            return self._fail(exc)
+        except BaseException:
+            self.abort()
+            raise
+        if isinstance(result, Conflict):
+            self.abort()
+            return Attempt("fail", self.snapshot, reason=result.reason)
+        self.written = result.written
+        return None
+
+    def commit(self) -> Attempt:
+        assert self.txn is not None and self.written is not None, "commit before write"
+        try:
+            self.txn.commit()
+        except DBAPIError as exc:
+            outcome: Outcome = "fail" if self.backend.definite_abort(exc) else "info"
+            return Attempt(outcome, self.snapshot, reason=self.backend.classify(exc), error=short_error(exc))
+        return Attempt("ok", self.snapshot, written=self.written)
+
+    def abort(self) -> None:
+        """Roll back whatever is open. An ORM Session that joined the transaction rolls it back itself
+        when a flush fails (StaleDataError); if the connection is gone, the server rolled it back."""
+        if self.txn is not None and self.txn.is_active:
+            with contextlib.suppress(DBAPIError):
+                self.txn.rollback()
+
+
+def short_error(exc: DBAPIError) -> str:
+    return str(exc.orig).strip().splitlines()[0][:200] if exc.orig is not None else str(exc)[:200]
