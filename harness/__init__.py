@@ -6,11 +6,22 @@ Data flows one way: scenario + strategy + database -> runner -> history -> check
 from harness.checkers import Anomaly, CheckResult, Stats, Verdict, check
 from harness.databases import Backend, ScratchDatabase, mask_url, resolve, resolve_all
 from harness.errors import DatabaseError, DatabaseUnreachableError, HarnessError, UnknownNameError, UsageError
+from harness.explore import LostUpdateFound, assert_no_lost_updates, schedules
 from harness.history import Event, History, Operation
 from harness.matrix import CellResult, run_cell, run_matrix
 from harness.model import EntitySchema, Intent, Snapshot
 from harness.runner import RunConfig, RunRecord, run_stress
-from harness.scenario import Scenario, SecondBursts, WriteOp, WriterContext, get_scenario, scenario_names
+from harness.runner.schedule import ScheduleResult, ScheduleRunner
+from harness.scenario import (
+    NamedSchedule,
+    Scenario,
+    SecondBursts,
+    WriteOp,
+    WriterContext,
+    get_scenario,
+    scenario_names,
+)
+from harness.schedule import Schedule
 from harness.strategies import Conflict, Saved, Strategy, available, get_strategy
 
 __all__ = [
@@ -26,11 +37,16 @@ __all__ = [
     "HarnessError",
     "History",
     "Intent",
+    "LostUpdateFound",
+    "NamedSchedule",
     "Operation",
     "RunConfig",
     "RunRecord",
     "Saved",
     "Scenario",
+    "Schedule",
+    "ScheduleResult",
+    "ScheduleRunner",
     "ScratchDatabase",
     "SecondBursts",
     "Snapshot",
@@ -41,6 +57,7 @@ __all__ = [
     "Verdict",
     "WriteOp",
     "WriterContext",
+    "assert_no_lost_updates",
     "available",
     "check",
     "get_scenario",
@@ -52,4 +69,5 @@ __all__ = [
     "run_matrix",
     "run_stress",
     "scenario_names",
+    "schedules",
 ]

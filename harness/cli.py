@@ -19,14 +19,23 @@ from rich.console import Console
 
 from harness.databases import DEFAULT_DBS, ENV_URLS, mask_url, resolve_all
 from harness.databases.base import Backend
-from harness.errors import HarnessError, UsageError
+from harness.errors import HarnessError, UsageError, positive_int
 from harness.matrix import run_matrix
 from harness.p4 import P4_LEGEND, format_p4, run_p4
 from harness.report import LEGEND, format_evidence, format_not_run, format_table, new_run_dir, write_results
 from harness.report.terminal import CellProgress, print_rich_table
 from harness.runner import ISOLATIONS, SCOPES, RunConfig
+from harness.runner.schedule import DEFAULT_STEP_TIMEOUT_S
 from harness.scenario import get_scenario, scenario_names
 from harness.strategies import ALL_SPECS, DEFAULT_SPECS, available, get_strategy
+
+SCHEDULE_HELP = """\
+schedules:
+  A.read B.read A.write B.write          sessions are letters; each runs read, write[, commit] in order
+  A.read B.read A.write B.write A.commit B.commit   with commit: the write transaction stays open
+  B=update_all A.read B.read ...         B performs the scenario's operation update_all
+  clobbered-attribute                    a scenario's named minimal schedule (race-harness list)
+"""
 
 EPILOG = """\
 databases (--db, repeatable):
@@ -169,6 +178,42 @@ def _build_parser() -> argparse.ArgumentParser:
     )
     rep.add_argument("results", nargs="+", type=Path, metavar="RESULTS_JSON", help="results.json files to merge")
     rep.add_argument("-o", "--out", type=Path, help="output folder (default: reports/report-<time>)")
+
+    rp = sub.add_parser(
+        "replay",
+        help="run one schedule (an exact step order) and print its transcript and verdict",
+        description="Run one schedule, the exact order in which sessions' steps run, like PostgreSQL's "
+        "isolationtester: each session on its own connection and thread, one step released at a time; a step "
+        "blocked on a lock is seen in the database's lock view and shown as <waiting ...>. Print the transcript "
+        "and the verdict; with --repeat N, run it N times and print `reproduced n/N` (runs that lost an update).",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog=SCHEDULE_HELP + "\n" + EPILOG,
+    )
+    rp.add_argument("-s", "--scenario", required=True, metavar="NAME", help="scenario (see `race-harness list`)")
+    rp.add_argument(
+        "-S", "--strategy", metavar="SPEC", help="strategy, NAME or NAME:PARAM (default: the named schedule's own)"
+    )
+    rp.add_argument(
+        "--schedule",
+        metavar="SCHEDULE",
+        help="steps like 'A.read B.read A.write B.write', or the name of one of the scenario's schedules "
+        "(default: the scenario's first named schedule)",
+    )
+    rp.add_argument("-d", "--db", action="append", metavar="DB", help="database (repeatable; default: embedded)")
+    rp.add_argument("--repeat", type=int, default=1, metavar="N", help="run the schedule N times (default: 1)")
+    rp.add_argument("--isolation", choices=ISOLATIONS, help="isolation level (default: the database's own)")
+    rp.add_argument("--scope", choices=SCOPES, default="separate", help="separate (default) or single transaction")
+    rp.add_argument("--on-conflict", choices=("fail", "retry"), default="fail", help="as for run (default: fail)")
+    rp.add_argument("--max-attempts", type=int, default=5, help="attempts per operation with retries (default: 5)")
+    rp.add_argument(
+        "--step-timeout",
+        type=float,
+        default=DEFAULT_STEP_TIMEOUT_S,
+        metavar="SECONDS",
+        help="last resort for a step neither done nor seen waiting in the lock view: it is then assumed "
+        f"blocked, and canceled when nothing else can move (default: {DEFAULT_STEP_TIMEOUT_S:g})",
+    )
+    rp.add_argument("-q", "--quiet", action="store_true", help="no transcript, only the verdict lines")
 
     lst = sub.add_parser("list", help="show scenarios, strategies and which databases are reachable")
     lst.add_argument("-d", "--db", action="append", metavar="DB", help="also probe this database (repeatable)")
@@ -315,6 +360,62 @@ def cmd_report(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_replay(args: argparse.Namespace) -> int:
+    from harness.runner.schedule import ScheduleRunner
+    from harness.schedule import Schedule
+
+    positive_int("repeat", args.repeat)
+    scenario = get_scenario(args.scenario)
+    given = args.schedule
+    if given is None and not scenario.schedules:
+        raise UsageError(f"scenario {scenario.name} names no schedules; give one with --schedule 'A.read B.read ...'")
+    if given is None or ("." not in given and "=" not in given):
+        named = scenario.named_schedule(given or next(iter(scenario.schedules)))
+        text, spec = named.text, args.strategy or named.strategy
+    elif args.strategy is None:
+        raise UsageError(
+            "expected --strategy SPEC with a schedule given as steps (only named schedules bring their own)"
+        )
+    else:
+        text, spec = given, args.strategy
+    schedule = Schedule.parse(text)
+    strategy = get_strategy(spec)
+    config = RunConfig(
+        isolation=args.isolation, scope=args.scope, on_conflict=args.on_conflict, max_attempts=args.max_attempts
+    )
+    backends = resolve_all(args.db or list(DEFAULT_DBS))
+    unsafe = False
+    try:
+        _start(backends)
+        for backend in backends:
+            if args.repeat > 1 and not args.quiet:
+                print(f"replaying {args.repeat} times on {backend.label} ...", file=sys.stderr, flush=True)
+            with ScheduleRunner(backend, config, args.step_timeout) as runner:
+                results = [runner.run(schedule, scenario, strategy) for _ in range(args.repeat)]
+            first = results[0]
+            if not args.quiet:
+                print(
+                    f"== {scenario.name} x {strategy.spec} on {backend.label} ({first.plan.isolation}, "
+                    f"{first.plan.scope})"
+                )
+                print(first.format())
+            lost = sum(r.lost for r in results)
+            verdicts = sorted({r.verdict for r in results})
+            print(f"{backend.label}: reproduced {lost}/{len(results)} (verdicts: {', '.join(verdicts)})")
+            if scenario.expectation(strategy) == "none" and lost:
+                unsafe = True
+                print(
+                    f"FAIL: {strategy.spec} is declared safe for {scenario.name} but lost an update on {backend.label}",
+                    file=sys.stderr,
+                )
+            if not args.quiet:
+                print()
+    finally:
+        for b in backends:
+            b.close()
+    return 1 if unsafe else 0
+
+
 def cmd_list(args: argparse.Namespace) -> int:
     print("scenarios:")
     for name in scenario_names():
@@ -322,6 +423,9 @@ def cmd_list(args: argparse.Namespace) -> int:
         print(f"  {name:24} {s.summary}")
         declared = ", ".join(f"{k}={v}" for k, v in s.expected.items())
         print(f"  {'':24} declares: {declared}")
+        print(f"  {'':24} schedule operations: {', '.join(s.schedule_operations)}")
+        for key, named in s.schedules.items():
+            print(f"  {'':24} schedule {key} ({named.strategy}): {named.text}")
     print("\nstrategies (NAME or NAME:PARAM):")
     for name, cls in sorted(available().items()):
         print(f"  {name:24} {cls.summary}")
@@ -360,7 +464,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.print_help()
         return 2
     try:
-        return {"run": cmd_run, "p4": cmd_p4, "report": cmd_report, "list": cmd_list}[args.command](args)
+        commands = {"run": cmd_run, "p4": cmd_p4, "replay": cmd_replay, "report": cmd_report, "list": cmd_list}
+        return commands[args.command](args)
     except HarnessError as exc:
         print(f"race-harness: error: {mask_url(str(exc))}", file=sys.stderr)
         return 2

@@ -7,6 +7,9 @@ then releases the next. Blocking is read from the database, never guessed from a
 ``performance_schema.data_lock_waits`` on MySQL 8+; a session waiting for the harness's own
 in-process lock (``process-lock``) is seen directly. Only where there is no lock view (SQLite) is a
 step that has not finished after a bounded wait *assumed* blocked, and the transcript says so.
+SQLite has one write lock per database and no view of it, but the harness knows who holds it: the
+session with an open write transaction. A step that is not done while another session holds it
+waits in SQLite's busy handler for that session.
 
 A blocked session's later steps are postponed until it completes; the steps after them still run
 in the given order (which is what lets the lock holder commit). When every remaining step belongs to
@@ -130,6 +133,11 @@ class _Session(threading.Thread):
         self._invoke: int | None = None
         self._steps: OpSteps | None = None
         self._release_guard: Callable[[], object] | None = None
+
+    @property
+    def holds_write_lock(self) -> bool:
+        steps = self._steps
+        return steps is not None and self.ended is None and steps.holds_write_lock
 
     def release(self, name: str) -> None:
         self.done.clear()
@@ -258,8 +266,11 @@ class _Run:
         self.order: list[Step] = []
         self.lock_waits = self.assumed_waits = self.canceled = 0
         self.monitor = runner.monitor(engine)
+        # SQLite: the harness's own knowledge of who holds the database's single write lock
+        self.write_lock_view = self.backend.family == "sqlite"
+        self.sessions: dict[str, _Session] = {}
         try:
-            self.has_lock_view = self.backend.lock_waits(self.monitor, []) is not None
+            self.has_lock_view = self.write_lock_view or self.backend.lock_waits(self.monitor, []) is not None
         except DBAPIError as exc:  # e.g. MySQL without the PROCESS privilege
             self.has_lock_view = False
             self.transcript.append(f"note: no lock view ({short_error(exc)}); blocked steps are assumed by timeout")
@@ -278,7 +289,7 @@ class _Run:
         }
         for s in letters:
             self.transcript.append(f"session {s}: {ops[s].f} {_intent(ops[s])}")
-        sessions = {s: _Session(self, s, ops[s], self.engine.connect()) for s in letters}
+        sessions = self.sessions = {s: _Session(self, s, ops[s], self.engine.connect()) for s in letters}
         for session in sessions.values():
             session.start()
         try:
@@ -330,7 +341,12 @@ class _Run:
         while True:
             if session.waiting_in_harness:
                 return "blocked"
-            if self.has_lock_view and session.db_id is not None:
+            if self.write_lock_view:
+                holders = [s for s in self.sessions.values() if s is not session and s.holds_write_lock]
+                if holders and not session.done.is_set():
+                    session.holders = {-s.index - 1 for s in holders}  # harness ids: not server connection ids
+                    return "blocked"
+            elif self.has_lock_view and session.db_id is not None:
                 waits = self.backend.lock_waits(self.monitor, [session.db_id]) or {}
                 if session.db_id in waits and not session.done.is_set():
                     session.holders = waits[session.db_id]
@@ -349,6 +365,7 @@ class _Run:
         if session.waiting_in_harness:
             return f"<waiting ...> (on {session.waiting_in_harness})"
         by_id = {s.db_id: s.letter for s in sessions.values() if s.db_id is not None}
+        by_id.update({-s.index - 1: s.letter for s in sessions.values()})
         holders = sorted(by_id.get(h, f"connection {h}") for h in session.holders)
         return f"<waiting ...> (lock held by {', '.join(holders)})" if holders else "<waiting ...>"
 

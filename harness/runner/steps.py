@@ -76,6 +76,11 @@ class OpSteps:
         self.txn: RootTransaction | None = None
         self.snapshot: Snapshot | None = None
         self.written: Written | None = None
+        self.writing = False  # the write transaction is open (on SQLite: this session holds the write lock)
+
+    @property
+    def holds_write_lock(self) -> bool:
+        return self.writing and self.txn is not None and self.txn.is_active
 
     def _fail(self, exc: DBAPIError) -> Attempt:
         self.abort()
@@ -92,6 +97,7 @@ class OpSteps:
                 # SQLite: a plain BEGIN is deferred, so a read that later writes can fail with SQLITE_BUSY
                 # (the database's own refusal of the lost update); a locking read begins IMMEDIATE instead.
                 self.txn = self.backend.begin_write(self.conn) if self.strategy.lock_on_read else self.conn.begin()
+                self.writing = self.strategy.lock_on_read
                 self.snapshot = self.strategy.load(self.conn, self.tables, self.op.entity)
         except DBAPIError as exc:
             return self._fail(exc)
@@ -105,6 +111,7 @@ class OpSteps:
         try:
             if self.txn is None:
                 self.txn = self.backend.begin_write(self.conn)
+            self.writing = True
             result = self.strategy.save(self.conn, self.tables, self.snapshot, self.op.intent, utc_now())
         except DBAPIError as exc:
             return self._fail(exc)

@@ -25,6 +25,17 @@ CASES = [
     (["run", "-p", "bogus=1"], "no selected scenario has a parameter 'bogus'"),
     (["run", "-p", "update_all_ratio"], "expected --param NAME=NUMBER but got 'update_all_ratio'"),
     (["run", "-s", "counter", "-p", "update_all_ratio=0.5"], "no selected scenario has a parameter"),
+    (["replay", "-s", "nope"], "unknown scenario 'nope'; expected one of: counter"),
+    (["replay", "-s", "counter", "--schedule", "nosuch"], "unknown schedule of scenario counter 'nosuch'"),
+    (["replay", "-s", "counter", "--schedule", "A.read B.read A.write B.write"], "expected --strategy SPEC"),
+    (["replay", "-s", "counter", "-S", "full-row", "--schedule", "A.read A.wrte"], "but got 'A.wrte' in schedule"),
+    (["replay", "-s", "counter", "-S", "nope", "--schedule", "lost-increment"], "unknown strategy 'nope'"),
+    (["replay", "-s", "counter", "--repeat", "0"], "expected a positive integer but got repeat=0"),
+    (
+        ["replay", "-s", "nova_server_metadata", "-S", "full-row", "--schedule", "A=upsert A.read A.write"],
+        "unknown operation of scenario nova_server_metadata 'upsert'; expected one of: update, update-role, update_all",
+    ),
+    (["replay", "-s", "counter", "-d", "mysql://root:hunter2@127.0.0.1:1/x"], "cannot connect to mysql"),
 ]
 
 

@@ -1,0 +1,253 @@
+"""pytest plugin (entry point ``pytest11``): lost-update regression tests of your own code.
+
+Options, each also an ini key (the command line wins):
+
+- ``--race-db DB`` / ``race_db`` (repeatable / one per line): databases the ``race_*`` fixtures run on,
+  as for ``race-harness --db``: a URL, ``embedded-postgres``, ``sqlite``, ``postgres`` / ``mysql`` (from
+  ``$RACE_HARNESS_POSTGRES_URL`` / ``$RACE_HARNESS_MYSQL_URL``), ``container:IMAGE``. Default:
+  ``embedded-postgres``. A test using the fixtures runs once per database.
+- ``--race-report-dir DIR`` / ``race_report_dir``: where each race run's verdict (``results.jsonl``) and
+  the history of every run that lost an update go. Default: none.
+- ``--race-step-timeout SECONDS`` / ``race_step_timeout``: the schedule runner's last resort.
+
+Fixtures: ``race_backend`` (a started backend, per worker), ``race_db`` (a scratch database of its
+own for the test, created and dropped by the harness), ``race_runner`` (runs stress runs and
+schedules on the test's database and keeps their results).
+
+Marker: ``@pytest.mark.race(expect="none")``: no race run of the test lost an update, and at least
+one proved the race happened (contention); ``expect="lost"``: at least one lost an update.
+
+With pytest-xdist every worker is its own process with its own backends and scratch databases
+(their names carry the worker's process id); each is dropped when its test ends, also when the test
+fails or the run is interrupted.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from harness.checkers import CheckResult
+from harness.databases import Backend, ScratchDatabase, resolve
+from harness.errors import HarnessError, UsageError
+from harness.matrix import CellResult, run_cell
+from harness.runner.config import RunConfig
+from harness.runner.schedule import DEFAULT_STEP_TIMEOUT_S, ScheduleResult, ScheduleRunner
+from harness.scenario import Scenario, get_scenario
+from harness.schedule import Schedule
+from harness.strategies import Strategy, get_strategy
+
+DEFAULT_DB = "embedded-postgres"
+EXPECTATIONS = ("none", "lost")
+_RUNNER = pytest.StashKey["RaceRunner"]()
+_BACKENDS = pytest.StashKey[dict[str, "Backend | str"]]()
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    group = parser.getgroup("race-harness", "race-harness: lost-update tests on real databases")
+    group.addoption(
+        "--race-db",
+        action="append",
+        dest="race_db",
+        metavar="DB",
+        help="database for the race_* fixtures (repeatable): URL, embedded-postgres, sqlite, postgres, mysql, "
+        f"container:IMAGE (default: {DEFAULT_DB}; ini: race_db)",
+    )
+    parser.addini("race_db", type="linelist", default=[], help="databases for the race_* fixtures, one per line")
+    group.addoption(
+        "--race-report-dir",
+        dest="race_report_dir",
+        metavar="DIR",
+        help="write each race run's verdict and the histories of runs that lost updates here (ini: race_report_dir)",
+    )
+    parser.addini("race_report_dir", default="", help="where race run verdicts and histories go")
+    group.addoption(
+        "--race-step-timeout",
+        dest="race_step_timeout",
+        type=float,
+        metavar="SECONDS",
+        help=f"schedule runner's last resort per step (default: {DEFAULT_STEP_TIMEOUT_S:g}; ini: race_step_timeout)",
+    )
+    parser.addini("race_step_timeout", default=str(DEFAULT_STEP_TIMEOUT_S), help="schedule step timeout in seconds")
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers",
+        "race(expect): the verdict the test's race runs must reach: 'none' (nothing lost, race proven) or 'lost'",
+    )
+    config.stash[_BACKENDS] = {}
+
+
+def _option(config: pytest.Config, name: str) -> Any:
+    value = config.getoption(name)
+    return value if value not in (None, []) else config.getini(name)
+
+
+def selected_dbs(config: pytest.Config) -> list[str]:
+    """The --race-db values, with ``embedded`` standing for its two databases, as on the command line."""
+    out: list[str] = []
+    for spec in _option(config, "race_db") or [DEFAULT_DB]:
+        for one in ("embedded-postgres", "sqlite") if spec == "embedded" else (spec,):
+            if one not in out:
+                out.append(one)
+    return out
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    if "race_backend" in metafunc.fixturenames:
+        dbs = selected_dbs(metafunc.config)
+        metafunc.parametrize("race_backend", dbs, ids=[_test_id(d) for d in dbs], indirect=True, scope="session")
+
+
+def _test_id(spec: str) -> str:
+    return re.sub(r"[^A-Za-z0-9_.:-]+", "_", spec.split("://")[-1].split("@")[-1])
+
+
+@pytest.fixture(scope="session")
+def race_backend(request: pytest.FixtureRequest) -> Backend:
+    """A started backend for the database this test instance runs on (started once per worker)."""
+    spec: str = request.param
+    cache = request.config.stash[_BACKENDS]
+    if spec not in cache:
+        try:
+            (backend,) = resolve(spec)
+            backend.start()
+            cache[spec] = backend
+        except HarnessError as exc:
+            cache[spec] = str(exc)
+    found = cache[spec]
+    if isinstance(found, str):
+        pytest.fail(f"race-harness: database {spec!r} is unusable: {found}", pytrace=False)
+    return found
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    for backend in config.stash.get(_BACKENDS, {}).values():
+        if not isinstance(backend, str):
+            backend.close()
+
+
+@pytest.fixture
+def race_db(race_backend: Backend) -> Iterator[ScratchDatabase]:
+    """A database of the test's own on its backend, dropped when the test ends however it ends."""
+    scratch = race_backend.create_database()
+    try:
+        yield scratch
+    finally:
+        scratch.drop()
+
+
+class RaceRunner:
+    """Runs race scenarios for one test on one backend and keeps every result for the ``race`` marker."""
+
+    def __init__(self, backend: Backend, test: str, report_dir: Path | None, step_timeout: float) -> None:
+        self.backend, self.test, self.report_dir, self.step_timeout = backend, test, report_dir, step_timeout
+        self.results: list[tuple[str, CheckResult, Any]] = []  # (description, result, history)
+        self._schedules: dict[RunConfig, ScheduleRunner] = {}
+
+    def stress(self, scenario: Scenario | str, strategy: Strategy | str, **config: Any) -> CellResult:
+        """Many concurrent writers and readers (``RunConfig`` fields as keywords), checked."""
+        sc, st = _scenario(scenario), _strategy(strategy)
+        cell = run_cell(sc, st, self.backend, RunConfig(**config))
+        if cell.result is None:
+            raise UsageError(f"{sc.name} x {st.spec} did not run on {self.backend.label}: {cell.not_run}")
+        self._record(f"{sc.name} x {st.spec} (stress)", cell.result, cell.history)
+        return cell
+
+    def schedule(
+        self, schedule: Schedule | str, scenario: Scenario | str, strategy: Strategy | str, **config: Any
+    ) -> ScheduleResult:
+        """One schedule, step by step (the scratch database is reused across calls in this test)."""
+        key = RunConfig(**config)
+        if key not in self._schedules:
+            self._schedules[key] = ScheduleRunner(self.backend, key, self.step_timeout).__enter__()
+        result = self._schedules[key].run(schedule, _scenario(scenario), _strategy(strategy))
+        self._record(f"{result.scenario} x {result.strategy} [{result.schedule}]", result.result, result.history)
+        return result
+
+    def _record(self, what: str, result: CheckResult, history: Any) -> None:
+        self.results.append((what, result, history))
+        if self.report_dir is None:
+            return
+        self.report_dir.mkdir(parents=True, exist_ok=True)
+        line = {
+            "test": self.test,
+            "run": what,
+            "database": self.backend.label,
+            "verdict": result.verdict,
+            "lost": result.lost_writes,
+            "acknowledged": result.acknowledged,
+            "contention": result.contention,
+        }
+        if result.verdict == "lost-updates" and history is not None:
+            name = re.sub(r"[^A-Za-z0-9_.-]+", "_", f"{self.test}-{len(self.results)}")[-150:] + ".history.jsonl"
+            history.write_jsonl(self.report_dir / name)
+            line["history"] = name
+        with (self.report_dir / "results.jsonl").open("a", encoding="utf-8") as out:
+            out.write(json.dumps(line) + "\n")
+
+    def close(self) -> None:
+        for runner in self._schedules.values():
+            runner.close()
+        self._schedules.clear()
+
+
+def _scenario(value: Scenario | str) -> Scenario:
+    return get_scenario(value) if isinstance(value, str) else value
+
+
+def _strategy(value: Strategy | str) -> Strategy:
+    return get_strategy(value) if isinstance(value, str) else value
+
+
+@pytest.fixture
+def race_runner(request: pytest.FixtureRequest, race_backend: Backend) -> Iterator[RaceRunner]:
+    """Runs stress runs and schedules on the test's backend; its scratch databases go when the test ends."""
+    config = request.config
+    report = _option(config, "race_report_dir")
+    timeout = float(_option(config, "race_step_timeout"))
+    runner = RaceRunner(race_backend, request.node.nodeid, Path(report) if report else None, timeout)
+    request.node.stash[_RUNNER] = runner
+    try:
+        yield runner
+    finally:
+        runner.close()
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_call(item: pytest.Item) -> Iterator[None]:
+    """After the test body: hold its race runs to the verdict ``@pytest.mark.race(expect=...)`` declares."""
+    outcome = yield
+    marker = item.get_closest_marker("race")
+    if marker is None:
+        return outcome
+    expect = marker.kwargs.get("expect", marker.args[0] if marker.args else "none")
+    if expect not in EXPECTATIONS:
+        raise UsageError(f"expected @pytest.mark.race(expect='none' or 'lost') but got expect={expect!r}")
+    runner = item.stash.get(_RUNNER, None)
+    results = runner.results if runner else []
+    if not results:
+        pytest.fail("@pytest.mark.race: the test ran no race (use the race_runner fixture)", pytrace=False)
+    lost = [(what, r) for what, r, _ in results if r.verdict == "lost-updates"]
+    if expect == "lost" and not lost:
+        verdicts = ", ".join(sorted({r.verdict for _, r, _ in results}))
+        pytest.fail(
+            f"expected a lost update, but none of {len(results)} race run(s) lost one ({verdicts})", pytrace=False
+        )
+    if expect == "none":
+        if lost:
+            what, r = lost[0]
+            why = r.anomalies[0].explanation if r.anomalies else ""
+            pytest.fail(f"{what} lost {r.lost_writes} of {r.acknowledged} update(s): {why}", pytrace=False)
+        if not any(r.contention for _, r, _ in results):
+            pytest.fail(
+                f"no lost update, but none of {len(results)} race run(s) had contention: the race never happened",
+                pytrace=False,
+            )
+    return outcome
