@@ -80,17 +80,3 @@ def _close_backends() -> Iterator[None]:
 @pytest.fixture(params=SELECTED)
 def backend(request: pytest.FixtureRequest) -> Backend:
     return get_backend(request.param)
-
-
-def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
-    """The schedule sweeps' figures (recorded with record_property, so they cross xdist workers)."""
-    lines = sorted(
-        str(value)
-        for report in terminalreporter.stats.get("passed", [])
-        for name, value in getattr(report, "user_properties", [])
-        if name == "schedule_exploration"
-    )
-    if lines:
-        terminalreporter.section("schedule exploration (safe strategies)")
-        for line in lines:
-            terminalreporter.write_line(line)
