@@ -1,0 +1,75 @@
+"""Checker throughput on generated histories of 10^4 to 10^6 operations, and how its time grows.
+
+Two histories (see :mod:`benchmarks.histories`): Glance's image update applied full-row (lost
+updates everywhere, so evidence is built and explained) and the counter under version OCC (clean,
+half the writes refused). Timed: pairing events into operations, then the whole ``check``.
+
+The reference, measured in the same run, is one linear pass over the same operations that touches
+what every checker must (type, entity, read, written): "check = k passes" says how far the checker
+is from the floor of reading its input, on this machine, whatever its speed.
+"""
+
+from __future__ import annotations
+
+import gc
+import time
+from collections.abc import Callable
+from functools import partial
+from typing import TypeVar
+
+from benchmarks.common import section, table
+from benchmarks.histories import Apply, generate
+from harness.checkers import Token, check
+from harness.history import Operation
+from harness.scenario import get_scenario
+
+T = TypeVar("T")
+HISTORIES: list[tuple[str, Apply]] = [("glance_image_update", "full-row"), ("counter", "version-occ")]
+
+
+def _linear_pass(ops: list[Operation]) -> int:
+    touched = 0
+    for op in ops:
+        touched += len(op.written) + (op.read is not None) + (op.type == "ok") + op.entity
+    return touched
+
+
+def _timed(fn: Callable[[], T]) -> tuple[float, T]:
+    gc.collect()
+    t0 = time.perf_counter()
+    out = fn()
+    return time.perf_counter() - t0, out
+
+
+def bench(quick: bool) -> None:
+    sizes = [10**4, 10**5] if quick else [10**4, 10**5, 10**6]
+    section("checker throughput", f"generated histories of {', '.join(f'{n:,}' for n in sizes)} operations")
+    rows = []
+    for name, apply in HISTORIES:
+        scenario = get_scenario(name)
+        per_op_at_smallest = None
+        for n in sizes:
+            gen = generate(scenario, n, apply=apply)
+            pair_s, ops = _timed(gen.history.operations)
+            token: Token | None = "version" if apply == "version-occ" else None
+            check_s, result = _timed(partial(check, ops, gen.initial, gen.final, token=token))
+            ref_s, _ = _timed(partial(_linear_pass, ops))
+            per_op = check_s / n
+            per_op_at_smallest = per_op_at_smallest or per_op
+            rows.append(
+                (
+                    f"{name} {apply}",
+                    f"{n:,}",
+                    f"{result.verdict} ({result.lost_writes} lost)",
+                    f"{n / pair_s:,.0f}",
+                    f"{n / check_s:,.0f}",
+                    f"{n / (pair_s + check_s):,.0f}",
+                    f"{per_op / per_op_at_smallest:.2f}",
+                    f"{check_s / ref_s:.0f}",
+                )
+            )
+    table(
+        rows,
+        ["history", "ops", "verdict", "pair ops/s", "check ops/s", "both ops/s", "time/op vs 10^4", "check/pass"],
+    )
+    print("   target: check >= 1,000,000 ops/s at 10^6, time/op flat (linear growth)")

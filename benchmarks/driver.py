@@ -1,0 +1,163 @@
+"""Driver throughput: the runner's plain read-modify-write against pgbench on the same server.
+
+Workload: the ``counter`` scenario with ``full-row`` (read the row, add one in Python, write every
+column back) in ONE transaction, 8 sessions, no think time, no readers, for a fixed duration. The
+reference is pgbench running the same statements (``BEGIN; SELECT ...; UPDATE ...; COMMIT;``) with
+the same client count against a table the harness itself created, right before or after.
+
+A third line, a bare psycopg client (threads, one connection each, no harness, no history), shows
+the ceiling of any Python client on this machine, so the gap can be split into "Python driver"
+and "harness".
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+import tempfile
+import threading
+import time
+from glob import glob
+
+import psycopg
+from sqlalchemy.engine import URL
+
+from benchmarks.common import BenchError, median, section, start_backend, table, write_throughput
+from harness.databases.base import Backend
+from harness.runner import RunConfig, run_stress
+from harness.runner.steps import utc_now
+from harness.scenario import get_scenario
+from harness.schema import build_tables, create_and_load
+from harness.strategies import get_strategy
+
+SESSIONS = 8
+# The same statements the runner sends for counter x full-row (the SELECT of load_snapshot and the
+# UPDATE of full_row_write); pgbench computes n + 1 from the value it read, as the application does.
+PGBENCH_SCRIPT = """\
+BEGIN;
+SELECT label, n, version, updated_at FROM counters WHERE id = 1 \\gset
+UPDATE counters SET label = :label, n = :n + 1, updated_at = now() WHERE id = 1;
+COMMIT;
+"""
+
+
+def find_pgbench() -> str:
+    found = shutil.which("pgbench") or next(iter(sorted(glob("/usr/lib/postgresql/*/bin/pgbench"), reverse=True)), None)
+    if found is None:
+        raise BenchError("pgbench not found on PATH or in /usr/lib/postgresql/*/bin; install postgresql-client")
+    return found
+
+
+def _libpq_args(url: URL) -> tuple[list[str], dict[str, str]]:
+    """pgbench's connection options for a SQLAlchemy URL; the password goes in the environment."""
+    host = str(url.query.get("host", url.host or ""))
+    args = ["-h", host] if host else []
+    if url.port:
+        args += ["-p", str(url.port)]
+    args += ["-U", url.username or "postgres", url.database or "postgres"]
+    env = dict(os.environ)
+    if url.password:
+        env["PGPASSWORD"] = str(url.password)
+    return args, env
+
+
+def run_pgbench(backend: Backend, seconds: float) -> float:
+    """Transactions per second of pgbench on a fresh counters table (prepared statements)."""
+    pgbench = find_pgbench()
+    scenario = get_scenario("counter")
+    with backend.create_database() as scratch:
+        engine = scratch.engine(1)
+        try:
+            with engine.begin() as conn:
+                create_and_load(conn, build_tables(scenario.schema, 6), scenario.initial, utc_now())
+        finally:
+            engine.dispose()
+        with tempfile.NamedTemporaryFile("w", suffix=".sql", encoding="utf-8") as script:
+            script.write(PGBENCH_SCRIPT)
+            script.flush()
+            conn_args, env = _libpq_args(scratch.url)
+            cmd = [pgbench, "-n", "-M", "prepared", "-c", str(SESSIONS), "-j", "2", "-T", str(int(seconds))]
+            out = subprocess.run(
+                [*cmd, "-f", script.name, *conn_args], capture_output=True, text=True, env=env, check=False
+            )
+    match = re.search(r"tps = ([0-9.]+)", out.stdout)
+    if out.returncode != 0 or match is None:
+        last = (out.stderr.strip().splitlines() or ["no output"])[-1]
+        raise BenchError(f"pgbench failed (exit {out.returncode}): {last}")
+    return float(match.group(1))
+
+
+def run_harness(backend: Backend, seconds: float) -> float:
+    config = RunConfig(writers=SESSIONS, readers=0, duration=seconds, think_ms=0, scope="single")
+    record = run_stress(get_scenario("counter"), get_strategy("full-row"), backend, config)
+    if record.harness_errors:
+        raise BenchError(f"the runner reported harness errors: {record.harness_errors[0]}")
+    return write_throughput(record.history.operations())
+
+
+def run_bare_psycopg(backend: Backend, seconds: float) -> float:
+    """The same transaction from threads on bare psycopg connections: no harness, no history."""
+    scenario = get_scenario("counter")
+    with backend.create_database() as scratch:
+        engine = scratch.engine(1)
+        try:
+            with engine.begin() as conn:
+                create_and_load(conn, build_tables(scenario.schema, 6), scenario.initial, utc_now())
+        finally:
+            engine.dispose()
+        dsn = scratch.url.set(drivername="postgresql").render_as_string(hide_password=False)
+        done = [0] * SESSIONS
+        start = threading.Barrier(SESSIONS + 1)
+        deadline = [0.0]
+
+        def client(i: int) -> None:
+            with psycopg.connect(dsn) as conn:
+                start.wait()
+                while time.monotonic() < deadline[0]:
+                    with conn.transaction():
+                        row = conn.execute("SELECT label, n, version, updated_at FROM counters WHERE id = 1").fetchone()
+                        assert row is not None
+                        conn.execute(
+                            "UPDATE counters SET label = %s, n = %s, updated_at = %s WHERE id = 1",
+                            (row[0], row[1] + 1, utc_now()),
+                        )
+                    done[i] += 1
+
+        threads = [threading.Thread(target=client, args=(i,)) for i in range(SESSIONS)]
+        for t in threads:
+            t.start()
+        deadline[0] = time.monotonic() + seconds
+        start.wait()
+        began = time.monotonic()
+        for t in threads:
+            t.join()
+        return sum(done) / (time.monotonic() - began)
+
+
+def bench(pg: str, quick: bool) -> None:
+    seconds, rounds = (3.0, 1) if quick else (10.0, 3)
+    backend = start_backend(pg)
+    try:
+        if backend.family != "postgresql":
+            raise BenchError(f"the driver benchmark needs PostgreSQL (pgbench) but --pg {pg} is {backend.family}")
+        section(
+            "driver throughput",
+            f"counter x full-row, one transaction, {SESSIONS} sessions, {seconds:.0f} s per run, "
+            f"{rounds} alternating round(s) on {backend.label}",
+        )
+        rows = []
+        ratios = []
+        for n in range(1, rounds + 1):
+            ref = run_pgbench(backend, seconds)
+            ours = run_harness(backend, seconds)
+            bare = run_bare_psycopg(backend, seconds)
+            ratios.append(ours / ref)
+            rows.append(
+                (f"round {n}", f"{ref:.0f}", f"{ours:.0f}", f"{bare:.0f}", f"{ours / ref:.2f}x", f"{bare / ref:.2f}x")
+            )
+        table(rows, ["", "pgbench tx/s", "harness ops/s", "bare psycopg tx/s", "harness/pgbench", "psycopg/pgbench"])
+        print(f"   median harness/pgbench: {median(ratios):.2f}x (target >= 0.90x)")
+    finally:
+        backend.close()
