@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
+from functools import cached_property
 from typing import Literal
 
 Value = str | int
@@ -120,6 +121,11 @@ class Snapshot:
     version: int
     updated_at: datetime | None
 
+    @cached_property
+    def fingerprint(self) -> frozenset[tuple[str, Value]]:
+        """The state's identity, computed once: checkers group and compare reads by it."""
+        return fingerprint(self.state)
+
     def to_json(self) -> dict[str, object]:
         return {
             "state": dict(self.state),
@@ -136,6 +142,7 @@ class Snapshot:
         return cls(entity, dict(state), version, datetime.fromisoformat(ts) if isinstance(ts, str) else None)
 
 
-def fingerprint(state: Mapping[str, Value]) -> tuple[tuple[str, Value], ...]:
-    """A hashable identity of a state; every acknowledged write changes it, so it names a version."""
-    return tuple(sorted(state.items()))
+def fingerprint(state: Mapping[str, Value]) -> frozenset[tuple[str, Value]]:
+    """A hashable identity of a state; every acknowledged write changes it, so it names a version.
+    A frozenset, not a sorted tuple: hashing it needs no sort, and order carries no meaning here."""
+    return frozenset(state.items())

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
+from functools import cached_property
 from typing import Any
 
 from sqlalchemy import (
@@ -16,10 +17,15 @@ from sqlalchemy import (
     ForeignKey,
     Integer,
     MetaData,
+    Select,
     String,
     Table,
     TypeDecorator,
+    Update,
+    and_,
+    bindparam,
     select,
+    update,
 )
 from sqlalchemy.dialects import mysql, postgresql
 from sqlalchemy.types import TypeEngine
@@ -70,6 +76,37 @@ class Tables:
     @property
     def attributes(self) -> list[str]:
         return list(self.schema.attributes)
+
+    def parent_update(self, where: tuple[str, ...]) -> Update:
+        """``UPDATE parent SET <the columns the parameters name> WHERE id = :w_id AND col = :w_col ...``,
+        one statement object per set of WHERE columns, reused for the same reason as the select."""
+        stmt = self._updates.get(where)
+        if stmt is None:
+            p = self.parent
+            cond = [p.c.id == bindparam("w_id")] + [p.c[col] == bindparam(f"w_{col}") for col in where]
+            stmt = self._updates[where] = update(p).where(and_(*cond))
+        return stmt
+
+    @cached_property
+    def _updates(self) -> dict[tuple[str, ...], Update]:
+        return {}
+
+    @cached_property
+    def snapshot_select(self) -> Select[Any]:
+        """The one-statement read of an entity, built once: a statement object reused across
+        executions keeps its memoized cache key, so SQLAlchemy skips rebuilding and re-keying it
+        on every read (a quarter of the runner's CPU per operation before)."""
+        p = self.parent
+        cols = [p.c[name] for name in self.attributes] + [p.c.version, p.c.updated_at]
+        entity = bindparam("entity", type_=BigInteger)
+        if self.children is not None:
+            c = self.children
+            return (
+                select(*cols, c.c.key, c.c.value)
+                .select_from(p.outerjoin(c, c.c.entity_id == p.c.id))
+                .where(p.c.id == entity)
+            )
+        return select(*cols).where(p.c.id == entity)
 
 
 def build_tables(schema: EntitySchema, timestamp_precision: int) -> Tables:
@@ -123,18 +160,7 @@ def load_snapshot(conn: Connection, tables: Tables, entity: int) -> Snapshot | N
     One statement sees one committed state even under READ COMMITTED, where two SELECTs in one
     transaction may see different commits (PostgreSQL takes a new snapshot per statement).
     """
-    p = tables.parent
-    cols = [p.c[name] for name in tables.attributes] + [p.c.version, p.c.updated_at]
-    if tables.children is not None:
-        c = tables.children
-        stmt = (
-            select(*cols, c.c.key, c.c.value)
-            .select_from(p.outerjoin(c, c.c.entity_id == p.c.id))
-            .where(p.c.id == entity)
-        )
-    else:
-        stmt = select(*cols).where(p.c.id == entity)
-    rows = conn.execute(stmt).all()
+    rows = conn.execute(tables.snapshot_select, {"entity": entity}).all()
     if not rows:
         return None
     first = rows[0]._mapping

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 
+from harness.checkers.index import HistoryIndex
 from harness.checkers.invariants import Token, check_invariants
 from harness.checkers.lost_update import check_lost_updates, lost_kinds
 from harness.checkers.result import Anomaly, CheckResult, Stats, Verdict
@@ -29,17 +30,18 @@ def check(
     anomalies: list[Anomaly] = []
     violations: list[Anomaly] = []
     lost = acknowledged = 0
+    index = HistoryIndex(ops)  # lookups the checkers share, each built once
     try:
-        stats = compute_stats(ops)
+        stats = compute_stats(ops, index)
     except Exception as exc:  # a crashing checker yields unknown, never a pass
         errors.append(f"stats: {type(exc).__name__}: {exc}")
     try:
-        findings = check_lost_updates(ops, initial, final)
+        findings = check_lost_updates(ops, initial, final, index)
         anomalies, lost, acknowledged = findings.anomalies, findings.lost_writes, findings.acknowledged
     except Exception as exc:
         errors.append(f"lost-update: {type(exc).__name__}: {exc}")
     try:
-        violations = check_invariants(ops, initial, token)
+        violations = check_invariants(ops, initial, token, index)
     except Exception as exc:
         errors.append(f"invariants: {type(exc).__name__}: {exc}")
 

@@ -15,21 +15,34 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Literal
 
-from harness.checkers.index import counter_fields, writes_by_value
+from harness.checkers.index import HistoryIndex, ValueKey
 from harness.checkers.result import Anomaly
 from harness.history import Operation
-from harness.model import State, fingerprint
+from harness.model import State, Value
 
 Token = Literal["version", "updated_at"]
 MAX_REPORTED = 100
 
 
-def reads_trace_to_writes(ops: Sequence[Operation], initial: Mapping[int, State]) -> list[Anomaly]:
-    producers = writes_by_value(ops)
-    counters = counter_fields(ops)
+def reads_trace_to_writes(
+    ops: Sequence[Operation], initial: Mapping[int, State], index: HistoryIndex | None = None
+) -> list[Anomaly]:
+    history = index or HistoryIndex(ops)
+    producers = history.by_value
+    counters = history.counters
     out: list[Anomaly] = []
+    # Many reads see the same committed state. Per distinct state: the latest invocation among the
+    # writes that produced its values, and whether any value has no producer or a failed one. A read
+    # that completed after that invocation and whose state has no such value is then settled in O(1).
+    latest: dict[tuple[int, object], tuple[int, bool]] = {}
     for r in ops:
         if r.read is None or r.type != "ok" or r.end is None:
+            continue
+        key = (r.entity, r.read.fingerprint)
+        seen = latest.get(key)
+        if seen is None:
+            seen = latest[key] = _producers_of(r.entity, r.read.state, producers, counters, initial)
+        if r.end >= seen[0] and not seen[1]:
             continue
         for fld, value in r.read.state.items():
             if (r.entity, fld) in counters or initial.get(r.entity, {}).get(fld) == value:
@@ -55,8 +68,29 @@ def reads_trace_to_writes(ops: Sequence[Operation], initial: Mapping[int, State]
     return out[:MAX_REPORTED]
 
 
-def monotonic_reads(ops: Sequence[Operation]) -> list[Anomaly]:
-    counters = counter_fields(ops)
+def _producers_of(
+    entity: int,
+    state: Mapping[str, Value],
+    producers: Mapping[ValueKey, Operation],
+    counters: set[tuple[int, str]],
+    initial: Mapping[int, State],
+) -> tuple[int, bool]:
+    """(latest start among the writes that set ``state``'s values, some value has no good producer)."""
+    latest, suspect = -1, False
+    start = initial.get(entity, {})
+    for fld, value in state.items():
+        if (entity, fld) in counters or start.get(fld) == value:
+            continue
+        w = producers.get((entity, fld, value))
+        if w is None or w.type == "fail":
+            suspect = True
+        elif w.start > latest:
+            latest = w.start
+    return latest, suspect
+
+
+def monotonic_reads(ops: Sequence[Operation], index: HistoryIndex | None = None) -> list[Anomaly]:
+    counters = (index or HistoryIndex(ops)).counters
     last: dict[tuple[int, int, str], tuple[int, Operation]] = {}
     out: list[Anomaly] = []
     for r in sorted(
@@ -98,7 +132,7 @@ def one_committed_state(ops: Sequence[Operation], token: Token | None) -> list[A
             continue
         tok = r.read.version if token == "version" else r.read.updated_at
         key = (r.entity, tok)
-        state = fingerprint(r.read.state)
+        state = r.read.fingerprint
         if key not in seen:
             seen[key] = (state, r)
         elif seen[key][0] != state and key not in reported:
@@ -117,8 +151,13 @@ def one_committed_state(ops: Sequence[Operation], token: Token | None) -> list[A
     return out[:MAX_REPORTED]
 
 
-def check_invariants(ops: Sequence[Operation], initial: Mapping[int, State], token: Token | None) -> list[Anomaly]:
-    return reads_trace_to_writes(ops, initial) + monotonic_reads(ops) + one_committed_state(ops, token)
+def check_invariants(
+    ops: Sequence[Operation], initial: Mapping[int, State], token: Token | None, index: HistoryIndex | None = None
+) -> list[Anomaly]:
+    history = index or HistoryIndex(ops)
+    return (
+        reads_trace_to_writes(ops, initial, history) + monotonic_reads(ops, history) + one_committed_state(ops, token)
+    )
 
 
 __all__ = ["Token", "check_invariants"]

@@ -22,9 +22,8 @@ from collections import defaultdict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
-from harness.checkers.index import counter_fields, writes_by_value
+from harness.checkers.index import HistoryIndex, ValueKey
 from harness.checkers.result import Anomaly
-from harness.checkers.stats import same_read_groups
 from harness.history import Operation
 from harness.model import State, Value, is_kv
 
@@ -50,8 +49,8 @@ def _name(entity: int, fld: str) -> str:
 class _Producers:
     """Maps (entity, field, value) to the write whose intent set that value."""
 
-    def __init__(self, ops: Sequence[Operation], initial: Mapping[int, State]) -> None:
-        self._by_value = writes_by_value(ops)
+    def __init__(self, by_value: Mapping[ValueKey, Operation], initial: Mapping[int, State]) -> None:
+        self._by_value = by_value
         self._initial = initial
 
     def producer(self, entity: int, fld: str, value: Value) -> Operation | int | None:
@@ -68,13 +67,15 @@ class _Index:
     """Per (entity, field): the writes that stored it and the writes whose intent removes it."""
 
     def __init__(self, ops: Sequence[Operation]) -> None:
-        self.stored: dict[tuple[int, str], list[Operation]] = defaultdict(list)
+        # keyed by the stored value too: finding who stored one value is then a lookup, not a scan of
+        # every write of the field (which made explaining many losses quadratic)
+        self.stored: dict[tuple[int, str, Value | None], list[Operation]] = defaultdict(list)
         self.removers: dict[int, list[Operation]] = defaultdict(list)
         for op in ops:
-            if not op.is_write or op.type == "fail":
+            if op.role != "writer" or op.type == "fail":
                 continue
-            for fld in op.written:
-                self.stored[(op.entity, fld)].append(op)
+            for fld, value in op.written.items():
+                self.stored[(op.entity, fld, value)].append(op)
             if op.intent is not None and (op.intent.removes or op.intent.replace_children):
                 self.removers[op.entity].append(op)
 
@@ -84,11 +85,7 @@ class _Index:
         Preferably the first one that read before ``w`` was acknowledged and completed after it: it
         wrote from a state that did not have ``w``'s change. Otherwise the last one that stored it.
         """
-        stored = [
-            op
-            for op in self.stored[(entity, fld)]
-            if op.id != w.id and op.written[fld] == value and not op.completed_before(w)
-        ]
+        stored = [op for op in self.stored[(entity, fld, value)] if op.id != w.id and not op.completed_before(w)]
         w_end = w.end if w.end is not None else math.inf
 
         def end(o: Operation) -> float:
@@ -141,14 +138,15 @@ def _register_losses(
     ops: Sequence[Operation],
     initial: Mapping[int, State],
     final: Mapping[int, State],
-    counters: set[tuple[int, str]],
+    history: HistoryIndex,
 ) -> tuple[list[Anomaly], set[int]]:
-    producers = _Producers(ops, initial)
+    counters = history.counters
+    producers = _Producers(history.by_value, initial)
     index = _Index(ops)
     anomalies: list[Anomaly] = []
     lost_ops: set[int] = set()
     for w in ops:
-        if not (w.is_write and w.type == "ok" and w.intent is not None):
+        if not (w.role == "writer" and w.type == "ok" and w.intent is not None):
             continue
         end_state = final.get(w.entity, {})
         for fld, value in w.intent.sets.items():
@@ -204,7 +202,7 @@ def _counter_findings(
     for entity, fld in sorted(counters):
         acked = unknown = 0
         for op in ops:
-            if op.is_write and op.entity == entity and op.intent and fld in op.intent.increments:
+            if op.role == "writer" and op.entity == entity and op.intent and fld in op.intent.increments:
                 delta = op.intent.increments[fld]
                 if op.type == "ok":
                     acked += delta
@@ -248,9 +246,9 @@ def _derived(op: Operation) -> set[str]:
     return {f for f in op.written if f not in own}
 
 
-def _same_read_overwrites(ops: Sequence[Operation]) -> list[Anomaly]:
+def _same_read_overwrites(history: HistoryIndex) -> list[Anomaly]:
     anomalies: list[Anomaly] = []
-    for group in same_read_groups(ops):
+    for group in history.same_read_groups:
         group.sort(key=lambda o: o.end or 0)
         for i, a in enumerate(group):
             for b in group[i + 1 :]:
@@ -279,24 +277,30 @@ def _same_read_overwrites(ops: Sequence[Operation]) -> list[Anomaly]:
 
 
 def check_lost_updates(
-    ops: Sequence[Operation], initial: Mapping[int, State], final: Mapping[int, State]
+    ops: Sequence[Operation],
+    initial: Mapping[int, State],
+    final: Mapping[int, State],
+    index: HistoryIndex | None = None,
 ) -> LostUpdateFindings:
-    counters = counter_fields(ops)
-    anomalies, lost_ops = _register_losses(ops, initial, final, counters)
+    history = index or HistoryIndex(ops)
+    counters = history.counters
+    anomalies, lost_ops = _register_losses(ops, initial, final, history)
     counter_anomalies, counter_lost, counter_acked = _counter_findings(ops, initial, final, counters)
     anomalies += counter_anomalies
-    anomalies += _same_read_overwrites(ops)
-    anomalies += _failed_writes_applied(ops, final)
+    anomalies += _same_read_overwrites(history)
+    anomalies += _failed_writes_applied(history.by_value, final)
     register_acked = sum(
         1
         for op in ops
-        if op.is_write and op.type == "ok" and op.intent and any((op.entity, f) not in counters for f in op.intent.sets)
+        if op.role == "writer"
+        and op.type == "ok"
+        and op.intent
+        and any((op.entity, f) not in counters for f in op.intent.sets)
     )
     return LostUpdateFindings(anomalies, len(lost_ops) + counter_lost, register_acked + counter_acked)
 
 
-def _failed_writes_applied(ops: Sequence[Operation], final: Mapping[int, State]) -> list[Anomaly]:
-    by_value = writes_by_value(ops)
+def _failed_writes_applied(by_value: Mapping[ValueKey, Operation], final: Mapping[int, State]) -> list[Anomaly]:
     out = []
     for entity, state in final.items():
         for fld, value in state.items():

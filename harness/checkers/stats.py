@@ -7,9 +7,9 @@ import math
 from collections import Counter, defaultdict
 from collections.abc import Sequence
 
+from harness.checkers.index import HistoryIndex
 from harness.checkers.result import Stats
 from harness.history import Operation
-from harness.model import fingerprint
 
 HISTOGRAM_BOUNDS_MS = (1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000, 5000)
 
@@ -49,15 +49,12 @@ def overlapping_pairs(ops: Sequence[Operation]) -> int:
 
 def same_read_groups(ops: Sequence[Operation]) -> list[list[Operation]]:
     """Acknowledged writes grouped by the exact version of the entity they read (groups of 2+)."""
-    groups: dict[tuple[int, object], list[Operation]] = defaultdict(list)
-    for op in ops:
-        if op.is_write and op.type == "ok" and op.read is not None:
-            groups[(op.entity, fingerprint(op.read.state))].append(op)
-    return [g for g in groups.values() if len(g) > 1]
+    return HistoryIndex(ops).same_read_groups
 
 
-def compute_stats(ops: Sequence[Operation]) -> Stats:
-    writes = [op for op in ops if op.is_write]
+def compute_stats(ops: Sequence[Operation], index: HistoryIndex | None = None) -> Stats:
+    index = index or HistoryIndex(ops)
+    writes = [op for op in ops if op.role == "writer"]
     outcome = Counter(op.type for op in writes)
     reasons = Counter(op.reason or "unknown" for op in writes if op.type == "fail")
     retries = sum(op.attempts - 1 for op in writes)
@@ -71,12 +68,12 @@ def compute_stats(ops: Sequence[Operation]) -> Stats:
         ok=outcome["ok"],
         fail=outcome["fail"],
         info=outcome["info"],
-        reads=sum(1 for op in ops if not op.is_write),
+        reads=len(ops) - len(writes),
         conflicts=conflicts,
         retries=retries,
         fail_reasons=dict(reasons),
         overlapping_write_pairs=overlapping_pairs(writes),
-        same_read_pairs=sum(len(g) * (len(g) - 1) // 2 for g in same_read_groups(writes)),
+        same_read_pairs=sum(len(g) * (len(g) - 1) // 2 for g in index.same_read_groups),
         duration_s=duration,
         ops_per_s=outcome["ok"] / duration if duration > 0 else 0.0,
         latency_p50_ms=percentile(latencies, 50),

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, ClassVar, Literal
 
-from sqlalchemy import Connection, and_, delete, insert, select, update
+from sqlalchemy import ClauseElement, Connection, delete, insert, select, update
 
 from harness.errors import UsageError
 from harness.history import Written
@@ -114,9 +114,14 @@ def update_parent(
     same second) still reports 1. Without that flag MySQL reports changed rows, and an OCC check
     built on the count would see a false conflict.
     """
-    p = tables.parent
-    cond = [p.c.id == entity] + [p.c[col] == val for col, val in (where or {}).items()]
-    return conn.execute(update(p).where(and_(*cond)).values(**values)).rowcount
+    where = where or {}
+    if any(isinstance(v, ClauseElement) for v in values.values()):  # SET n = n + 1: built per call
+        p = tables.parent
+        cond = [p.c.id == entity] + [p.c[col] == val for col, val in where.items()]
+        return conn.execute(update(p).where(*cond).values(**values)).rowcount
+    stmt = tables.parent_update(tuple(where))
+    params = {**values, "w_id": entity, **{f"w_{col}": val for col, val in where.items()}}
+    return conn.execute(stmt, params).rowcount
 
 
 def attribute_values(state: Mapping[str, Value], fields: list[str]) -> dict[str, Value]:
