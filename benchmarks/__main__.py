@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import io
 import sys
 import time
 from collections.abc import Callable, Sequence
@@ -56,6 +57,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         "checker": lambda: _import("checker").bench(args.quick),
         "scale": lambda: _import("scale").bench(dbs, args.quick),
     }
+    if isinstance(sys.stdout, io.TextIOWrapper):
+        sys.stdout.reconfigure(line_buffering=True)  # sections show up as they finish, also when piped
     print(f"machine: {machine()}")
     print(f"command: python -m benchmarks {' '.join(sys.argv[1:] if argv is None else argv)}".rstrip())
     status = 0
