@@ -19,13 +19,15 @@ import subprocess
 import tempfile
 import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from glob import glob
 
 import psycopg
 from sqlalchemy.engine import URL
 
 from benchmarks.common import BenchError, median, section, start_backend, table, write_throughput
-from harness.databases.base import Backend
+from harness.databases.base import Backend, ScratchDatabase
 from harness.runner import RunConfig, run_stress
 from harness.runner.steps import utc_now
 from harness.scenario import get_scenario
@@ -63,9 +65,9 @@ def _libpq_args(url: URL) -> tuple[list[str], dict[str, str]]:
     return args, env
 
 
-def run_pgbench(backend: Backend, seconds: float) -> float:
-    """Transactions per second of pgbench on a fresh counters table (prepared statements)."""
-    pgbench = find_pgbench()
+@contextmanager
+def _counter_database(backend: Backend) -> Iterator[ScratchDatabase]:
+    """A scratch database holding the counter scenario's table, created by the harness's own code."""
     scenario = get_scenario("counter")
     with backend.create_database() as scratch:
         engine = scratch.engine(1)
@@ -74,14 +76,23 @@ def run_pgbench(backend: Backend, seconds: float) -> float:
                 create_and_load(conn, build_tables(scenario.schema, 6), scenario.initial, utc_now())
         finally:
             engine.dispose()
-        with tempfile.NamedTemporaryFile("w", suffix=".sql", encoding="utf-8") as script:
-            script.write(PGBENCH_SCRIPT)
-            script.flush()
-            conn_args, env = _libpq_args(scratch.url)
-            cmd = [pgbench, "-n", "-M", "prepared", "-c", str(SESSIONS), "-j", "2", "-T", str(int(seconds))]
-            out = subprocess.run(
-                [*cmd, "-f", script.name, *conn_args], capture_output=True, text=True, env=env, check=False
-            )
+        yield scratch
+
+
+def run_pgbench(backend: Backend, seconds: float) -> float:
+    """Transactions per second of pgbench on a fresh counters table (prepared statements)."""
+    pgbench = find_pgbench()
+    with (
+        _counter_database(backend) as scratch,
+        tempfile.NamedTemporaryFile("w", suffix=".sql", encoding="utf-8") as script,
+    ):
+        script.write(PGBENCH_SCRIPT)
+        script.flush()
+        conn_args, env = _libpq_args(scratch.url)
+        cmd = [pgbench, "-n", "-M", "prepared", "-c", str(SESSIONS), "-j", "2", "-T", str(int(seconds))]
+        out = subprocess.run(
+            [*cmd, "-f", script.name, *conn_args], capture_output=True, text=True, env=env, check=False
+        )
     match = re.search(r"tps = ([0-9.]+)", out.stdout)
     if out.returncode != 0 or match is None:
         last = (out.stderr.strip().splitlines() or ["no output"])[-1]
@@ -99,14 +110,7 @@ def run_harness(backend: Backend, seconds: float) -> float:
 
 def run_bare_psycopg(backend: Backend, seconds: float) -> float:
     """The same transaction from threads on bare psycopg connections: no harness, no history."""
-    scenario = get_scenario("counter")
-    with backend.create_database() as scratch:
-        engine = scratch.engine(1)
-        try:
-            with engine.begin() as conn:
-                create_and_load(conn, build_tables(scenario.schema, 6), scenario.initial, utc_now())
-        finally:
-            engine.dispose()
+    with _counter_database(backend) as scratch:
         dsn = scratch.url.set(drivername="postgresql").render_as_string(hide_password=False)
         done = [0] * SESSIONS
         start = threading.Barrier(SESSIONS + 1)
