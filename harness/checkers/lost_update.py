@@ -248,8 +248,8 @@ def _derived(op: Operation) -> set[str]:
 
 def _same_read_overwrites(history: HistoryIndex) -> list[Anomaly]:
     anomalies: list[Anomaly] = []
-    for group in history.same_read_groups:
-        group.sort(key=lambda o: o.end or 0)
+    for shared_group in history.same_read_groups:
+        group = sorted(shared_group, key=lambda o: o.end or 0)  # the index's lists are shared: no in-place sort
         for i, a in enumerate(group):
             for b in group[i + 1 :]:
                 if a.intent is None or b.intent is None:
