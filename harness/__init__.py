@@ -22,7 +22,7 @@ from harness.scenario import (
     scenario_names,
 )
 from harness.schedule import Schedule
-from harness.strategies import Conflict, Saved, Strategy, available, get_strategy
+from harness.strategies import Conflict, Saved, SaveOnCommit, Strategy, available, get_strategy
 
 __all__ = [
     "Anomaly",
@@ -42,6 +42,7 @@ __all__ = [
     "Operation",
     "RunConfig",
     "RunRecord",
+    "SaveOnCommit",
     "Saved",
     "Scenario",
     "Schedule",

@@ -77,18 +77,23 @@ class Tables:
     def attributes(self) -> list[str]:
         return list(self.schema.attributes)
 
-    def parent_update(self, where: tuple[str, ...]) -> Update:
+    def parent_update(self, where: tuple[str, ...], bump_version: bool = False) -> Update:
         """``UPDATE parent SET <the columns the parameters name> WHERE id = :w_id AND col = :w_col ...``,
-        one statement object per set of WHERE columns, reused for the same reason as the select."""
-        stmt = self._updates.get(where)
+        one statement object per set of WHERE columns, reused for the same reason as the select.
+        ``bump_version`` adds ``version = version + 1`` (version OCC) to the statement itself."""
+        key = (where, bump_version)
+        stmt = self._updates.get(key)
         if stmt is None:
             p = self.parent
             cond = [p.c.id == bindparam("w_id")] + [p.c[col] == bindparam(f"w_{col}") for col in where]
-            stmt = self._updates[where] = update(p).where(and_(*cond))
+            stmt = update(p).where(and_(*cond))
+            if bump_version:
+                stmt = stmt.values(version=p.c.version + 1)
+            self._updates[key] = stmt
         return stmt
 
     @cached_property
-    def _updates(self) -> dict[tuple[str, ...], Update]:
+    def _updates(self) -> dict[tuple[tuple[str, ...], bool], Update]:
         return {}
 
     @cached_property

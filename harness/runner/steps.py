@@ -12,6 +12,11 @@ replayed schedule exercises exactly the transactions a stress run does.
 Outcome rules: an error before COMMIT was sent, or the strategy's own conflict, rolls back and is
 ``fail``; an error from COMMIT itself is ``info`` (it may have committed) unless the database's error
 proves an abort (serialization failure, deadlock).
+
+A save that hands back its last write (:class:`SaveOnCommit`) has it run at ``write``, unless the
+caller runs write and commit back to back (stress mode) and the driver can pipeline: then the
+write goes out with the COMMIT in one round trip (:mod:`harness.runner.last_write`). Schedules
+always run it at ``write``, so a step releases exactly the statements it names.
 """
 
 from __future__ import annotations
@@ -27,9 +32,10 @@ from harness.databases.base import Backend
 from harness.history import Outcome, Written
 from harness.model import Snapshot
 from harness.runner.config import RunConfig, Scope
+from harness.runner.last_write import StatementFailed, can_send_with_commit, run_now, send_with_commit
 from harness.scenario import WriteOp
 from harness.schema import Tables
-from harness.strategies.base import Conflict, Strategy
+from harness.strategies.base import Conflict, SaveOnCommit, Strategy
 
 STEP_NAMES = ("read", "write", "commit")
 NOT_RETRIED = frozenset({"missing", "not-expressible"})
@@ -63,7 +69,15 @@ class OpSteps:
     :class:`Attempt` when the operation ended there (failed, or committed), else None."""
 
     def __init__(
-        self, strategy: Strategy, backend: Backend, tables: Tables, scope: Scope, conn: Connection, op: WriteOp
+        self,
+        strategy: Strategy,
+        backend: Backend,
+        tables: Tables,
+        scope: Scope,
+        conn: Connection,
+        op: WriteOp,
+        *,
+        write_with_commit: bool = False,
     ) -> None:
         self.strategy, self.backend, self.tables, self.scope, self.conn, self.op = (
             strategy,
@@ -77,6 +91,9 @@ class OpSteps:
         self.snapshot: Snapshot | None = None
         self.written: Written | None = None
         self.writing = False  # the write transaction is open (on SQLite: this session holds the write lock)
+        # commit() follows write() at once, so the last write may go out with the COMMIT
+        self.write_with_commit = write_with_commit and can_send_with_commit(conn)
+        self.last_write: SaveOnCommit | None = None
 
     @property
     def holds_write_lock(self) -> bool:
@@ -113,6 +130,11 @@ class OpSteps:
                 self.txn = self.backend.begin_write(self.conn)
             self.writing = True
             result = self.strategy.save(self.conn, self.tables, self.snapshot, self.op.intent, utc_now())
+            if isinstance(result, SaveOnCommit):
+                if self.write_with_commit:
+                    self.last_write, self.written = result, result.written
+                    return None
+                result = run_now(self.conn, result)
         except DBAPIError as exc:
             return self._fail(exc)
         except BaseException:
@@ -126,11 +148,20 @@ class OpSteps:
 
     def commit(self) -> Attempt:
         assert self.txn is not None and self.written is not None, "commit before write"
+        matched = None
         try:
-            self.txn.commit()
+            if self.last_write is not None:
+                matched = send_with_commit(self.conn, self.last_write)
+            self.txn.commit()  # after send_with_commit: SQLAlchemy's bookkeeping only, nothing is sent
+        except StatementFailed as failed:
+            return self._fail(failed.error)
         except DBAPIError as exc:
+            self.abort()
             outcome: Outcome = "fail" if self.backend.definite_abort(exc) else "info"
             return Attempt(outcome, self.snapshot, reason=self.backend.classify(exc), error=short_error(exc))
+        if matched == 0:  # the only write matched nothing: the strategy's conflict, and nothing was committed
+            assert self.last_write is not None
+            return Attempt("fail", self.snapshot, reason=self.last_write.reason)
         return Attempt("ok", self.snapshot, written=self.written)
 
     def abort(self) -> None:

@@ -74,15 +74,25 @@ class RunRecord:
 
 
 class _Budget:
-    """Hands out writer operations until the op count or the deadline is reached."""
+    """Hands out writer operations until the op count is used up or the duration has elapsed.
 
-    def __init__(self, ops: int | None, deadline: float | None) -> None:
+    The clock starts at the first ``take``, after the start barrier, so time spent spawning writer
+    processes and connecting does not eat into the run. Each writer process has its own budget;
+    they start within moments of each other, when the barrier releases them all.
+    """
+
+    def __init__(self, ops: int | None, duration: float | None) -> None:
         self._left = ops
-        self._deadline = deadline
+        self._duration = duration
+        self._deadline: float | None = None
         self._lock = threading.Lock()
 
     def take(self) -> bool:
-        if self._deadline is not None:
+        if self._duration is not None:
+            if self._deadline is None:
+                with self._lock:
+                    if self._deadline is None:
+                        self._deadline = time.monotonic() + self._duration
             return time.monotonic() < self._deadline
         with self._lock:
             assert self._left is not None
@@ -115,7 +125,7 @@ class WriterSession:
 
     def attempt(self, conn: Connection, op: WriteOp, rng: random.Random) -> Attempt:
         """Read, think, write, commit: the three steps of :class:`OpSteps` back to back."""
-        steps = OpSteps(self.strategy, self.backend, self.tables, self.plan.scope, conn, op)
+        steps = OpSteps(self.strategy, self.backend, self.tables, self.plan.scope, conn, op, write_with_commit=True)
         with self.strategy.guard():
             failed = steps.read()
             if failed is not None:
@@ -184,7 +194,7 @@ class _ChildSpec:
     plan: CellPlan
     origin: int
     ops: int | None
-    deadline: float | None
+    duration: float | None
 
 
 def _writer_process(spec: _ChildSpec, start: Any, results: Any) -> None:
@@ -200,7 +210,7 @@ def _writer_process(spec: _ChildSpec, start: Any, results: Any) -> None:
         engine = spec.backend.make_engine(make_url(spec.url), 2, spec.plan.isolation)
         try:
             writer = WriterSession(scenario, strategy, spec.backend, tables, spec.config, spec.plan, history, engine)
-            writer.run(spec.session, _Budget(spec.ops, spec.deadline), lambda: start.wait(START_TIMEOUT_S))
+            writer.run(spec.session, _Budget(spec.ops, spec.duration), lambda: start.wait(START_TIMEOUT_S))
         finally:
             engine.dispose()
     except Exception as exc:
@@ -274,12 +284,11 @@ class StressRun:
             create_and_load(conn, self.tables, self.scenario.initial, utc_now())
         ops = cfg.ops or self.scenario.default_ops or DEFAULT_OPS
         started = time.monotonic()
-        deadline = started + cfg.duration if cfg.duration is not None else None
         readers = range(cfg.writers, cfg.writers + cfg.readers)
         if cfg.processes:
-            history = self._run_processes(scratch, engine, ops, deadline, readers)
+            history = self._run_processes(scratch, engine, ops, readers)
         else:
-            self._run_threads(engine, _Budget(None if deadline else ops, deadline), readers)
+            self._run_threads(engine, _Budget(None if cfg.duration else ops, cfg.duration), readers)
             history = self.history
         wall = time.monotonic() - started
         with engine.connect() as conn, conn.begin():
@@ -328,9 +337,7 @@ class StressRun:
         for t in reader_threads:
             t.join()
 
-    def _run_processes(
-        self, scratch: ScratchDatabase, engine: Engine, ops: int, deadline: float | None, readers: range
-    ) -> History:
+    def _run_processes(self, scratch: ScratchDatabase, engine: Engine, ops: int, readers: range) -> History:
         cfg = self.config
         ctx = multiprocessing.get_context("spawn")  # fork would copy this process's threads and connections
         start = ctx.Barrier(cfg.writers + len(readers))
@@ -351,8 +358,8 @@ class StressRun:
                         cfg,
                         self.plan,
                         self.history.origin,
-                        None if deadline else shares[s],
-                        deadline,
+                        None if cfg.duration else shares[s],
+                        cfg.duration,
                     ),
                     start,
                     results,

@@ -5,6 +5,11 @@ about threads, retries or timing. It returns :class:`Saved` with what it stored,
 :class:`Conflict` when its own check refused the write (the runner rolls back). Database errors
 propagate; the runner classifies them.
 
+A save whose only write is one UPDATE may instead return :class:`SaveOnCommit`: the statement, not
+yet run. The runner then runs it as the transaction's last statement, and where the driver can
+(psycopg's pipeline mode) sends it in one round trip with the COMMIT. On a hot row that takes the
+client out of the row-lock window, which otherwise lasts from the UPDATE's reply to the COMMIT.
+
 Every strategy updates the parent row first. That takes the row lock before any child row is
 touched, so concurrent write transactions on one entity queue on the parent row instead of
 deadlocking on the child table's index gaps (InnoDB, REPEATABLE READ).
@@ -19,7 +24,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, ClassVar, Literal
 
-from sqlalchemy import ClauseElement, Connection, delete, insert, select, update
+from sqlalchemy import ClauseElement, Connection, Update, delete, insert, select, update
 
 from harness.errors import UsageError
 from harness.history import Written
@@ -41,7 +46,22 @@ class Conflict:
     reason: str = "conflict"
 
 
-SaveResult = Saved | Conflict
+@dataclass(frozen=True)
+class SaveOnCommit:
+    """The save's one and only write, for the runner to run last (see the module docstring).
+
+    A statement that matches no row is a conflict (``reason``). Committing after such a miss
+    commits nothing, because the statement was the transaction's only write, so the outcome is the
+    same whether the runner checked the count before its COMMIT or after.
+    """
+
+    statement: Update
+    params: Mapping[str, Any]
+    written: Written
+    reason: str = "conflict"
+
+
+SaveResult = Saved | Conflict | SaveOnCommit
 
 
 class Strategy(ABC):
@@ -106,6 +126,7 @@ def update_parent(
     entity: int,
     values: Mapping[str, Any],
     where: Mapping[str, Any] | None = None,
+    bump_version: bool = False,
 ) -> int:
     """UPDATE the parent row; returns the number of rows MATCHED.
 
@@ -115,13 +136,26 @@ def update_parent(
     built on the count would see a false conflict.
     """
     where = where or {}
-    if any(isinstance(v, ClauseElement) for v in values.values()):  # SET n = n + 1: built per call
+    if has_expressions(values):  # SET n = n + 1: built per call
         p = tables.parent
         cond = [p.c.id == entity] + [p.c[col] == val for col, val in where.items()]
-        return conn.execute(update(p).where(*cond).values(**values)).rowcount
-    stmt = tables.parent_update(tuple(where))
-    params = {**values, "w_id": entity, **{f"w_{col}": val for col, val in where.items()}}
+        bump = {"version": p.c.version + 1} if bump_version else {}
+        return conn.execute(update(p).where(*cond).values(**values, **bump)).rowcount
+    stmt, params = parent_update(tables, entity, values, where, bump_version)
     return conn.execute(stmt, params).rowcount
+
+
+def has_expressions(values: Mapping[str, Any]) -> bool:
+    """Some value is SQL (``n + 1``), not a plain value a reusable statement can bind."""
+    return any(isinstance(v, ClauseElement) for v in values.values())
+
+
+def parent_update(
+    tables: Tables, entity: int, values: Mapping[str, Any], where: Mapping[str, Any], bump_version: bool = False
+) -> tuple[Update, dict[str, Any]]:
+    """The reusable parent UPDATE and its parameters (plain values only, no SQL expressions)."""
+    stmt = tables.parent_update(tuple(where), bump_version)
+    return stmt, {**values, "w_id": entity, **{f"w_{col}": val for col, val in where.items()}}
 
 
 def attribute_values(state: Mapping[str, Value], fields: list[str]) -> dict[str, Value]:
@@ -188,19 +222,26 @@ def full_row_write(
     now: datetime,
     *,
     check: Mapping[str, Any] | None = None,
+    bump_version: bool = False,
     extra: Mapping[str, Any] | None = None,
 ) -> SaveResult:
     """Write every attribute of ``intent.apply(snapshot)`` plus the child diff.
 
     With ``check`` the parent UPDATE carries those extra WHERE conditions (the OCC check) and a
-    miss is a conflict. This is Glance's ``image_update``: the whole object that was loaded goes back.
+    miss is a conflict; ``bump_version`` also sets ``version = version + 1``; ``extra`` adds more
+    SET columns (values or SQL). This is Glance's ``image_update``: the whole object that was
+    loaded goes back. An entity without child rows is written by that one UPDATE alone, so it is
+    handed to the runner to run last (:class:`SaveOnCommit`).
     """
     target = intent.apply(snapshot.state)
     values: dict[str, Any] = attribute_values(target, tables.attributes)
     values["updated_at"] = now
     values.update(extra or {})
-    if update_parent(conn, tables, snapshot.entity, values, check) == 0:
-        return Conflict()
     written: dict[str, Value | None] = {f: target[f] for f in tables.attributes}
+    if tables.children is None and not has_expressions(values):
+        stmt, params = parent_update(tables, snapshot.entity, values, check or {}, bump_version)
+        return SaveOnCommit(stmt, params, written)
+    if update_parent(conn, tables, snapshot.entity, values, check, bump_version) == 0:
+        return Conflict()
     written.update(write_children_from_target(conn, tables, snapshot.entity, target))
     return Saved(written)

@@ -29,5 +29,5 @@ class VersionOCC(Strategy):
             intent,
             now,
             check={"version": snapshot.version},
-            extra={"version": tables.parent.c.version + 1},
+            bump_version=True,
         )

@@ -1,0 +1,77 @@
+"""Statements SQLAlchemy compiled, run on the psycopg connection itself.
+
+For what SQLAlchemy's execute cannot express: the last write and its COMMIT as one query
+(:mod:`harness.runner.last_write`). SQLAlchemy still builds and compiles the statement (once, see
+:func:`compiled`) and still owns the transaction. Driver errors are wrapped exactly as SQLAlchemy
+wraps them (:class:`sqlalchemy.exc.DBAPIError` subclasses, the connection invalidated on a
+disconnect), so the backends classify them unchanged.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass
+from functools import lru_cache
+from typing import Any, cast
+
+import psycopg
+from sqlalchemy import ClauseElement, Connection, Dialect
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.sql.compiler import SQLCompiler
+
+
+@dataclass(frozen=True)
+class Compiled:
+    """A statement's SQL in psycopg's paramstyle, and how to turn parameters into driver values."""
+
+    sql: str
+    driver_params: Callable[[Mapping[str, Any]], dict[str, Any]]
+
+
+def psycopg_connection(conn: Connection) -> psycopg.Connection[Any] | None:
+    """The psycopg connection under ``conn``, or None for any other driver."""
+    if conn.dialect.driver != "psycopg":
+        return None
+    raw = conn.connection.driver_connection
+    assert isinstance(raw, psycopg.Connection)
+    return raw
+
+
+@lru_cache(maxsize=128)
+def compiled(statement: ClauseElement, keys: tuple[str, ...], dialect: Dialect) -> Compiled:
+    """Compile once per statement object and set of parameter names (SET columns of an UPDATE).
+
+    The statements are the cached objects of :class:`harness.schema.Tables`, so this is a lookup,
+    as SQLAlchemy's own compiled cache is for ``execute``.
+    """
+    comp = statement.compile(dialect=dialect, column_keys=list(keys))
+    assert isinstance(comp, SQLCompiler)
+    # the columns' bind processors (the Timestamp decorator's, for one), as SQLAlchemy's execute applies them
+    processors = {k: cast(Callable[[Any], Any], p) for k, p in comp._bind_processors.items() if callable(p)}
+
+    def driver_params(params: Mapping[str, Any]) -> dict[str, Any]:
+        values = dict(comp.construct_params(dict(params)) or {})
+        for name, process in processors.items():
+            if values.get(name) is not None:
+                values[name] = process(values[name])
+        return values
+
+    return Compiled(comp.string, driver_params)
+
+
+@contextmanager
+def sqlalchemy_errors(conn: Connection, raw: psycopg.Connection[Any], sql: str, params: Any) -> Iterator[None]:
+    """Raise driver errors as SQLAlchemy would have: wrapped, the connection invalidated if it broke."""
+    try:
+        yield
+    except psycopg.Error as exc:
+        invalidated = raw.closed or raw.broken  # what SQLAlchemy's psycopg dialect calls a disconnect
+        wrapped = DBAPIError.instance(sql, params, exc, psycopg.Error, connection_invalidated=invalidated)
+        assert isinstance(wrapped, DBAPIError)
+        if invalidated:
+            conn.invalidate(exc)
+        raise wrapped from exc
+
+
+__all__ = ["Compiled", "compiled", "psycopg_connection", "sqlalchemy_errors"]

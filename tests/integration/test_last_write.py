@@ -1,0 +1,152 @@
+"""The last write sent together with COMMIT (psycopg), against the same steps run one by one.
+
+Each outcome rule is provoked for real on a real server: a match, a miss (version OCC refusing a
+stale write), a failure of the write itself (REPEATABLE READ refusing a concurrent update) and a
+failure of the COMMIT (a deferred constraint trigger). On MySQL and SQLite the same calls take the
+ordinary path, so the shared tests hold the two paths to the same results.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import pytest
+from sqlalchemy import Connection, Engine, text
+
+from harness.databases import Backend
+from harness.databases.base import Isolation
+from harness.runner.config import Scope
+from harness.runner.steps import Attempt, OpSteps, utc_now
+from harness.scenario import WriteOp, WriterContext, get_scenario
+from harness.schema import Tables, build_tables, create_and_load, load_snapshot
+from harness.strategies import get_strategy
+
+from .conftest import get_backend
+
+COUNTER = get_scenario("counter")
+(ENTITY,) = COUNTER.entities
+
+
+@contextmanager
+def counter_table(backend: Backend, isolation: Isolation | None = None) -> Iterator[tuple[Engine, Tables]]:
+    tables = build_tables(COUNTER.schema, 6)
+    with backend.create_database() as scratch:
+        engine = scratch.engine(3, isolation)
+        try:
+            with engine.begin() as conn:
+                create_and_load(conn, tables, COUNTER.initial, utc_now())
+            yield engine, tables
+        finally:
+            engine.dispose()
+
+
+def next_op(seq: int = 0) -> WriteOp:
+    return COUNTER.next_write(WriterContext(0, seq, 1, random.Random(seq), COUNTER.params))
+
+
+def steps_for(
+    backend: Backend, tables: Tables, conn: Connection, strategy: str, seq: int = 0, scope: Scope = "separate"
+) -> OpSteps:
+    return OpSteps(get_strategy(strategy), backend, tables, scope, conn, next_op(seq), write_with_commit=True)
+
+
+def stored_n(engine: Engine, tables: Tables) -> int:
+    with engine.connect() as conn, conn.begin():
+        snap = load_snapshot(conn, tables, ENTITY)
+    assert snap is not None
+    return int(snap.state["n"])
+
+
+def bump_elsewhere(engine: Engine, tables: Tables) -> None:
+    """Another session commits a change to the row."""
+    with engine.begin() as conn:
+        conn.execute(tables.parent.update().values(n=tables.parent.c.n + 100, version=tables.parent.c.version + 1))
+
+
+def run_op(steps: OpSteps, between: list[object] | None = None) -> Attempt:
+    assert steps.read() is None
+    for action in between or []:
+        assert callable(action)
+        action()
+    return steps.write() or steps.commit()
+
+
+def test_an_acknowledged_write_is_stored_and_the_connection_goes_on(backend: Backend) -> None:
+    with counter_table(backend) as (engine, tables), engine.connect() as conn:
+        for seq in range(3):
+            steps = steps_for(backend, tables, conn, "full-row", seq)
+            outcome = run_op(steps)
+            assert outcome.type == "ok", outcome
+            # on psycopg the write went out with the COMMIT; elsewhere it ran at write()
+            assert (steps.last_write is not None) == (conn.dialect.driver == "psycopg")
+        assert stored_n(engine, tables) == 3
+
+
+def test_a_write_that_matches_no_row_is_a_conflict_and_commits_nothing(backend: Backend) -> None:
+    with counter_table(backend) as (engine, tables), engine.connect() as conn:
+        steps = steps_for(backend, tables, conn, "version-occ")
+        outcome = run_op(steps, [lambda: bump_elsewhere(engine, tables)])
+        assert (outcome.type, outcome.reason) == ("fail", "conflict")
+        assert stored_n(engine, tables) == 100  # the other session's change, not ours
+        assert run_op(steps_for(backend, tables, conn, "version-occ", 1)).type == "ok"  # the connection goes on
+        assert stored_n(engine, tables) == 101
+
+
+def test_a_failed_write_is_fail_and_its_commit_never_ran() -> None:
+    """REPEATABLE READ refuses an UPDATE of a row changed since the snapshot: the write fails, the
+    server skips the COMMIT queued behind it, and the outcome is a definite ``fail``."""
+    backend = get_backend("postgres")
+    with counter_table(backend, "repeatable-read") as (engine, tables), engine.connect() as conn:
+        steps = steps_for(backend, tables, conn, "full-row", scope="single")  # the read's snapshot is kept
+        outcome = run_op(steps, [lambda: bump_elsewhere(engine, tables)])
+        assert steps.last_write is not None
+        assert (outcome.type, outcome.reason) == ("fail", "serialization"), outcome
+        assert stored_n(engine, tables) == 100
+        assert run_op(steps_for(backend, tables, conn, "full-row", 1)).type == "ok"
+        assert stored_n(engine, tables) == 101
+
+
+def test_an_error_from_the_commit_itself_is_info() -> None:
+    """A deferred constraint trigger fails at COMMIT, after the write succeeded: as for a lone
+    COMMIT the outcome is unknown to the client (``info``), not a definite failure."""
+    backend = get_backend("postgres")
+    with counter_table(backend) as (engine, tables), engine.connect() as conn:
+        with engine.begin() as ddl:
+            ddl.execute(
+                text(
+                    "CREATE FUNCTION refuse() RETURNS trigger LANGUAGE plpgsql AS "
+                    "$$ BEGIN RAISE EXCEPTION 'refused at commit'; END $$"
+                )
+            )
+            ddl.execute(
+                text(
+                    "CREATE CONSTRAINT TRIGGER refuse AFTER UPDATE ON counters "
+                    "DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION refuse()"
+                )
+            )
+        steps = steps_for(backend, tables, conn, "full-row")
+        outcome = run_op(steps)
+        assert steps.last_write is not None
+        assert outcome.type == "info", outcome
+        assert outcome.error is not None and "refused at commit" in outcome.error
+        assert stored_n(engine, tables) == 0
+        assert conn.execute(text("SELECT 1")).scalar_one() == 1  # SQLAlchemy's transaction was ended
+        conn.rollback()
+
+
+@pytest.mark.parametrize("strategy", ["full-row", "version-occ", "timestamp-occ"])
+def test_both_paths_store_the_same_row(backend: Backend, strategy: str) -> None:
+    """The write sent with COMMIT and the write run at ``write()`` leave identical rows."""
+    rows = []
+    for together in (True, False):
+        with counter_table(backend) as (engine, tables), engine.connect() as conn:
+            op = next_op()
+            steps = OpSteps(get_strategy(strategy), backend, tables, "single", conn, op, write_with_commit=together)
+            assert run_op(steps).type == "ok"
+            with conn.begin():
+                snap = load_snapshot(conn, tables, ENTITY)
+            assert snap is not None
+            rows.append((dict(snap.state), snap.version))
+    assert rows[0] == rows[1]
