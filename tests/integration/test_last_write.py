@@ -108,6 +108,22 @@ def test_a_failed_write_is_fail_and_its_commit_never_ran() -> None:
         assert stored_n(engine, tables) == 101
 
 
+def test_a_write_refused_by_a_constraint_is_fail_not_info() -> None:
+    """Unlike a serialization failure, a constraint violation proves nothing about a COMMIT; the
+    outcome is ``fail`` only because the write itself failed and the COMMIT behind it never ran."""
+    backend = get_backend("postgres")
+    with counter_table(backend) as (engine, tables), engine.connect() as conn:
+        with engine.begin() as ddl:
+            ddl.execute(text("ALTER TABLE counters ADD CONSTRAINT below_one CHECK (n < 1)"))
+        steps = steps_for(backend, tables, conn, "full-row")
+        outcome = run_op(steps)
+        assert steps.last_write is not None
+        assert (outcome.type, outcome.reason) == ("fail", "integrity"), outcome
+        assert stored_n(engine, tables) == 0
+        assert conn.execute(text("SELECT 1")).scalar_one() == 1  # the aborted transaction was rolled back
+        conn.rollback()
+
+
 def test_an_error_from_the_commit_itself_is_info() -> None:
     """A deferred constraint trigger fails at COMMIT, after the write succeeded: as for a lone
     COMMIT the outcome is unknown to the client (``info``), not a definite failure."""
