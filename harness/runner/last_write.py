@@ -66,6 +66,7 @@ def send_with_commit(conn: Connection, save: SaveOnCommit) -> int:
             cursor.execute(sql, values)
             return cursor.rowcount  # the first statement's: the UPDATE's
     except DBAPIError as exc:
-        if raw.info.transaction_status == pq.TransactionStatus.INERROR:
+        # in error, not idle: the UPDATE failed and the server skipped the COMMIT behind it
+        if not exc.connection_invalidated and raw.info.transaction_status == pq.TransactionStatus.INERROR:
             raise StatementFailed(exc) from exc.orig
         raise

@@ -14,8 +14,8 @@ Outcome rules: an error before COMMIT was sent, or the strategy's own conflict, 
 proves an abort (serialization failure, deadlock).
 
 A save that hands back its last write (:class:`SaveOnCommit`) has it run at ``write``, unless the
-caller runs write and commit back to back (stress mode) and the driver can pipeline: then the
-write goes out with the COMMIT in one round trip (:mod:`harness.runner.last_write`). Schedules
+caller runs write and commit back to back (stress mode) and the driver is psycopg: then the write
+goes out with the COMMIT as one query (:mod:`harness.runner.last_write`). Schedules
 always run it at ``write``, so a step releases exactly the statements it names.
 """
 
