@@ -6,9 +6,9 @@ about threads, retries or timing. It returns :class:`Saved` with what it stored,
 propagate; the runner classifies them.
 
 A save whose only write is one UPDATE may instead return :class:`SaveOnCommit`: the statement, not
-yet run. The runner then runs it as the transaction's last statement, and where the driver can
-(psycopg's pipeline mode) sends it in one round trip with the COMMIT. On a hot row that takes the
-client out of the row-lock window, which otherwise lasts from the UPDATE's reply to the COMMIT.
+yet run. The runner then runs it as the transaction's last statement, and on psycopg sends it
+together with the COMMIT as one query (``UPDATE ...; COMMIT``). On a hot row that takes the client
+out of the row-lock window, which otherwise lasts from the UPDATE's reply to the COMMIT.
 
 Every strategy updates the parent row first. That takes the row lock before any child row is
 touched, so concurrent write transactions on one entity queue on the parent row instead of
