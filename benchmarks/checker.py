@@ -2,7 +2,11 @@
 
 Two histories (see :mod:`benchmarks.histories`): Glance's image update applied full-row (lost
 updates everywhere, so evidence is built and explained) and the counter under version OCC (clean,
-half the writes refused). Timed: pairing events into operations, then the whole ``check``.
+half the writes refused). Timed apart:
+
+- recording: ``History(events)``, which pairs the events into operations and writes them into the
+  columns the checker reads, exactly what ``History`` does as each event is recorded during a run;
+- checking: ``check(history)``, the whole verdict with its evidence, from those columns.
 
 The reference, measured in the same run, is one linear pass over the same operations that touches
 what every checker must (type, entity, read, written): "check = k passes" says how far the checker
@@ -20,7 +24,7 @@ from typing import TypeVar
 from benchmarks.common import section, table
 from benchmarks.histories import Apply, generate
 from harness.checkers import Token, check
-from harness.history import Operation
+from harness.history import History, Operation
 from harness.scenario import get_scenario
 
 T = TypeVar("T")
@@ -50,10 +54,11 @@ def bench(quick: bool) -> None:
         per_op_at_smallest = None
         for n in sizes:
             gen = generate(scenario, n, apply=apply)
-            pair_s, ops = _timed(gen.history.operations)
+            events = gen.history.events
+            record_s, history = _timed(partial(History, events, gen.history.origin))
             token: Token | None = "version" if apply == "version-occ" else None
-            check_s, result = _timed(partial(check, ops, gen.initial, gen.final, token=token))
-            ref_s, _ = _timed(partial(_linear_pass, ops))
+            check_s, result = _timed(partial(check, history, gen.initial, gen.final, token=token))
+            ref_s, _ = _timed(partial(_linear_pass, history.operations()))
             per_op = check_s / n
             per_op_at_smallest = per_op_at_smallest or per_op
             rows.append(
@@ -61,15 +66,16 @@ def bench(quick: bool) -> None:
                     f"{name} {apply}",
                     f"{n:,}",
                     f"{result.verdict} ({result.lost_writes} lost)",
-                    f"{n / pair_s:,.0f}",
+                    f"{n / record_s:,.0f}",
                     f"{n / check_s:,.0f}",
-                    f"{n / (pair_s + check_s):,.0f}",
+                    f"{n / (record_s + check_s):,.0f}",
                     f"{per_op / per_op_at_smallest:.2f}",
                     f"{check_s / ref_s:.0f}",
                 )
             )
     table(
         rows,
-        ["history", "ops", "verdict", "pair ops/s", "check ops/s", "both ops/s", "time/op vs 10^4", "check/pass"],
+        ["history", "ops", "verdict", "record ops/s", "check ops/s", "both ops/s", "time/op vs 10^4", "check/pass"],
     )
     print("   target: check >= 1,000,000 ops/s at 10^6, time/op flat (linear growth)")
+    print("   record: paid while the run waits on the database; the same work as History(events) above")

@@ -54,7 +54,7 @@ def bench(dbs: list[str], quick: bool) -> None:
                 t0 = time.perf_counter()
                 record = run_stress(scenario, strategy, backend, RunConfig())
                 ops = record.history.operations()
-                result = check(ops, record.initial, record.final, token=strategy.token)
+                result = check(record.history, record.initial, record.final, token=strategy.token)
                 ttv.append(time.perf_counter() - t0)
                 verdicts.append(result.verdict == "lost-updates")
                 lost = [a.ops for a in result.anomalies if a.kind == "lost-update" and a.ops]

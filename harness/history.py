@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Literal, cast
 
 from harness.model import Intent, Snapshot, Value
+from harness.optable import OpTable, TableBuilder
 
 EventType = Literal["invoke", "ok", "fail", "info"]
 Outcome = Literal["ok", "fail", "info"]
@@ -126,14 +127,25 @@ class Operation:
 
 
 class History:
-    """Thread-safe, append-only list of events."""
+    """Thread-safe, append-only list of events.
 
-    def __init__(self, events: Iterable[Event] = (), origin: int | None = None) -> None:
-        self._events: list[Event] = list(events)
+    Events are paired into operations as they arrive, and each completed operation goes into the
+    columns the checkers read (:mod:`harness.optable`), so a verdict waits for no pass over the
+    events once the run is over.
+    """
+
+    def __init__(self, events: Iterable[Event] = (), origin: int | None = None, *, columns: bool = True) -> None:
+        self._events: list[Event] = []
         self._lock = threading.Lock()
         # CLOCK_MONOTONIC is one clock for every process on the machine, so histories recorded in
         # several processes from one origin merge into one timeline
         self.origin = time.monotonic_ns() if origin is None else origin
+        self._slots: list[Operation | None] = []  # one per invocation, in invocation order
+        self._pending: dict[int, tuple[int, Event]] = {}  # process -> (slot, its open invocation)
+        self._columns = TableBuilder() if columns else None
+        self._sealed: set[int] = set()  # open invocations given to a table as never completed
+        for ev in events:
+            self._record(ev)
 
     @classmethod
     def merge(cls, parts: Iterable[Iterable[Event]], origin: int) -> History:
@@ -151,7 +163,7 @@ class History:
     def invoke(self, process: int, role: Role, f: str, entity: int, intent: Intent | None = None) -> int:
         with self._lock:
             index = len(self._events)
-            self._events.append(Event(index, "invoke", process, role, f, entity, self.now(), intent=intent))
+            self._record(Event(index, "invoke", process, role, f, entity, self.now(), intent=intent))
         return index
 
     def complete(
@@ -167,7 +179,7 @@ class History:
     ) -> None:
         with self._lock:
             inv = self._events[invoke_index]
-            self._events.append(
+            self._record(
                 Event(
                     len(self._events),
                     type,
@@ -184,6 +196,44 @@ class History:
                 )
             )
 
+    def _record(self, ev: Event) -> None:
+        self._events.append(ev)
+        if ev.type == "invoke":
+            if ev.process in self._pending:  # a session invoked again without completing: the old op is lost
+                slot, inv = self._pending.pop(ev.process)
+                self._settle(slot, _unfinished(inv), inv)
+            self._pending[ev.process] = (len(self._slots), ev)
+            self._slots.append(None)
+            return
+        opened = self._pending.pop(ev.process, None)
+        if opened is None:
+            raise ValueError(f"completion event {ev.index} of process {ev.process} has no invocation")
+        slot, inv = opened
+        op = Operation(
+            id=inv.index,
+            process=inv.process,
+            role=inv.role,
+            f=inv.f,
+            entity=inv.entity,
+            type=ev.type,
+            start=inv.time,
+            end=ev.time,
+            intent=inv.intent,
+            read=ev.read,
+            written=ev.written or {},
+            attempts=ev.attempts,
+            reason=ev.reason,
+            error=ev.error,
+        )
+        self._settle(slot, op, inv)
+
+    def _settle(self, slot: int, op: Operation, inv: Event) -> None:
+        self._slots[slot] = op
+        if inv.index in self._sealed:  # a table already counted it as never completed: rebuild on demand
+            self._columns = None
+        elif self._columns is not None:
+            self._columns.add(op)
+
     @property
     def events(self) -> list[Event]:
         with self._lock:
@@ -193,38 +243,25 @@ class History:
         return len(self._events)
 
     def operations(self) -> list[Operation]:
-        """Pair invocations with completions, in invocation order."""
-        pending: dict[int, Event] = {}
-        ops: dict[int, Operation] = {}
-        for ev in self.events:
-            if ev.type == "invoke":
-                if ev.process in pending:  # a session invoked again without completing: the old op is lost
-                    _open = pending.pop(ev.process)
-                    ops[_open.index] = _unfinished(_open)
-                pending[ev.process] = ev
-                continue
-            inv = pending.pop(ev.process, None)
-            if inv is None:
-                raise ValueError(f"completion event {ev.index} of process {ev.process} has no invocation")
-            ops[inv.index] = Operation(
-                id=inv.index,
-                process=inv.process,
-                role=inv.role,
-                f=inv.f,
-                entity=inv.entity,
-                type=ev.type,
-                start=inv.time,
-                end=ev.time,
-                intent=inv.intent,
-                read=ev.read,
-                written=ev.written or {},
-                attempts=ev.attempts,
-                reason=ev.reason,
-                error=ev.error,
-            )
-        for inv in pending.values():
-            ops[inv.index] = _unfinished(inv)
-        return [ops[i] for i in sorted(ops)]
+        """Invocations paired with their completions, in invocation order."""
+        with self._lock:
+            open_ops = {slot: _unfinished(inv) for slot, inv in self._pending.values()}
+            return [op if op is not None else open_ops[i] for i, op in enumerate(self._slots)]
+
+    def table(self) -> OpTable:
+        """The operations as columns (what ``check`` reads); invocations still open count as ``info``."""
+        with self._lock:
+            if self._columns is None:  # recorded without columns, or a sealed op completed later
+                self._columns = TableBuilder()
+                self._sealed.clear()
+                for op in self._slots:
+                    if op is not None:
+                        self._columns.add(op)
+            for _, inv in self._pending.values():
+                if inv.index not in self._sealed:
+                    self._sealed.add(inv.index)
+                    self._columns.add(_unfinished(inv))
+            return self._columns.table()
 
     def write_jsonl(self, path: Path) -> None:
         with path.open("w", encoding="utf-8") as out:

@@ -1,47 +1,52 @@
 """Checkers: pure functions from (history, initial state, final state) to a verdict with evidence.
 
 They never touch a database. As in Jepsen, a checker that crashes does not sink the run: its error
-is recorded and the verdict cannot be a pass.
+is recorded and the verdict cannot be a pass. They read the history as columns
+(:class:`harness.optable.OpTable`): a recorded ``History`` has them ready, a list of operations is
+turned into them first.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 
-from harness.checkers.index import HistoryIndex
 from harness.checkers.invariants import Token, check_invariants
 from harness.checkers.lost_update import check_lost_updates, lost_kinds
 from harness.checkers.result import Anomaly, CheckResult, Stats, Verdict
 from harness.checkers.stats import compute_stats
-from harness.history import Operation
+from harness.history import History, Operation
 from harness.model import State
+from harness.optable import OpTable
 
 
 def check(
-    ops: Sequence[Operation],
+    ops: History | OpTable | Sequence[Operation],
     initial: Mapping[int, State],
     final: Mapping[int, State],
     *,
     token: Token | None = None,
 ) -> CheckResult:
-    """Judge one run. ``token`` names the concurrency token the strategy promises to maintain."""
+    """Judge one run. ``token`` names the concurrency token the strategy promises to maintain.
+
+    Pass the ``History`` itself where there is one: its columns were built while it was recorded.
+    """
     errors: list[str] = []
     stats = Stats()
     anomalies: list[Anomaly] = []
     violations: list[Anomaly] = []
     lost = acknowledged = 0
-    index = HistoryIndex(ops)  # lookups the checkers share, each built once
+    table = ops.table() if isinstance(ops, History) else ops if isinstance(ops, OpTable) else OpTable.of(ops)
     try:
-        stats = compute_stats(ops, index)
+        stats = compute_stats(table)
     except Exception as exc:  # a crashing checker yields unknown, never a pass
         errors.append(f"stats: {type(exc).__name__}: {exc}")
     try:
-        findings = check_lost_updates(ops, initial, final, index)
+        findings = check_lost_updates(table, initial, final)
         anomalies, lost, acknowledged = findings.anomalies, findings.lost_writes, findings.acknowledged
     except Exception as exc:
         errors.append(f"lost-update: {type(exc).__name__}: {exc}")
     try:
-        violations = check_invariants(ops, initial, token, index)
+        violations = check_invariants(table, initial, token)
     except Exception as exc:
         errors.append(f"invariants: {type(exc).__name__}: {exc}")
 

@@ -15,39 +15,53 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Literal
 
-from harness.checkers.index import HistoryIndex, ValueKey
+import numpy as np
+
 from harness.checkers.result import Anomaly
 from harness.history import Operation
-from harness.model import State, Value
+from harness.model import State
+from harness.optable import FAIL, I64, NEVER, NONE, OK, Bool, OpTable
 
 Token = Literal["version", "updated_at"]
 MAX_REPORTED = 100
 
 
-def reads_trace_to_writes(
-    ops: Sequence[Operation], initial: Mapping[int, State], index: HistoryIndex | None = None
-) -> list[Anomaly]:
-    history = index or HistoryIndex(ops)
-    producers = history.by_value
-    counters = history.counters
-    out: list[Anomaly] = []
+def _initial_keys(table: OpTable, initial: Mapping[int, State]) -> Bool:
+    """Per value key: it is the value its field had in the initial state."""
+    out = np.zeros(len(table.keys), dtype=bool)
+    for entity, state in initial.items():
+        for fld, value in state.items():
+            key = table.key_id(entity, fld, value)
+            if key != NONE:
+                out[key] = True
+    return out
+
+
+def reads_trace_to_writes(table: OpTable, initial: Mapping[int, State]) -> list[Anomaly]:
+    t = table
     # Many reads see the same committed state. Per distinct state: the latest invocation among the
     # writes that produced its values, and whether any value has no producer or a failed one. A read
-    # that completed after that invocation and whose state has no such value is then settled in O(1).
-    latest: dict[tuple[int, object], tuple[int, bool]] = {}
-    for r in ops:
-        if r.read is None or r.type != "ok" or r.end is None:
-            continue
-        key = (r.entity, r.read.fingerprint)
-        seen = latest.get(key)
-        if seen is None:
-            seen = latest[key] = _producers_of(r.entity, r.read.state, producers, counters, initial)
-        if r.end >= seen[0] and not seen[1]:
-            continue
+    # that completed after that invocation and whose state has no such value is then settled at once.
+    relevant = ~t.counter[t.st_field] & ~_initial_keys(t, initial)[t.st_key]
+    states, keys = t.st_state[relevant], t.st_key[relevant]
+    producer = t.producer[keys]
+    bad = (producer == NONE) | (t.type[np.maximum(producer, 0)] == FAIL)
+    suspect = np.zeros(len(t.states), dtype=bool)
+    suspect[states[bad]] = True
+    latest = np.full(len(t.states), -1, dtype=np.int64)
+    np.maximum.at(latest, states[~bad], t.start[producer[~bad]])
+    reads = np.flatnonzero((t.read_state != NONE) & (t.type == OK) & (t.end != NEVER))
+    state = t.read_state[reads]
+    doubtful = reads[(t.end[reads] < latest[state]) | suspect[state]]
+    out: list[Anomaly] = []
+    for row in doubtful[np.argsort(t.id[doubtful], kind="stable")].tolist():
+        r = t.ops[row]
+        assert r.read is not None and r.end is not None
         for fld, value in r.read.state.items():
-            if (r.entity, fld) in counters or initial.get(r.entity, {}).get(fld) == value:
+            if t.counter[t.field_id(r.entity, fld)] or initial.get(r.entity, {}).get(fld) == value:
                 continue
-            w = producers.get((r.entity, fld, value))
+            key = t.key_id(r.entity, fld, value)
+            w = t.ops[t.producer[key]] if key != NONE and t.producer[key] != NONE else None
             problem = None
             if w is None:
                 problem = "no write set that value"
@@ -65,99 +79,110 @@ def reads_trace_to_writes(
                         f"{r.describe()} read {fld}={value!r}: {problem}.",
                     )
                 )
-    return out[:MAX_REPORTED]
+                if len(out) == MAX_REPORTED:
+                    return out
+    return out
 
 
-def _producers_of(
-    entity: int,
-    state: Mapping[str, Value],
-    producers: Mapping[ValueKey, Operation],
-    counters: set[tuple[int, str]],
-    initial: Mapping[int, State],
-) -> tuple[int, bool]:
-    """(latest start among the writes that set ``state``'s values, some value has no good producer)."""
-    latest, suspect = -1, False
-    start = initial.get(entity, {})
-    for fld, value in state.items():
-        if (entity, fld) in counters or start.get(fld) == value:
-            continue
-        w = producers.get((entity, fld, value))
-        if w is None or w.type == "fail":
-            suspect = True
-        elif w.start > latest:
-            latest = w.start
-    return latest, suspect
+def _backwards(table: OpTable, rows: I64, values: I64) -> list[tuple[int, int]]:
+    """(previous row, row) where, within one session and entity, ``values`` dropped between two reads.
+
+    ``rows`` are in the order the reads started.
+    """
+    t = table
+    order = np.lexsort((np.arange(len(rows)), t.entity[rows], t.process[rows]))  # stable within a session
+    rows, values = rows[order], values[order]
+    same = (t.process[rows][1:] == t.process[rows][:-1]) & (t.entity[rows][1:] == t.entity[rows][:-1])
+    drops = np.flatnonzero(same & (values[1:] < values[:-1]))
+    return list(zip(rows[drops].tolist(), rows[drops + 1].tolist(), strict=True))
 
 
-def monotonic_reads(ops: Sequence[Operation], index: HistoryIndex | None = None) -> list[Anomaly]:
-    counters = (index or HistoryIndex(ops)).counters
-    last: dict[tuple[int, int, str], tuple[int, Operation]] = {}
+def monotonic_reads(table: OpTable) -> list[Anomaly]:
+    t = table
+    reads = np.flatnonzero(~t.writer & (t.read_state != NONE) & (t.type == OK))
+    reads = reads[np.lexsort((t.id[reads], t.start[reads]))]
+    position = np.empty(t.n, dtype=np.int64)
+    position[reads] = np.arange(len(reads))
+    found: list[tuple[int, str, int, int, int, int]] = []  # (position, field, prev row, row, prev, now)
+    for prev, row in _backwards(t, reads, t.read_version[reads]):
+        found.append((int(position[row]), "version", prev, row, int(t.read_version[prev]), int(t.read_version[row])))
+    for f in np.flatnonzero(t.counter).tolist():
+        entity, fld = t.fields[f]
+        value_of_state = np.zeros(len(t.states), dtype=np.int64)
+        has = np.zeros(len(t.states), dtype=bool)
+        keys = np.flatnonzero(t.key_field == f)  # the counter's distinct values
+        values = [t.keys[k][2] for k in keys.tolist()]
+        # an int beyond 64 bits (or not an int) is not compared numerically
+        numeric = np.fromiter(
+            (isinstance(v, int) and -(2**63) <= v < 2**63 for v in values), dtype=bool, count=len(values)
+        )
+        key_value = np.zeros(len(t.keys), dtype=np.int64)
+        key_value[keys[numeric]] = np.array([v for v, n in zip(values, numeric, strict=True) if n], dtype=np.int64)
+        key_numeric = np.zeros(len(t.keys), dtype=bool)
+        key_numeric[keys[numeric]] = True
+        mine = (t.st_field == f) & key_numeric[t.st_key]
+        value_of_state[t.st_state[mine]] = key_value[t.st_key[mine]]
+        has[t.st_state[mine]] = True
+        rows = reads[(t.entity[reads] == entity) & has[t.read_state[reads]]]
+        values = value_of_state[t.read_state[rows]]
+        for prev, row in _backwards(t, rows, values):
+            before, now = int(value_of_state[t.read_state[prev]]), int(value_of_state[t.read_state[row]])
+            found.append((int(position[row]), fld, prev, row, before, now))
     out: list[Anomaly] = []
-    for r in sorted(
-        (o for o in ops if o.role == "reader" and o.read is not None and o.type == "ok"),
-        key=lambda o: o.start,
-    ):
-        assert r.read is not None
-        observed: dict[str, int] = {"version": r.read.version}
-        for entity, fld in counters:
-            value = r.read.state.get(fld)
-            if entity == r.entity and isinstance(value, int):
-                observed[fld] = value
-        for fld, value in observed.items():
-            key = (r.process, r.entity, fld)
-            prev = last.get(key)
-            if prev is not None and value < prev[0]:
-                out.append(
-                    Anomaly(
-                        "invariant:monotonic-reads",
-                        r.entity,
-                        fld,
-                        (prev[1].id, r.id),
-                        f"reader session {r.process} saw {fld}={prev[0]} ({prev[1].describe()}) and later "
-                        f"{fld}={value} ({r.describe()}): it went backwards.",
-                    )
-                )
-            last[key] = (value, r)
-    return out[:MAX_REPORTED]
+    for _, fld, prev, row, before, now in sorted(found, key=lambda x: (x[0], x[1] != "version", x[1]))[:MAX_REPORTED]:
+        p, r = t.ops[prev], t.ops[row]
+        out.append(
+            Anomaly(
+                "invariant:monotonic-reads",
+                r.entity,
+                fld,
+                (p.id, r.id),
+                f"reader session {r.process} saw {fld}={before} ({p.describe()}) and later "
+                f"{fld}={now} ({r.describe()}): it went backwards.",
+            )
+        )
+    return out
 
 
-def one_committed_state(ops: Sequence[Operation], token: Token | None) -> list[Anomaly]:
+def one_committed_state(table: OpTable, token: Token | None) -> list[Anomaly]:
     if token is None:
         return []
-    seen: dict[tuple[int, object], tuple[object, Operation]] = {}
+    t = table
+    reads = np.flatnonzero((t.read_state != NONE) & (t.type == OK))
+    tok = (t.read_version if token == "version" else t.read_stamp)[reads]
+    order = np.lexsort((t.id[reads], tok, t.entity[reads]))
+    reads, tok = reads[order], tok[order]
+    entity = t.entity[reads]
+    starts = np.ones(len(reads), dtype=bool)
+    starts[1:] = (entity[1:] != entity[:-1]) | (tok[1:] != tok[:-1])
+    group = np.cumsum(starts) - 1
+    first = reads[starts]
+    differs = np.flatnonzero(t.read_state[reads] != t.read_state[first[group]])
+    _, at = np.unique(group[differs], return_index=True)  # the first read per group that saw another state
+    hits = differs[at]
     out: list[Anomaly] = []
-    reported: set[tuple[int, object]] = set()
-    for r in ops:
-        if r.read is None or r.type != "ok":
-            continue
-        tok = r.read.version if token == "version" else r.read.updated_at
-        key = (r.entity, tok)
-        state = r.read.fingerprint
-        if key not in seen:
-            seen[key] = (state, r)
-        elif seen[key][0] != state and key not in reported:
-            reported.add(key)
-            other = seen[key][1]
-            out.append(
-                Anomaly(
-                    "invariant:one-committed-state",
-                    r.entity,
-                    token,
-                    (other.id, r.id),
-                    f"{other.describe()} and {r.describe()} both read {token}={tok} of entity {r.entity} but "
-                    f"saw different rows: the token does not identify one committed state.",
-                )
+    for i in hits[np.argsort(t.id[reads[hits]], kind="stable")][:MAX_REPORTED].tolist():
+        other, r = t.ops[first[group[i]]], t.ops[reads[i]]
+        assert r.read is not None
+        value = r.read.version if token == "version" else r.read.updated_at
+        out.append(
+            Anomaly(
+                "invariant:one-committed-state",
+                r.entity,
+                token,
+                (other.id, r.id),
+                f"{other.describe()} and {r.describe()} both read {token}={value} of entity {r.entity} but "
+                f"saw different rows: the token does not identify one committed state.",
             )
-    return out[:MAX_REPORTED]
+        )
+    return out
 
 
 def check_invariants(
-    ops: Sequence[Operation], initial: Mapping[int, State], token: Token | None, index: HistoryIndex | None = None
+    ops: OpTable | Sequence[Operation], initial: Mapping[int, State], token: Token | None
 ) -> list[Anomaly]:
-    history = index or HistoryIndex(ops)
-    return (
-        reads_trace_to_writes(ops, initial, history) + monotonic_reads(ops, history) + one_committed_state(ops, token)
-    )
+    table = ops if isinstance(ops, OpTable) else OpTable.of(ops)
+    return reads_trace_to_writes(table, initial) + monotonic_reads(table) + one_committed_state(table, token)
 
 
 __all__ = ["Token", "check_invariants"]

@@ -17,15 +17,16 @@ entity and both wrote a field, at least one of them with a value derived from it
 
 from __future__ import annotations
 
-import math
-from collections import defaultdict
+import itertools
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
-from harness.checkers.index import HistoryIndex, ValueKey
+import numpy as np
+
 from harness.checkers.result import Anomaly
 from harness.history import Operation
 from harness.model import State, Value, is_kv
+from harness.optable import DERIVES, FAIL, I64, INFO, NEVER, NONE, OK, REPLACES_CHILDREN, Bool, OpTable
 
 INITIAL = -1  # producer id of a value that comes from the initial state
 MAX_DETAILED_PAIRS = 200  # same-read pairs explained one by one; the rest are only counted
@@ -46,64 +47,133 @@ def _name(entity: int, fld: str) -> str:
     return f"metadata key {fld[3:]!r} of entity {entity}" if is_kv(fld) else f"{fld} of entity {entity}"
 
 
-class _Producers:
-    """Maps (entity, field, value) to the write whose intent set that value."""
+class _Final:
+    """Per field id: what the final state holds there and who produced it."""
 
-    def __init__(self, by_value: Mapping[ValueKey, Operation], initial: Mapping[int, State]) -> None:
-        self._by_value = by_value
-        self._initial = initial
+    ABSENT, BY_WRITE, BY_INITIAL, UNEXPLAINED = 0, 1, 2, 3
 
-    def producer(self, entity: int, fld: str, value: Value) -> Operation | int | None:
-        """The write that set ``value``; ``INITIAL`` for the initial value; None if nobody did."""
-        op = self._by_value.get((entity, fld, value))
-        if op is not None:
-            return op
-        if self._initial.get(entity, {}).get(fld) == value:
-            return INITIAL
-        return None
-
-
-class _Index:
-    """Per (entity, field): the writes that stored it and the writes whose intent removes it."""
-
-    def __init__(self, ops: Sequence[Operation]) -> None:
-        # keyed by the stored value too: finding who stored one value is then a lookup, not a scan of
-        # every write of the field (which made explaining many losses quadratic)
-        self.stored: dict[tuple[int, str, Value | None], list[Operation]] = defaultdict(list)
-        self.removers: dict[int, list[Operation]] = defaultdict(list)
-        for op in ops:
-            if op.role != "writer" or op.type == "fail":
+    def __init__(self, table: OpTable, fields: I64, initial: Mapping[int, State], final: Mapping[int, State]) -> None:
+        size = len(table.fields)
+        self.kind = np.zeros(size, dtype=np.int8)
+        self.key = np.full(size, NONE, dtype=np.int64)
+        self.producer = np.full(size, NONE, dtype=np.int64)
+        self.stored = np.full(size, NONE, dtype=np.int64)  # the value key a clobberer would have stored
+        self.value: dict[int, Value] = {}
+        for f in fields.tolist():
+            entity, name = table.fields[f]
+            end_state = final.get(entity, {})
+            if name not in end_state:
+                self.stored[f] = table.key_id(entity, name, None)
                 continue
-            for fld, value in op.written.items():
-                self.stored[(op.entity, fld, value)].append(op)
-            if op.intent is not None and (op.intent.removes or op.intent.replace_children):
-                self.removers[op.entity].append(op)
+            current = self.value[f] = end_state[name]
+            key = self.key[f] = self.stored[f] = table.key_id(entity, name, current)
+            producer = table.producer[key] if key != NONE else NONE
+            if producer != NONE:
+                self.kind[f], self.producer[f] = self.BY_WRITE, producer
+            elif initial.get(entity, {}).get(name) == current:
+                self.kind[f] = self.BY_INITIAL
+            else:
+                self.kind[f] = self.UNEXPLAINED
 
-    def clobberer(self, entity: int, fld: str, value: Value | None, w: Operation) -> Operation | None:
-        """The write that stored ``value`` (None: deleted) over ``w``'s.
+
+def _legally_removed(table: OpTable, rows: I64, fields: I64) -> Bool:
+    """Per (write, field it set that is gone): some write that could follow it meant to remove the field.
+
+    A remover is a write not known to have failed whose intent removes the field, or replaces the
+    children without setting it; it could follow W unless it completed before W was invoked. So per
+    query: the latest end among the field's removers other than W, compared with W's start.
+    """
+    t = table
+    eligible = t.intended_writes & (t.type != FAIL)
+    latest = np.maximum(
+        _latest_explicit_remover(t, eligible, rows, fields), _latest_replacing(t, eligible, rows, fields)
+    )
+    return latest >= t.start[rows]
+
+
+def _latest_explicit_remover(t: OpTable, eligible: Bool, rows: I64, fields: I64) -> I64:
+    """The latest end among writes other than ``rows`` whose intent removes ``fields`` (-1: none)."""
+    out = np.full(len(rows), -1, dtype=np.int64)
+    keep = eligible[t.rm_op]
+    by, fld = t.rm_op[keep], t.rm_field[keep]
+    if not len(by):
+        return out
+    order = np.lexsort((-t.end[by], fld))  # per field, latest end first
+    by, fld = by[order], fld[order]
+    first = np.full(len(t.fields), -1, dtype=np.int64)
+    heads = np.flatnonzero(np.r_[True, fld[1:] != fld[:-1]])
+    first[fld[heads]] = heads
+    at = first[fields]
+    for k in range(2):  # W itself can be at most one of them: the second one then answers
+        pos = at + k
+        ok = (at >= 0) & (pos < len(by))
+        pos = np.where(ok, pos, 0)
+        ok &= (fld[pos] == fields) & (by[pos] != rows) & (out == -1)
+        out[ok] = t.end[by[pos[ok]]]
+    return out
+
+
+def _latest_replacing(t: OpTable, eligible: Bool, rows: I64, fields: I64) -> I64:
+    """The latest end among writes that replace the children of ``fields``' entity without setting
+    the field (-1: none). W itself sets the field, so it is never among them."""
+    out = np.full(len(rows), -1, dtype=np.int64)
+    by = np.flatnonzero(eligible & ((t.flags & REPLACES_CHILDREN) != 0))
+    if not len(by):
+        return out
+    by = by[np.lexsort((-t.end[by], t.entity[by]))]  # per entity, latest end first
+    entity = t.entity[by]
+    heads = np.flatnonzero(np.r_[True, entity[1:] != entity[:-1]])
+    query_entity = t.field_entity[fields]
+    at = heads[np.clip(np.searchsorted(entity[heads], query_entity), 0, len(heads) - 1)]
+    width = len(t.fields)
+    setters = np.unique(t.set_op * width + t.set_field)
+    todo = np.flatnonzero(entity[at] == query_entity)
+    k = 0
+    # walk down each entity's list past the writes that set the field: a few steps at most
+    while len(todo):
+        pos = at[todo] + k
+        inside = pos < len(by)
+        todo, pos = todo[inside], pos[inside]
+        candidate = by[pos]
+        inside = entity[pos] == query_entity[todo]
+        todo, candidate = todo[inside], candidate[inside]
+        skip = np.isin(candidate * width + fields[todo], setters)
+        out[todo[~skip]] = t.end[candidate[~skip]]
+        todo = todo[skip]
+        k += 1
+    return out
+
+
+class _Stored:
+    """Who stored each of some value keys (a deletion is the value None): for explaining lost writes."""
+
+    def __init__(self, table: OpTable, keys: I64) -> None:
+        self.table = table
+        t = table
+        keep = np.isin(t.wr_key, keys) & t.writer[t.wr_op] & (t.type[t.wr_op] != FAIL)
+        code, rows = t.wr_key[keep], t.wr_op[keep]
+        order = np.lexsort((t.id[rows], code))
+        self.code, self.rows = code[order], rows[order]
+
+    def clobberer(self, key: int, w: int) -> int:
+        """The row that stored value ``key`` over row ``w``'s write, or NONE.
 
         Preferably the first one that read before ``w`` was acknowledged and completed after it: it
         wrote from a state that did not have ``w``'s change. Otherwise the last one that stored it.
         """
-        stored = [op for op in self.stored[(entity, fld, value)] if op.id != w.id and not op.completed_before(w)]
-        w_end = w.end if w.end is not None else math.inf
-
-        def end(o: Operation) -> float:
-            return math.inf if o.end is None else o.end
-
-        racing = [op for op in stored if op.start < w_end < end(op)]
-        if racing:
-            return min(racing, key=end)
-        return max(stored, key=end, default=None)
-
-    def legally_removed(self, w: Operation, fld: str) -> bool:
-        """Some write that could be serialized after ``w`` meant to remove ``fld``."""
-        for r in self.removers[w.entity]:
-            assert r.intent is not None
-            removes = fld in r.intent.removes or (r.intent.replace_children and fld not in r.intent.sets)
-            if r.id != w.id and removes and not r.completed_before(w):
-                return True
-        return False
+        t = self.table
+        if key == NONE:  # no write stored it (the initial value, never written back)
+            return NONE
+        lo, hi = np.searchsorted(self.code, [key, key + 1], side="left")
+        stored = self.rows[lo:hi]
+        stored = stored[(t.id[stored] != t.id[w]) & (t.end[stored] >= t.start[w])]  # not completed before w
+        if not len(stored):
+            return NONE
+        ends, w_end = t.end[stored], t.end[w]
+        racing = (t.start[stored] < w_end) & (w_end < ends)
+        if racing.any():
+            return int(stored[racing][np.argmin(ends[racing])])
+        return int(stored[np.argmax(ends)])
 
 
 def _label(fld: str) -> str:
@@ -135,79 +205,80 @@ def _explain_lost(
 
 
 def _register_losses(
-    ops: Sequence[Operation],
-    initial: Mapping[int, State],
-    final: Mapping[int, State],
-    history: HistoryIndex,
-) -> tuple[list[Anomaly], set[int]]:
-    counters = history.counters
-    producers = _Producers(history.by_value, initial)
-    index = _Index(ops)
+    table: OpTable, initial: Mapping[int, State], final: Mapping[int, State]
+) -> tuple[list[Anomaly], I64, int]:
+    """Anomalies (lost-update, unexplained-value), the rows of lost writes, and the acknowledged count."""
+    t = table
+    entry = t.intended_writes[t.set_op] & (t.type[t.set_op] == OK) & ~t.counter[t.set_field]
+    rows, fields, keys = t.set_op[entry], t.set_field[entry], t.set_key[entry]
+    acknowledged = len(np.unique(rows))
+    if not acknowledged:
+        return [], rows, 0
+    fin = _Final(t, np.unique(fields), initial, final)
+    kind = fin.kind[fields]
+    differs = keys != fin.key[fields]
+    producer = fin.producer[fields]
+    producer_end = t.end[np.maximum(producer, 0)]
+    lost = differs & ((kind == _Final.BY_INITIAL) | ((kind == _Final.BY_WRITE) & (producer_end < t.start[rows])))
+    gone = kind == _Final.ABSENT
+    if gone.any():
+        lost[gone] = ~_legally_removed(t, rows[gone], fields[gone])
+    unexplained = differs & (kind == _Final.UNEXPLAINED)
+    report = np.flatnonzero(lost | unexplained)
+    report = report[np.lexsort((report, t.id[rows[report]]))]  # in invocation order, then set order
     anomalies: list[Anomaly] = []
-    lost_ops: set[int] = set()
-    for w in ops:
-        if not (w.role == "writer" and w.type == "ok" and w.intent is not None):
-            continue
-        end_state = final.get(w.entity, {})
-        for fld, value in w.intent.sets.items():
-            if (w.entity, fld) in counters:
-                continue
-            present = fld in end_state
-            current = end_state.get(fld)
-            if present and current == value:
-                continue
-            producer: Operation | int | None = None
-            if present:
-                assert current is not None
-                producer = producers.producer(w.entity, fld, current)
-                if producer is None:
-                    anomalies.append(
-                        Anomaly(
-                            "unexplained-value",
-                            w.entity,
-                            fld,
-                            (w.id,),
-                            f"the final {_name(w.entity, fld)} is {current!r}, which no write set "
-                            f"and the initial state did not hold",
-                        )
-                    )
-                    continue
-                if isinstance(producer, Operation) and not producer.completed_before(w):
-                    continue  # concurrent with W: it may legally have been serialized after W
-            elif index.legally_removed(w, fld):
-                continue  # removed by a write that could legally follow W
-            clobberer = index.clobberer(w.entity, fld, current, w)
-            lost_ops.add(w.id)
+    stored = _Stored(t, np.unique(fin.stored[fields[lost]])) if lost.any() else None
+    for i in report.tolist():
+        row, f = int(rows[i]), int(fields[i])
+        w = t.ops[row]
+        entity, name = t.fields[f]
+        if unexplained[i]:
             anomalies.append(
                 Anomaly(
-                    "lost-update",
-                    w.entity,
-                    fld,
-                    (w.id,) + ((clobberer.id,) if clobberer else ()),
-                    _explain_lost(w, fld, current if present else None, producer, clobberer),
+                    "unexplained-value",
+                    entity,
+                    name,
+                    (w.id,),
+                    f"the final {_name(entity, name)} is {fin.value[f]!r}, which no write set "
+                    f"and the initial state did not hold",
                 )
             )
-    return anomalies, lost_ops
+            continue
+        assert stored is not None
+        clobberer_row = stored.clobberer(int(fin.stored[f]), row)
+        clobberer = t.ops[clobberer_row] if clobberer_row != NONE else None
+        prod: Operation | int | None = None
+        if kind[i] == _Final.BY_WRITE:
+            prod = t.ops[int(producer[i])]
+        elif kind[i] == _Final.BY_INITIAL:
+            prod = INITIAL
+        anomalies.append(
+            Anomaly(
+                "lost-update",
+                entity,
+                name,
+                (w.id,) + ((clobberer.id,) if clobberer else ()),
+                _explain_lost(w, name, fin.value.get(f), prod, clobberer),
+            )
+        )
+    return anomalies, np.unique(rows[lost]), acknowledged
 
 
 def _counter_findings(
-    ops: Sequence[Operation],
-    initial: Mapping[int, State],
-    final: Mapping[int, State],
-    counters: set[tuple[int, str]],
+    table: OpTable, initial: Mapping[int, State], final: Mapping[int, State]
 ) -> tuple[list[Anomaly], int, int]:
+    t = table
     anomalies: list[Anomaly] = []
-    lost = 0
-    acknowledged = 0
-    for entity, fld in sorted(counters):
-        acked = unknown = 0
-        for op in ops:
-            if op.role == "writer" and op.entity == entity and op.intent and fld in op.intent.increments:
-                delta = op.intent.increments[fld]
-                if op.type == "ok":
-                    acked += delta
-                elif op.type == "info":
-                    unknown += delta
+    lost = acknowledged = 0
+    mine = t.intended_writes[t.inc_op]
+    kind = t.type[t.inc_op]
+    acked_by_field = np.zeros(len(t.fields), dtype=np.int64)
+    unknown_by_field = np.zeros(len(t.fields), dtype=np.int64)
+    np.add.at(acked_by_field, t.inc_field[mine & (kind == OK)], t.inc_delta[mine & (kind == OK)])
+    np.add.at(unknown_by_field, t.inc_field[mine & (kind == INFO)], t.inc_delta[mine & (kind == INFO)])
+    for f in sorted(np.flatnonzero(t.counter).tolist(), key=lambda f: t.fields[f]):
+        entity, fld = t.fields[f]
+        acked, unknown = int(acked_by_field[f]), int(unknown_by_field[f])
         acknowledged += acked
         start = int(initial.get(entity, {}).get(fld, 0))
         end = int(final.get(entity, {}).get(fld, 0))
@@ -246,16 +317,34 @@ def _derived(op: Operation) -> set[str]:
     return {f for f in op.written if f not in own}
 
 
-def _same_read_overwrites(history: HistoryIndex) -> list[Anomaly]:
+def _same_read_overwrites(table: OpTable) -> list[Anomaly]:
+    t = table
+    candidates = np.flatnonzero(t.writer & (t.type == OK) & (t.read_state != NONE))
+    if not len(candidates):
+        return []
+    state = t.read_state[candidates]
+    sizes = np.bincount(state)
+    shared = candidates[sizes[state] > 1]
+    # only a write that derived a value from its read can clobber: groups without one need no look
+    suspicious = np.zeros(len(sizes), dtype=bool)
+    with_derived = shared[(t.flags[shared] & DERIVES) != 0]  # set only for writes with an intent
+    suspicious[t.read_state[with_derived]] = True
+    shared = shared[suspicious[t.read_state[shared]]]
+    if not len(shared):
+        return []
+    # groups in order of their first invocation, members by completion (as they were written)
+    first = np.full(len(sizes), NEVER, dtype=np.int64)
+    np.minimum.at(first, t.read_state[shared], t.id[shared])
+    shared = shared[np.lexsort((t.id[shared], t.end[shared], first[t.read_state[shared]]))]
     anomalies: list[Anomaly] = []
-    for shared_group in history.same_read_groups:
-        group = sorted(shared_group, key=lambda o: o.end or 0)  # the index's lists are shared: no in-place sort
+    bounds = [0, *(np.flatnonzero(np.diff(t.read_state[shared])) + 1).tolist(), len(shared)]
+    for lo, hi in itertools.pairwise(bounds):  # lazily: the cap usually stops it early
+        group = [t.ops[r] for r in shared[lo:hi].tolist()]
         for i, a in enumerate(group):
             for b in group[i + 1 :]:
                 if a.intent is None or b.intent is None:
                     continue
-                shared = set(a.written) & set(b.written)
-                clobbered = sorted(f for f in shared if f in _derived(a) | _derived(b))
+                clobbered = sorted(f for f in set(a.written) & set(b.written) if f in _derived(a) | _derived(b))
                 if not clobbered:
                     continue
                 if len(anomalies) >= MAX_DETAILED_PAIRS:
@@ -276,36 +365,14 @@ def _same_read_overwrites(history: HistoryIndex) -> list[Anomaly]:
     return anomalies
 
 
-def check_lost_updates(
-    ops: Sequence[Operation],
-    initial: Mapping[int, State],
-    final: Mapping[int, State],
-    index: HistoryIndex | None = None,
-) -> LostUpdateFindings:
-    history = index or HistoryIndex(ops)
-    counters = history.counters
-    anomalies, lost_ops = _register_losses(ops, initial, final, history)
-    counter_anomalies, counter_lost, counter_acked = _counter_findings(ops, initial, final, counters)
-    anomalies += counter_anomalies
-    anomalies += _same_read_overwrites(history)
-    anomalies += _failed_writes_applied(history.by_value, final)
-    register_acked = sum(
-        1
-        for op in ops
-        if op.role == "writer"
-        and op.type == "ok"
-        and op.intent
-        and any((op.entity, f) not in counters for f in op.intent.sets)
-    )
-    return LostUpdateFindings(anomalies, len(lost_ops) + counter_lost, register_acked + counter_acked)
-
-
-def _failed_writes_applied(by_value: Mapping[ValueKey, Operation], final: Mapping[int, State]) -> list[Anomaly]:
+def _failed_writes_applied(table: OpTable, final: Mapping[int, State]) -> list[Anomaly]:
     out = []
     for entity, state in final.items():
         for fld, value in state.items():
-            failed = by_value.get((entity, fld, value))
-            if failed is not None and failed.type == "fail":
+            key = table.key_id(entity, fld, value)
+            row = int(table.producer[key]) if key != NONE else NONE
+            if row != NONE and table.type[row] == FAIL:
+                failed = table.ops[row]
                 out.append(
                     Anomaly(
                         "failed-write-applied",
@@ -317,6 +384,18 @@ def _failed_writes_applied(by_value: Mapping[ValueKey, Operation], final: Mappin
                     )
                 )
     return out
+
+
+def check_lost_updates(
+    ops: OpTable | Sequence[Operation], initial: Mapping[int, State], final: Mapping[int, State]
+) -> LostUpdateFindings:
+    table = ops if isinstance(ops, OpTable) else OpTable.of(ops)
+    anomalies, lost_rows, register_acked = _register_losses(table, initial, final)
+    counter_anomalies, counter_lost, counter_acked = _counter_findings(table, initial, final)
+    anomalies += counter_anomalies
+    anomalies += _same_read_overwrites(table)
+    anomalies += _failed_writes_applied(table, final)
+    return LostUpdateFindings(anomalies, len(lost_rows) + counter_lost, register_acked + counter_acked)
 
 
 def lost_kinds() -> frozenset[str]:

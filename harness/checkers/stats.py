@@ -2,81 +2,87 @@
 
 from __future__ import annotations
 
-import heapq
 import math
-from collections import Counter, defaultdict
 from collections.abc import Sequence
 
-from harness.checkers.index import HistoryIndex
+import numpy as np
+
 from harness.checkers.result import Stats
 from harness.history import Operation
+from harness.optable import FAIL, I64, INFO, NEVER, NONE, OK, OpTable
 
 HISTOGRAM_BOUNDS_MS = (1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000, 5000)
 
 
 def histogram(sorted_ms: Sequence[float]) -> dict[str, int]:
     """Counts per bucket of a 1-2-5 series; every value lands in exactly one bucket."""
-    counts = dict.fromkeys([*(str(b) for b in HISTOGRAM_BOUNDS_MS), "inf"], 0)
-    for value in sorted_ms:
-        bucket = next((str(b) for b in HISTOGRAM_BOUNDS_MS if value <= b), "inf")
-        counts[bucket] += 1
-    return counts
+    # bucket i holds values in (bound[i-1], bound[i]]: the first bound that is >= the value
+    bucket = np.searchsorted(HISTOGRAM_BOUNDS_MS, sorted_ms, side="left")
+    counts = np.bincount(bucket, minlength=len(HISTOGRAM_BOUNDS_MS) + 1)
+    return dict(zip([*(str(b) for b in HISTOGRAM_BOUNDS_MS), "inf"], (int(c) for c in counts), strict=True))
 
 
 def percentile(sorted_values: Sequence[float], q: float) -> float:
     """Nearest-rank percentile of an already sorted sequence; 0.0 when empty."""
-    if not sorted_values:
+    if not len(sorted_values):
         return 0.0
     rank = max(1, math.ceil(q / 100 * len(sorted_values)))
-    return sorted_values[rank - 1]
+    return float(sorted_values[rank - 1])
 
 
 def overlapping_pairs(ops: Sequence[Operation]) -> int:
-    """Pairs of operations on the same entity whose [start, end] intervals overlap (sweep, n log n)."""
-    by_entity: dict[int, list[Operation]] = defaultdict(list)
-    for op in ops:
-        by_entity[op.entity].append(op)
+    """Pairs of operations on the same entity whose [start, end] intervals overlap."""
+    table = OpTable.of(ops)
+    return overlapping(table.entity, table.start, table.end)
+
+
+def overlapping(entity: I64, start: I64, end: I64) -> int:
+    """Pairs on one entity whose intervals overlap, in n log n.
+
+    Two intervals overlap unless one ends before the other starts, so per entity the answer is
+    C(n, 2) minus, for each interval, how many intervals end before it starts.
+    """
     total = 0
-    for group in by_entity.values():
-        active: list[float] = []  # min-heap of end times of ops that started earlier
-        for op in sorted(group, key=lambda o: o.start):
-            while active and active[0] < op.start:
-                heapq.heappop(active)
-            total += len(active)
-            heapq.heappush(active, math.inf if op.end is None else op.end)
+    for e in np.unique(entity):
+        mine = entity == e
+        ends = np.sort(end[mine])
+        n = len(ends)
+        total += n * (n - 1) // 2 - int(np.searchsorted(ends, start[mine], side="left").sum())
     return total
 
 
-def same_read_groups(ops: Sequence[Operation]) -> list[list[Operation]]:
-    """Acknowledged writes grouped by the exact version of the entity they read (groups of 2+)."""
-    return HistoryIndex(ops).same_read_groups
-
-
-def compute_stats(ops: Sequence[Operation], index: HistoryIndex | None = None) -> Stats:
-    index = index or HistoryIndex(ops)
-    writes = [op for op in ops if op.role == "writer"]
-    outcome = Counter(op.type for op in writes)
-    reasons = Counter(op.reason or "unknown" for op in writes if op.type == "fail")
-    retries = sum(op.attempts - 1 for op in writes)
+def compute_stats(table: OpTable) -> Stats:
+    w = table.writer
+    kind = table.type[w]
+    attempts = table.attempts[w]
+    start, end = table.start[w], table.end[w]
+    ok, fail = kind == OK, kind == FAIL
+    reasons = table.reason[w][fail]
+    codes, counts = np.unique(reasons, return_counts=True)
+    fail_reasons = {("unknown" if r == NONE else table.reasons[r]): int(c) for r, c in zip(codes, counts, strict=True)}
     # every attempt but a final success was refused: a conflict or a database abort
-    conflicts = sum(op.attempts - (1 if op.type == "ok" else 0) for op in writes if op.type != "info")
-    latencies = sorted((op.end - op.start) / 1e6 for op in writes if op.type == "ok" and op.end is not None)
-    ends = [op.end for op in writes if op.end is not None]
-    duration = (max(ends) - min(op.start for op in writes)) / 1e9 if ends else 0.0
+    settled = kind != INFO
+    conflicts = int(attempts[settled].sum() - ok.sum())
+    done = end != NEVER
+    latencies = np.sort((end[ok & done] - start[ok & done]) / 1e6)
+    duration = (int(end[done].max()) - int(start.min())) / 1e9 if done.any() else 0.0
+    same_read = table.read_state[w & (table.type == OK) & (table.read_state != NONE)]
+    groups = np.bincount(same_read) if len(same_read) else np.zeros(0, dtype=np.int64)
+    n_ok = int(ok.sum())
     return Stats(
-        writes=len(writes),
-        ok=outcome["ok"],
-        fail=outcome["fail"],
-        info=outcome["info"],
-        reads=len(ops) - len(writes),
+        writes=int(w.sum()),
+        ok=n_ok,
+        fail=int(fail.sum()),
+        info=int((kind == INFO).sum()),
+        reads=table.n - int(w.sum()),
         conflicts=conflicts,
-        retries=retries,
-        fail_reasons=dict(reasons),
-        overlapping_write_pairs=overlapping_pairs(writes),
-        same_read_pairs=sum(len(g) * (len(g) - 1) // 2 for g in index.same_read_groups),
+        retries=int((attempts - 1).sum()),
+        fail_reasons=dict(sorted(fail_reasons.items(), key=lambda kv: -kv[1])),
+        overlapping_write_pairs=overlapping(table.entity[w], start, end),
+        same_read_pairs=int((groups * (groups - 1) // 2).sum()),
         duration_s=duration,
-        ops_per_s=outcome["ok"] / duration if duration > 0 else 0.0,
-        latency_p50_ms=percentile(latencies, 50),
-        latency_p99_ms=percentile(latencies, 99),
-        latency_histogram_ms=histogram(latencies),
+        ops_per_s=n_ok / duration if duration > 0 else 0.0,
+        latency_p50_ms=percentile(latencies, 50),  # type: ignore[arg-type]
+        latency_p99_ms=percentile(latencies, 99),  # type: ignore[arg-type]
+        latency_histogram_ms=histogram(latencies),  # type: ignore[arg-type]
     )

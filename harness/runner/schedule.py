@@ -485,7 +485,7 @@ class ScheduleRunner:
         with engine.connect() as conn, conn.begin():
             final = read_states(conn, tables, scenario.entities)
         initial = {e: dict(s) for e, s in scenario.initial.items()}
-        result = check(run.history.operations(), initial, final, token=strategy.token)
+        result = check(run.history, initial, final, token=strategy.token)
         if run.errors:
             result.checker_errors.extend(f"runner: {e}" for e in run.errors)
             if result.verdict == "no-lost-updates":

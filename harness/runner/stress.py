@@ -202,7 +202,7 @@ def _writer_process(spec: _ChildSpec, start: Any, results: Any) -> None:
     from harness.strategies.registry import get_strategy
 
     errors: list[str] = []
-    history = History(origin=spec.origin)
+    history = History(origin=spec.origin, columns=False)  # only its events travel back; the merge indexes them
     try:
         scenario = get_scenario(spec.scenario).with_params(spec.params)
         strategy = get_strategy(spec.strategy)

@@ -45,7 +45,7 @@ def test_declared_verdict(backend: Backend, scenario_name: str, spec: str) -> No
     for round_no in range(1, ROUNDS + 1):
         record = run_stress(scenario, strategy, backend, CONFIG)
         assert not record.harness_errors, record.harness_errors
-        result = check(record.history.operations(), record.initial, record.final, token=strategy.token)
+        result = check(record.history, record.initial, record.final, token=strategy.token)
         s = result.stats
         seen.append(
             f"round {round_no}: {result.verdict} lost={result.lost_writes}/{result.acknowledged} "
@@ -83,7 +83,7 @@ def test_nova_update_all_removals_are_judged_legal_only_when_they_could_follow(
     verdicts = []
     for _ in range(ROUNDS):
         record = run_stress(scenario, strategy, backend, CONFIG)
-        result = check(record.history.operations(), record.initial, record.final, token=strategy.token)
+        result = check(record.history, record.initial, record.final, token=strategy.token)
         assert any(op.f == "update_all" and op.type == "ok" for op in record.history.operations())
         verdicts.append(result.verdict)
         if expected == "lost-updates" and result.verdict == expected:

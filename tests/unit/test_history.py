@@ -4,6 +4,7 @@ from pathlib import Path
 
 from harness.history import History
 from harness.model import Intent, Snapshot
+from harness.optable import NEVER, OK
 
 
 def test_invocations_pair_with_completions_and_unfinished_ones_read_back_as_info(tmp_path: Path) -> None:
@@ -30,3 +31,17 @@ def test_a_session_that_invokes_again_without_completing_leaves_the_first_op_ind
     second = h.invoke(1, "writer", "update", 1, Intent(sets={"a": "2"}))
     h.complete(second, "ok")
     assert [op.type for op in h.operations()] == ["info", "ok"]
+
+
+def test_columns_follow_the_history_as_it_is_recorded() -> None:
+    h = History()
+    first = h.invoke(1, "writer", "update", 1, Intent(sets={"a": "1"}))
+    h.invoke(2, "reader", "read", 1)
+    table = h.table()  # one still open: counted as never completed
+    assert table.n == 2 and sorted(table.end.tolist())[-1] == NEVER
+    h.complete(first, "ok", written={"a": "1"})
+    h.invoke(1, "writer", "update", 1, Intent(sets={"a": "2"}))  # recording goes on after a table
+    again = h.table()
+    assert again.n == 3 and table.n == 2  # the first table is unchanged
+    assert sorted(again.id.tolist()) == [op.id for op in h.operations()]
+    assert again.type.tolist().count(OK) == 1

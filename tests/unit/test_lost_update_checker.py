@@ -111,6 +111,14 @@ def test_key_removed_by_an_update_all_that_finished_before_the_write_began_is_lo
     assert result.lost_writes == 1
 
 
+def test_an_update_all_that_ends_the_instant_the_write_begins_could_still_follow_it() -> None:
+    # "completed before" is strict: equal clock readings cannot order the two
+    s = Story({1: {"kv:role": "web"}})
+    s.write(2, 0, 10, sets={"kv:z": "9"}, replace_children=True, written={"kv:role": None, "kv:z": "9"})
+    s.write(1, 10, 20, sets={"kv:a": "1"}, read={"kv:z": "9"})
+    assert check(s.ops, s.initial, {1: {"kv:z": "9"}}).lost_writes == 0
+
+
 def test_counter_shortfall_is_lost_and_surplus_is_duplicated() -> None:
     s = Story({1: {"n": 0}})
     for i in range(3):
