@@ -43,8 +43,12 @@ class ScratchDatabase:
     backend: Backend
     dropped: bool = False
 
-    def engine(self, pool_size: int, isolation: Isolation | None = None) -> Engine:
-        return self.backend.make_engine(self.url, pool_size, isolation)
+    def engine(
+        self, pool_size: int, isolation: Isolation | None = None, *, begin_with_first_statement: bool = False
+    ) -> Engine:
+        return self.backend.make_engine(
+            self.url, pool_size, isolation, begin_with_first_statement=begin_with_first_statement
+        )
 
     def drop(self) -> None:
         if not self.dropped:
@@ -103,7 +107,12 @@ class Backend(ABC):
         """Databases named with the harness prefix that still exist (for clean-up checks)."""
 
     @abstractmethod
-    def make_engine(self, url: URL, pool_size: int, isolation: Isolation | None = None) -> Engine: ...
+    def make_engine(
+        self, url: URL, pool_size: int, isolation: Isolation | None = None, *, begin_with_first_statement: bool = False
+    ) -> Engine:
+        """An engine on ``url``. ``begin_with_first_statement``: a request for transactions whose BEGIN
+        is sent with their first statement, one round trip fewer (PostgreSQL honours it, see
+        :mod:`harness.databases.begin_with_first`; the others have no BEGIN round trip to save)."""
 
     @abstractmethod
     def classify(self, exc: DBAPIError) -> str:
@@ -150,7 +159,9 @@ class ServerBackend(Backend):
     def connect_args(self) -> dict[str, Any]:
         return {"connect_timeout": CONNECT_TIMEOUT_S}
 
-    def make_engine(self, url: URL, pool_size: int, isolation: Isolation | None = None) -> Engine:
+    def make_engine(
+        self, url: URL, pool_size: int, isolation: Isolation | None = None, *, begin_with_first_statement: bool = False
+    ) -> Engine:
         return create_engine(
             url,
             pool_size=pool_size,

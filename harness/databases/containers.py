@@ -149,8 +149,10 @@ class ContainerBackend(Backend):
     def leftover_databases(self) -> list[str]:
         return self.server.leftover_databases()
 
-    def make_engine(self, url: URL, pool_size: int, isolation: Isolation | None = None) -> Engine:
-        return self.server.make_engine(url, pool_size, isolation)
+    def make_engine(
+        self, url: URL, pool_size: int, isolation: Isolation | None = None, *, begin_with_first_statement: bool = False
+    ) -> Engine:
+        return self.server.make_engine(url, pool_size, isolation, begin_with_first_statement=begin_with_first_statement)
 
     def classify(self, exc: DBAPIError) -> str:
         return self.server.classify(exc)

@@ -78,7 +78,9 @@ class MySQLBackend(ServerBackend):
         """What the harness's sessions run with: the session setting, else the server's default."""
         return self.session.get(name) or self.server_variable(name)
 
-    def make_engine(self, url: URL, pool_size: int, isolation: Isolation | None = None) -> Engine:
+    def make_engine(
+        self, url: URL, pool_size: int, isolation: Isolation | None = None, *, begin_with_first_statement: bool = False
+    ) -> Engine:
         engine = super().make_engine(url, pool_size, isolation)
         if self.session:
             statement = "SET SESSION " + ", ".join(f"{k} = {v}" for k, v in self.session.items())

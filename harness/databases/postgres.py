@@ -4,15 +4,33 @@ from __future__ import annotations
 
 from collections.abc import Collection
 
-from sqlalchemy import Connection, text
+from sqlalchemy import Connection, Engine, create_engine, text
+from sqlalchemy.engine import URL
 from sqlalchemy.exc import DBAPIError
 
-from harness.databases.base import NAME_PREFIX, ScratchDatabase, ServerBackend, scratch_name
+from harness.databases import begin_with_first
+from harness.databases.base import NAME_PREFIX, SQL_ISOLATION, Isolation, ScratchDatabase, ServerBackend, scratch_name
 
 
 class PostgresBackend(ServerBackend):
     family = "postgresql"
     default_isolation = "read-committed"
+
+    def make_engine(
+        self, url: URL, pool_size: int, isolation: Isolation | None = None, *, begin_with_first_statement: bool = False
+    ) -> Engine:
+        if not begin_with_first_statement:
+            return super().make_engine(url, pool_size, isolation)
+        engine = create_engine(
+            url,
+            pool_size=pool_size,
+            max_overflow=pool_size,
+            connect_args={**self.connect_args(), **begin_with_first.connect_args()},
+            isolation_level="AUTOCOMMIT",  # psycopg sends no BEGIN; fold_begin sends it with the first statement
+        )
+        begin = "BEGIN ISOLATION LEVEL " + SQL_ISOLATION[isolation] if isolation else "BEGIN"
+        begin_with_first.fold_begin(engine, begin)
+        return engine
 
     def fetch_version(self) -> str:
         row = self.admin_execute("SHOW server_version")[0]

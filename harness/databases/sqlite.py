@@ -59,7 +59,9 @@ class SQLiteBackend(Backend):
             return []
         return sorted(p.name.removesuffix(".db") for p in self._dir.glob(f"{NAME_PREFIX}*.db"))
 
-    def make_engine(self, url: URL, pool_size: int, isolation: Isolation | None = None) -> Engine:
+    def make_engine(
+        self, url: URL, pool_size: int, isolation: Isolation | None = None, *, begin_with_first_statement: bool = False
+    ) -> Engine:
         engine = create_engine(
             url,
             pool_size=pool_size,

@@ -207,7 +207,7 @@ def _writer_process(spec: _ChildSpec, start: Any, results: Any) -> None:
         scenario = get_scenario(spec.scenario).with_params(spec.params)
         strategy = get_strategy(spec.strategy)
         tables = build_tables(scenario.schema, strategy.timestamp_precision)
-        engine = spec.backend.make_engine(make_url(spec.url), 2, spec.plan.isolation)
+        engine = spec.backend.make_engine(make_url(spec.url), 2, spec.plan.isolation, begin_with_first_statement=True)
         try:
             writer = WriterSession(scenario, strategy, spec.backend, tables, spec.config, spec.plan, history, engine)
             writer.run(spec.session, _Budget(spec.ops, spec.duration), lambda: start.wait(START_TIMEOUT_S))
@@ -270,7 +270,9 @@ class StressRun:
     def run(self) -> RunRecord:
         scratch: ScratchDatabase = self.backend.create_database()
         try:
-            engine = scratch.engine(self.config.writers + self.config.readers + 1, self.plan.isolation)
+            engine = scratch.engine(
+                self.config.writers + self.config.readers + 1, self.plan.isolation, begin_with_first_statement=True
+            )
             try:
                 return self._run_on(scratch, engine)
             finally:
