@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from functools import cached_property
@@ -30,6 +30,7 @@ from sqlalchemy import (
 from sqlalchemy.dialects import mysql, postgresql
 from sqlalchemy.types import TypeEngine
 
+from harness.databases.direct import fetch_all
 from harness.model import EntitySchema, Snapshot, State, is_kv, kv_field, kv_key
 
 VALUE_LENGTH = 64
@@ -165,16 +166,20 @@ def load_snapshot(conn: Connection, tables: Tables, entity: int) -> Snapshot | N
     One statement sees one committed state even under READ COMMITTED, where two SELECTs in one
     transaction may see different commits (PostgreSQL takes a new snapshot per statement).
     """
-    rows = conn.execute(tables.snapshot_select, {"entity": entity}).all()
+    params = {"entity": entity}
+    rows: Sequence[Sequence[Any]] | None = fetch_all(conn, tables.snapshot_select, params)  # psycopg
+    if rows is None:
+        rows = conn.execute(tables.snapshot_select, params).all()
     if not rows:
         return None
-    first = rows[0]._mapping
-    state: State = {name: first[name] for name in tables.attributes}
+    # columns in snapshot_select's order: the attributes, version, updated_at[, key, value]
+    first, n = rows[0], len(tables.attributes)
+    state: State = dict(zip(tables.attributes, first[:n], strict=True))
     if tables.children is not None:
         for row in rows:
-            if row.key is not None:
-                state[kv_field(row.key)] = row.value
-    return Snapshot(entity, state, first["version"], first["updated_at"])
+            if row[n + 2] is not None:
+                state[kv_field(row[n + 2])] = row[n + 3]
+    return Snapshot(entity, state, first[n], first[n + 1])
 
 
 def read_states(conn: Connection, tables: Tables, entities: list[int]) -> dict[int, State]:

@@ -36,12 +36,12 @@ def fold_begin(engine: Engine, begin: str) -> None:
 
     @event.listens_for(engine, "begin")
     def _began(conn: Connection) -> None:
-        conn.info[_PENDING] = True
+        conn.info[_PENDING] = begin
 
     @event.listens_for(engine, "commit")
     @event.listens_for(engine, "rollback")
     def _ended(conn: Connection) -> None:
-        conn.info[_PENDING] = False
+        conn.info.pop(_PENDING, None)
 
     @event.listens_for(engine, "before_cursor_execute", retval=True)
     def _before(
@@ -52,9 +52,9 @@ def fold_begin(engine: Engine, begin: str) -> None:
         context: ExecutionContext | None,
         executemany: bool,
     ) -> tuple[str, Any]:
-        if not conn.info.get(_PENDING):
+        begin = take_pending_begin(conn)
+        if begin is None:
             return statement, parameters
-        conn.info[_PENDING] = False
         if executemany:  # one query per row: the BEGIN goes first, on its own
             cursor.execute(begin)
             return statement, parameters
@@ -75,8 +75,16 @@ def fold_begin(engine: Engine, begin: str) -> None:
             cursor.nextset()
 
 
+def take_pending_begin(conn: Connection) -> str | None:
+    """The BEGIN the transaction open on ``conn`` has not sent yet, which the caller now sends with
+    its statement; None when it was sent (or ``conn``'s engine does not fold BEGIN). For statements
+    run on the driver's connection directly (:mod:`harness.databases.direct`)."""
+    begin: str | None = conn.info.pop(_PENDING, None)
+    return begin
+
+
 def connect_args() -> dict[str, Any]:
     return {"cursor_factory": psycopg.ClientCursor}
 
 
-__all__ = ["connect_args", "fold_begin"]
+__all__ = ["connect_args", "fold_begin", "take_pending_begin"]

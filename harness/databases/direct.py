@@ -1,7 +1,8 @@
 """Statements SQLAlchemy compiled, run on the psycopg connection itself.
 
-For what SQLAlchemy's execute cannot express: the last write and its COMMIT as one query
-(:mod:`harness.runner.last_write`). SQLAlchemy still builds and compiles the statement (once, see
+For what SQLAlchemy's execute cannot express, the last write and its COMMIT as one query
+(:mod:`harness.runner.last_write`), and for the reads that every operation makes
+(:func:`fetch_all`). SQLAlchemy still builds and compiles the statement (once, see
 :func:`compiled`) and still owns the transaction. Driver errors are wrapped exactly as SQLAlchemy
 wraps them (:class:`sqlalchemy.exc.DBAPIError` subclasses, the connection invalidated on a
 disconnect), so the backends classify them unchanged.
@@ -20,6 +21,8 @@ from sqlalchemy import ClauseElement, Connection, Dialect
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.sql.compiler import SQLCompiler
 
+from harness.databases.begin_with_first import take_pending_begin
+
 
 @dataclass(frozen=True)
 class Compiled:
@@ -27,6 +30,8 @@ class Compiled:
 
     sql: str
     driver_params: Callable[[Mapping[str, Any]], dict[str, Any]]
+    # per result column, what SQLAlchemy's result would apply to the driver's value (None: nothing)
+    result_processors: tuple[Callable[[Any], Any] | None, ...] = ()
 
 
 def psycopg_connection(conn: Connection) -> psycopg.Connection[Any] | None:
@@ -57,7 +62,38 @@ def compiled(statement: ClauseElement, keys: tuple[str, ...], dialect: Dialect) 
                 values[name] = process(values[name])
         return values
 
-    return Compiled(comp.string, driver_params)
+    results = tuple(
+        cast(Callable[[Any], Any] | None, column.type._cached_result_processor(dialect, None))
+        for column in comp._result_columns
+    )
+    return Compiled(comp.string, driver_params, results)
+
+
+def fetch_all(conn: Connection, statement: ClauseElement, params: Mapping[str, Any]) -> list[tuple[Any, ...]] | None:
+    """The rows of ``statement`` run on the psycopg connection itself; None for any other driver.
+
+    A read-modify-write's read is a third of its client CPU through SQLAlchemy's execute (its
+    execution context, parameter and result set-up); straight on psycopg it is the driver's work
+    alone. A BEGIN the transaction has not sent yet goes out with the statement, as
+    :mod:`harness.databases.begin_with_first` does for SQLAlchemy's own execute.
+    """
+    raw = psycopg_connection(conn)
+    if raw is None:
+        return None
+    comp = compiled(statement, tuple(sorted(params)), conn.dialect)
+    values = comp.driver_params(params)
+    begin = take_pending_begin(conn)
+    sql = comp.sql if begin is None else f"{begin}; {comp.sql}"  # only an engine with ClientCursor folds
+    with sqlalchemy_errors(conn, raw, sql, values), raw.cursor() as cursor:
+        cursor.execute(sql, values)
+        if begin is not None:
+            cursor.nextset()  # past the BEGIN's result to the statement's
+        rows = cursor.fetchall()
+    if any(comp.result_processors):
+        return [
+            tuple(v if p is None else p(v) for p, v in zip(comp.result_processors, row, strict=True)) for row in rows
+        ]
+    return rows
 
 
 @contextmanager
@@ -74,4 +110,4 @@ def sqlalchemy_errors(conn: Connection, raw: psycopg.Connection[Any], sql: str, 
         raise wrapped from exc
 
 
-__all__ = ["Compiled", "compiled", "psycopg_connection", "sqlalchemy_errors"]
+__all__ = ["Compiled", "compiled", "fetch_all", "psycopg_connection", "sqlalchemy_errors"]

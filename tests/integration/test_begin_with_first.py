@@ -1,0 +1,119 @@
+"""PostgreSQL engines whose BEGIN travels with the first statement, and the direct psycopg read.
+
+The stress runner's engines keep psycopg in autocommit mode and send ``BEGIN ...`` in the same
+query as the transaction's first statement (:mod:`harness.databases.begin_with_first`); the read
+every operation makes goes straight to psycopg (:func:`harness.databases.direct.fetch_all`). Both
+are invisible to the database only if the transaction is still one transaction, at the isolation
+asked for. Each test provokes what would differ if it were not: a concurrent commit between two
+reads, a rollback, an error in the first statement.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import pytest
+from psycopg import pq
+from sqlalchemy import Connection, Engine, text
+from sqlalchemy.exc import DBAPIError
+
+from harness.databases.base import Isolation
+from harness.databases.direct import psycopg_connection
+from harness.runner.steps import utc_now
+from harness.scenario import get_scenario
+from harness.schema import Tables, build_tables, create_and_load, load_snapshot
+
+from .conftest import get_backend
+
+COUNTER = get_scenario("counter")
+(ENTITY,) = COUNTER.entities
+
+
+@contextmanager
+def folded(isolation: Isolation | None) -> Iterator[tuple[Engine, Engine, Tables]]:
+    """(an engine that folds BEGIN, an ordinary engine for the other session, the counter tables)."""
+    backend = get_backend("postgres")
+    tables = build_tables(COUNTER.schema, 6)
+    with backend.create_database() as scratch:
+        engine = scratch.engine(2, isolation, begin_with_first_statement=True)
+        other = scratch.engine(1)
+        try:
+            with other.begin() as conn:
+                create_and_load(conn, tables, COUNTER.initial, utc_now())
+            yield engine, other, tables
+        finally:
+            engine.dispose()
+            other.dispose()
+
+
+def n_of(conn: Connection, tables: Tables) -> int:
+    snap = load_snapshot(conn, tables, ENTITY)
+    assert snap is not None
+    return int(snap.state["n"])
+
+
+def bump(engine: Engine) -> None:
+    with engine.begin() as conn:
+        conn.execute(text("UPDATE counters SET n = n + 1"))
+
+
+def server_status(conn: Connection) -> pq.TransactionStatus:
+    raw = psycopg_connection(conn)
+    assert raw is not None
+    return raw.info.transaction_status
+
+
+@pytest.mark.parametrize(
+    ("isolation", "second_read_sees_the_commit"), [("repeatable-read", False), ("read-committed", True)]
+)
+def test_the_transaction_has_the_isolation_asked_for(isolation: Isolation, second_read_sees_the_commit: bool) -> None:
+    # under REPEATABLE READ the snapshot is taken by the first statement, the one BEGIN travelled with
+    with folded(isolation) as (engine, other, tables), engine.connect() as conn, conn.begin():
+        first = n_of(conn, tables)  # the direct read
+        assert server_status(conn) == pq.TransactionStatus.INTRANS
+        bump(other)
+        assert n_of(conn, tables) == first + (1 if second_read_sees_the_commit else 0)
+        (through_sqlalchemy,) = conn.execute(text("SELECT n FROM counters")).one()
+        assert through_sqlalchemy == first + (1 if second_read_sees_the_commit else 0)
+
+
+@pytest.mark.parametrize("first_statement", ["direct read", "sqlalchemy execute"])
+def test_a_rollback_undoes_the_writes_so_they_were_in_a_transaction(first_statement: str) -> None:
+    # psycopg is in autocommit mode: had no BEGIN gone out, the UPDATE would have committed on its own
+    with folded("read-committed") as (engine, other, tables):
+        with engine.connect() as conn:
+            txn = conn.begin()
+            if first_statement == "direct read":
+                before = n_of(conn, tables)
+            else:
+                (before,) = conn.execute(text("SELECT n FROM counters")).one()
+            conn.execute(text("UPDATE counters SET n = n + 100"))
+            txn.rollback()
+            assert server_status(conn) == pq.TransactionStatus.IDLE
+        with other.connect() as check:
+            (after,) = check.execute(text("SELECT n FROM counters")).one()
+        assert after == before
+
+
+def test_a_transaction_that_ran_nothing_sends_nothing_and_the_next_one_begins_again() -> None:
+    with folded("repeatable-read") as (engine, other, tables), engine.connect() as conn:
+        with conn.begin():
+            pass
+        assert server_status(conn) == pq.TransactionStatus.IDLE
+        with conn.begin():
+            first = n_of(conn, tables)
+            bump(other)
+            assert n_of(conn, tables) == first  # a snapshot again: this transaction's BEGIN went out too
+        assert server_status(conn) == pq.TransactionStatus.IDLE
+
+
+def test_an_error_in_the_first_statement_is_wrapped_and_the_connection_goes_on() -> None:
+    with folded("read-committed") as (engine, _, tables), engine.connect() as conn:
+        txn = conn.begin()
+        with pytest.raises(DBAPIError, match="no_such_table"):
+            conn.execute(text("SELECT * FROM no_such_table"))
+        assert server_status(conn) == pq.TransactionStatus.INERROR  # BEGIN ran, the statement failed
+        txn.rollback()
+        with conn.begin():
+            assert n_of(conn, tables) == COUNTER.initial[ENTITY]["n"]
