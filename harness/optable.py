@@ -220,6 +220,14 @@ def _derives(beyond_sets: set[str], op: Operation) -> int:
     return DERIVES if beyond_sets - removed else 0
 
 
+def distinct(values: I64) -> I64:
+    """The distinct values, ascending. ``np.unique`` without its hash table: numpy 2 hashes integer
+    arrays, which on a million row numbers took 0.23 s here; sorting (a no-op pass on the row
+    columns, which are already in order) and comparing neighbours took 0.01 s."""
+    ordered = np.sort(values)
+    return ordered[np.r_[True, ordered[1:] != ordered[:-1]]] if len(ordered) else ordered
+
+
 def _i64(values: array[int]) -> I64:
     return np.frombuffer(values, dtype=np.int64) if len(values) else np.zeros(0, dtype=np.int64)
 
@@ -315,4 +323,4 @@ class OpTable:
         return fid if fid < len(self.fields) else NONE
 
 
-__all__ = ["DERIVES", "FAIL", "INFO", "NEVER", "NONE", "OK", "OpTable", "TableBuilder"]
+__all__ = ["DERIVES", "FAIL", "INFO", "NEVER", "NONE", "OK", "OpTable", "TableBuilder", "distinct"]

@@ -26,7 +26,7 @@ import numpy as np
 from harness.checkers.result import Anomaly
 from harness.history import Operation
 from harness.model import State, Value, is_kv
-from harness.optable import DERIVES, FAIL, I64, INFO, NEVER, NONE, OK, REPLACES_CHILDREN, Bool, OpTable
+from harness.optable import DERIVES, FAIL, I64, INFO, NEVER, NONE, OK, REPLACES_CHILDREN, Bool, OpTable, distinct
 
 INITIAL = -1  # producer id of a value that comes from the initial state
 MAX_DETAILED_PAIRS = 200  # same-read pairs explained one by one; the rest are only counted
@@ -126,7 +126,7 @@ def _latest_replacing(t: OpTable, eligible: Bool, rows: I64, fields: I64) -> I64
     query_entity = t.field_entity[fields]
     at = heads[np.clip(np.searchsorted(entity[heads], query_entity), 0, len(heads) - 1)]
     width = len(t.fields)
-    setters = np.unique(t.set_op * width + t.set_field)
+    setters = distinct(t.set_op * width + t.set_field)
     todo = np.flatnonzero(entity[at] == query_entity)
     k = 0
     # walk down each entity's list past the writes that set the field: a few steps at most
@@ -211,10 +211,10 @@ def _register_losses(
     t = table
     entry = t.intended_writes[t.set_op] & (t.type[t.set_op] == OK) & ~t.counter[t.set_field]
     rows, fields, keys = t.set_op[entry], t.set_field[entry], t.set_key[entry]
-    acknowledged = len(np.unique(rows))
+    acknowledged = len(distinct(rows))
     if not acknowledged:
         return [], rows, 0
-    fin = _Final(t, np.unique(fields), initial, final)
+    fin = _Final(t, distinct(fields), initial, final)
     kind = fin.kind[fields]
     differs = keys != fin.key[fields]
     producer = fin.producer[fields]
@@ -227,7 +227,7 @@ def _register_losses(
     report = np.flatnonzero(lost | unexplained)
     report = report[np.lexsort((report, t.id[rows[report]]))]  # in invocation order, then set order
     anomalies: list[Anomaly] = []
-    stored = _Stored(t, np.unique(fin.stored[fields[lost]])) if lost.any() else None
+    stored = _Stored(t, distinct(fin.stored[fields[lost]])) if lost.any() else None
     for i in report.tolist():
         row, f = int(rows[i]), int(fields[i])
         w = t.ops[row]
@@ -261,7 +261,7 @@ def _register_losses(
                 _explain_lost(w, name, fin.value.get(f), prod, clobberer),
             )
         )
-    return anomalies, np.unique(rows[lost]), acknowledged
+    return anomalies, distinct(rows[lost]), acknowledged
 
 
 def _counter_findings(

@@ -9,7 +9,7 @@ import numpy as np
 
 from harness.checkers.result import Stats
 from harness.history import Operation
-from harness.optable import FAIL, I64, INFO, NEVER, NONE, OK, OpTable
+from harness.optable import FAIL, I64, INFO, NEVER, NONE, OK, OpTable, distinct
 
 HISTOGRAM_BOUNDS_MS = (1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000, 5000)
 
@@ -43,7 +43,7 @@ def overlapping(entity: I64, start: I64, end: I64) -> int:
     C(n, 2) minus, for each interval, how many intervals end before it starts.
     """
     total = 0
-    for e in np.unique(entity):
+    for e in distinct(entity):
         mine = entity == e
         ends = np.sort(end[mine])
         n = len(ends)
