@@ -6,7 +6,8 @@ half the writes refused). Timed apart:
 
 - recording: ``History(events)``, which pairs the events into operations and writes them into the
   columns the checker reads, exactly what ``History`` does as each event is recorded during a run;
-- checking: ``check(history)``, the whole verdict with its evidence, from those columns.
+- checking: ``check(history)``, the whole verdict with its evidence, from those columns; three
+  times, the median shown beside the first (which also faults in fresh memory for its arrays).
 
 The reference, measured in the same run, is one linear pass over the same operations that touches
 what every checker must (type, entity, read, written): "check = k passes" says how far the checker
@@ -21,13 +22,14 @@ from collections.abc import Callable
 from functools import partial
 from typing import TypeVar
 
-from benchmarks.common import section, table
+from benchmarks.common import median, section, table
 from benchmarks.histories import Apply, generate
 from harness.checkers import Token, check
 from harness.history import History, Operation
 from harness.scenario import get_scenario
 
 T = TypeVar("T")
+CHECK_RUNS = 3
 HISTORIES: list[tuple[str, Apply]] = [("glance_image_update", "full-row"), ("counter", "version-occ")]
 
 
@@ -57,7 +59,11 @@ def bench(quick: bool) -> None:
             events = gen.history.events
             record_s, history = _timed(partial(History, events, gen.history.origin))
             token: Token | None = "version" if apply == "version-occ" else None
-            check_s, result = _timed(partial(check, history, gen.initial, gen.final, token=token))
+            # the first check also pays for faulting in fresh memory for its arrays, which on this
+            # VM costs more than the work itself at 10^6; the median of three is the steady state
+            runs = [_timed(partial(check, history, gen.initial, gen.final, token=token)) for _ in range(CHECK_RUNS)]
+            first_s, result = runs[0]
+            check_s = median([s for s, _ in runs])
             ref_s, _ = _timed(partial(_linear_pass, history.operations()))
             per_op = check_s / n
             per_op_at_smallest = per_op_at_smallest or per_op
@@ -68,6 +74,7 @@ def bench(quick: bool) -> None:
                     f"{result.verdict} ({result.lost_writes} lost)",
                     f"{n / record_s:,.0f}",
                     f"{n / check_s:,.0f}",
+                    f"{n / first_s:,.0f}",
                     f"{n / (record_s + check_s):,.0f}",
                     f"{per_op / per_op_at_smallest:.2f}",
                     f"{check_s / ref_s:.0f}",
@@ -75,7 +82,20 @@ def bench(quick: bool) -> None:
             )
     table(
         rows,
-        ["history", "ops", "verdict", "record ops/s", "check ops/s", "both ops/s", "time/op vs 10^4", "check/pass"],
+        [
+            "history",
+            "ops",
+            "verdict",
+            "record ops/s",
+            f"check ops/s (median of {CHECK_RUNS})",
+            "first check",
+            "record+check",
+            "time/op vs 10^4",
+            "check/pass",
+        ],
     )
     print("   target: check >= 1,000,000 ops/s at 10^6, time/op flat (linear growth)")
-    print("   record: paid while the run waits on the database; the same work as History(events) above")
+    print(
+        "   record: History(events), the work a run's History does as each operation completes "
+        "(pairing, and the columns check reads)"
+    )
