@@ -24,6 +24,7 @@ from harness.optable import FAIL, I64, NEVER, NONE, OK, Bool, OpTable
 
 Token = Literal["version", "updated_at"]
 MAX_REPORTED = 100
+CHUNK = 1 << 20  # values per pass over the states' flattened values (8 MB per int64 temporary)
 
 
 def _initial_keys(table: OpTable, initial: Mapping[int, State]) -> Bool:
@@ -42,14 +43,20 @@ def reads_trace_to_writes(table: OpTable, initial: Mapping[int, State]) -> list[
     # Many reads see the same committed state. Per distinct state: the latest invocation among the
     # writes that produced its values, and whether any value has no producer or a failed one. A read
     # that completed after that invocation and whose state has no such value is then settled at once.
-    relevant = ~t.counter[t.st_field] & ~_initial_keys(t, initial)[t.st_key]
-    states, keys = t.st_state[relevant], t.st_key[relevant]
-    producer = t.producer[keys]
-    bad = (producer == NONE) | (t.type[np.maximum(producer, 0)] == FAIL)
+    # Counters and initial values need no producer. Decided once per value key, then spread over the
+    # states' flattened values in chunks: there are ~10 per operation, and fresh memory for
+    # whole-length temporaries (hundreds of MB at 10^6 operations) cost more to fault in than the work.
+    producer = t.producer
+    made_by = np.maximum(producer, 0)
+    relevant = ~t.counter[t.key_field] & ~_initial_keys(t, initial)
+    bad_key = relevant & ((producer == NONE) | (t.type[made_by] == FAIL))
+    key_start = np.where(relevant & ~bad_key, t.start[made_by], -1)
     suspect = np.zeros(len(t.states), dtype=bool)
-    suspect[states[bad]] = True
     latest = np.full(len(t.states), -1, dtype=np.int64)
-    np.maximum.at(latest, states[~bad], t.start[producer[~bad]])
+    for lo in range(0, len(t.st_key), CHUNK):
+        keys, states = t.st_key[lo : lo + CHUNK], t.st_state[lo : lo + CHUNK]
+        suspect[states[bad_key[keys]]] = True
+        np.maximum.at(latest, states, key_start[keys])
     reads = np.flatnonzero((t.read_state != NONE) & (t.type == OK) & (t.end != NEVER))
     state = t.read_state[reads]
     doubtful = reads[(t.end[reads] < latest[state]) | suspect[state]]
