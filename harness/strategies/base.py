@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, ClassVar, Literal
 
-from sqlalchemy import ClauseElement, Connection, Update, delete, insert, select, update
+from sqlalchemy import ClauseElement, Connection, Update, update
 
 from harness.errors import UsageError
 from harness.history import Written
@@ -166,8 +166,7 @@ def read_children(conn: Connection, tables: Tables, entity: int) -> dict[str, Va
     """The child rows as they are now, as state fields (``kv:key`` -> value)."""
     if tables.children is None:
         return {}
-    c = tables.children
-    rows = conn.execute(select(c.c.key, c.c.value).where(c.c.entity_id == entity)).all()
+    rows = conn.execute(tables.children_select, {"entity": entity}).all()
     return {kv_field(k): v for k, v in rows}
 
 
@@ -179,7 +178,6 @@ def write_children_from_target(
     update the rest. ``target`` was computed from a possibly stale read, which is the bug."""
     if tables.children is None:
         return {}
-    c = tables.children
     if current is None:
         current = read_children(conn, tables, entity)
     wanted = {f: v for f, v in target.items() if is_kv(f)}
@@ -189,29 +187,23 @@ def write_children_from_target(
         written[fld] = None
     for fld, value in sorted(wanted.items()):
         if fld not in current:
-            conn.execute(insert(c).values(entity_id=entity, key=kv_key(fld), value=value))
+            conn.execute(tables.child_insert, {"entity_id": entity, "key": kv_key(fld), "value": value})
             written[fld] = value
         elif current[fld] != value:
-            conn.execute(update(c).where(c.c.entity_id == entity, c.c.key == kv_key(fld)).values(value=value))
+            conn.execute(tables.child_update, {"w_entity": entity, "w_key": kv_key(fld), "value": value})
             written[fld] = value
     return written
 
 
 def upsert_child(conn: Connection, tables: Tables, entity: int, fld: str, value: Value) -> None:
     """UPDATE, and INSERT when no row matched (portable across the three databases)."""
-    assert tables.children is not None
-    c = tables.children
-    matched = conn.execute(
-        update(c).where(c.c.entity_id == entity, c.c.key == kv_key(fld)).values(value=value)
-    ).rowcount
-    if matched == 0:
-        conn.execute(insert(c).values(entity_id=entity, key=kv_key(fld), value=value))
+    key = kv_key(fld)
+    if conn.execute(tables.child_update, {"w_entity": entity, "w_key": key, "value": value}).rowcount == 0:
+        conn.execute(tables.child_insert, {"entity_id": entity, "key": key, "value": value})
 
 
 def delete_child(conn: Connection, tables: Tables, entity: int, fld: str) -> None:
-    assert tables.children is not None
-    c = tables.children
-    conn.execute(delete(c).where(c.c.entity_id == entity, c.c.key == kv_key(fld)))
+    conn.execute(tables.child_delete, {"w_entity": entity, "w_key": kv_key(fld)})
 
 
 def full_row_write(
