@@ -72,9 +72,9 @@ def compiled(statement: ClauseElement, keys: tuple[str, ...], dialect: Dialect) 
 def fetch_all(conn: Connection, statement: ClauseElement, params: Mapping[str, Any]) -> list[tuple[Any, ...]] | None:
     """The rows of ``statement`` run on the psycopg connection itself; None for any other driver.
 
-    A read-modify-write's read is a third of its client CPU through SQLAlchemy's execute (its
-    execution context, parameter and result set-up); straight on psycopg it is the driver's work
-    alone. A BEGIN the transaction has not sent yet goes out with the statement, as
+    Through SQLAlchemy's execute (its execution context, parameter and result set-up) the read was
+    the largest part of a writer's time holding the GIL; straight on psycopg it is the driver's
+    work alone. A BEGIN the transaction has not sent yet goes out with the statement, as
     :mod:`harness.databases.begin_with_first` does for SQLAlchemy's own execute.
     """
     raw = psycopg_connection(conn)
