@@ -22,7 +22,7 @@ from harness.scenario import (
     scenario_names,
 )
 from harness.schedule import Schedule
-from harness.strategies import Conflict, Saved, SaveOnCommit, Strategy, available, get_strategy
+from harness.strategies import Conflict, FinishOnCommit, Saved, SaveOnCommit, Strategy, available, get_strategy
 
 __all__ = [
     "Anomaly",
@@ -34,6 +34,7 @@ __all__ = [
     "DatabaseUnreachableError",
     "EntitySchema",
     "Event",
+    "FinishOnCommit",
     "HarnessError",
     "History",
     "Intent",

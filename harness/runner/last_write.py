@@ -1,4 +1,5 @@
-"""A save's last write (:class:`SaveOnCommit`), run on its own or sent together with COMMIT.
+"""A save's last write (:class:`SaveOnCommit`, :class:`FinishOnCommit`), run on its own or sent
+together with COMMIT.
 
 On one hot row every write transaction holds the row lock from its UPDATE until its COMMIT. Run
 one after the other, that window holds a round trip plus whatever the client does in between: with
@@ -26,7 +27,9 @@ from sqlalchemy import Connection
 from sqlalchemy.exc import DBAPIError
 
 from harness.databases.direct import compiled, psycopg_connection, sqlalchemy_errors
-from harness.strategies.base import Conflict, Saved, SaveOnCommit
+from harness.strategies.base import Conflict, FinishOnCommit, Saved, SaveOnCommit
+
+LastWrite = SaveOnCommit | FinishOnCommit
 
 
 class StatementFailed(Exception):
@@ -37,8 +40,12 @@ class StatementFailed(Exception):
         self.error = error
 
 
-def run_now(conn: Connection, save: SaveOnCommit) -> Saved | Conflict:
-    """Run the last write as an ordinary statement; the runner commits later (schedules, MySQL, SQLite)."""
+def run_now(conn: Connection, save: LastWrite) -> Saved | Conflict:
+    """Run the last write as ordinary statements; the runner commits later (schedules, MySQL, SQLite)."""
+    if isinstance(save, FinishOnCommit):
+        for statement, params in save.statements:
+            conn.execute(statement, params)
+        return Saved(save.written)
     if conn.execute(save.statement, save.params).rowcount == 0:
         return Conflict(save.reason)
     return Saved(save.written)
@@ -48,25 +55,34 @@ def can_send_with_commit(conn: Connection) -> bool:
     return psycopg_connection(conn) is not None
 
 
-def send_with_commit(conn: Connection, save: SaveOnCommit) -> int:
-    """Send the last write and COMMIT as one query; the rows the write matched.
+def send_with_commit(conn: Connection, save: LastWrite) -> int | None:
+    """Send the last write and COMMIT as one query; the rows a :class:`SaveOnCommit` matched (None
+    for a :class:`FinishOnCommit`, whose counts decide nothing).
 
-    Raises :class:`StatementFailed` when the write failed (nothing was committed) and
+    Raises :class:`StatementFailed` when a write failed (nothing was committed) and
     :class:`DBAPIError` when the COMMIT failed or the connection broke (outcome unknown unless the
     error proves an abort). The SQLAlchemy transaction is still open afterwards: committing it sends
     nothing (psycopg skips COMMIT outside a transaction), rolling it back ends an aborted one.
     """
     raw = psycopg_connection(conn)
     assert raw is not None, "send_with_commit needs psycopg"
-    comp = compiled(save.statement, tuple(sorted(save.params)), conn.dialect)
-    values = comp.driver_params(save.params)
-    sql = comp.sql + "; COMMIT"
-    try:
-        with sqlalchemy_errors(conn, raw, sql, values), psycopg.ClientCursor(raw) as cursor:
-            cursor.execute(sql, values)
-            return cursor.rowcount  # the first statement's: the UPDATE's
-    except DBAPIError as exc:
-        # in error, not idle: the UPDATE failed and the server skipped the COMMIT behind it
-        if not exc.connection_invalidated and raw.info.transaction_status == pq.TransactionStatus.INERROR:
-            raise StatementFailed(exc) from exc.orig
-        raise
+    with psycopg.ClientCursor(raw) as cursor:
+        if isinstance(save, SaveOnCommit):
+            comp = compiled(save.statement, tuple(sorted(save.params)), conn.dialect)
+            sql, values = comp.sql + "; COMMIT", comp.driver_params(save.params)
+        else:
+            # each statement bound on its own (their parameter names repeat), then sent as one query
+            parts = []
+            for statement, params in save.statements:
+                comp = compiled(statement, tuple(sorted(params)), conn.dialect)
+                parts.append(cursor.mogrify(comp.sql, comp.driver_params(params)))
+            sql, values = "; ".join([*parts, "COMMIT"]), None
+        try:
+            with sqlalchemy_errors(conn, raw, sql, values):
+                cursor.execute(sql, values)
+        except DBAPIError as exc:
+            # in error, not idle: a write failed and the server skipped the COMMIT behind it
+            if not exc.connection_invalidated and raw.info.transaction_status == pq.TransactionStatus.INERROR:
+                raise StatementFailed(exc) from exc.orig
+            raise
+        return cursor.rowcount if isinstance(save, SaveOnCommit) else None  # the first statement's: the UPDATE's

@@ -13,9 +13,9 @@ Outcome rules: an error before COMMIT was sent, or the strategy's own conflict, 
 ``fail``; an error from COMMIT itself is ``info`` (it may have committed) unless the database's error
 proves an abort (serialization failure, deadlock).
 
-A save that hands back its last write (:class:`SaveOnCommit`) has it run at ``write``, unless the
-caller runs write and commit back to back (stress mode) and the driver is psycopg: then the write
-goes out with the COMMIT as one query (:mod:`harness.runner.last_write`). Schedules
+A save that hands back its last write (:class:`SaveOnCommit`, :class:`FinishOnCommit`) has it run
+at ``write``, unless the caller runs write and commit back to back (stress mode) and the driver is
+psycopg: then the write goes out with the COMMIT as one query (:mod:`harness.runner.last_write`). Schedules
 always run it at ``write``, so a step releases exactly the statements it names.
 """
 
@@ -32,10 +32,10 @@ from harness.databases.base import Backend
 from harness.history import Outcome, Written
 from harness.model import Snapshot
 from harness.runner.config import RunConfig, Scope
-from harness.runner.last_write import StatementFailed, can_send_with_commit, run_now, send_with_commit
+from harness.runner.last_write import LastWrite, StatementFailed, can_send_with_commit, run_now, send_with_commit
 from harness.scenario import WriteOp
 from harness.schema import Tables
-from harness.strategies.base import Conflict, SaveOnCommit, Strategy
+from harness.strategies.base import Conflict, FinishOnCommit, SaveOnCommit, Strategy
 
 STEP_NAMES = ("read", "write", "commit")
 NOT_RETRIED = frozenset({"missing", "not-expressible"})
@@ -93,7 +93,7 @@ class OpSteps:
         self.writing = False  # the write transaction is open (on SQLite: this session holds the write lock)
         # commit() follows write() at once, so the last write may go out with the COMMIT
         self.write_with_commit = write_with_commit and can_send_with_commit(conn)
-        self.last_write: SaveOnCommit | None = None
+        self.last_write: LastWrite | None = None
 
     @property
     def holds_write_lock(self) -> bool:
@@ -130,7 +130,7 @@ class OpSteps:
                 self.txn = self.backend.begin_write(self.conn)
             self.writing = True
             result = self.strategy.save(self.conn, self.tables, self.snapshot, self.op.intent, utc_now())
-            if isinstance(result, SaveOnCommit):
+            if isinstance(result, SaveOnCommit | FinishOnCommit):
                 if self.write_with_commit:
                     self.last_write, self.written = result, result.written
                     return None
@@ -160,7 +160,7 @@ class OpSteps:
             outcome: Outcome = "fail" if self.backend.definite_abort(exc) else "info"
             return Attempt(outcome, self.snapshot, reason=self.backend.classify(exc), error=short_error(exc))
         if matched == 0:  # the only write matched nothing: the strategy's conflict, and nothing was committed
-            assert self.last_write is not None
+            assert isinstance(self.last_write, SaveOnCommit)
             return Attempt("fail", self.snapshot, reason=self.last_write.reason)
         return Attempt("ok", self.snapshot, written=self.written)
 

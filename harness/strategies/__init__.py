@@ -1,6 +1,6 @@
 """Update strategies: the ways an application persists a change."""
 
-from harness.strategies.base import Conflict, Saved, SaveOnCommit, SaveResult, Strategy
+from harness.strategies.base import Conflict, FinishOnCommit, Saved, SaveOnCommit, SaveResult, Strategy
 from harness.strategies.registry import ALL_SPECS, DEFAULT_SPECS, ENTRY_POINT_GROUP, MORE_SPECS, available, get_strategy
 
 __all__ = [
@@ -9,6 +9,7 @@ __all__ = [
     "ENTRY_POINT_GROUP",
     "MORE_SPECS",
     "Conflict",
+    "FinishOnCommit",
     "SaveOnCommit",
     "SaveResult",
     "Saved",

@@ -9,6 +9,9 @@ A save whose only write is one UPDATE may instead return :class:`SaveOnCommit`: 
 yet run. The runner then runs it as the transaction's last statement, and on psycopg sends it
 together with the COMMIT as one query (``UPDATE ...; COMMIT``). On a hot row that takes the client
 out of the row-lock window, which otherwise lasts from the UPDATE's reply to the COMMIT.
+A save that has decided (its UPDATE matched) but still has statements to run, such as the
+child-row diff of a full-row write, may return :class:`FinishOnCommit` with them: they go out the
+same way, ``...; ...; COMMIT``.
 
 Every strategy updates the parent row first. That takes the row lock before any child row is
 touched, so concurrent write transactions on one entity queue on the parent row instead of
@@ -24,7 +27,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, ClassVar, Literal
 
-from sqlalchemy import ClauseElement, Connection, Update, update
+from sqlalchemy import ClauseElement, Connection, Executable, Update, update
 
 from harness.errors import UsageError
 from harness.history import Written
@@ -61,7 +64,20 @@ class SaveOnCommit:
     reason: str = "conflict"
 
 
-SaveResult = Saved | Conflict | SaveOnCommit
+@dataclass(frozen=True)
+class FinishOnCommit:
+    """The save's last statements, for the runner to run last (see the module docstring).
+
+    Unlike :class:`SaveOnCommit`, no row count can make the save a conflict: the save has already
+    decided, so these only finish it (a full-row write's child-row diff, after its parent UPDATE
+    matched). ``statements`` are (statement, parameters) pairs, run in order.
+    """
+
+    statements: tuple[tuple[Executable, Mapping[str, Any]], ...]
+    written: Written
+
+
+SaveResult = Saved | Conflict | SaveOnCommit | FinishOnCommit
 
 
 class Strategy(ABC):
@@ -176,23 +192,35 @@ def write_children_from_target(
     """The DB-layer diff Glance's ``_set_properties_for_image`` and Nova's ``instance_metadata_update``
     perform: read the child rows that exist now, delete those missing from ``target``, insert or
     update the rest. ``target`` was computed from a possibly stale read, which is the bug."""
+    statements, written = children_diff(conn, tables, entity, target, current)
+    for statement, params in statements:
+        conn.execute(statement, params)
+    return written
+
+
+def children_diff(
+    conn: Connection, tables: Tables, entity: int, target: State, current: Mapping[str, Value] | None = None
+) -> tuple[list[tuple[Executable, dict[str, Any]]], dict[str, Value | None]]:
+    """The statements of :func:`write_children_from_target`, not yet run, and what they write.
+    Reads the child rows as they are now unless ``current`` gives them."""
     if tables.children is None:
-        return {}
+        return [], {}
     if current is None:
         current = read_children(conn, tables, entity)
     wanted = {f: v for f, v in target.items() if is_kv(f)}
+    statements: list[tuple[Executable, dict[str, Any]]] = []
     written: dict[str, Value | None] = {}
     for fld in sorted(set(current) - set(wanted)):
-        delete_child(conn, tables, entity, fld)
+        statements.append((tables.child_delete, {"w_entity": entity, "w_key": kv_key(fld)}))
         written[fld] = None
     for fld, value in sorted(wanted.items()):
         if fld not in current:
-            conn.execute(tables.child_insert, {"entity_id": entity, "key": kv_key(fld), "value": value})
+            statements.append((tables.child_insert, {"entity_id": entity, "key": kv_key(fld), "value": value}))
             written[fld] = value
         elif current[fld] != value:
-            conn.execute(tables.child_update, {"w_entity": entity, "w_key": kv_key(fld), "value": value})
+            statements.append((tables.child_update, {"w_entity": entity, "w_key": kv_key(fld), "value": value}))
             written[fld] = value
-    return written
+    return statements, written
 
 
 def upsert_child(conn: Connection, tables: Tables, entity: int, fld: str, value: Value) -> None:
@@ -223,7 +251,9 @@ def full_row_write(
     miss is a conflict; ``bump_version`` also sets ``version = version + 1``; ``extra`` adds more
     SET columns (values or SQL). This is Glance's ``image_update``: the whole object that was
     loaded goes back. An entity without child rows is written by that one UPDATE alone, so it is
-    handed to the runner to run last (:class:`SaveOnCommit`).
+    handed to the runner to run last (:class:`SaveOnCommit`); with child rows, the UPDATE and the
+    read of the child rows run here and the child statements are handed over
+    (:class:`FinishOnCommit`).
     """
     target = intent.apply(snapshot.state)
     values: dict[str, Any] = attribute_values(target, tables.attributes)
@@ -235,5 +265,6 @@ def full_row_write(
         return SaveOnCommit(stmt, params, written)
     if update_parent(conn, tables, snapshot.entity, values, check, bump_version) == 0:
         return Conflict()
-    written.update(write_children_from_target(conn, tables, snapshot.entity, target))
-    return Saved(written)
+    statements, children_written = children_diff(conn, tables, snapshot.entity, target)
+    written.update(children_written)
+    return FinishOnCommit(tuple(statements), written) if statements else Saved(written)

@@ -17,11 +17,12 @@ from sqlalchemy import Connection, Engine, text
 
 from harness.databases import Backend
 from harness.databases.base import Isolation
+from harness.model import Intent, State, kv_field
 from harness.runner.config import Scope
 from harness.runner.steps import Attempt, OpSteps, utc_now
 from harness.scenario import WriteOp, WriterContext, get_scenario
 from harness.schema import Tables, build_tables, create_and_load, load_snapshot
-from harness.strategies import get_strategy
+from harness.strategies import FinishOnCommit, get_strategy
 
 from .conftest import get_backend
 
@@ -166,3 +167,82 @@ def test_both_paths_store_the_same_row(backend: Backend, strategy: str) -> None:
             assert snap is not None
             rows.append((dict(snap.state), snap.version))
     assert rows[0] == rows[1]
+
+
+GLANCE = get_scenario("glance_image_update")
+(IMAGE,) = GLANCE.entities
+# changes one property, adds one and removes one: an UPDATE, an INSERT and a DELETE of child rows
+CHILD_CHANGES = WriteOp(
+    "update",
+    IMAGE,
+    Intent(
+        sets={"name": "n1", kv_field("architecture"): "arm", kv_field("new"): "1"},
+        removes=frozenset({kv_field("gone")}),
+    ),
+)
+
+
+@contextmanager
+def image_table(backend: Backend) -> Iterator[tuple[Engine, Tables]]:
+    tables = build_tables(GLANCE.schema, 6)
+    with backend.create_database() as scratch:
+        engine = scratch.engine(3)
+        try:
+            with engine.begin() as conn:
+                create_and_load(conn, tables, GLANCE.initial, utc_now())
+                conn.execute(tables.child_delete, {"w_entity": IMAGE, "w_key": "hw_disk_bus"})  # keep one
+                conn.execute(tables.child_insert, {"entity_id": IMAGE, "key": "gone", "value": "x"})
+            yield engine, tables
+        finally:
+            engine.dispose()
+
+
+def children(tables: Tables) -> str:
+    assert tables.children is not None
+    return tables.children.name
+
+
+def image_state(engine: Engine, tables: Tables) -> State:
+    with engine.connect() as conn, conn.begin():
+        snap = load_snapshot(conn, tables, IMAGE)
+    assert snap is not None
+    return dict(snap.state)
+
+
+def glance_steps(backend: Backend, tables: Tables, conn: Connection, *, together: bool = True) -> OpSteps:
+    return OpSteps(get_strategy("full-row"), backend, tables, "single", conn, CHILD_CHANGES, write_with_commit=together)
+
+
+def test_child_statements_go_with_the_commit_and_store_what_running_them_one_by_one_stores(backend: Backend) -> None:
+    states = []
+    for together in (True, False):
+        with image_table(backend) as (engine, tables), engine.connect() as conn:
+            steps = glance_steps(backend, tables, conn, together=together)
+            outcome = run_op(steps)
+            assert outcome.type == "ok", outcome
+            sent_together = together and conn.dialect.driver == "psycopg"
+            assert isinstance(steps.last_write, FinishOnCommit) == sent_together
+            assert outcome.written is not None and outcome.written[kv_field("new")] == "1"
+            states.append(image_state(engine, tables))
+    assert states[0] == states[1]
+    assert states[0]["name"] == "n1" and states[0][kv_field("architecture")] == "arm"
+    assert states[0][kv_field("new")] == "1" and kv_field("gone") not in states[0]
+
+
+def test_a_failed_child_statement_is_fail_and_nothing_of_the_write_is_stored() -> None:
+    """The parent UPDATE ran at write(); a child INSERT refused by a constraint fails the query, the
+    server skips the COMMIT behind it, and the rollback takes the parent UPDATE with it."""
+    backend = get_backend("postgres")
+    with image_table(backend) as (engine, tables), engine.connect() as conn:
+        with engine.begin() as ddl:
+            ddl.execute(text(f"ALTER TABLE {children(tables)} ADD CONSTRAINT no_new CHECK (key <> 'new')"))
+        before = image_state(engine, tables)
+        steps = glance_steps(backend, tables, conn)
+        outcome = run_op(steps)
+        assert isinstance(steps.last_write, FinishOnCommit)
+        assert (outcome.type, outcome.reason) == ("fail", "integrity"), outcome
+        assert image_state(engine, tables) == before
+        with engine.begin() as ddl:
+            ddl.execute(text(f"ALTER TABLE {children(tables)} DROP CONSTRAINT no_new"))
+        assert run_op(glance_steps(backend, tables, conn)).type == "ok"  # the connection goes on
+        assert image_state(engine, tables)[kv_field("new")] == "1"
