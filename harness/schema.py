@@ -35,7 +35,7 @@ from sqlalchemy.dialects import mysql, postgresql
 from sqlalchemy.types import TypeEngine
 
 from harness.databases.direct import fetch_all
-from harness.model import EntitySchema, Snapshot, State, is_kv, kv_field, kv_key
+from harness.model import EntitySchema, Snapshot, State, Value, is_kv, kv_field, kv_key
 
 VALUE_LENGTH = 64
 
@@ -127,6 +127,16 @@ class Tables:
         """One child row: parameters ``w_entity``, ``w_key``."""
         c = self._children
         return delete(c).where(c.c.entity_id == bindparam("w_entity", type_=BigInteger), c.c.key == bindparam("w_key"))
+
+    def insert_child(self, entity: int, fld: str, value: Value) -> tuple[Insert, dict[str, Any]]:
+        """``child_insert`` with its parameters, for the child field ``fld`` (``kv:key``)."""
+        return self.child_insert, {"entity_id": entity, "key": kv_key(fld), "value": value}
+
+    def update_child(self, entity: int, fld: str, value: Value) -> tuple[Update, dict[str, Any]]:
+        return self.child_update, {"w_entity": entity, "w_key": kv_key(fld), "value": value}
+
+    def delete_child(self, entity: int, fld: str) -> tuple[Delete, dict[str, Any]]:
+        return self.child_delete, {"w_entity": entity, "w_key": kv_key(fld)}
 
     @property
     def _children(self) -> Table:

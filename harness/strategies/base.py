@@ -31,7 +31,7 @@ from sqlalchemy import ClauseElement, Connection, Executable, Update, update
 
 from harness.errors import UsageError
 from harness.history import Written
-from harness.model import Intent, Snapshot, State, Value, is_kv, kv_field, kv_key
+from harness.model import Intent, Snapshot, State, Value, is_kv, kv_field
 from harness.schema import Tables, load_snapshot
 
 TokenName = Literal["version", "updated_at"]
@@ -211,27 +211,26 @@ def children_diff(
     statements: list[tuple[Executable, dict[str, Any]]] = []
     written: dict[str, Value | None] = {}
     for fld in sorted(set(current) - set(wanted)):
-        statements.append((tables.child_delete, {"w_entity": entity, "w_key": kv_key(fld)}))
+        statements.append(tables.delete_child(entity, fld))
         written[fld] = None
     for fld, value in sorted(wanted.items()):
         if fld not in current:
-            statements.append((tables.child_insert, {"entity_id": entity, "key": kv_key(fld), "value": value}))
+            statements.append(tables.insert_child(entity, fld, value))
             written[fld] = value
         elif current[fld] != value:
-            statements.append((tables.child_update, {"w_entity": entity, "w_key": kv_key(fld), "value": value}))
+            statements.append(tables.update_child(entity, fld, value))
             written[fld] = value
     return statements, written
 
 
 def upsert_child(conn: Connection, tables: Tables, entity: int, fld: str, value: Value) -> None:
     """UPDATE, and INSERT when no row matched (portable across the three databases)."""
-    key = kv_key(fld)
-    if conn.execute(tables.child_update, {"w_entity": entity, "w_key": key, "value": value}).rowcount == 0:
-        conn.execute(tables.child_insert, {"entity_id": entity, "key": key, "value": value})
+    if conn.execute(*tables.update_child(entity, fld, value)).rowcount == 0:
+        conn.execute(*tables.insert_child(entity, fld, value))
 
 
 def delete_child(conn: Connection, tables: Tables, entity: int, fld: str) -> None:
-    conn.execute(tables.child_delete, {"w_entity": entity, "w_key": kv_key(fld)})
+    conn.execute(*tables.delete_child(entity, fld))
 
 
 def full_row_write(

@@ -190,8 +190,8 @@ def image_table(backend: Backend) -> Iterator[tuple[Engine, Tables]]:
         try:
             with engine.begin() as conn:
                 create_and_load(conn, tables, GLANCE.initial, utc_now())
-                conn.execute(tables.child_delete, {"w_entity": IMAGE, "w_key": "hw_disk_bus"})  # keep one
-                conn.execute(tables.child_insert, {"entity_id": IMAGE, "key": "gone", "value": "x"})
+                conn.execute(*tables.delete_child(IMAGE, kv_field("hw_disk_bus")))  # keep one
+                conn.execute(*tables.insert_child(IMAGE, kv_field("gone"), "x"))
             yield engine, tables
         finally:
             engine.dispose()
