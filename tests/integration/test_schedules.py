@@ -3,12 +3,14 @@ steps are seen in the lock view (never assumed by a timeout), aborts end as ``fa
 
 from __future__ import annotations
 
+import re
 import time
 
 import pytest
 
 from harness import RunConfig, get_scenario, get_strategy
 from harness.databases import Backend
+from harness.databases.mysql import MySQLBackend
 from harness.runner.schedule import DEFAULT_STEP_TIMEOUT_S, ScheduleRunner
 from harness.scenario import scenario_names
 
@@ -39,7 +41,12 @@ def test_a_lock_blocked_step_waits_and_completes_without_a_timeout(backend: Back
         )
     elapsed = time.monotonic() - started
     text = r.format()
-    assert "step B.read: <waiting ...> (lock held by A)" in text, text
+    if isinstance(backend, MySQLBackend) and not backend.has_data_lock_waits:
+        # MariaDB names the holder from INNODB_LOCK_WAITS, a cache that another worker's read in the
+        # last 100 ms leaves stale (see harness/databases/mysql.py): the holder is named, or no one is
+        assert re.search(r"step B\.read: <waiting \.\.\.>( \(lock held by A\))?\n", text), text
+    else:
+        assert "step B.read: <waiting ...> (lock held by A)" in text, text
     assert "step B.read: <... completed> read version 1 (n=1)" in text, text
     assert text.index("step A.commit: committed") < text.index("step B.read: <... completed>")
     assert (r.lock_waits, r.assumed_waits, r.canceled) == (1, 0, 0)
