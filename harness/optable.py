@@ -216,8 +216,15 @@ def _derives(beyond_sets: set[str], op: Operation) -> int:
     intent = op.intent
     if intent is None or not (intent.removes or intent.replace_children):
         return DERIVES
-    removed = intent.removed_children(op.read.state) if op.read is not None else set()
-    return DERIVES if beyond_sets - removed else 0
+    return DERIVES if derived_fields(op) else 0
+
+
+def derived_fields(op: Operation) -> set[str]:
+    """Fields a write with an intent stored with a value computed from its read rather than given by
+    its intent: what it wrote beyond its sets and the children its intent removed from its read."""
+    assert op.intent is not None
+    own = set(op.intent.sets) | (op.intent.removed_children(op.read.state) if op.read else set())
+    return {f for f in op.written if f not in own}
 
 
 def distinct(values: I64) -> I64:
@@ -323,4 +330,4 @@ class OpTable:
         return fid if fid < len(self.fields) else NONE
 
 
-__all__ = ["DERIVES", "FAIL", "INFO", "NEVER", "NONE", "OK", "OpTable", "TableBuilder", "distinct"]
+__all__ = ["DERIVES", "FAIL", "INFO", "NEVER", "NONE", "OK", "OpTable", "TableBuilder", "derived_fields", "distinct"]

@@ -26,7 +26,20 @@ import numpy as np
 from harness.checkers.result import Anomaly
 from harness.history import Operation
 from harness.model import State, Value, is_kv
-from harness.optable import DERIVES, FAIL, I64, INFO, NEVER, NONE, OK, REPLACES_CHILDREN, Bool, OpTable, distinct
+from harness.optable import (
+    DERIVES,
+    FAIL,
+    I64,
+    INFO,
+    NEVER,
+    NONE,
+    OK,
+    REPLACES_CHILDREN,
+    Bool,
+    OpTable,
+    derived_fields,
+    distinct,
+)
 
 INITIAL = -1  # producer id of a value that comes from the initial state
 MAX_DETAILED_PAIRS = 200  # same-read pairs explained one by one; the rest are only counted
@@ -310,13 +323,6 @@ def _counter_findings(
     return anomalies, lost, acknowledged
 
 
-def _derived(op: Operation) -> set[str]:
-    """Fields this write stored with a value computed from its read rather than given by its intent."""
-    assert op.intent is not None
-    own = set(op.intent.sets) | (op.intent.removed_children(op.read.state) if op.read else set())
-    return {f for f in op.written if f not in own}
-
-
 def _same_read_overwrites(table: OpTable) -> list[Anomaly]:
     t = table
     candidates = np.flatnonzero(t.writer & (t.type == OK) & (t.read_state != NONE))
@@ -344,7 +350,8 @@ def _same_read_overwrites(table: OpTable) -> list[Anomaly]:
             for b in group[i + 1 :]:
                 if a.intent is None or b.intent is None:
                     continue
-                clobbered = sorted(f for f in set(a.written) & set(b.written) if f in _derived(a) | _derived(b))
+                derived = derived_fields(a) | derived_fields(b)
+                clobbered = sorted(f for f in set(a.written) & set(b.written) if f in derived)
                 if not clobbered:
                     continue
                 if len(anomalies) >= MAX_DETAILED_PAIRS:
