@@ -6,9 +6,11 @@ reference is pgbench running the same statements (``BEGIN; SELECT ...; UPDATE ..
 the same client count against a table the harness itself created, right before or after.
 
 The harness runs twice per round: 8 writer threads in one process (the default) and 8 writer
-processes (``RunConfig.processes``, ``--processes``), which use both cores. A bare psycopg client
-(threads, one connection each, the same statements in the same two round trips as the runner, no
-harness, no history) shows what a plain Python client gets on this machine: the harness's ceiling.
+processes (``RunConfig.processes``, ``--processes``), which use both cores. Two clients without
+the harness send the same statements in the runner's two round trips from 8 threads: a bare
+psycopg client (what the driver the harness is built on gets) and a client calling libpq itself
+(the floor of a Python client's own CPU). Between them, the cost of the driver's layer; between the
+bare client and the harness, the cost of SQLAlchemy, the strategy and the history.
 """
 
 from __future__ import annotations
@@ -20,11 +22,13 @@ import subprocess
 import tempfile
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from glob import glob
+from typing import Any
 
 import psycopg
+from psycopg import pq
 from sqlalchemy.engine import URL
 
 from benchmarks.common import BenchError, median, section, start_backend, table, write_throughput
@@ -44,6 +48,9 @@ SELECT label, n, version, updated_at FROM counters WHERE id = 1 \\gset
 UPDATE counters SET label = :label, n = :n + 1, updated_at = now() WHERE id = 1;
 COMMIT;
 """
+# The runner's two round trips for the same transaction: BEGIN folded into the read, COMMIT into the write.
+READ = "BEGIN; SELECT label, n, version, updated_at FROM counters WHERE id = 1"
+WRITE = "UPDATE counters SET label = %s, n = %s, updated_at = %s WHERE id = 1; COMMIT"
 
 
 def find_pgbench() -> str:
@@ -109,10 +116,9 @@ def run_harness(backend: Backend, seconds: float, processes: bool) -> float:
     return write_throughput(record.history.operations())
 
 
-def run_bare_psycopg(backend: Backend, seconds: float) -> float:
-    """The same transaction, in the same two round trips as the runner (``BEGIN; SELECT`` and
-    ``UPDATE; COMMIT``), from threads on bare psycopg connections: no SQLAlchemy, no strategy, no
-    history. What a Python client gets on this machine: the harness's ceiling."""
+def _clients(backend: Backend, seconds: float, transaction: Callable[[psycopg.Connection[Any]], None]) -> float:
+    """Transactions per second of SESSIONS threads, each running ``transaction`` on its own
+    autocommit psycopg connection for ``seconds``, on a fresh counters table."""
     with _counter_database(backend) as scratch:
         dsn = scratch.url.set(drivername="postgresql").render_as_string(hide_password=False)
         done = [0] * SESSIONS
@@ -121,17 +127,9 @@ def run_bare_psycopg(backend: Backend, seconds: float) -> float:
 
         def client(i: int) -> None:
             with psycopg.connect(dsn, autocommit=True, cursor_factory=psycopg.ClientCursor) as conn:
-                cursor = conn.cursor()
                 start.wait()
                 while time.monotonic() < deadline[0]:
-                    cursor.execute("BEGIN; SELECT label, n, version, updated_at FROM counters WHERE id = 1")
-                    cursor.nextset()
-                    row = cursor.fetchone()
-                    assert row is not None
-                    cursor.execute(
-                        "UPDATE counters SET label = %s, n = %s, updated_at = %s WHERE id = 1; COMMIT",
-                        (row[0], row[1] + 1, utc_now()),
-                    )
+                    transaction(conn)
                     done[i] += 1
 
         threads = [threading.Thread(target=client, args=(i,)) for i in range(SESSIONS)]
@@ -143,6 +141,41 @@ def run_bare_psycopg(backend: Backend, seconds: float) -> float:
         for t in threads:
             t.join()
         return sum(done) / (time.monotonic() - began)
+
+
+def run_bare_psycopg(backend: Backend, seconds: float) -> float:
+    """The same transaction, in the same two round trips as the runner (``BEGIN; SELECT`` and
+    ``UPDATE; COMMIT``), through psycopg's cursor: no SQLAlchemy, no strategy, no history. What the
+    driver the harness is built on gets here."""
+
+    def transaction(conn: psycopg.Connection[Any]) -> None:
+        cursor = conn.cursor()
+        cursor.execute(READ)
+        cursor.nextset()
+        row = cursor.fetchone()
+        assert row is not None
+        cursor.execute(WRITE, (row[0], row[1] + 1, utc_now()))
+
+    return _clients(backend, seconds, transaction)
+
+
+def run_libpq(backend: Backend, seconds: float) -> float:
+    """The same two queries on libpq itself (psycopg's ``pq`` binding): ``PQexec`` with the GIL
+    released, the parameters formatted in place, the reply read as text. No adaptation, no cursor,
+    no error mapping: the floor of a Python client's own CPU, not something the harness could use."""
+
+    def transaction(conn: psycopg.Connection[Any]) -> None:
+        pgconn = conn.pgconn
+        read = pgconn.exec_(READ.encode())
+        label = read.get_value(0, 0)
+        count = read.get_value(0, 1)
+        assert label is not None and count is not None, read.error_message
+        literal = pq.Escaping(pgconn).escape_literal(label)
+        write = WRITE % (literal.decode(), int(count) + 1, f"'{utc_now().isoformat()}'")
+        done = pgconn.exec_(write.encode())
+        assert done.status == pq.ExecStatus.COMMAND_OK, done.error_message
+
+    return _clients(backend, seconds, transaction)
 
 
 def bench(pg: str, quick: bool) -> None:
@@ -157,15 +190,17 @@ def bench(pg: str, quick: bool) -> None:
             f"{rounds} alternating round(s) on {backend.label}",
         )
         rows = []
-        threads, procs, bares = [], [], []
+        threads, procs, bares, floors = [], [], [], []
         for n in range(1, rounds + 1):
             ref = run_pgbench(backend, seconds)
             in_threads = run_harness(backend, seconds, processes=False)
             in_procs = run_harness(backend, seconds, processes=True)
             bare = run_bare_psycopg(backend, seconds)
+            floor = run_libpq(backend, seconds)
             threads.append(in_threads / ref)
             procs.append(in_procs / ref)
             bares.append(bare / ref)
+            floors.append(floor / ref)
             rows.append(
                 (
                     f"round {n}",
@@ -173,12 +208,15 @@ def bench(pg: str, quick: bool) -> None:
                     f"{in_threads:.0f} ({in_threads / ref:.2f}x)",
                     f"{in_procs:.0f} ({in_procs / ref:.2f}x)",
                     f"{bare:.0f} ({bare / ref:.2f}x)",
+                    f"{floor:.0f} ({floor / ref:.2f}x)",
                 )
             )
-        table(rows, ["", "pgbench tx/s", "harness, threads", "harness, processes", "bare psycopg, threads (ceiling)"])
+        header = ["", "pgbench tx/s", "harness, threads", "harness, processes", "bare psycopg", "libpq from Python"]
+        table(rows, header)
         print(
             f"   median harness/pgbench: threads {median(threads):.2f}x, processes {median(procs):.2f}x "
-            f"(target >= 0.90x); bare psycopg {median(bares):.2f}x"
+            f"(target >= 0.90x); bare psycopg {median(bares):.2f}x; libpq from Python {median(floors):.2f}x"
         )
+        print(f"   bare psycopg, libpq: {SESSIONS} threads, the runner's two round trips, no harness")
     finally:
         backend.close()
