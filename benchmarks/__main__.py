@@ -12,7 +12,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from benchmarks.common import BenchError, machine
-from harness.errors import HarnessError
+from race_harness.errors import HarnessError
 
 BENCHMARKS = ("driver", "first-loss", "matrix", "checker", "scale")
 HELP = """\

@@ -24,9 +24,9 @@ from typing import TypeVar
 
 from benchmarks.common import median, section, table
 from benchmarks.histories import Apply, generate
-from harness.checkers import Token, check
-from harness.history import History, Operation
-from harness.scenario import get_scenario
+from race_harness.checkers import Token, check
+from race_harness.history import History, Operation
+from race_harness.scenario import get_scenario
 
 T = TypeVar("T")
 CHECK_RUNS = 3

@@ -11,8 +11,8 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 
-from harness.databases import Backend, resolve_all
-from harness.history import Operation
+from race_harness.databases import Backend, resolve_all
+from race_harness.history import Operation
 
 
 class BenchError(Exception):

@@ -32,12 +32,12 @@ from psycopg import pq
 from sqlalchemy.engine import URL
 
 from benchmarks.common import BenchError, median, section, start_backend, table, write_throughput
-from harness.databases.base import Backend, ScratchDatabase
-from harness.runner import RunConfig, run_stress
-from harness.runner.steps import utc_now
-from harness.scenario import get_scenario
-from harness.schema import build_tables, create_and_load
-from harness.strategies import get_strategy
+from race_harness.databases.base import Backend, ScratchDatabase
+from race_harness.runner import RunConfig, run_stress
+from race_harness.runner.steps import utc_now
+from race_harness.scenario import get_scenario
+from race_harness.schema import build_tables, create_and_load
+from race_harness.strategies import get_strategy
 
 SESSIONS = 8
 # The same statements the runner sends for counter x full-row (the SELECT of load_snapshot and the

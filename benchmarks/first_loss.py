@@ -16,12 +16,12 @@ from __future__ import annotations
 import time
 
 from benchmarks.common import BenchError, median, section, start_backend, table
-from harness.checkers import check
-from harness.history import Operation
-from harness.runner import RunConfig, run_stress
-from harness.runner.schedule import ScheduleRunner
-from harness.scenario import get_scenario
-from harness.strategies import get_strategy
+from race_harness.checkers import check
+from race_harness.history import Operation
+from race_harness.runner import RunConfig, run_stress
+from race_harness.runner.schedule import ScheduleRunner
+from race_harness.scenario import get_scenario
+from race_harness.strategies import get_strategy
 
 SCENARIO = "glance_image_update"
 STRATEGY = "full-row"

@@ -20,9 +20,9 @@ import random
 from dataclasses import dataclass
 from typing import Literal
 
-from harness.history import Event, History
-from harness.model import Intent, Snapshot, State
-from harness.scenario import Scenario, WriterContext
+from race_harness.history import Event, History
+from race_harness.model import Intent, Snapshot, State
+from race_harness.scenario import Scenario, WriterContext
 
 Apply = Literal["full-row", "version-occ"]
 US = 1_000  # nanoseconds

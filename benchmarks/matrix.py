@@ -15,8 +15,8 @@ import time
 from pathlib import Path
 
 from benchmarks.common import BenchError, section, table
-from harness.scenario import get_scenario, scenario_names
-from harness.strategies import DEFAULT_SPECS, get_strategy
+from race_harness.scenario import get_scenario, scenario_names
+from race_harness.strategies import DEFAULT_SPECS, get_strategy
 
 ROOT = Path(__file__).resolve().parent.parent
 DBS = ("postgres", "mysql", "sqlite")
@@ -49,7 +49,9 @@ def bench(quick: bool) -> None:
         f"{len(ids)} cells: {len(scenario_names())} scenarios x {', '.join(DEFAULT_SPECS)} x {', '.join(DBS)}",
     )
     with tempfile.TemporaryDirectory() as reports:
-        cli_s, cli = _run([sys.executable, "-m", "harness.cli", "run", "-q", "--report-dir", reports, *_db_args()], env)
+        cli_s, cli = _run(
+            [sys.executable, "-m", "race_harness.cli", "run", "-q", "--report-dir", reports, *_db_args()], env
+        )
         if cli.returncode not in (0, 1):
             raise BenchError(f"race-harness run failed (exit {cli.returncode}): {_last(cli)}")
         results = next(Path(reports).glob("*/results.json"))

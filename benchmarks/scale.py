@@ -9,9 +9,9 @@ the run (the rest is the database server and everything else). The reference is 
 from __future__ import annotations
 
 from benchmarks.common import BenchError, cpu_share, section, start_backend, table, write_throughput
-from harness.runner import RunConfig, run_stress
-from harness.scenario import get_scenario
-from harness.strategies import get_strategy
+from race_harness.runner import RunConfig, run_stress
+from race_harness.scenario import get_scenario
+from race_harness.strategies import get_strategy
 
 SESSIONS = (8, 64, 256)
 RESERVED = 10  # admin and monitor connections besides the sessions

@@ -3,16 +3,16 @@
 Data flows one way: scenario + strategy + database -> runner -> history -> checker -> result -> report.
 """
 
-from harness.checkers import Anomaly, CheckResult, Stats, Verdict, check
-from harness.databases import Backend, ScratchDatabase, mask_url, resolve, resolve_all
-from harness.errors import DatabaseError, DatabaseUnreachableError, HarnessError, UnknownNameError, UsageError
-from harness.explore import LostUpdateFound, assert_no_lost_updates, schedules
-from harness.history import Event, History, Operation
-from harness.matrix import CellResult, run_cell, run_matrix
-from harness.model import EntitySchema, Intent, Snapshot
-from harness.runner import RunConfig, RunRecord, run_stress
-from harness.runner.schedule import ScheduleResult, ScheduleRunner
-from harness.scenario import (
+from race_harness.checkers import Anomaly, CheckResult, Stats, Verdict, check
+from race_harness.databases import Backend, ScratchDatabase, mask_url, resolve, resolve_all
+from race_harness.errors import DatabaseError, DatabaseUnreachableError, HarnessError, UnknownNameError, UsageError
+from race_harness.explore import LostUpdateFound, assert_no_lost_updates, schedules
+from race_harness.history import Event, History, Operation
+from race_harness.matrix import CellResult, run_cell, run_matrix
+from race_harness.model import EntitySchema, Intent, Snapshot
+from race_harness.runner import RunConfig, RunRecord, run_stress
+from race_harness.runner.schedule import ScheduleResult, ScheduleRunner
+from race_harness.scenario import (
     NamedSchedule,
     Scenario,
     SecondBursts,
@@ -21,8 +21,8 @@ from harness.scenario import (
     get_scenario,
     scenario_names,
 )
-from harness.schedule import Schedule
-from harness.strategies import Conflict, FinishOnCommit, Saved, SaveOnCommit, Strategy, available, get_strategy
+from race_harness.schedule import Schedule
+from race_harness.strategies import Conflict, FinishOnCommit, Saved, SaveOnCommit, Strategy, available, get_strategy
 
 __all__ = [
     "Anomaly",

@@ -17,17 +17,17 @@ from pathlib import Path
 
 from rich.console import Console
 
-from harness.databases import DEFAULT_DBS, ENV_URLS, mask_url, resolve_all
-from harness.databases.base import Backend
-from harness.errors import HarnessError, UsageError, positive_int
-from harness.matrix import run_matrix
-from harness.p4 import P4_LEGEND, format_p4, run_p4
-from harness.report import LEGEND, format_evidence, format_not_run, format_table, new_run_dir, write_results
-from harness.report.terminal import CellProgress, print_rich_table
-from harness.runner import ISOLATIONS, SCOPES, RunConfig
-from harness.runner.schedule import DEFAULT_STEP_TIMEOUT_S
-from harness.scenario import get_scenario, scenario_names
-from harness.strategies import ALL_SPECS, DEFAULT_SPECS, available, get_strategy
+from race_harness.databases import DEFAULT_DBS, ENV_URLS, mask_url, resolve_all
+from race_harness.databases.base import Backend
+from race_harness.errors import HarnessError, UsageError, positive_int
+from race_harness.matrix import run_matrix
+from race_harness.p4 import P4_LEGEND, format_p4, run_p4
+from race_harness.report import LEGEND, format_evidence, format_not_run, format_table, new_run_dir, write_results
+from race_harness.report.terminal import CellProgress, print_rich_table
+from race_harness.runner import ISOLATIONS, SCOPES, RunConfig
+from race_harness.runner.schedule import DEFAULT_STEP_TIMEOUT_S
+from race_harness.scenario import get_scenario, scenario_names
+from race_harness.strategies import ALL_SPECS, DEFAULT_SPECS, available, get_strategy
 
 SCHEDULE_HELP = """\
 schedules:
@@ -341,10 +341,10 @@ def cmd_p4(args: argparse.Namespace) -> int:
 
 
 def cmd_report(args: argparse.Namespace) -> int:
-    from harness.report.charts import require_matplotlib
-    from harness.report.html import render_html
-    from harness.report.markdown import render_markdown
-    from harness.report.merge import merge
+    from race_harness.report.charts import require_matplotlib
+    from race_harness.report.html import render_html
+    from race_harness.report.markdown import render_markdown
+    from race_harness.report.merge import merge
 
     require_matplotlib()
     merged = merge(args.results)
@@ -361,8 +361,8 @@ def cmd_report(args: argparse.Namespace) -> int:
 
 
 def cmd_replay(args: argparse.Namespace) -> int:
-    from harness.runner.schedule import ScheduleRunner
-    from harness.schedule import Schedule
+    from race_harness.runner.schedule import ScheduleRunner
+    from race_harness.schedule import Schedule
 
     positive_int("repeat", args.repeat)
     scenario = get_scenario(args.scenario)
@@ -447,7 +447,7 @@ def cmd_list(args: argparse.Namespace) -> int:
                 print(f"  {spec:24} NOT reachable: {exc}")
             finally:
                 b.close()
-    from harness.databases.containers import engine_problem
+    from race_harness.databases.containers import engine_problem
 
     problem = engine_problem()
     print(f"  {'container:IMAGE':24} {'NOT available: ' + problem if problem else 'a container engine answers'}")

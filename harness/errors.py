@@ -2,7 +2,7 @@
 
 Every message is one line that names the value it got and what it expected, so the CLI can print it
 as is (exit 2) and a test can match on it. Messages never contain a password: anything that
-formats a database URL goes through :func:`harness.databases.urls.mask_url` first.
+formats a database URL goes through :func:`race_harness.databases.urls.mask_url` first.
 """
 
 from __future__ import annotations

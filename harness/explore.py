@@ -19,10 +19,10 @@ from __future__ import annotations
 
 from hypothesis import strategies as st
 
-from harness.runner.schedule import ScheduleResult
-from harness.scenario import Scenario
-from harness.schedule import FULL, SESSION_LETTERS, Schedule, interleave, session_index
-from harness.strategies.base import Strategy
+from race_harness.runner.schedule import ScheduleResult
+from race_harness.scenario import Scenario
+from race_harness.schedule import FULL, SESSION_LETTERS, Schedule, interleave, session_index
+from race_harness.strategies.base import Strategy
 
 MAX_SESSIONS = 4
 

@@ -22,8 +22,8 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Literal, cast
 
-from harness.model import Intent, Snapshot, Value
-from harness.optable import OpTable, TableBuilder
+from race_harness.model import Intent, Snapshot, Value
+from race_harness.optable import OpTable, TableBuilder
 
 EventType = Literal["invoke", "ok", "fail", "info"]
 Outcome = Literal["ok", "fail", "info"]
@@ -130,7 +130,7 @@ class History:
     """Thread-safe, append-only list of events.
 
     Events are paired into operations as they arrive, and each completed operation goes into the
-    columns the checkers read (:mod:`harness.optable`), so a verdict waits for no pass over the
+    columns the checkers read (:mod:`race_harness.optable`), so a verdict waits for no pass over the
     events once the run is over.
     """
 

@@ -7,12 +7,12 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Literal
 
-from harness.checkers import CheckResult, check
-from harness.databases.base import Backend
-from harness.history import History
-from harness.runner import CellPlan, RunConfig, plan_cell, run_stress
-from harness.scenario import Expectation, Scenario
-from harness.strategies.base import Strategy
+from race_harness.checkers import CheckResult, check
+from race_harness.databases.base import Backend
+from race_harness.history import History
+from race_harness.runner import CellPlan, RunConfig, plan_cell, run_stress
+from race_harness.scenario import Expectation, Scenario
+from race_harness.strategies.base import Strategy
 
 Shown = Literal["lost", "none", "inconclusive", "n/a"]
 SHOWN: dict[str, Shown] = {"lost-updates": "lost", "no-lost-updates": "none", "inconclusive": "inconclusive"}

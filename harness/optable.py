@@ -24,10 +24,10 @@ from typing import TYPE_CHECKING
 import numpy as np
 import numpy.typing as npt
 
-from harness.model import Snapshot, Value, is_kv
+from race_harness.model import Snapshot, Value, is_kv
 
 if TYPE_CHECKING:
-    from harness.history import Operation
+    from race_harness.history import Operation
 
 I64 = npt.NDArray[np.int64]
 Bool = npt.NDArray[np.bool_]

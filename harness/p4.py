@@ -14,13 +14,13 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 
-from harness.databases.base import Backend, Isolation
-from harness.databases.mysql import MySQLBackend
-from harness.matrix import CellResult, run_cell
-from harness.report.terminal import plain_table
-from harness.runner import SCOPES, RunConfig, Scope
-from harness.scenario import get_scenario
-from harness.strategies.base import Strategy
+from race_harness.databases.base import Backend, Isolation
+from race_harness.databases.mysql import MySQLBackend
+from race_harness.matrix import CellResult, run_cell
+from race_harness.report.terminal import plain_table
+from race_harness.runner import SCOPES, RunConfig, Scope
+from race_harness.scenario import get_scenario
+from race_harness.strategies.base import Strategy
 
 PLAIN_RMW = "full-row"
 SNAPSHOT_VARIABLE = "innodb_snapshot_isolation"

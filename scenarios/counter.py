@@ -6,8 +6,8 @@ still computed from a stale read. Only a check (or an atomic ``SET n = n + 1``) 
 
 from __future__ import annotations
 
-from harness.model import EntitySchema, Intent
-from harness.scenario import NamedSchedule, Scenario, WriteOp, WriterContext
+from race_harness.model import EntitySchema, Intent
+from race_harness.scenario import NamedSchedule, Scenario, WriteOp, WriterContext
 
 COUNTER_ID = 1
 

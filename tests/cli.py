@@ -7,7 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-COMMAND = [sys.executable, "-m", "harness.cli"]
+COMMAND = [sys.executable, "-m", "race_harness.cli"]
 
 
 def race_harness(

@@ -2,7 +2,7 @@
 
 They never touch a database. As in Jepsen, a checker that crashes does not sink the run: its error
 is recorded and the verdict cannot be a pass. They read the history as columns
-(:class:`harness.optable.OpTable`): a recorded ``History`` has them ready, a list of operations is
+(:class:`race_harness.optable.OpTable`): a recorded ``History`` has them ready, a list of operations is
 turned into them first.
 """
 
@@ -10,13 +10,13 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 
-from harness.checkers.invariants import Token, check_invariants
-from harness.checkers.lost_update import check_lost_updates, lost_kinds
-from harness.checkers.result import Anomaly, CheckResult, Stats, Verdict
-from harness.checkers.stats import compute_stats
-from harness.history import History, Operation
-from harness.model import State
-from harness.optable import OpTable
+from race_harness.checkers.invariants import Token, check_invariants
+from race_harness.checkers.lost_update import check_lost_updates, lost_kinds
+from race_harness.checkers.result import Anomaly, CheckResult, Stats, Verdict
+from race_harness.checkers.stats import compute_stats
+from race_harness.history import History, Operation
+from race_harness.model import State
+from race_harness.optable import OpTable
 
 
 def check(

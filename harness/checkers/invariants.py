@@ -17,10 +17,10 @@ from typing import Literal
 
 import numpy as np
 
-from harness.checkers.result import Anomaly
-from harness.history import Operation
-from harness.model import State
-from harness.optable import FAIL, I64, NEVER, NONE, OK, Bool, OpTable
+from race_harness.checkers.result import Anomaly
+from race_harness.history import Operation
+from race_harness.model import State
+from race_harness.optable import FAIL, I64, NEVER, NONE, OK, Bool, OpTable
 
 Token = Literal["version", "updated_at"]
 MAX_REPORTED = 100

@@ -23,10 +23,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from harness.checkers.result import Anomaly
-from harness.history import Operation
-from harness.model import State, Value, is_kv
-from harness.optable import (
+from race_harness.checkers.result import Anomaly
+from race_harness.history import Operation
+from race_harness.model import State, Value, is_kv
+from race_harness.optable import (
     DERIVES,
     FAIL,
     I64,

@@ -1,8 +1,8 @@
 """Database backends (one module per engine) and the providers that say where they come from."""
 
-from harness.databases.base import NAME_PREFIX, Backend, ScratchDatabase
-from harness.databases.providers import DEFAULT_DBS, ENV_URLS, resolve, resolve_all
-from harness.databases.urls import mask_url
+from race_harness.databases.base import NAME_PREFIX, Backend, ScratchDatabase
+from race_harness.databases.providers import DEFAULT_DBS, ENV_URLS, resolve, resolve_all
+from race_harness.databases.urls import mask_url
 
 __all__ = [
     "DEFAULT_DBS",

@@ -17,8 +17,8 @@ from sqlalchemy import Connection, Engine, RootTransaction, create_engine, text
 from sqlalchemy.engine import URL
 from sqlalchemy.exc import DBAPIError, OperationalError
 
-from harness.databases.urls import mask_url, render
-from harness.errors import DatabaseError, DatabaseUnreachableError
+from race_harness.databases.urls import mask_url, render
+from race_harness.errors import DatabaseError, DatabaseUnreachableError
 
 NAME_PREFIX = "race_harness_"
 Isolation = Literal["read-committed", "repeatable-read", "serializable"]
@@ -112,7 +112,7 @@ class Backend(ABC):
     ) -> Engine:
         """An engine on ``url``. ``begin_with_first_statement``: a request for transactions whose BEGIN
         is sent with their first statement, one round trip fewer (PostgreSQL honours it, see
-        :mod:`harness.databases.begin_with_first`; the others have no BEGIN round trip to save)."""
+        :mod:`race_harness.databases.begin_with_first`; the others have no BEGIN round trip to save)."""
 
     @abstractmethod
     def classify(self, exc: DBAPIError) -> str:

@@ -19,10 +19,10 @@ from sqlalchemy import Connection, Engine, RootTransaction
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import DBAPIError
 
-from harness.databases.base import Backend, Isolation, ScratchDatabase
-from harness.databases.mysql import MySQLBackend
-from harness.databases.postgres import PostgresBackend
-from harness.errors import DatabaseUnreachableError, UsageError
+from race_harness.databases.base import Backend, Isolation, ScratchDatabase
+from race_harness.databases.mysql import MySQLBackend
+from race_harness.databases.postgres import PostgresBackend
+from race_harness.errors import DatabaseUnreachableError, UsageError
 
 ENGINE_TIMEOUT_S = 5
 LABEL = "race-harness"  # every container the harness starts carries it; tests look for leftovers by it

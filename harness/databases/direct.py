@@ -1,7 +1,7 @@
 """Statements SQLAlchemy compiled, run on the psycopg connection itself.
 
 For what SQLAlchemy's execute cannot express, the last write and its COMMIT as one query
-(:mod:`harness.runner.last_write`), and for the reads that every operation makes
+(:mod:`race_harness.runner.last_write`), and for the reads that every operation makes
 (:func:`fetch_all`). SQLAlchemy still builds and compiles the statement (once, see
 :func:`compiled`) and still owns the transaction. Driver errors are wrapped exactly as SQLAlchemy
 wraps them (:class:`sqlalchemy.exc.DBAPIError` subclasses, the connection invalidated on a
@@ -21,7 +21,7 @@ from sqlalchemy import ClauseElement, Connection, Dialect
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.sql.compiler import SQLCompiler
 
-from harness.databases.begin_with_first import take_pending_begin
+from race_harness.databases.begin_with_first import take_pending_begin
 
 
 @dataclass(frozen=True)
@@ -47,7 +47,7 @@ def psycopg_connection(conn: Connection) -> psycopg.Connection[Any] | None:
 def compiled(statement: ClauseElement, keys: tuple[str, ...], dialect: Dialect) -> Compiled:
     """Compile once per statement object and set of parameter names (SET columns of an UPDATE).
 
-    The statements are the cached objects of :class:`harness.schema.Tables`, so this is a lookup,
+    The statements are the cached objects of :class:`race_harness.schema.Tables`, so this is a lookup,
     as SQLAlchemy's own compiled cache is for ``execute``.
     """
     comp = statement.compile(dialect=dialect, column_keys=list(keys))
@@ -75,7 +75,7 @@ def fetch_all(conn: Connection, statement: ClauseElement, params: Mapping[str, A
     Through SQLAlchemy's execute (its execution context, parameter and result set-up) the read was
     the largest part of a writer's time holding the GIL; straight on psycopg it is the driver's
     work alone. A BEGIN the transaction has not sent yet goes out with the statement, as
-    :mod:`harness.databases.begin_with_first` does for SQLAlchemy's own execute.
+    :mod:`race_harness.databases.begin_with_first` does for SQLAlchemy's own execute.
     """
     raw = psycopg_connection(conn)
     if raw is None:

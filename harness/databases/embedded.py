@@ -13,9 +13,9 @@ from typing import Any
 
 from sqlalchemy.engine import make_url
 
-from harness.databases.base import NAME_PREFIX
-from harness.databases.postgres import PostgresBackend
-from harness.errors import DatabaseUnreachableError
+from race_harness.databases.base import NAME_PREFIX
+from race_harness.databases.postgres import PostgresBackend
+from race_harness.errors import DatabaseUnreachableError
 
 
 class EmbeddedPostgresBackend(PostgresBackend):
@@ -41,7 +41,9 @@ class EmbeddedPostgresBackend(PostgresBackend):
                 module = importlib.import_module(self.package.replace("-", "_"))
             except ImportError as exc:
                 raise DatabaseUnreachableError(
-                    f"{self.package} is not installed ({exc}); pip install {self.package}"
+                    f"{self.package} is not installed ({exc}); pip install 'race-harness[pgserver]'"
+                    if self.package == "pgserver"
+                    else f"{self.package} is not installed ({exc}); pip install {self.package}"
                 ) from None
             pgdata = tempfile.mkdtemp(prefix=f"{NAME_PREFIX}pg_")
             try:

@@ -15,7 +15,7 @@ from sqlalchemy import Connection, Engine, event, text
 from sqlalchemy.engine import URL
 from sqlalchemy.exc import DBAPIError
 
-from harness.databases.base import NAME_PREFIX, Isolation, ScratchDatabase, ServerBackend, scratch_name
+from race_harness.databases.base import NAME_PREFIX, Isolation, ScratchDatabase, ServerBackend, scratch_name
 
 # server error codes that roll back the statement or transaction without applying it
 _ABORTS = {

@@ -8,8 +8,15 @@ from sqlalchemy import Connection, Engine, create_engine, text
 from sqlalchemy.engine import URL
 from sqlalchemy.exc import DBAPIError
 
-from harness.databases import begin_with_first
-from harness.databases.base import NAME_PREFIX, SQL_ISOLATION, Isolation, ScratchDatabase, ServerBackend, scratch_name
+from race_harness.databases import begin_with_first
+from race_harness.databases.base import (
+    NAME_PREFIX,
+    SQL_ISOLATION,
+    Isolation,
+    ScratchDatabase,
+    ServerBackend,
+    scratch_name,
+)
 
 
 class PostgresBackend(ServerBackend):

@@ -13,13 +13,13 @@ from __future__ import annotations
 
 import os
 
-from harness.databases.base import Backend
-from harness.databases.embedded import EmbeddedPostgresBackend
-from harness.databases.mysql import MySQLBackend
-from harness.databases.postgres import PostgresBackend
-from harness.databases.sqlite import SQLiteBackend
-from harness.databases.urls import mask_url, parse_server_url
-from harness.errors import UnknownNameError, UsageError
+from race_harness.databases.base import Backend
+from race_harness.databases.embedded import EmbeddedPostgresBackend
+from race_harness.databases.mysql import MySQLBackend
+from race_harness.databases.postgres import PostgresBackend
+from race_harness.databases.sqlite import SQLiteBackend
+from race_harness.databases.urls import mask_url, parse_server_url
+from race_harness.errors import UnknownNameError, UsageError
 
 ENV_URLS = {"postgres": "RACE_HARNESS_POSTGRES_URL", "mysql": "RACE_HARNESS_MYSQL_URL"}
 EXAMPLES = {
@@ -50,7 +50,7 @@ def backend_for_url(text: str, source: str | None = None) -> Backend:
 def resolve(spec: str) -> list[Backend]:
     """One ``--db`` value -> the backends it names (not yet started)."""
     if spec.startswith("container:"):
-        from harness.databases.containers import ContainerBackend
+        from race_harness.databases.containers import ContainerBackend
 
         return [ContainerBackend(spec.removeprefix("container:"))]
     if "://" in spec:

@@ -19,7 +19,7 @@ from sqlalchemy import Connection, Engine, RootTransaction, create_engine, event
 from sqlalchemy.engine import URL
 from sqlalchemy.exc import DBAPIError
 
-from harness.databases.base import NAME_PREFIX, Backend, Isolation, ScratchDatabase, scratch_name
+from race_harness.databases.base import NAME_PREFIX, Backend, Isolation, ScratchDatabase, scratch_name
 
 BUSY_TIMEOUT_S = 30
 _BEGIN_KEY = "race_harness_begin"

@@ -7,7 +7,7 @@ import re
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError
 
-from harness.errors import UsageError
+from race_harness.errors import UsageError
 
 # drivers the harness ships and tests with
 DRIVERS = {

@@ -1,7 +1,7 @@
 """Reports: results -> terminal table, JSON files."""
 
-from harness.report.json_report import FORMAT, VERSION, new_run_dir, write_results
-from harness.report.terminal import LEGEND, format_evidence, format_not_run, format_table
+from race_harness.report.json_report import FORMAT, VERSION, new_run_dir, write_results
+from race_harness.report.terminal import LEGEND, format_evidence, format_not_run, format_table
 
 __all__ = [
     "FORMAT",

@@ -11,8 +11,8 @@ import re
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from harness.history import History, Operation
-from harness.report.merge import Merged, ReportCell
+from race_harness.history import History, Operation
+from race_harness.report.merge import Merged, ReportCell
 
 plt: Any
 try:
@@ -29,7 +29,7 @@ LOST, CLOBBER, OK, FAILED, READ = "#d62728", "#ff7f0e", "#9aa5b1", "#e4e7eb", "#
 
 def require_matplotlib() -> None:
     if plt is None:
-        from harness.errors import UsageError
+        from race_harness.errors import UsageError
 
         raise UsageError("race-harness report draws charts with matplotlib: pip install 'race-harness[report]'")
 

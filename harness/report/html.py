@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import html
 
-from harness.report import charts
-from harness.report.markdown import verdict_text
-from harness.report.merge import FIGURE_COLUMNS, Merged, figure_rows
+from race_harness.report import charts
+from race_harness.report.markdown import verdict_text
+from race_harness.report.merge import FIGURE_COLUMNS, Merged, figure_rows
 
 MAX_TIMELINES = 8
 CSS = """

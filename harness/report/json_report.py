@@ -17,10 +17,10 @@ from datetime import UTC, datetime
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
-from harness.databases.base import Backend
-from harness.databases.urls import mask_url
-from harness.matrix import CellResult
-from harness.runner import RunConfig
+from race_harness.databases.base import Backend
+from race_harness.databases.urls import mask_url
+from race_harness.matrix import CellResult
+from race_harness.runner import RunConfig
 
 FORMAT = "race-harness-results"
 VERSION = 1

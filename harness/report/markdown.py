@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from harness.report.merge import FIGURE_COLUMNS, Merged, ReportCell, figure_rows
+from race_harness.report.merge import FIGURE_COLUMNS, Merged, ReportCell, figure_rows
 
 MAX_EXPLANATIONS = 12
 

@@ -13,8 +13,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from harness.errors import UsageError
-from harness.report.json_report import FORMAT, VERSION
+from race_harness.errors import UsageError
+from race_harness.report.json_report import FORMAT, VERSION
 
 CellKey = tuple[str, str, str, str, str, str]
 

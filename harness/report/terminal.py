@@ -10,7 +10,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
-from harness.matrix import CellResult
+from race_harness.matrix import CellResult
 
 COLUMNS = (
     "scenario",

@@ -1,7 +1,7 @@
 """Runners drive sessions against a database and write the history."""
 
-from harness.runner.config import ISOLATIONS, SCOPES, ConflictPolicy, Isolation, RunConfig, Scope
-from harness.runner.stress import CellPlan, RunRecord, StressRun, plan_cell, run_stress
+from race_harness.runner.config import ISOLATIONS, SCOPES, ConflictPolicy, Isolation, RunConfig, Scope
+from race_harness.runner.stress import CellPlan, RunRecord, StressRun, plan_cell, run_stress
 
 __all__ = [
     "ISOLATIONS",

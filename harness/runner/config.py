@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
-from harness.errors import UsageError, non_negative_float, non_negative_int, positive_int
+from race_harness.errors import UsageError, non_negative_float, non_negative_int, positive_int
 
 ConflictPolicy = Literal["fail", "retry"]
 Isolation = Literal["read-committed", "repeatable-read", "serializable"]

@@ -26,8 +26,8 @@ from psycopg import pq
 from sqlalchemy import Connection
 from sqlalchemy.exc import DBAPIError
 
-from harness.databases.direct import compiled, psycopg_connection, sqlalchemy_errors
-from harness.strategies.base import Conflict, FinishOnCommit, Saved, SaveOnCommit
+from race_harness.databases.direct import compiled, psycopg_connection, sqlalchemy_errors
+from race_harness.strategies.base import Conflict, FinishOnCommit, Saved, SaveOnCommit
 
 LastWrite = SaveOnCommit | FinishOnCommit
 

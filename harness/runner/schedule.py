@@ -36,18 +36,18 @@ from typing import Any, Literal
 from sqlalchemy import Connection, Engine
 from sqlalchemy.exc import DBAPIError
 
-from harness.checkers import CheckResult, check
-from harness.databases.base import Backend, Isolation, ScratchDatabase
-from harness.errors import UsageError
-from harness.history import History, Written
-from harness.model import Snapshot, State, Value, is_kv, kv_key
-from harness.runner.config import RunConfig
-from harness.runner.steps import Attempt, OpSteps, short_error, should_retry, utc_now
-from harness.runner.stress import CellPlan, plan_cell
-from harness.scenario import Scenario, WriteOp
-from harness.schedule import Schedule, Step, session_index
-from harness.schema import Tables, build_tables, create_and_load, read_states, reload_initial
-from harness.strategies.base import Strategy
+from race_harness.checkers import CheckResult, check
+from race_harness.databases.base import Backend, Isolation, ScratchDatabase
+from race_harness.errors import UsageError
+from race_harness.history import History, Written
+from race_harness.model import Snapshot, State, Value, is_kv, kv_key
+from race_harness.runner.config import RunConfig
+from race_harness.runner.steps import Attempt, OpSteps, short_error, should_retry, utc_now
+from race_harness.runner.stress import CellPlan, plan_cell
+from race_harness.scenario import Scenario, WriteOp
+from race_harness.schedule import Schedule, Step, session_index
+from race_harness.schema import Tables, build_tables, create_and_load, read_states, reload_initial
+from race_harness.strategies.base import Strategy
 
 DEFAULT_STEP_TIMEOUT_S = 10.0  # last resort for a step neither done nor seen waiting in the lock view
 NO_LOCK_VIEW_WAIT_S = 0.5  # without a lock view (SQLite), a step not done by then is assumed blocked

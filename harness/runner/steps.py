@@ -15,7 +15,7 @@ proves an abort (serialization failure, deadlock).
 
 A save that hands back its last write (:class:`SaveOnCommit`, :class:`FinishOnCommit`) has it run
 at ``write``, unless the caller runs write and commit back to back (stress mode) and the driver is
-psycopg: then the write goes out with the COMMIT as one query (:mod:`harness.runner.last_write`). Schedules
+psycopg: then the write goes out with the COMMIT as one query (:mod:`race_harness.runner.last_write`). Schedules
 always run it at ``write``, so a step releases exactly the statements it names.
 """
 
@@ -28,14 +28,14 @@ from datetime import UTC, datetime
 from sqlalchemy import Connection, RootTransaction
 from sqlalchemy.exc import DBAPIError
 
-from harness.databases.base import Backend
-from harness.history import Outcome, Written
-from harness.model import Snapshot
-from harness.runner.config import RunConfig, Scope
-from harness.runner.last_write import LastWrite, StatementFailed, can_send_with_commit, run_now, send_with_commit
-from harness.scenario import WriteOp
-from harness.schema import Tables
-from harness.strategies.base import Conflict, FinishOnCommit, SaveOnCommit, Strategy
+from race_harness.databases.base import Backend
+from race_harness.history import Outcome, Written
+from race_harness.model import Snapshot
+from race_harness.runner.config import RunConfig, Scope
+from race_harness.runner.last_write import LastWrite, StatementFailed, can_send_with_commit, run_now, send_with_commit
+from race_harness.scenario import WriteOp
+from race_harness.schema import Tables
+from race_harness.strategies.base import Conflict, FinishOnCommit, SaveOnCommit, Strategy
 
 STEP_NAMES = ("read", "write", "commit")
 NOT_RETRIED = frozenset({"missing", "not-expressible"})

@@ -29,15 +29,15 @@ from typing import Any
 from sqlalchemy import Connection, Engine, make_url
 from sqlalchemy.exc import DBAPIError
 
-from harness.databases.base import Backend, Isolation, ScratchDatabase
-from harness.errors import UsageError
-from harness.history import Event, History
-from harness.model import State
-from harness.runner.config import RunConfig, Scope
-from harness.runner.steps import Attempt, OpSteps, short_error, should_retry, utc_now
-from harness.scenario import Scenario, WriteOp, WriterContext, get_scenario
-from harness.schema import Tables, build_tables, create_and_load, load_snapshot, read_states
-from harness.strategies.base import Strategy
+from race_harness.databases.base import Backend, Isolation, ScratchDatabase
+from race_harness.errors import UsageError
+from race_harness.history import Event, History
+from race_harness.model import State
+from race_harness.runner.config import RunConfig, Scope
+from race_harness.runner.steps import Attempt, OpSteps, short_error, should_retry, utc_now
+from race_harness.scenario import Scenario, WriteOp, WriterContext, get_scenario
+from race_harness.schema import Tables, build_tables, create_and_load, load_snapshot, read_states
+from race_harness.strategies.base import Strategy
 
 DEFAULT_OPS = 200
 READER_PAUSE_S = 0.001
@@ -199,7 +199,7 @@ class _ChildSpec:
 
 def _writer_process(spec: _ChildSpec, start: Any, results: Any) -> None:
     """Entry point of a writer process: one writer session, its events sent back as JSON."""
-    from harness.strategies.registry import get_strategy
+    from race_harness.strategies.registry import get_strategy
 
     errors: list[str] = []
     history = History(origin=spec.origin, columns=False)  # only its events travel back; the merge indexes them

@@ -1,7 +1,14 @@
 """Update strategies: the ways an application persists a change."""
 
-from harness.strategies.base import Conflict, FinishOnCommit, Saved, SaveOnCommit, SaveResult, Strategy
-from harness.strategies.registry import ALL_SPECS, DEFAULT_SPECS, ENTRY_POINT_GROUP, MORE_SPECS, available, get_strategy
+from race_harness.strategies.base import Conflict, FinishOnCommit, Saved, SaveOnCommit, SaveResult, Strategy
+from race_harness.strategies.registry import (
+    ALL_SPECS,
+    DEFAULT_SPECS,
+    ENTRY_POINT_GROUP,
+    MORE_SPECS,
+    available,
+    get_strategy,
+)
 
 __all__ = [
     "ALL_SPECS",

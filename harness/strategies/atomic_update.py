@@ -14,10 +14,10 @@ from typing import Any
 from sqlalchemy import Connection
 from sqlalchemy.dialects import mysql, postgresql, sqlite
 
-from harness.errors import UsageError
-from harness.model import Intent, Snapshot, Value, is_kv, kv_key
-from harness.schema import Tables
-from harness.strategies.base import Saved, SaveResult, Strategy, delete_child, update_parent
+from race_harness.errors import UsageError
+from race_harness.model import Intent, Snapshot, Value, is_kv, kv_key
+from race_harness.schema import Tables
+from race_harness.strategies.base import Saved, SaveResult, Strategy, delete_child, update_parent
 
 
 def upsert_child_atomically(conn: Connection, tables: Tables, entity: int, fld: str, value: Value) -> None:

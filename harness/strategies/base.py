@@ -29,10 +29,10 @@ from typing import Any, ClassVar, Literal
 
 from sqlalchemy import ClauseElement, Connection, Executable, Update, update
 
-from harness.errors import UsageError
-from harness.history import Written
-from harness.model import Intent, Snapshot, State, Value, is_kv, kv_field
-from harness.schema import Tables, load_snapshot
+from race_harness.errors import UsageError
+from race_harness.history import Written
+from race_harness.model import Intent, Snapshot, State, Value, is_kv, kv_field
+from race_harness.schema import Tables, load_snapshot
 
 TokenName = Literal["version", "updated_at"]
 # what shows, in a run that lost nothing, that the race really happened

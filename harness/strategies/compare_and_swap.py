@@ -13,9 +13,9 @@ from typing import Any
 
 from sqlalchemy import Connection
 
-from harness.model import Intent, Snapshot, Value, is_kv
-from harness.schema import Tables
-from harness.strategies.base import (
+from race_harness.model import Intent, Snapshot, Value, is_kv
+from race_harness.schema import Tables
+from race_harness.strategies.base import (
     Conflict,
     Saved,
     SaveResult,

@@ -6,9 +6,9 @@ from datetime import datetime
 
 from sqlalchemy import Connection
 
-from harness.model import Intent, Snapshot
-from harness.schema import Tables
-from harness.strategies.base import SaveResult, Strategy, full_row_write
+from race_harness.model import Intent, Snapshot
+from race_harness.schema import Tables
+from race_harness.strategies.base import SaveResult, Strategy, full_row_write
 
 
 class FullRow(Strategy):

@@ -19,9 +19,9 @@ from sqlalchemy import Connection
 from sqlalchemy.orm import Session, attribute_keyed_dict, make_transient_to_detached, registry, relationship
 from sqlalchemy.orm.exc import StaleDataError
 
-from harness.model import Intent, Snapshot, Value, is_kv, kv_key
-from harness.schema import Tables, build_tables
-from harness.strategies.base import Conflict, Saved, SaveResult, Strategy
+from race_harness.model import Intent, Snapshot, Value, is_kv, kv_key
+from race_harness.schema import Tables, build_tables
+from race_harness.strategies.base import Conflict, Saved, SaveResult, Strategy
 
 _ShapeKey = tuple[str, tuple[tuple[str, str], ...], bool, int]
 _MAPPED: dict[_ShapeKey, tuple[type[Any], type[Any] | None]] = {}

@@ -11,9 +11,9 @@ from typing import Any
 
 from sqlalchemy import Connection
 
-from harness.model import Intent, Snapshot, Value, is_kv
-from harness.schema import Tables
-from harness.strategies.base import Saved, SaveResult, Strategy, delete_child, update_parent, upsert_child
+from race_harness.model import Intent, Snapshot, Value, is_kv
+from race_harness.schema import Tables
+from race_harness.strategies.base import Saved, SaveResult, Strategy, delete_child, update_parent, upsert_child
 
 
 class PartialUpdate(Strategy):

@@ -5,18 +5,18 @@ from __future__ import annotations
 
 from importlib.metadata import entry_points
 
-from harness.errors import UnknownNameError, UsageError
-from harness.strategies.atomic_update import AtomicUpdate
-from harness.strategies.base import Strategy
-from harness.strategies.compare_and_swap import CompareAndSwap
-from harness.strategies.full_row import FullRow
-from harness.strategies.orm_version import ORMVersionCounter
-from harness.strategies.partial_update import PartialUpdate
-from harness.strategies.process_lock import ProcessLock
-from harness.strategies.select_for_update import SelectForUpdate
-from harness.strategies.serializable_retry import SerializableRetry
-from harness.strategies.timestamp_occ import TimestampOCC
-from harness.strategies.version_occ import VersionOCC
+from race_harness.errors import UnknownNameError, UsageError
+from race_harness.strategies.atomic_update import AtomicUpdate
+from race_harness.strategies.base import Strategy
+from race_harness.strategies.compare_and_swap import CompareAndSwap
+from race_harness.strategies.full_row import FullRow
+from race_harness.strategies.orm_version import ORMVersionCounter
+from race_harness.strategies.partial_update import PartialUpdate
+from race_harness.strategies.process_lock import ProcessLock
+from race_harness.strategies.select_for_update import SelectForUpdate
+from race_harness.strategies.serializable_retry import SerializableRetry
+from race_harness.strategies.timestamp_occ import TimestampOCC
+from race_harness.strategies.version_occ import VersionOCC
 
 ENTRY_POINT_GROUP = "race_harness.strategies"
 BUILTIN: dict[str, type[Strategy]] = {
@@ -62,7 +62,7 @@ def available() -> dict[str, type[Strategy]]:
             ) from None
         if not (isinstance(cls, type) and issubclass(cls, Strategy)):
             raise UsageError(
-                f"strategy plug-in {ep.name!r} ({ep.value}) is not a harness.Strategy subclass but {cls!r}"
+                f"strategy plug-in {ep.name!r} ({ep.value}) is not a race_harness.Strategy subclass but {cls!r}"
             )
         found[ep.name] = cls
     return found

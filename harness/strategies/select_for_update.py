@@ -17,9 +17,9 @@ from datetime import datetime
 
 from sqlalchemy import Connection, select
 
-from harness.model import Intent, Snapshot
-from harness.schema import Tables, load_snapshot
-from harness.strategies.base import SaveResult, Strategy, full_row_write
+from race_harness.model import Intent, Snapshot
+from race_harness.schema import Tables, load_snapshot
+from race_harness.strategies.base import SaveResult, Strategy, full_row_write
 
 
 class SelectForUpdate(Strategy):

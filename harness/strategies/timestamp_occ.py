@@ -12,10 +12,10 @@ from datetime import datetime
 
 from sqlalchemy import Connection
 
-from harness.errors import UsageError
-from harness.model import Intent, Snapshot
-from harness.schema import Tables
-from harness.strategies.base import SaveResult, Strategy, full_row_write
+from race_harness.errors import UsageError
+from race_harness.model import Intent, Snapshot
+from race_harness.schema import Tables
+from race_harness.strategies.base import SaveResult, Strategy, full_row_write
 
 
 class TimestampOCC(Strategy):

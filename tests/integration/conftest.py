@@ -21,9 +21,9 @@ from collections.abc import Iterator
 
 import pytest
 
-from harness.databases import Backend, resolve
-from harness.databases.providers import EXAMPLES, backend_for_url
-from harness.errors import HarnessError
+from race_harness.databases import Backend, resolve
+from race_harness.databases.providers import EXAMPLES, backend_for_url
+from race_harness.errors import HarnessError
 
 SERVERS = {"postgres": "RACE_HARNESS_POSTGRES_URL", "mysql": "RACE_HARNESS_MYSQL_URL"}
 _started: dict[str, Backend | str] = {}
@@ -42,7 +42,7 @@ def get_backend(name: str) -> Backend:
     if name not in _started:
         try:
             if name.startswith("container:"):
-                from harness.databases.containers import engine_problem
+                from race_harness.databases.containers import engine_problem
 
                 problem = engine_problem()
                 if problem:

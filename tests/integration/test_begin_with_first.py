@@ -1,8 +1,8 @@
 """PostgreSQL engines whose BEGIN travels with the first statement, and the direct psycopg read.
 
 The stress runner's engines keep psycopg in autocommit mode and send ``BEGIN ...`` in the same
-query as the transaction's first statement (:mod:`harness.databases.begin_with_first`); the read
-every operation makes goes straight to psycopg (:func:`harness.databases.direct.fetch_all`). Both
+query as the transaction's first statement (:mod:`race_harness.databases.begin_with_first`); the read
+every operation makes goes straight to psycopg (:func:`race_harness.databases.direct.fetch_all`). Both
 are invisible to the database only if the transaction is still one transaction, at the isolation
 asked for. Each test provokes what would differ if it were not: a concurrent commit between two
 reads, a rollback, an error in the first statement.
@@ -18,11 +18,11 @@ from psycopg import pq
 from sqlalchemy import Connection, Engine, text
 from sqlalchemy.exc import DBAPIError
 
-from harness.databases.base import Isolation
-from harness.databases.direct import psycopg_connection
-from harness.runner.steps import utc_now
-from harness.scenario import get_scenario
-from harness.schema import Tables, build_tables, create_and_load, load_snapshot
+from race_harness.databases.base import Isolation
+from race_harness.databases.direct import psycopg_connection
+from race_harness.runner.steps import utc_now
+from race_harness.scenario import get_scenario
+from race_harness.schema import Tables, build_tables, create_and_load, load_snapshot
 
 from .conftest import get_backend
 

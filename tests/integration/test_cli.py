@@ -14,7 +14,7 @@ from tests.cli import COMMAND, race_harness
 from .conftest import get_backend
 
 BROKEN_PLUGIN = '''
-from harness.strategies.base import Strategy, full_row_write
+from race_harness.strategies.base import Strategy, full_row_write
 
 
 class VersionWithoutCheck(Strategy):

@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from harness import RunConfig, check, get_scenario, get_strategy, run_stress
-from harness.databases.containers import PID_LABEL, ContainerBackend
+from race_harness import RunConfig, check, get_scenario, get_strategy, run_stress
+from race_harness.databases.containers import PID_LABEL, ContainerBackend
 from tests.cli import COMMAND, race_harness
 
 from .conftest import get_backend

@@ -7,10 +7,10 @@ from datetime import datetime
 import pytest
 from sqlalchemy import Column, Integer, MetaData, Table, insert, select, text, update
 
-from harness.databases import Backend
-from harness.databases.providers import backend_for_url
-from harness.errors import DatabaseUnreachableError
-from harness.schema import Timestamp
+from race_harness.databases import Backend
+from race_harness.databases.providers import backend_for_url
+from race_harness.errors import DatabaseUnreachableError
+from race_harness.schema import Timestamp
 
 from .conftest import get_backend
 

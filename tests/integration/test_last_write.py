@@ -15,14 +15,14 @@ from contextlib import contextmanager
 import pytest
 from sqlalchemy import Connection, Engine, text
 
-from harness.databases import Backend
-from harness.databases.base import Isolation
-from harness.model import Intent, State, kv_field
-from harness.runner.config import Scope
-from harness.runner.steps import Attempt, OpSteps, utc_now
-from harness.scenario import WriteOp, WriterContext, get_scenario
-from harness.schema import Tables, build_tables, create_and_load, load_snapshot
-from harness.strategies import FinishOnCommit, get_strategy
+from race_harness.databases import Backend
+from race_harness.databases.base import Isolation
+from race_harness.model import Intent, State, kv_field
+from race_harness.runner.config import Scope
+from race_harness.runner.steps import Attempt, OpSteps, utc_now
+from race_harness.scenario import WriteOp, WriterContext, get_scenario
+from race_harness.schema import Tables, build_tables, create_and_load, load_snapshot
+from race_harness.strategies import FinishOnCommit, get_strategy
 
 from .conftest import get_backend
 

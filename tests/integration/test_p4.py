@@ -12,12 +12,12 @@ from __future__ import annotations
 
 import pytest
 
-from harness import RunConfig, get_scenario, get_strategy
-from harness.databases import Backend
-from harness.databases.mysql import MySQLBackend
-from harness.matrix import run_cell
-from harness.p4 import SNAPSHOT_VARIABLE, P4Cell, documented
-from harness.runner import ISOLATIONS, SCOPES
+from race_harness import RunConfig, get_scenario, get_strategy
+from race_harness.databases import Backend
+from race_harness.databases.mysql import MySQLBackend
+from race_harness.matrix import run_cell
+from race_harness.p4 import SNAPSHOT_VARIABLE, P4Cell, documented
+from race_harness.runner import ISOLATIONS, SCOPES
 
 from .conftest import get_backend
 

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from harness.databases import Backend
+from race_harness.databases import Backend
 
 from .conftest import get_backend
 

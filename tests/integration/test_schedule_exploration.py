@@ -17,12 +17,12 @@ from hypothesis import HealthCheck, Phase, example, given, settings
 from hypothesis import strategies as st
 from hypothesis.database import InMemoryExampleDatabase
 
-from harness import get_scenario, get_strategy
-from harness.explore import LostUpdateFound, assert_no_lost_updates, schedules
-from harness.runner.schedule import ScheduleResult, ScheduleRunner
-from harness.scenario import Scenario, scenario_names
-from harness.schedule import Schedule
-from harness.strategies import ALL_SPECS
+from race_harness import get_scenario, get_strategy
+from race_harness.explore import LostUpdateFound, assert_no_lost_updates, schedules
+from race_harness.runner.schedule import ScheduleResult, ScheduleRunner
+from race_harness.scenario import Scenario, scenario_names
+from race_harness.schedule import Schedule
+from race_harness.strategies import ALL_SPECS
 from tests.cli import race_harness
 
 from .conftest import get_backend

@@ -8,11 +8,11 @@ import time
 
 import pytest
 
-from harness import RunConfig, get_scenario, get_strategy
-from harness.databases import Backend
-from harness.databases.mysql import MySQLBackend
-from harness.runner.schedule import DEFAULT_STEP_TIMEOUT_S, ScheduleRunner
-from harness.scenario import scenario_names
+from race_harness import RunConfig, get_scenario, get_strategy
+from race_harness.databases import Backend
+from race_harness.databases.mysql import MySQLBackend
+from race_harness.runner.schedule import DEFAULT_STEP_TIMEOUT_S, ScheduleRunner
+from race_harness.scenario import scenario_names
 
 NAMED = [(sc, name) for sc in scenario_names() for name in get_scenario(sc).schedules]
 REPEAT = 20

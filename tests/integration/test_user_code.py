@@ -10,10 +10,10 @@ from __future__ import annotations
 import pytest
 from hypothesis import HealthCheck, example, given, settings
 
-from harness import Conflict, Saved, Strategy, get_scenario
-from harness.explore import assert_no_lost_updates, schedules
-from harness.model import is_kv, kv_key
-from harness.schedule import Schedule
+from race_harness import Conflict, Saved, Strategy, get_scenario
+from race_harness.explore import assert_no_lost_updates, schedules
+from race_harness.model import is_kv, kv_key
+from race_harness.schedule import Schedule
 from tests.example_app import images
 
 

@@ -11,10 +11,10 @@ from __future__ import annotations
 
 import pytest
 
-from harness import RunConfig, check, get_scenario, get_strategy, run_stress
-from harness.databases import Backend
-from harness.scenario import scenario_names
-from harness.strategies import ALL_SPECS, Strategy
+from race_harness import RunConfig, check, get_scenario, get_strategy, run_stress
+from race_harness.databases import Backend
+from race_harness.scenario import scenario_names
+from race_harness.strategies import ALL_SPECS, Strategy
 
 ROUNDS = 4
 CONFIG = RunConfig(writers=8, readers=2, think_ms=2.0)

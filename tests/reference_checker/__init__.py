@@ -9,9 +9,9 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 
-from harness.checkers.result import Anomaly, CheckResult, Stats, Verdict
-from harness.history import Operation
-from harness.model import State
+from race_harness.checkers.result import Anomaly, CheckResult, Stats, Verdict
+from race_harness.history import Operation
+from race_harness.model import State
 from tests.reference_checker.index import HistoryIndex
 from tests.reference_checker.invariants import Token, check_invariants
 from tests.reference_checker.lost_update import check_lost_updates, lost_kinds

@@ -6,8 +6,8 @@ from collections import defaultdict
 from collections.abc import Sequence
 from functools import cached_property
 
-from harness.history import Operation
-from harness.model import Value
+from race_harness.history import Operation
+from race_harness.model import Value
 
 ValueKey = tuple[int, str, Value]  # (entity, field, value)
 

@@ -15,9 +15,9 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Literal
 
-from harness.checkers.result import Anomaly
-from harness.history import Operation
-from harness.model import State, Value
+from race_harness.checkers.result import Anomaly
+from race_harness.history import Operation
+from race_harness.model import State, Value
 from tests.reference_checker.index import HistoryIndex, ValueKey
 
 Token = Literal["version", "updated_at"]

@@ -22,9 +22,9 @@ from collections import defaultdict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
-from harness.checkers.result import Anomaly
-from harness.history import Operation
-from harness.model import State, Value, is_kv
+from race_harness.checkers.result import Anomaly
+from race_harness.history import Operation
+from race_harness.model import State, Value, is_kv
 from tests.reference_checker.index import HistoryIndex, ValueKey
 
 INITIAL = -1  # producer id of a value that comes from the initial state

@@ -7,8 +7,8 @@ import math
 from collections import Counter, defaultdict
 from collections.abc import Sequence
 
-from harness.checkers.result import Stats
-from harness.history import Operation
+from race_harness.checkers.result import Stats
+from race_harness.history import Operation
 from tests.reference_checker.index import HistoryIndex
 
 HISTOGRAM_BOUNDS_MS = (1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000, 5000)

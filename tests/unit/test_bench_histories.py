@@ -6,8 +6,8 @@ from __future__ import annotations
 import pytest
 
 from benchmarks.histories import generate
-from harness.checkers import check
-from harness.scenario import get_scenario
+from race_harness.checkers import check
+from race_harness.scenario import get_scenario
 
 
 @pytest.mark.parametrize("n", [1, 10, 1000])

@@ -10,8 +10,8 @@ from __future__ import annotations
 from hypothesis import given
 from hypothesis import strategies as st
 
-from harness.checkers import check
-from harness.model import Intent
+from race_harness.checkers import check
+from race_harness.model import Intent
 
 from .histories import Story
 

@@ -18,10 +18,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from benchmarks.histories import generate
-from harness.checkers import Token, check
-from harness.history import History, Operation
-from harness.model import State
-from harness.scenario import get_scenario, scenario_names
+from race_harness.checkers import Token, check
+from race_harness.history import History, Operation
+from race_harness.model import State
+from race_harness.scenario import get_scenario, scenario_names
 from tests.reference_checker import check as reference_check
 
 

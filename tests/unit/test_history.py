@@ -2,9 +2,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from harness.history import History
-from harness.model import Intent, Snapshot
-from harness.optable import NEVER, OK
+from race_harness.history import History
+from race_harness.model import Intent, Snapshot
+from race_harness.optable import NEVER, OK
 
 
 def test_invocations_pair_with_completions_and_unfinished_ones_read_back_as_info(tmp_path: Path) -> None:

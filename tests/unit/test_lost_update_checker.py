@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from harness.checkers import check
-from harness.checkers.lost_update import check_lost_updates
+from race_harness.checkers import check
+from race_harness.checkers.lost_update import check_lost_updates
 
 from .histories import Story
 

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import pytest
 
-from harness.model import Intent
+from race_harness.model import Intent
 
 
 def test_merge_sets_increments_and_removes() -> None:

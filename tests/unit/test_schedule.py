@@ -6,12 +6,12 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from harness import get_scenario, get_strategy
-from harness.databases.mysql import innodb_status_waiters
-from harness.errors import UsageError
-from harness.explore import expressible_operations, schedules
-from harness.schedule import Schedule, Step, interleave
-from scenarios.nova_server_metadata import SCENARIO as NOVA
+from race_harness import get_scenario, get_strategy
+from race_harness.databases.mysql import innodb_status_waiters
+from race_harness.errors import UsageError
+from race_harness.explore import expressible_operations, schedules
+from race_harness.scenarios.nova_server_metadata import SCENARIO as NOVA
+from race_harness.schedule import Schedule, Step, interleave
 
 
 def test_parse_keeps_order_operations_and_round_trips() -> None:

@@ -3,8 +3,8 @@ from __future__ import annotations
 from hypothesis import given
 from hypothesis import strategies as st
 
-from harness.checkers.stats import histogram, overlapping_pairs, percentile
-from harness.history import Operation
+from race_harness.checkers.stats import histogram, overlapping_pairs, percentile
+from race_harness.history import Operation
 
 
 def op(i: int, start: int, end: int | None, entity: int = 1) -> Operation:
