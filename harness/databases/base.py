@@ -11,17 +11,28 @@ import uuid
 from abc import ABC, abstractmethod
 from collections.abc import Collection
 from dataclasses import dataclass
-from typing import Any, ClassVar, Literal
+from typing import Any, ClassVar
 
 from sqlalchemy import Connection, Engine, RootTransaction, create_engine, text
 from sqlalchemy.engine import URL
 from sqlalchemy.exc import DBAPIError, OperationalError
 
 from race_harness.databases.urls import mask_url, render
+from race_harness.defaults import Isolation
 from race_harness.errors import DatabaseError, DatabaseUnreachableError
 
+__all__ = [
+    "CONNECT_TIMEOUT_S",
+    "NAME_PREFIX",
+    "SQL_ISOLATION",
+    "Backend",
+    "Isolation",
+    "ScratchDatabase",
+    "ServerBackend",
+    "scratch_name",
+]
+
 NAME_PREFIX = "race_harness_"
-Isolation = Literal["read-committed", "repeatable-read", "serializable"]
 SQL_ISOLATION = {
     "read-committed": "READ COMMITTED",
     "repeatable-read": "REPEATABLE READ",
@@ -155,6 +166,16 @@ class ServerBackend(Backend):
         super().__init__(source or render(admin_url))
         self.admin_url = admin_url
         self._admin: Engine | None = None
+        # what to say when the server does not answer, for a URL the user did not give (--db postgres)
+        self.unreachable_hint: str | None = None
+
+    def start(self) -> None:
+        try:
+            super().start()
+        except DatabaseUnreachableError as exc:
+            if self.unreachable_hint is None:
+                raise
+            raise DatabaseUnreachableError(f"{self.unreachable_hint} ({exc})") from None
 
     def connect_args(self) -> dict[str, Any]:
         return {"connect_timeout": CONNECT_TIMEOUT_S}

@@ -2,7 +2,9 @@
 
 - ``embedded`` (default): ``embedded-postgres`` and ``sqlite``, nothing to install or start
 - ``embedded-postgres``, ``sqlite``
-- ``postgres`` / ``mysql``: the URL in ``RACE_HARNESS_POSTGRES_URL`` / ``RACE_HARNESS_MYSQL_URL``
+- ``postgres`` / ``mysql``: the URL in ``RACE_HARNESS_POSTGRES_URL`` / ``RACE_HARNESS_MYSQL_URL``, else
+  the local server at 127.0.0.1 (:data:`~race_harness.defaults.LOCAL_URLS`) when it answers; the CLI,
+  the pytest plugin and the project's own tests all read these names this way
 - a URL: ``postgresql://user:pw@host:5432/admin_db``, ``mysql://root@host:3306/test``, ``mariadb://...``
 
 A server URL names an *admin* database the harness connects to in order to create its own scratch
@@ -13,31 +15,28 @@ from __future__ import annotations
 
 import os
 
-from race_harness.databases.base import Backend
+from race_harness.databases.base import Backend, ServerBackend
 from race_harness.databases.embedded import EmbeddedPostgresBackend
 from race_harness.databases.mysql import MySQLBackend
 from race_harness.databases.postgres import PostgresBackend
 from race_harness.databases.sqlite import SQLiteBackend
 from race_harness.databases.urls import mask_url, parse_server_url
-from race_harness.errors import UnknownNameError, UsageError
+from race_harness.defaults import DEFAULT_DBS, ENV_URLS, LOCAL_URLS
+from race_harness.errors import UnknownNameError
 
-ENV_URLS = {"postgres": "RACE_HARNESS_POSTGRES_URL", "mysql": "RACE_HARNESS_MYSQL_URL"}
-EXAMPLES = {
-    "postgres": "postgresql://postgres@127.0.0.1:5432/postgres",
-    "mysql": "mysql://root@127.0.0.1:3306/test",
-}
+__all__ = ["DEFAULT_DBS", "ENV_URLS", "LOCAL_URLS", "backend_for_url", "resolve", "resolve_all"]
+
 ALIASES = {"postgresql": "postgres", "mariadb": "mysql"}
 NAMES = ["embedded", "embedded-postgres", "pgserver", "sqlite", "postgres", "mysql", "container:IMAGE"]
-DEFAULT_DBS = ("embedded",)
 
 
 # server variables a MySQL/MariaDB URL may carry in its query, set on every connection of the runs
 SESSION_VARIABLES = ("innodb_snapshot_isolation",)
 
 
-def backend_for_url(text: str, source: str | None = None) -> Backend:
+def backend_for_url(text: str, source: str | None = None) -> ServerBackend:
     url = parse_server_url(text)
-    backend: Backend
+    backend: ServerBackend
     if url.get_backend_name() == "postgresql":
         backend = PostgresBackend(url, source)
     else:
@@ -65,17 +64,27 @@ def resolve(spec: str) -> list[Backend]:
     if name == "sqlite":
         return [SQLiteBackend()]
     if name in ENV_URLS:
-        var = ENV_URLS[name]
-        value = os.environ.get(var)
-        if not value:
-            raise UsageError(
-                f"--db {spec} reads its URL from ${var}, which is not set; expected e.g. {var}={EXAMPLES[name]}"
-            )
+        return [_named_server(name)]
+    raise UnknownNameError("database", spec, [*NAMES, "a postgresql:// or mysql:// URL"])
+
+
+def _named_server(name: str) -> Backend:
+    """``postgres`` / ``mysql``: the environment's URL, else the local default; when neither answers,
+    the error says both, so the fix (start the server, or set the variable) is in the message."""
+    var = ENV_URLS[name]
+    value = os.environ.get(var)
+    if value:
         backend = backend_for_url(value)
         backend.source = f"${var} ({backend.source})"
-        backend.spec = name
-        return [backend]
-    raise UnknownNameError("database", spec, [*NAMES, "a postgresql:// or mysql:// URL"])
+    else:
+        backend = backend_for_url(LOCAL_URLS[name])
+        backend.source = f"{backend.source} (local default; ${var} is not set)"
+        backend.unreachable_hint = (
+            f"--db {name}: ${var} is not set and no server answers at the local default {LOCAL_URLS[name]}; "
+            f"start one there or set {var}"
+        )
+    backend.spec = name
+    return backend
 
 
 def resolve_all(specs: list[str]) -> list[Backend]:

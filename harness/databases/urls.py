@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import re
-
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError
 
-from race_harness.errors import UsageError
+from race_harness.errors import UsageError, mask_url
+
+__all__ = ["DRIVERS", "mask_url", "parse_server_url", "render"]
 
 # drivers the harness ships and tests with
 DRIVERS = {
@@ -19,12 +19,6 @@ DRIVERS = {
     "mariadb": "mariadb+pymysql",
     "mariadb+pymysql": "mariadb+pymysql",
 }
-_USERINFO = re.compile(r"(?P<scheme>[A-Za-z0-9+.\-]+://)(?P<user>[^:/@\s]*):(?P<pw>[^@\s]*)@")
-
-
-def mask_url(text: str) -> str:
-    """Replace the password of every ``scheme://user:password@`` in ``text`` with ``***``."""
-    return _USERINFO.sub(lambda m: f"{m['scheme']}{m['user']}:***@", text)
 
 
 def render(url: URL) -> str:

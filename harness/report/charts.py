@@ -27,6 +27,14 @@ PALETTE = ["#4e79a7", "#f28e2b", "#59a14f", "#b07aa1", "#76b7b2", "#edc948", "#9
 LOST, CLOBBER, OK, FAILED, READ = "#d62728", "#ff7f0e", "#9aa5b1", "#e4e7eb", "#6baed6"
 
 
+MISSING = "the charts and timelines need matplotlib: pip install 'race-harness[report]'"
+
+
+def available() -> bool:
+    """Whether charts can be drawn; the Markdown report and the HTML tables need no matplotlib."""
+    return plt is not None
+
+
 def require_matplotlib() -> None:
     if plt is None:
         from race_harness.errors import UsageError

@@ -65,7 +65,7 @@ def _explanations(merged: Merged) -> str:
         if first is None or (cell.key[0], cell.key[2]) in seen or len(parts) >= MAX_TIMELINES:
             continue
         seen.add((cell.key[0], cell.key[2]))
-        svg = charts.timeline(cell, first)
+        svg = charts.timeline(cell, first) if charts.available() else ""
         picture = (
             (
                 f'<figure class="timeline"><figcaption>Timeline: sessions as lanes, operations as bars (read, think, '
@@ -84,9 +84,13 @@ def _explanations(merged: Merged) -> str:
 
 
 def render_html(merged: Merged) -> str:
-    figures = "".join(
-        f'<figure class="chart" id="{cid}"><figcaption>{_e(caption)}</figcaption>{svg}</figure>'
-        for cid, caption, svg in charts.charts(merged)
+    figures = (
+        "".join(
+            f'<figure class="chart" id="{cid}"><figcaption>{_e(caption)}</figcaption>{svg}</figure>'
+            for cid, caption, svg in charts.charts(merged)
+        )
+        if charts.available()
+        else f'<p id="no-charts">Not drawn: {_e(charts.MISSING)}.</p>'
     )
     notes = "".join(f"<li>{_e(n)}</li>" for n in merged.notes)
     sources = "".join(f"<li>{_e(p)}</li>" for p in merged.sources)

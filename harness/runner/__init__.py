@@ -1,6 +1,7 @@
 """Runners drive sessions against a database and write the history."""
 
-from race_harness.runner.config import ISOLATIONS, SCOPES, ConflictPolicy, Isolation, RunConfig, Scope
+from race_harness.defaults import ISOLATIONS, SCOPES, Isolation, Scope
+from race_harness.runner.config import ConflictPolicy, RunConfig
 from race_harness.runner.stress import CellPlan, RunRecord, StressRun, plan_cell, run_stress
 
 __all__ = [

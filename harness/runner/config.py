@@ -5,13 +5,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
+from race_harness.defaults import ISOLATIONS, SCOPES, Isolation, Scope
 from race_harness.errors import UsageError, non_negative_float, non_negative_int, positive_int
 
 ConflictPolicy = Literal["fail", "retry"]
-Isolation = Literal["read-committed", "repeatable-read", "serializable"]
-Scope = Literal["separate", "single"]
-ISOLATIONS: tuple[Isolation, ...] = ("read-committed", "repeatable-read", "serializable")
-SCOPES: tuple[Scope, ...] = ("separate", "single")
 
 
 @dataclass(frozen=True)

@@ -38,6 +38,7 @@ from sqlalchemy.exc import DBAPIError
 
 from race_harness.checkers import CheckResult, check
 from race_harness.databases.base import Backend, Isolation, ScratchDatabase
+from race_harness.defaults import DEFAULT_STEP_TIMEOUT_S
 from race_harness.errors import UsageError
 from race_harness.history import History, Written
 from race_harness.model import Snapshot, State, Value, is_kv, kv_key
@@ -49,7 +50,6 @@ from race_harness.schedule import Schedule, Step, session_index
 from race_harness.schema import Tables, build_tables, create_and_load, read_states, reload_initial
 from race_harness.strategies.base import Strategy
 
-DEFAULT_STEP_TIMEOUT_S = 10.0  # last resort for a step neither done nor seen waiting in the lock view
 NO_LOCK_VIEW_WAIT_S = 0.5  # without a lock view (SQLite), a step not done by then is assumed blocked
 POLL_S = 0.002
 SESSION_ID_KEY = "race_harness_session_id"
@@ -57,6 +57,8 @@ SESSION_ID_KEY = "race_harness_session_id"
 # SECOND_START_BY, finish before SECOND_END_BY (PostgreSQL timestamp(0) rounds .5 up to the next second)
 SECOND_START_BY = 0.3
 SECOND_END_BY = 0.5
+# a run that did not fit in its second proves nothing either way: run it again, at most this often
+SECOND_ATTEMPTS = 3
 _LOCK_TYPE = type(threading.Lock())
 
 Wait = Literal["done", "blocked", "assumed"]
@@ -469,6 +471,18 @@ class ScheduleRunner:
         return tables
 
     def run(self, schedule: Schedule | str, scenario: Scenario, strategy: Strategy) -> ScheduleResult:
+        """Run the schedule once. With whole-second timestamps a run whose steps did not fit in one
+        wall-clock second (a loaded machine) is run again, up to :data:`SECOND_ATTEMPTS` times; a
+        result with ``same_second`` False is one that never fitted, to be set aside, not counted."""
+        out = self._run_once(schedule, scenario, strategy)
+        for attempt in range(2, SECOND_ATTEMPTS + 1):
+            if out.same_second is not False:
+                break
+            out = self._run_once(schedule, scenario, strategy)
+            out.transcript.append(f"note: attempt {attempt}: the earlier ones did not fit in one second")
+        return out
+
+    def _run_once(self, schedule: Schedule | str, scenario: Scenario, strategy: Strategy) -> ScheduleResult:
         if isinstance(schedule, str):
             schedule = Schedule.parse(schedule)
         for s in schedule.sessions:  # unknown operation names fail before anything runs

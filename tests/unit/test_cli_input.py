@@ -50,10 +50,23 @@ def test_bad_input_is_one_clear_line(tmp_path: Path, args: list[str], expected: 
     assert not (tmp_path / "reports").exists()
 
 
-def test_db_alias_without_its_environment_variable_says_which_variable(tmp_path: Path) -> None:
-    proc = race_harness("run", "-d", "mysql", cwd=tmp_path, env={"RACE_HARNESS_MYSQL_URL": ""})
-    assert proc.returncode == 2
-    assert "reads its URL from $RACE_HARNESS_MYSQL_URL, which is not set" in proc.stderr
+@pytest.mark.parametrize("name", ["postgres", "mysql"])
+def test_db_alias_with_no_variable_and_no_local_server_names_both(monkeypatch: pytest.MonkeyPatch, name: str) -> None:
+    """``--db postgres`` / ``mysql``: the variable, else 127.0.0.1; when neither, one error says both.
+    Port 1 on the loopback refuses every connection, so this needs no database."""
+    from race_harness.databases import providers, resolve
+    from race_harness.errors import DatabaseUnreachableError
+
+    closed = {"postgres": "postgresql://postgres@127.0.0.1:1/postgres", "mysql": "mysql://root@127.0.0.1:1/test"}
+    monkeypatch.setitem(providers.LOCAL_URLS, name, closed[name])
+    monkeypatch.delenv(f"RACE_HARNESS_{name.upper()}_URL", raising=False)
+    (backend,) = resolve(name)
+    with pytest.raises(DatabaseUnreachableError) as raised:
+        backend.start()
+    message = str(raised.value)
+    assert "\n" not in message
+    assert f"--db {name}: $RACE_HARNESS_{name.upper()}_URL is not set" in message
+    assert f"no server answers at the local default {closed[name]}" in message
 
 
 def test_help_explains_databases_and_exit_codes(tmp_path: Path) -> None:

@@ -1,0 +1,110 @@
+"""race-harness inside somebody else's project, installed the way users get it.
+
+The package is built (sdist, then the wheel from that sdist, so the sdist is proven complete) and
+installed, non-editable and without extras, into a fresh virtualenv outside this repository. A user
+project with its own ``harness`` and ``scenarios`` packages at its root then runs its own tests with
+the plugin loaded, and ``race-harness`` from that directory finds the bundled scenarios. The same
+install is where missing extras show: ``report`` must write its Markdown without matplotlib.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import textwrap
+import venv
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+
+USER_TESTS = """
+import sys
+
+import harness
+import scenarios
+import pytest
+
+
+def test_own_packages_win(pytestconfig):
+    assert harness.OWNER == "user" and scenarios.OWNER == "user"
+    assert pytestconfig.pluginmanager.has_plugin("race_harness")
+
+
+def test_plugin_loaded_nothing_heavy():
+    heavy = {"sqlalchemy", "numpy", "psycopg", "pymysql", "hypothesis"} & set(sys.modules)
+    assert not heavy, heavy
+
+
+@pytest.mark.race(expect="lost")
+def test_bundled_scenario_through_the_plugin(race_runner):
+    race_runner.schedule("A.read B.read A.write B.write", "counter", "full-row")
+"""
+
+
+def _run(args: list[str], cwd: Path, timeout: float = 600) -> subprocess.CompletedProcess[str]:
+    # a user's shell: none of this repository's paths, no variable naming a test database
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("RACE_HARNESS_", "PYTHON", "VIRTUAL_ENV"))}
+    return subprocess.run(args, cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout, check=False)
+
+
+def _ok(proc: subprocess.CompletedProcess[str], what: str) -> str:
+    assert proc.returncode == 0, f"{what}: exit {proc.returncode}\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}"
+    return proc.stdout
+
+
+@pytest.fixture
+def installed(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A fresh virtualenv with the built wheel and pytest installed; its bin directory."""
+    root = tmp_path_factory.mktemp("installed")
+    dist = root / "dist"
+    _ok(_run([sys.executable, "-m", "build", "--sdist", "--outdir", str(dist), str(REPO)], REPO), "build sdist")
+    (sdist,) = dist.glob("race_harness-*.tar.gz")
+    _ok(_run([sys.executable, "-m", "build", "--wheel", "--outdir", str(dist), str(sdist)], root), "build wheel")
+    (wheel,) = dist.glob("race_harness-*.whl")
+    venv.create(root / "venv", with_pip=True)
+    bin_dir = root / "venv" / "bin"
+    _ok(_run([str(bin_dir / "python"), "-m", "pip", "install", "-q", str(wheel), "pytest"], root), "pip install")
+    return bin_dir
+
+
+@pytest.fixture
+def user_project(tmp_path: Path) -> Path:
+    for package in ("harness", "scenarios"):
+        (tmp_path / package).mkdir()
+        (tmp_path / package / "__init__.py").write_text('OWNER = "user"\n')
+    (tmp_path / "test_app.py").write_text(textwrap.dedent(USER_TESTS))
+    (tmp_path / "pyproject.toml").write_text('[tool.pytest.ini_options]\nrace_db = ["sqlite"]\n')
+    return tmp_path
+
+
+def test_a_project_with_its_own_harness_and_scenarios_packages(installed: Path, user_project: Path) -> None:
+    out = _ok(_run([str(installed / "python"), "-m", "pytest", "-q", "-p", "no:cacheprovider"], user_project), "pytest")
+    assert "3 passed" in out, out
+
+    out = _ok(
+        _run([str(installed / "race-harness"), "run", "-q", "-s", "counter", "--db", "sqlite"], user_project),
+        "race-harness run",
+    )
+    results = Path(out.split("results: ")[-1].split()[0])
+    cells = json.loads((user_project / results).read_text())["cells"]
+    assert {c["scenario"] for c in cells} == {"counter"} and len(cells) == 5
+
+    # the base install has no matplotlib: the Markdown report is complete, the HTML says what is missing
+    assert _run([str(installed / "python"), "-c", "import matplotlib"], user_project).returncode != 0
+    proc = _run([str(installed / "race-harness"), "report", str(results), "-o", "merged"], user_project)
+    _ok(proc, "race-harness report")
+    assert "pip install 'race-harness[report]'" in proc.stderr
+    assert "| counter |" in (user_project / "merged" / "report.md").read_text()
+    assert 'id="no-charts"' in (user_project / "merged" / "report.html").read_text()
+
+    version = _ok(_run([str(installed / "race-harness"), "--version"], user_project), "--version")
+    assert version.startswith("race-harness ")
+
+    # the main job on the zero-setup default, from the wheel (one test: the install is built once per worker)
+    args = [str(installed / "race-harness"), "run", "-q", "-s", "counter", "-S", "full-row", "-S", "version-occ"]
+    out = _ok(_run([*args, "-n", "60", "--report-dir", "embedded-run"], user_project), "race-harness run (embedded)")
+    assert "(embedded)" in out and "lost" in out, out
