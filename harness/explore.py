@@ -13,16 +13,24 @@ an ``@example(...)`` line to pin the schedule in the test::
     @given(schedule=schedules(SCENARIO, STRATEGY))
     def test_no_lost_updates(schedule):
         assert_no_lost_updates(runner.run(schedule, SCENARIO, STRATEGY))
+
+Hypothesis comes with the ``explore`` extra and is imported by :func:`schedules` only: its own
+pytest plugin costs every pytest run of a project that has it installed, so race-harness does not
+install it unasked, and ``assert_no_lost_updates`` works without it.
 """
 
 from __future__ import annotations
 
-from hypothesis import strategies as st
+from typing import TYPE_CHECKING
 
+from race_harness.errors import UsageError
 from race_harness.runner.schedule import ScheduleResult
 from race_harness.scenario import Scenario
 from race_harness.schedule import FULL, SESSION_LETTERS, Schedule, interleave, session_index
 from race_harness.strategies.base import Strategy
+
+if TYPE_CHECKING:
+    from hypothesis import strategies as st
 
 MAX_SESSIONS = 4
 
@@ -47,6 +55,13 @@ def schedules(
     scenario: Scenario, strategy: Strategy | None = None, *, min_sessions: int = 2, max_sessions: int = MAX_SESSIONS
 ) -> st.SearchStrategy[Schedule]:
     """Schedules for ``scenario``: 2-4 sessions, their operations, and how their steps interleave."""
+    try:
+        from hypothesis import strategies as st
+    except ImportError:
+        raise UsageError(
+            "race_harness.schedules generates schedules with Hypothesis, which is not installed: "
+            "pip install 'race-harness[explore]'"
+        ) from None
     operations = expressible_operations(scenario, strategy)
     if not operations:
         raise ValueError(f"{strategy.spec if strategy else '?'} can carry out no operation of {scenario.name}")
