@@ -60,6 +60,7 @@ _EXPORTS = {
     "run_matrix": "race_harness.matrix",
     "run_stress": "race_harness.runner",
     "scenario_names": "race_harness.scenario",
+    "schedule_settings": "race_harness.explore",
     "schedules": "race_harness.explore",
 }
 
@@ -110,6 +111,7 @@ __all__ = [
     "run_matrix",
     "run_stress",
     "scenario_names",
+    "schedule_settings",
     "schedules",
 ]
 
@@ -142,7 +144,7 @@ if TYPE_CHECKING:  # the same names, for type checkers and IDEs (tests/unit/test
         UsageError,
         mask_url,
     )
-    from race_harness.explore import LostUpdateFound, assert_no_lost_updates, schedules
+    from race_harness.explore import LostUpdateFound, assert_no_lost_updates, schedule_settings, schedules
     from race_harness.history import Event, History, Operation
     from race_harness.matrix import CellResult, run_cell, run_matrix
     from race_harness.model import EntitySchema, Intent, Snapshot

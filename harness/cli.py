@@ -87,16 +87,16 @@ def _build_parser() -> argparse.ArgumentParser:
         "--scenario",
         action="append",
         metavar="NAME",
-        help="scenario to run (repeatable; default: all). See `race-harness list`.",
+        help="scenario to run: a bundled or registered name, or an import path module:ATTR / file.py:ATTR "
+        "(repeatable; default: all bundled and registered). See `race-harness list`.",
     )
     run.add_argument(
         "-S",
         "--strategy",
         action="append",
         metavar="SPEC",
-        help="strategy to run, NAME or NAME:PARAM, or 'all' for every built-in one (repeatable; default: "
-        + ", ".join(DEFAULT_SPECS)
-        + ")",
+        help="strategy to run, NAME or NAME:PARAM, an import path module:Class[:PARAM], or 'all' for every "
+        "built-in one (repeatable; default: " + ", ".join(DEFAULT_SPECS) + ")",
     )
     run.add_argument(
         "-d", "--db", action="append", metavar="DB", help="database to run on (repeatable; default: embedded)"
@@ -203,7 +203,13 @@ def _build_parser() -> argparse.ArgumentParser:
         formatter_class=argparse.RawDescriptionHelpFormatter,
         epilog=SCHEDULE_HELP + "\n" + EPILOG,
     )
-    rp.add_argument("-s", "--scenario", required=True, metavar="NAME", help="scenario (see `race-harness list`)")
+    rp.add_argument(
+        "-s",
+        "--scenario",
+        required=True,
+        metavar="NAME",
+        help="scenario: name or import path (see `race-harness list`)",
+    )
     rp.add_argument(
         "-S", "--strategy", metavar="SPEC", help="strategy, NAME or NAME:PARAM (default: the named schedule's own)"
     )
@@ -240,6 +246,14 @@ def _build_parser() -> argparse.ArgumentParser:
     lst.add_argument(
         "--probe", action="store_true", help="also start the embedded PostgreSQL servers to show their versions"
     )
+    lst.add_argument(
+        "-v",
+        "--verbose",
+        action="store_true",
+        help="also each scenario's tables and columns, initial state, and the intent each operation hands a "
+        "strategy's save (what your own code receives)",
+    )
+    lst.add_argument("-s", "--scenario", action="append", metavar="NAME", help="only this scenario (repeatable)")
     return parser
 
 
@@ -473,7 +487,7 @@ def cmd_list(args: argparse.Namespace) -> int:
     from race_harness.strategies import available
 
     print("scenarios:")
-    for name in scenario_names():
+    for name in args.scenario or scenario_names():
         s = get_scenario(name)
         print(f"  {name:24} {s.summary}")
         declared = ", ".join(f"{k}={v}" for k, v in s.expected.items())
@@ -481,6 +495,11 @@ def cmd_list(args: argparse.Namespace) -> int:
         print(f"  {'':24} schedule operations: {', '.join(s.schedule_operations)}")
         for key, named in s.schedules.items():
             print(f"  {'':24} schedule {key} ({named.strategy}): {named.text}")
+        if args.verbose:
+            from race_harness.scenario import describe
+
+            for line in describe(s):
+                print(f"  {'':24} {line}")
     print("\nstrategies (NAME or NAME:PARAM):")
     for name, cls in sorted(available().items()):
         print(f"  {name:24} {cls.summary}")
@@ -549,6 +568,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("race-harness: interrupted; scratch databases were dropped", file=sys.stderr)
         return 130
+    except BrokenPipeError:  # `race-harness list | head`: the reader left; say nothing more
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 141
 
 
 if __name__ == "__main__":

@@ -30,8 +30,9 @@ class UsageError(HarnessError):
 class UnknownNameError(UsageError):
     """A scenario, strategy or database name is not registered."""
 
-    def __init__(self, kind: str, name: str, known: list[str]) -> None:
-        super().__init__(f"unknown {kind} {name!r}; expected one of: {', '.join(sorted(known))}")
+    def __init__(self, kind: str, name: str, known: list[str], alternative: str = "") -> None:
+        also = f", or {alternative}" if alternative else ""
+        super().__init__(f"unknown {kind} {name!r}; expected one of: {', '.join(sorted(known))}{also}")
         self.kind = kind
         self.name = name
         self.known = known

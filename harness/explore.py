@@ -21,7 +21,7 @@ install it unasked, and ``assert_no_lost_updates`` works without it.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from race_harness.errors import UsageError
 from race_harness.runner.schedule import ScheduleResult
@@ -33,6 +33,7 @@ if TYPE_CHECKING:
     from hypothesis import strategies as st
 
 MAX_SESSIONS = 4
+_NO_HYPOTHESIS = "exploring schedules needs Hypothesis, which is not installed: pip install 'race-harness[explore]'"
 
 
 class LostUpdateFound(AssertionError):
@@ -58,10 +59,7 @@ def schedules(
     try:
         from hypothesis import strategies as st
     except ImportError:
-        raise UsageError(
-            "race_harness.schedules generates schedules with Hypothesis, which is not installed: "
-            "pip install 'race-harness[explore]'"
-        ) from None
+        raise UsageError(_NO_HYPOTHESIS) from None
     operations = expressible_operations(scenario, strategy)
     if not operations:
         raise ValueError(f"{strategy.spec if strategy else '?'} can carry out no operation of {scenario.name}")
@@ -78,6 +76,19 @@ def schedules(
         return interleave(letters, choices, named)
 
     return build()
+
+
+def schedule_settings(**overrides: Any) -> Any:
+    """Hypothesis ``settings`` for a test that runs schedules through the ``race_runner`` fixture:
+    no deadline (a schedule's time is the database's), and the function-scoped fixture is shared by
+    the examples on purpose (it keeps every run for ``@pytest.mark.race``; each schedule starts from
+    fresh tables). Keyword arguments override, e.g. ``max_examples=50``."""
+    try:
+        from hypothesis import HealthCheck, settings
+    except ImportError:
+        raise UsageError(_NO_HYPOTHESIS) from None
+    checks = [HealthCheck.function_scoped_fixture, HealthCheck.too_slow]
+    return settings(**{"deadline": None, "suppress_health_check": checks, **overrides})
 
 
 def failure_message(result: ScheduleResult) -> str:
@@ -107,4 +118,11 @@ def assert_no_lost_updates(result: ScheduleResult) -> None:
         raise AssertionError(f"harness error under schedule {result.schedule}: {'; '.join(result.harness_errors)}")
 
 
-__all__ = ["MAX_SESSIONS", "LostUpdateFound", "assert_no_lost_updates", "expressible_operations", "schedules"]
+__all__ = [
+    "MAX_SESSIONS",
+    "LostUpdateFound",
+    "assert_no_lost_updates",
+    "expressible_operations",
+    "schedule_settings",
+    "schedules",
+]

@@ -31,6 +31,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Iterator
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -152,24 +153,59 @@ def race_db(race_backend: Backend) -> Iterator[ScratchDatabase]:
         scratch.drop()
 
 
+@dataclass
+class RaceRun:
+    """One race run of a test: what ran, its verdict, its history, and how to run it again."""
+
+    what: str
+    result: CheckResult
+    history: Any
+    reproduce: list[str] = field(default_factory=list)  # lines of the failure message
+
+
 class RaceRunner:
     """Runs race scenarios for one test on one backend and keeps every result for the ``race`` marker."""
 
-    def __init__(self, backend: Backend, test: str, report_dir: Path | None, step_timeout: float) -> None:
+    def __init__(
+        self, backend: Backend, test: str, report_dir: Path | None, step_timeout: float, history_dir: Path
+    ) -> None:
         self.backend, self.test, self.report_dir, self.step_timeout = backend, test, report_dir, step_timeout
-        self.results: list[tuple[str, CheckResult, Any]] = []  # (description, result, history)
+        self.history_dir = report_dir or history_dir  # where a losing run's history is kept
+        self.runs: list[RaceRun] = []
         self._schedules: dict[RunConfig, ScheduleRunner] = {}
+
+    @property
+    def results(self) -> list[tuple[str, CheckResult, Any]]:
+        """(description, result, history) of every run so far."""
+        return [(r.what, r.result, r.history) for r in self.runs]
 
     def stress(self, scenario: Scenario | str, strategy: Strategy | str, **config: Any) -> CellResult:
         """Many concurrent writers and readers (``RunConfig`` fields as keywords), checked."""
         from race_harness.matrix import run_cell
+        from race_harness.reproduce import implied_schedule, replay_command, run_command
         from race_harness.runner.config import RunConfig
 
         sc, st = _scenario(scenario), _strategy(strategy)
-        cell = run_cell(sc, st, self.backend, RunConfig(**config))
+        run_config = RunConfig(**config)
+        cell = run_cell(sc, st, self.backend, run_config)
         if cell.result is None:
             raise UsageError(f"{sc.name} x {st.spec} did not run on {self.backend.label}: {cell.not_run}")
-        self._record(f"{sc.name} x {st.spec} (stress)", cell.result, cell.history)
+        run = self._record(f"{sc.name} x {st.spec} (stress)", cell.result, cell.history)
+        if cell.result.verdict == "lost-updates":
+            run.reproduce.append(f"run it again with:\n  {run_command(sc, st, self.backend.spec, run_config)}")
+            pair = implied_schedule(sc, cell.result, cell.history.operations() if cell.history else [])
+            if pair is not None:
+                plan = cell.plan
+                command = replay_command(
+                    sc.ref,
+                    st.ref,
+                    self.backend.spec,
+                    pair,
+                    isolation=plan.isolation if plan else None,
+                    scope=plan.scope if plan else run_config.scope,
+                    repeat=20,
+                )
+                run.reproduce.append(f"the losing pair as a schedule:\n  {command}")
         return cell
 
     def schedule(
@@ -183,13 +219,21 @@ class RaceRunner:
         if key not in self._schedules:
             self._schedules[key] = ScheduleRunner(self.backend, key, self.step_timeout).__enter__()
         result = self._schedules[key].run(schedule, _scenario(scenario), _strategy(strategy))
-        self._record(f"{result.scenario} x {result.strategy} [{result.schedule}]", result.result, result.history)
+        run = self._record(f"{result.scenario} x {result.strategy} [{result.schedule}]", result.result, result.history)
+        if result.lost:
+            run.reproduce.append(f"reproduce with:\n  {result.replay_command(repeat=20)}")
         return result
 
-    def _record(self, what: str, result: CheckResult, history: Any) -> None:
-        self.results.append((what, result, history))
+    def _record(self, what: str, result: CheckResult, history: Any) -> RaceRun:
+        run = RaceRun(what, result, history)
+        self.runs.append(run)
+        if result.verdict == "lost-updates" and history is not None:
+            name = re.sub(r"[^A-Za-z0-9_.-]+", "_", f"{self.test}-{len(self.runs)}")[-150:] + ".history.jsonl"
+            self.history_dir.mkdir(parents=True, exist_ok=True)
+            history.write_jsonl(self.history_dir / name)
+            run.reproduce.append(f"history: {self.history_dir / name}")
         if self.report_dir is None:
-            return
+            return run
         self.report_dir.mkdir(parents=True, exist_ok=True)
         line = {
             "test": self.test,
@@ -201,11 +245,10 @@ class RaceRunner:
             "contention": result.contention,
         }
         if result.verdict == "lost-updates" and history is not None:
-            name = re.sub(r"[^A-Za-z0-9_.-]+", "_", f"{self.test}-{len(self.results)}")[-150:] + ".history.jsonl"
-            history.write_jsonl(self.report_dir / name)
             line["history"] = name
         with (self.report_dir / "results.jsonl").open("a", encoding="utf-8") as out:
             out.write(json.dumps(line) + "\n")
+        return run
 
     def close(self) -> None:
         for runner in self._schedules.values():
@@ -225,13 +268,23 @@ def _strategy(value: Strategy | str) -> Strategy:
     return get_strategy(value) if isinstance(value, str) else value
 
 
+def _history_dir(config: pytest.Config) -> Path:
+    """Without --race-report-dir, a losing run's history goes to pytest's cache (.pytest_cache)."""
+    cache = getattr(config, "cache", None)
+    if cache is not None:
+        return Path(cache.mkdir("race-harness"))
+    return Path(config.rootpath) / ".race-harness"
+
+
 @pytest.fixture
 def race_runner(request: pytest.FixtureRequest, race_backend: Backend) -> Iterator[RaceRunner]:
     """Runs stress runs and schedules on the test's backend; its scratch databases go when the test ends."""
     config = request.config
     report = _option(config, "race_report_dir")
     timeout = float(_option(config, "race_step_timeout"))
-    runner = RaceRunner(race_backend, request.node.nodeid, Path(report) if report else None, timeout)
+    runner = RaceRunner(
+        race_backend, request.node.nodeid, Path(report) if report else None, timeout, _history_dir(config)
+    )
     request.node.stash[_RUNNER] = runner
     try:
         yield runner
@@ -250,7 +303,8 @@ def pytest_runtest_call(item: pytest.Item) -> Iterator[None]:
     if expect not in EXPECTATIONS:
         raise UsageError(f"expected @pytest.mark.race(expect='none' or 'lost') but got expect={expect!r}")
     runner = item.stash.get(_RUNNER, None)
-    results = runner.results if runner else []
+    runs = runner.runs if runner else []
+    results = [(r.what, r.result, r.history) for r in runs]
     if not results:
         pytest.fail("@pytest.mark.race: the test ran no race (use the race_runner fixture)", pytrace=False)
     lost = [(what, r) for what, r, _ in results if r.verdict == "lost-updates"]
@@ -263,7 +317,9 @@ def pytest_runtest_call(item: pytest.Item) -> Iterator[None]:
         if lost:
             what, r = lost[0]
             why = r.anomalies[0].explanation if r.anomalies else ""
-            pytest.fail(f"{what} lost {r.lost_writes} of {r.acknowledged} update(s): {why}", pytrace=False)
+            how = next(run.reproduce for run in runs if run.result is r)
+            message = "\n".join([f"{what} lost {r.lost_writes} of {r.acknowledged} update(s): {why}", *how])
+            pytest.fail(message, pytrace=False)
         if not any(r.contention for _, r, _ in results):
             pytest.fail(
                 f"no lost update, but none of {len(results)} race run(s) had contention: the race never happened",

@@ -1,7 +1,11 @@
 """What a scenario is: an entity, its initial state, the writes users make, and the verdict a correct
 harness must reach for each strategy. Declared as data plus one function, like an isolationtester spec.
 
-Scenario modules live in the ``scenarios`` package, one per module, each exposing ``SCENARIO``.
+Bundled scenario modules live in ``race_harness.scenarios``, one per module, each exposing
+``SCENARIO``. A project's own scenarios are found by entry point (the group
+``race_harness.scenarios``, ``name = "package.module:SCENARIO"``) or by import path
+(``-s myapp.races:DOCUMENTS``, ``-s tests/races.py:DOCUMENTS``), and every command the harness prints
+names a scenario the way it can be found again (:attr:`Scenario.ref`).
 """
 
 from __future__ import annotations
@@ -12,10 +16,13 @@ import random
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
+from importlib.metadata import EntryPoint, entry_points
+from types import ModuleType
 from typing import Literal, Protocol
 
 from race_harness.errors import UnknownNameError, UsageError
 from race_harness.model import EntitySchema, FieldType, Intent, State, Value
+from race_harness.refs import is_import_path, load_ref
 from race_harness.strategies.base import Strategy
 
 Expectation = Literal["lost", "none"]
@@ -99,6 +106,19 @@ class Scenario:
     operations: Mapping[str, Operation] = field(default_factory=dict)
     schedules: Mapping[str, NamedSchedule] = field(default_factory=dict)
 
+    @property
+    def ref(self) -> str:
+        """What ``-s`` takes to find this scenario again from the user's directory: the name or
+        import path :func:`get_scenario` found it by, else the import path of the module attribute
+        holding it, else its name. (A copy made with ``dataclasses.replace`` is a scenario of its
+        own: it is found by where it is kept, never by the name of the one it was copied from.)"""
+        found = _FOUND_BY.get(id(self))
+        if found is not None and found[0] is self:
+            return found[1]
+        from race_harness.refs import ref_of
+
+        return ref_of(self) or self.name
+
     def expectation(self, strategy: Strategy, processes: bool = False) -> Expectation | Literal["n/a"] | None:
         """``lost``/``none`` as declared, ``n/a`` when not applicable, None when nothing is declared.
 
@@ -119,7 +139,9 @@ class Scenario:
         if unknown:
             known = ", ".join(sorted(self.params)) or "none"
             raise UsageError(f"scenario {self.name!r} has no parameter {unknown[0]!r}; expected one of: {known}")
-        return replace(self, params={**self.params, **values})
+        copy = replace(self, params={**self.params, **values})
+        _FOUND_BY[id(copy)] = (copy, self.ref)  # the same scenario with other parameters (--param)
+        return copy
 
     @property
     def entities(self) -> list[int]:
@@ -143,20 +165,85 @@ class Scenario:
         return self.schedules[name]
 
 
-def scenario_names() -> list[str]:
+ENTRY_POINT_GROUP = "race_harness.scenarios"
+# id -> (the scenario, the text get_scenario found it by); the scenario is held so the id stays its own
+_FOUND_BY: dict[int, tuple[Scenario, str]] = {}
+
+
+def bundled_names() -> list[str]:
     from race_harness import scenarios
 
     return sorted(m.name for m in pkgutil.iter_modules(scenarios.__path__) if not m.name.startswith("_"))
 
 
+def _plugins() -> dict[str, EntryPoint]:
+    """Scenarios other packages register; a plug-in may not shadow a bundled scenario."""
+    bundled = set(bundled_names())
+    return {ep.name: ep for ep in entry_points(group=ENTRY_POINT_GROUP) if ep.name not in bundled}
+
+
+def scenario_names() -> list[str]:
+    """The bundled scenarios, then those registered by other packages."""
+    return bundled_names() + sorted(_plugins())
+
+
+def _as_scenario(found: object, where: str) -> Scenario:
+    """A Scenario, or a module exposing ``SCENARIO``; anything else is a one-line error naming ``where``."""
+    if isinstance(found, ModuleType):
+        found = getattr(found, "SCENARIO", found)
+    if not isinstance(found, Scenario):
+        raise UsageError(f"scenario {where} is not a race_harness.Scenario but {type(found).__name__}")
+    return found
+
+
 def get_scenario(name: str) -> Scenario:
-    names = scenario_names()
-    if name not in names:
-        raise UnknownNameError("scenario", name, names)
-    module = importlib.import_module(f"race_harness.scenarios.{name}")
-    scenario = getattr(module, "SCENARIO", None)
-    if not isinstance(scenario, Scenario):
-        raise UsageError(
-            f"scenario module race_harness.scenarios.{name} defines no SCENARIO of type race_harness.Scenario"
-        )
+    """A scenario by bundled name, plug-in name or import path (``module:ATTR``, ``file.py:ATTR``)."""
+    if name in bundled_names():
+        found: object = importlib.import_module(f"race_harness.scenarios.{name}")
+    elif name in (plugins := _plugins()):
+        try:
+            found = plugins[name].load()
+        except Exception as exc:
+            raise UsageError(
+                f"scenario plug-in {name!r} ({plugins[name].value}) failed to load: {type(exc).__name__}: {exc}"
+            ) from None
+    elif is_import_path(name):
+        found = load_ref(name, "scenario")
+    else:
+        raise UnknownNameError("scenario", name, scenario_names(), "an import path like myapp.races:SCENARIO")
+    scenario = _as_scenario(found, repr(name))
+    _FOUND_BY.setdefault(id(scenario), (scenario, name))
     return scenario
+
+
+def describe(scenario: Scenario) -> list[str]:
+    """The scenario's tables, initial state and operations, as ``race-harness list -v`` prints them:
+    what a user's own strategy reads and receives."""
+    from race_harness.schema import build_tables
+
+    lines = ["tables (updated_at's fractional digits come from the strategy: timestamp-occ:0 -> whole seconds):"]
+    for table in build_tables(scenario.schema, 6).metadata.sorted_tables:
+        cols = []
+        for c in table.columns:
+            kind = "TIMESTAMP(p)" if c.name == "updated_at" else str(c.type)
+            refs = "".join(f" -> {fk.column.table.name}.{fk.column.name}" for fk in c.foreign_keys)
+            cols.append(f"{c.name} {kind}{refs}")
+        key = ", ".join(c.name for c in table.primary_key.columns)
+        lines.append(f"  {table.name}({', '.join(cols)}; primary key {key})")
+    lines.append(
+        "state (what snapshot.state holds; a child row's key k is the field kv:k; version and "
+        "updated_at are snapshot.version and snapshot.updated_at):"
+    )
+    for entity, state in scenario.initial.items():
+        lines.append(f"  entity {entity}: " + ", ".join(f"{k}={v!r}" for k, v in state.items()))
+    lines.append("operations (the intent a strategy's save receives; values are unique to each write):")
+    for name in scenario.schedule_operations:
+        w = scenario.schedule_write(0, name, 2)
+        parts = [f"sets {', '.join(w.intent.sets)}"] if w.intent.sets else []
+        parts += [f"increments {', '.join(f'{k} by {v}' for k, v in w.intent.increments.items())}"] * bool(
+            w.intent.increments
+        )
+        parts += [f"removes {', '.join(sorted(w.intent.removes))}"] * bool(w.intent.removes)
+        parts += ["replaces the child rows (keys it does not set are deleted)"] * w.intent.replace_children
+        lines.append(f"  {name} ({w.f}, entity {w.entity}): {'; '.join(parts) or 'no change'}")
+    return lines

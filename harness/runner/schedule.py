@@ -25,7 +25,6 @@ The transcript reads like isolationtester's expected output: ``step B.write: <wa
 from __future__ import annotations
 
 import queue
-import shlex
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -85,6 +84,9 @@ class ScheduleResult:
     canceled: int = 0  # steps the coordinator had to cancel
     harness_errors: list[str] = field(default_factory=list)
     same_second: bool | None = None  # whole-second timestamps: did every write fall in one second?
+    # what -s / -S take to find the scenario and strategy again (an import path for a project's own)
+    scenario_ref: str | None = None
+    strategy_ref: str | None = None
 
     @property
     def verdict(self) -> str:
@@ -100,13 +102,17 @@ class ScheduleResult:
         return self.result.stats.overlapping_write_pairs > 0
 
     def replay_command(self, repeat: int | None = None) -> str:
-        args = ["race-harness", "replay", "-s", self.scenario, "-S", self.strategy, "--db", self.db_spec]
-        if self.plan.scope == "single":
-            args += ["--scope", "single"]
-        args += ["--isolation", self.plan.isolation, "--schedule", str(self.schedule)]
-        if repeat:
-            args += ["--repeat", str(repeat)]
-        return shlex.join(args)
+        from race_harness.reproduce import replay_command
+
+        return replay_command(
+            self.scenario_ref or self.scenario,
+            self.strategy_ref or self.strategy,
+            self.db_spec,
+            self.schedule,
+            isolation=self.plan.isolation,
+            scope=self.plan.scope,
+            repeat=repeat,
+        )
 
     def format(self) -> str:
         lines = [*self.transcript]
@@ -522,6 +528,8 @@ class ScheduleRunner:
             run.canceled,
             run.errors,
             window() if whole_seconds else None,
+            scenario.ref,
+            strategy.ref,
         )
         if out.same_second is False:
             out.transcript.append("note: the steps did not fit in one whole second; whole-second timestamps may differ")

@@ -353,9 +353,9 @@ class StressRun:
                 args=(
                     _ChildSpec(
                         s,
-                        self.scenario.name,
+                        self.scenario.ref,  # what finds it again in the child, as on the command line
                         dict(self.scenario.params),
-                        self.strategy.spec,
+                        self.strategy.ref,
                         self.backend,
                         url,
                         cfg,

@@ -41,6 +41,11 @@ Proof = Literal["conflicts", "same-read", "overlap"]
 
 @dataclass(frozen=True)
 class Saved:
+    """The save went through. ``written`` is every field the save stored, each with the value it
+    stored: the changed ones and, for a strategy that writes back what it read (full-row), the
+    unchanged ones too, since writing a stale value back is exactly how an update gets lost. Child
+    rows go by ``kv:key``; a child row the save deleted is listed with the value None."""
+
     written: Written
 
 
@@ -119,10 +124,32 @@ class Strategy(ABC):
         if param is not None:
             raise UsageError(f"strategy {self.name!r} takes no parameter but got {self.name}:{param}")
 
+    # the import path it was loaded by (``-S myapp.races:CheckedSave``), set by get_strategy
+    source: str | None = None
+
     @property
     def spec(self) -> str:
         """The name that selects this exact configuration (``timestamp-occ:0``)."""
         return self.name
+
+    @property
+    def ref(self) -> str:
+        """What ``-S`` takes to build this exact configuration again from the user's directory: the
+        spec when its name is registered (built-in or entry point), else the class's import path
+        with the spec's ``:param``."""
+        from race_harness.refs import ref_of
+        from race_harness.strategies.registry import registered
+
+        param = self.spec[len(self.name) :] if self.spec.startswith(self.name) else ""
+        if self.source is not None:
+            return self.source + param
+        try:
+            if registered(self.name) is type(self):
+                return self.spec
+        except UsageError:  # a broken plug-in of the same name: the import path still finds this one
+            pass
+        path = ref_of(type(self))
+        return path + param if path else self.spec
 
     def load(self, conn: Connection, tables: Tables, entity: int) -> Snapshot | None:
         """The API-layer read: one committed state of the entity."""

@@ -1,5 +1,6 @@
 """Find strategies by name: the built-ins plus whatever is registered under the entry-point group
-``race_harness.strategies`` (``name = "package.module:StrategyClass"``)."""
+``race_harness.strategies`` (``name = "package.module:StrategyClass"``), or by import path
+(``myapp.races:CheckedSave``, ``tests/races.py:CheckedSave``, either with ``:PARAM``)."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ import importlib
 from importlib.metadata import EntryPoint, entry_points
 
 from race_harness.errors import UnknownNameError, UsageError
+from race_harness.refs import is_import_path, load_ref
 from race_harness.strategies.base import Strategy
 
 ENTRY_POINT_GROUP = "race_harness.strategies"
@@ -57,14 +59,33 @@ def available() -> dict[str, type[Strategy]]:
     return found
 
 
-def get_strategy(spec: str) -> Strategy:
-    """``name`` or ``name:param`` -> a configured strategy."""
-    name, _, param = spec.partition(":")
+def registered(name: str) -> type[Strategy] | None:
+    """The class a built-in or plug-in name stands for, or None."""
     if name in BUILTIN:
-        cls = _builtin(name)
-    else:
-        plugins = _plugins()
-        if name not in plugins:
-            raise UnknownNameError("strategy", spec, [*BUILTIN, *plugins])
-        cls = _plugin(plugins[name])
-    return cls(param if _ else None)
+        return _builtin(name)
+    plugins = _plugins()
+    return _plugin(plugins[name]) if name in plugins else None
+
+
+def get_strategy(spec: str) -> Strategy:
+    """``name``, ``name:param``, or an import path ``module:Class[:param]`` -> a configured strategy."""
+    name, sep, param = spec.partition(":")
+    cls = registered(name)
+    if cls is None and is_import_path(spec):
+        path, _, param = spec.partition(":")
+        attr, sep, param = param.partition(":")
+        path = f"{path}:{attr}" if attr else path
+        cls = _imported(path)
+        strategy = cls(param if sep else None)
+        strategy.source = path
+        return strategy
+    if cls is None:
+        raise UnknownNameError("strategy", spec, [*BUILTIN, *_plugins()], "an import path like myapp.races:CheckedSave")
+    return cls(param if sep else None)
+
+
+def _imported(path: str) -> type[Strategy]:
+    cls = load_ref(path, "strategy")
+    if not (isinstance(cls, type) and issubclass(cls, Strategy)):
+        raise UsageError(f"strategy {path!r} is not a race_harness.Strategy subclass but {cls!r}")
+    return cls

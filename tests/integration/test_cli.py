@@ -270,3 +270,33 @@ def test_terminal_gets_progress_bar_and_table_logs_get_plain_text(tmp_path: Path
     assert plain.returncode == 0
     assert "\x1b[" not in plain.stdout + plain.stderr and "━" not in plain.stdout
     assert plain.stdout.splitlines()[1].startswith("---")
+
+
+OWN_SCENARIO = """
+from dataclasses import replace
+
+from race_harness import get_scenario
+
+# the bundled counter under a name and table of the project's own
+TALLY = replace(get_scenario("counter"), name="tally", schema=replace(get_scenario("counter").schema, table="tallies"))
+"""
+
+
+def test_a_projects_own_scenario_by_import_path_and_by_entry_point(tmp_path: Path) -> None:
+    (tmp_path / "myraces.py").write_text(OWN_SCENARIO)
+    by_path = race_harness("replay", "-s", "myraces:TALLY", "-d", "sqlite", "--repeat", "3", "-q", cwd=tmp_path)
+    assert by_path.returncode == 0, by_path.stderr
+    assert "reproduced 3/3" in by_path.stdout
+
+    info = tmp_path / "myraces-1.0.dist-info"  # a real installed distribution registering the entry point
+    info.mkdir()
+    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: myraces\nVersion: 1.0\n")
+    (info / "entry_points.txt").write_text("[race_harness.scenarios]\ntally = myraces:TALLY\n")
+    env = {"PYTHONPATH": str(tmp_path)}
+    listed = race_harness("list", "-v", "-s", "tally", cwd=tmp_path, env=env)
+    assert listed.returncode == 0, listed.stderr
+    assert (
+        "tallies(id BIGINT" in listed.stdout and "increment (increment, entity 1): increments n by 1" in listed.stdout
+    )
+    by_name = race_harness("replay", "-s", "tally", "-d", "sqlite", "-q", cwd=tmp_path, env=env)
+    assert by_name.returncode == 0 and "reproduced 1/1" in by_name.stdout, by_name.stderr
