@@ -32,6 +32,10 @@ from race_harness.errors import HarnessError, UsageError, mask_url, positive_int
 
 if TYPE_CHECKING:
     from race_harness.databases.base import Backend
+    from race_harness.matrix import CellResult
+    from race_harness.runner import RunConfig
+    from race_harness.scenario import Scenario
+    from race_harness.strategies import Strategy
 
 SCHEDULE_HELP = """\
 schedules:
@@ -350,13 +354,36 @@ def cmd_run(args: argparse.Namespace) -> int:
         print("\nexample evidence:\n" + evidence)
     print(f"\nresults: {results}")
     unsafe = [c for c in cells if c.unsafe]
+    by_name = {s.name: s for s in scenarios}
+    by_spec = {s.spec: s for s in strategies}
+    specs = {b.label: b.spec for b in backends}
     for c in unsafe:
         print(
             f"FAIL: {c.strategy} is declared safe for {c.scenario} but lost {c.result.lost_writes if c.result else 0} "
             f"update(s) on {c.database}",
             file=sys.stderr,
         )
+        config = replace(base, isolation=c.requested[0], scope=c.requested[1])  # type: ignore[arg-type]
+        for line in _reproduce(by_name[c.scenario], by_spec[c.strategy], specs[c.database], config, c):
+            print(f"  {line}", file=sys.stderr)
     return 1 if unsafe else 0
+
+
+def _reproduce(scenario: Scenario, strategy: Strategy, db: str, config: RunConfig, cell: CellResult) -> list[str]:
+    """The commands that reproduce a cell's lost update: the cell alone, and its losing pair's schedule."""
+    from race_harness.reproduce import implied_schedule, replay_command, run_command
+
+    lines = [f"run it again: {run_command(scenario, strategy, db, config)}"]
+    if cell.result is not None and cell.history is not None:
+        pair = implied_schedule(scenario, cell.result, cell.history.operations())
+        if pair is not None:
+            plan = cell.plan
+            isolation = plan.isolation if plan else config.isolation
+            command = replay_command(
+                scenario.ref, strategy.ref, db, pair, isolation=isolation, scope=config.scope, repeat=20
+            )
+            lines.append(f"the losing pair: {command}")
+    return lines
 
 
 def cmd_p4(args: argparse.Namespace) -> int:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+import shlex
 import signal
 import subprocess
 import time
@@ -122,6 +123,14 @@ def test_a_plugin_that_claims_safety_and_loses_updates_fails_the_run(tmp_path: P
     )
     assert proc.returncode == 1, proc.stdout + proc.stderr
     assert "FAIL: version-occ-no-check is declared safe for counter but lost" in proc.stderr
+    # each printed command runs verbatim from here: the cell again (exit 1 again), and the losing pair
+    again = re.search(r"run it again: race-harness (run .+)", proc.stderr)
+    pair = re.search(r"the losing pair: race-harness (replay .+)", proc.stderr)
+    assert again and pair, proc.stderr
+    rerun = race_harness(*shlex.split(again[1]), "-q", "--report-dir", "again", cwd=tmp_path, env=env)
+    assert rerun.returncode == 1 and "FAIL: version-occ-no-check" in rerun.stderr, rerun.stderr
+    replayed = race_harness(*shlex.split(pair[1]), "-q", cwd=tmp_path, env=env)
+    assert replayed.returncode == 1 and "reproduced 20/20" in replayed.stdout, replayed.stdout + replayed.stderr
 
 
 def test_unreachable_server_fails_fast_without_password_or_leftovers(tmp_path: Path) -> None:
