@@ -1,8 +1,10 @@
 """``race-harness``: run scenarios x strategies x databases and say, with evidence, what was lost.
 
-Exit codes: 0 every strategy the scenarios declare safe lost nothing; 1 one of them lost an update
-(``p4``: the plain read-modify-write disagrees with Hermitage);
-2 bad input or an unusable database (one line on stderr, no traceback); 130 interrupted.
+Exit codes: 0 every strategy the scenarios declare safe lost nothing, with contention; 1 one of them
+lost an update (``p4``: the plain read-modify-write disagrees with Hermitage); 2 bad input or an
+unusable database (one line on stderr, no traceback); 3 one of them proved nothing (inconclusive:
+no contention, a harness error, an undecided count), which is never a pass; 130 interrupted; 141 the
+output's reader went away.
 
 Only light modules are imported here: each command imports what it needs when it runs, so that
 ``--help``, ``--version`` and bad input answer at once (``python -m benchmarks startup``).
@@ -37,6 +39,10 @@ if TYPE_CHECKING:
     from race_harness.scenario import Scenario
     from race_harness.strategies import Strategy
 
+EXIT_LOST = 1  # a strategy declared safe lost an update (p4: the plain read-modify-write disagrees)
+EXIT_USAGE = 2  # bad input or an unusable database
+EXIT_INCONCLUSIVE = 3  # a strategy declared safe proved nothing: no contention, a harness error, undecided
+
 SCHEDULE_HELP = """\
 schedules:
   A.read B.read A.write B.write          sessions are letters; each runs read, write[, commit] in order
@@ -54,8 +60,10 @@ databases (--db, repeatable):
   URL                 postgresql://user:pw@host:5432/db, mysql://root@host:3306/db, mariadb://...
   The URL names an admin database; the harness creates and drops its own race_harness_* databases.
 
-exit codes: 0 ok, 1 a strategy the scenario declares safe lost an update (run) or the plain
-  read-modify-write disagrees with Hermitage (p4), 2 bad input, 130 interrupted
+exit codes: 0 ok, 1 a strategy the scenario declares safe lost an update (run, replay) or the plain
+  read-modify-write disagrees with Hermitage (p4), 2 bad input or an unusable database, 3 a strategy
+  declared safe proved nothing (no contention, a harness error, or an undecided count): not a pass,
+  130 interrupted, 141 the output's reader went away
 """
 
 
@@ -366,7 +374,15 @@ def cmd_run(args: argparse.Namespace) -> int:
         config = replace(base, isolation=c.requested[0], scope=c.requested[1])  # type: ignore[arg-type]
         for line in _reproduce(by_name[c.scenario], by_spec[c.strategy], specs[c.database], config, c):
             print(f"  {line}", file=sys.stderr)
-    return 1 if unsafe else 0
+    # a cell declared safe that proved nothing is not a pass (exit 3), and never reads as a lost update
+    unproven = [c for c in cells if c.expected == "none" and c.shown == "inconclusive"]
+    for c in unproven:
+        why = "; ".join([*(c.result.checker_errors if c.result else []), *c.harness_errors][:2])
+        if not why and c.result is not None:
+            undecided = [a.explanation for a in c.result.anomalies if a.kind == "counter-undecided"]
+            why = undecided[0] if undecided else "no contention: no two writes to one entity overlapped"
+        print(f"INCONCLUSIVE: {c.strategy} on {c.scenario} on {c.database} proved nothing: {why}", file=sys.stderr)
+    return EXIT_LOST if unsafe else EXIT_INCONCLUSIVE if unproven else 0
 
 
 def _reproduce(scenario: Scenario, strategy: Strategy, db: str, config: RunConfig, cell: CellResult) -> list[str]:
@@ -419,7 +435,7 @@ def cmd_p4(args: argparse.Namespace) -> int:
             f"documented: {'lost' if c.expected and c.expected.lost else c.expected}",
             file=sys.stderr,
         )
-    return 1 if disagree else 0
+    return EXIT_LOST if disagree else 0
 
 
 def cmd_report(args: argparse.Namespace) -> int:
@@ -506,7 +522,7 @@ def cmd_replay(args: argparse.Namespace) -> int:
     finally:
         for b in backends:
             b.close()
-    return 1 if unsafe else 0
+    return EXIT_LOST if unsafe else 0
 
 
 def cmd_list(args: argparse.Namespace) -> int:
@@ -585,13 +601,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.command is None:
         parser.print_help()
-        return 2
+        return EXIT_USAGE
     try:
         commands = {"run": cmd_run, "p4": cmd_p4, "replay": cmd_replay, "report": cmd_report, "list": cmd_list}
         return commands[args.command](args)
     except HarnessError as exc:
         print(f"race-harness: error: {mask_url(str(exc))}", file=sys.stderr)
-        return 2
+        return EXIT_USAGE
     except KeyboardInterrupt:
         print("race-harness: interrupted; scratch databases were dropped", file=sys.stderr)
         return 130

@@ -53,8 +53,9 @@ def check(
     verdict: Verdict
     if any(a.kind in lost_kinds() for a in anomalies):
         verdict = "lost-updates"
-    elif errors or stats.overlapping_write_pairs == 0:
-        verdict = "inconclusive"  # no contention means the race never had a chance to happen
+    elif errors or stats.overlapping_write_pairs == 0 or any(a.kind == "counter-undecided" for a in anomalies):
+        # no contention: the race never had a chance to happen; undecided: unknown outcomes may hide a loss
+        verdict = "inconclusive"
     else:
         verdict = "no-lost-updates"
     return CheckResult(verdict, lost, acknowledged, anomalies, violations, stats, errors)

@@ -320,6 +320,20 @@ def _counter_findings(
                     f"twice.",
                 )
             )
+        elif unknown and applied < acked + unknown:
+            # an unknown-outcome increment that committed can stand in for an acknowledged one that
+            # was lost: only growth by acknowledged + unknown proves nothing was lost
+            anomalies.append(
+                Anomaly(
+                    "counter-undecided",
+                    entity,
+                    fld,
+                    (),
+                    f"{_name(entity, fld)} went from {start} to {end} (+{applied}): {acked} increments were "
+                    f"acknowledged and {unknown} are of unknown outcome, so up to {acked + unknown - applied} "
+                    f"acknowledged increments may be lost behind unknown ones that committed: undecided.",
+                )
+            )
     return anomalies, lost, acknowledged
 
 

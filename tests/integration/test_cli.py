@@ -309,3 +309,13 @@ def test_a_projects_own_scenario_by_import_path_and_by_entry_point(tmp_path: Pat
     )
     by_name = race_harness("replay", "-s", "tally", "-d", "sqlite", "-q", cwd=tmp_path, env=env)
     assert by_name.returncode == 0 and "reproduced 1/1" in by_name.stdout, by_name.stderr
+
+
+def test_a_declared_safe_cell_that_proves_nothing_exits_3_not_0(tmp_path: Path) -> None:
+    """One writer cannot race anyone: version-occ ends inconclusive, which is neither a pass nor a loss."""
+    proc = race_harness(
+        "run", "-s", "counter", "-S", "version-occ", "-d", "sqlite", "-w", "1", "-n", "20", "-q", cwd=tmp_path
+    )
+    assert proc.returncode == 3, proc.stdout + proc.stderr
+    assert "INCONCLUSIVE: version-occ on counter on sqlite" in proc.stderr and "no contention" in proc.stderr
+    assert "Traceback" not in proc.stderr

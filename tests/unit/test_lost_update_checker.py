@@ -187,3 +187,27 @@ def test_reads_must_trace_to_writes_invoked_before_them() -> None:
     explanations = " ".join(a.explanation for a in result.invariant_violations)
     assert "invoked only after the read completed" in explanations
     assert "reported as not applied" in explanations
+
+
+def _counter_story(outcomes: list[str]) -> Story:
+    """Increments of n by 1, each overlapping the next (so the run had contention)."""
+    s = Story({1: {"n": 0}})
+    for i, outcome in enumerate(outcomes):
+        s.write(i, i * 5, i * 5 + 8, increments={"n": 1}, type=outcome, written={})  # type: ignore[arg-type]
+    return s
+
+
+def test_counter_with_unknown_increments_is_decided_only_outside_the_undecided_band() -> None:
+    """2 acknowledged, 2 unknown: growth 2..3 may hide a loss behind a committed unknown one."""
+    from tests.reference_checker import check as reference_check
+
+    s = _counter_story(["ok", "ok", "info", "info"])
+    expected = {1: "lost-updates", 2: "inconclusive", 3: "inconclusive", 4: "no-lost-updates", 5: "no-lost-updates"}
+    for growth, verdict in expected.items():
+        for checker in (check, reference_check):
+            result = checker(s.ops, s.initial, {1: {"n": growth}})
+            assert result.verdict == verdict, (growth, checker.__module__)
+        if verdict == "inconclusive":
+            (undecided,) = [a for a in result.anomalies if a.kind == "counter-undecided"]
+            assert f"up to {4 - growth} acknowledged increments may be lost" in undecided.explanation
+    assert "counter-duplicated" in kinds(check(s.ops, s.initial, {1: {"n": 5}}).anomalies)
