@@ -13,12 +13,13 @@ Only light modules are imported here: each command imports what it needs when it
 from __future__ import annotations
 
 import argparse
+import math
 import os
 import sys
 import time
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NoReturn
 
 from race_harness.defaults import (
     ALL_SPECS,
@@ -30,7 +31,7 @@ from race_harness.defaults import (
     LOCAL_URLS,
     SCOPES,
 )
-from race_harness.errors import HarnessError, UsageError, mask_url, positive_int
+from race_harness.errors import HarnessError, UsageError, mask_url, positive_int, shown
 
 if TYPE_CHECKING:
     from race_harness.databases.base import Backend
@@ -76,8 +77,15 @@ def _version() -> str:
         return "unknown (not installed)"
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse, with its usage errors on one line like every other bad input (exit 2)."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(EXIT_USAGE, f"race-harness: error: {message} (see {self.prog} --help)\n")
+
+
 def _build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="race-harness",
         description="Reproduce and regression-test lost updates on real databases.",
         formatter_class=argparse.RawDescriptionHelpFormatter,
@@ -276,9 +284,13 @@ def _params(items: Sequence[str]) -> dict[str, float]:
         try:
             if not sep or not name:
                 raise ValueError
-            out[name] = float(value)
+            number = float(value)
         except ValueError:
-            raise UsageError(f"expected --param NAME=NUMBER but got {item!r}") from None
+            raise UsageError(f"expected --param NAME=NUMBER but got {shown(item)}") from None
+        if not math.isfinite(number) or (name.endswith("_ratio") and not 0 <= number <= 1):
+            expected = "a ratio from 0 to 1" if name.endswith("_ratio") else "a finite number"
+            raise UsageError(f"expected {expected} but got --param {name}={value}")
+        out[name] = number
     return out
 
 
@@ -470,6 +482,10 @@ def cmd_replay(args: argparse.Namespace) -> int:
     positive_int("repeat", args.repeat)
     scenario = get_scenario(args.scenario)
     given = args.schedule
+    if given is not None and not given.strip():
+        raise UsageError(
+            "expected --schedule STEPS (e.g. 'A.read B.read A.write B.write') or a named schedule but got ''"
+        )
     if given is None and not scenario.schedules:
         raise UsageError(f"scenario {scenario.name} names no schedules; give one with --schedule 'A.read B.read ...'")
     if given is None or ("." not in given and "=" not in given):

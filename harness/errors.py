@@ -46,6 +46,13 @@ class DatabaseUnreachableError(DatabaseError):
     """The server did not accept a connection."""
 
 
+def shown(text: str, limit: int = 80) -> str:
+    """``repr(text)``, cut to ``limit`` characters with the full length said: an error stays one line."""
+    if len(text) <= limit:
+        return repr(text)
+    return f"{text[:limit]!r}... ({len(text)} characters)"
+
+
 def positive_int(name: str, value: object) -> int:
     """Return ``value`` if it is an int >= 1, else raise ``UsageError`` naming ``name``."""
     if isinstance(value, bool) or not isinstance(value, int) or value < 1:

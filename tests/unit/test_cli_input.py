@@ -17,9 +17,30 @@ CASES = [
     (["run", "-w", "0"], "expected a positive integer but got writers=0"),
     (["run", "-n", "-5"], "expected a positive integer but got ops=-5"),
     (["run", "-r", "-1"], "expected an integer >= 0 but got readers=-1"),
-    (["run", "--duration", "0"], "expected a positive number of seconds but got duration=0.0"),
+    (["run", "--duration", "0"], "expected a number of seconds above 0 and at most 86400 but got duration=0.0"),
     (["run", "--think-ms", "-1"], "expected a number >= 0 but got think_ms=-1.0"),
     (["run", "-d", "nosuchdb"], "unknown database 'nosuchdb'; expected one of:"),
+    (["run", "--isolation", "bogus"], "argument --isolation: invalid choice: 'bogus'"),
+    (["run", "-w", "many"], "argument -w/--writers: invalid int value: 'many'"),
+    (["run", "--frobnicate"], "unrecognized arguments: --frobnicate"),
+    (["replay"], "the following arguments are required: -s/--scenario"),
+    (["run", "-w", "100000"], "expected at most 1024 sessions (writers + readers; each is a connection)"),
+    (["run", "-n", "100000000000"], "expected at most 10,000,000 operations but got ops=100000000000"),
+    (["run", "--duration", "inf"], "expected a number of seconds above 0 and at most 86400 but got duration=inf"),
+    (["run", "--think-ms", "inf"], "expected at most 60000 ms but got think_ms=inf"),
+    (["run", "-p", "update_all_ratio=2"], "expected a ratio from 0 to 1 but got --param update_all_ratio=2"),
+    (["run", "-p", "update_all_ratio=-1"], "expected a ratio from 0 to 1 but got --param update_all_ratio=-1"),
+    (["run", "-p", "update_all_ratio=nan"], "expected a ratio from 0 to 1 but got --param update_all_ratio=nan"),
+    (["run", "-d", "mysql://root:hunter2@127.0.0.1:1/test?foo=bar"], "unsupported option 'foo' in the database URL"),
+    (
+        ["run", "-d", "mysql://root:hunter2@127.0.0.1:1/test?innodb_snapshot_isolation=MAYBE"],
+        "expected innodb_snapshot_isolation=ON or OFF in the database URL but got innodb_snapshot_isolation='MAYBE'",
+    ),
+    (["replay", "-s", "counter", "--schedule", ""], "expected --schedule STEPS"),
+    (
+        ["replay", "-s", "counter", "-S", "full-row", "--schedule", "A.read " * 2000 + "A.oops"],
+        "... (14006 characters)",
+    ),
     (["run", "-s", "nosuch_pkg.races:DOCS"], "cannot import scenario 'nosuch_pkg.races:DOCS': No module named"),
     (["run", "-s", "json:nope"], "cannot load scenario 'json:nope': json has no attribute 'nope'"),
     (["run", "-s", "json:dumps"], "scenario 'json:dumps' is not a race_harness.Scenario but function"),
@@ -46,7 +67,7 @@ CASES = [
 ]
 
 
-@pytest.mark.parametrize(("args", "expected"), CASES, ids=[" ".join(a) for a, _ in CASES])
+@pytest.mark.parametrize(("args", "expected"), CASES, ids=[" ".join(a)[:80] for a, _ in CASES])
 def test_bad_input_is_one_clear_line(tmp_path: Path, args: list[str], expected: str) -> None:
     proc = race_harness(*args, cwd=tmp_path, env={"RACE_HARNESS_POSTGRES_URL": ""})
     assert proc.returncode == 2, proc.stderr
