@@ -3,8 +3,8 @@
 Exit codes: 0 every strategy the scenarios declare safe lost nothing, with contention; 1 one of them
 lost an update (``p4``: the plain read-modify-write disagrees with Hermitage); 2 bad input or an
 unusable database (one line on stderr, no traceback); 3 one of them proved nothing (inconclusive:
-no contention, a harness error, an undecided count), which is never a pass; 130 interrupted; 141 the
-output's reader went away.
+no contention, a harness error, an undecided count), which is never a pass; 128 + the signal's
+number when interrupted by SIGINT, SIGTERM or SIGHUP (130, 143, 129); 141 the output's reader went away.
 
 Only light modules are imported here: each command imports what it needs when it runs, so that
 ``--help``, ``--version`` and bad input answer at once (``python -m benchmarks startup``).
@@ -15,7 +15,9 @@ from __future__ import annotations
 import argparse
 import math
 import os
+import signal
 import sys
+import threading
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -64,7 +66,8 @@ databases (--db, repeatable):
 exit codes: 0 ok, 1 a strategy the scenario declares safe lost an update (run, replay) or the plain
   read-modify-write disagrees with Hermitage (p4), 2 bad input or an unusable database, 3 a strategy
   declared safe proved nothing (no contention, a harness error, or an undecided count): not a pass,
-  130 interrupted, 141 the output's reader went away
+  130 / 143 / 129 interrupted by SIGINT / SIGTERM / SIGHUP (after clean-up), 141 the output's reader
+  went away
 """
 
 
@@ -612,21 +615,65 @@ def _describe_embedded(spec: str) -> None:
         print(f"  {spec:24} PostgreSQL {version}, installed; started per run (list --probe starts it now)")
 
 
+class Interrupted(KeyboardInterrupt):
+    """SIGINT, SIGTERM (what CI time-outs and ``timeout`` send) or SIGHUP: all end the run the same way,
+    through the clean-up every ``finally`` does, and exit with 128 + the signal's number."""
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(signal.Signals(signum).name)
+        self.signum = signum
+
+
+class _Signals:
+    """The first signal interrupts the work; later ones, arriving while the scratch databases are
+    dropped and the servers stopped, are reported and ignored, so they cannot cut the clean-up short."""
+
+    HANDLED = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+
+    def __init__(self) -> None:
+        self.received: list[int] = []
+        self.previous: dict[int, object] = {}
+
+    def __enter__(self) -> _Signals:
+        if threading.current_thread() is threading.main_thread():
+            for sig in self.HANDLED:
+                self.previous[sig] = signal.signal(sig, self._handle)
+        return self
+
+    def _handle(self, signum: int, frame: object) -> None:
+        self.received.append(signum)
+        if len(self.received) == 1:
+            raise Interrupted(signum)
+        print(f"race-harness: {signal.Signals(signum).name} ignored: still cleaning up", file=sys.stderr)
+
+    def __exit__(self, *exc: object) -> None:
+        for sig, handler in self.previous.items():
+            signal.signal(sig, handler)  # type: ignore[arg-type]
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = _build_parser()
     args = parser.parse_args(argv)
     if args.command is None:
         parser.print_help()
         return EXIT_USAGE
+    with _Signals():
+        return _run_command(args)
+
+
+def _run_command(args: argparse.Namespace) -> int:
     try:
         commands = {"run": cmd_run, "p4": cmd_p4, "replay": cmd_replay, "report": cmd_report, "list": cmd_list}
         return commands[args.command](args)
     except HarnessError as exc:
         print(f"race-harness: error: {mask_url(str(exc))}", file=sys.stderr)
         return EXIT_USAGE
-    except KeyboardInterrupt:
-        print("race-harness: interrupted; scratch databases were dropped", file=sys.stderr)
-        return 130
+    except KeyboardInterrupt as exc:
+        signum = exc.signum if isinstance(exc, Interrupted) else signal.SIGINT
+        start = "\n" if sys.stderr.isatty() else ""  # off the progress bar's unfinished line
+        name = signal.Signals(signum).name
+        print(f"{start}race-harness: interrupted ({name}); scratch databases were dropped", file=sys.stderr)
+        return 128 + signum
     except BrokenPipeError:  # `race-harness list | head`: the reader left; say nothing more
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 141

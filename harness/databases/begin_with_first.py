@@ -41,7 +41,11 @@ def fold_begin(engine: Engine, begin: str) -> None:
     @event.listens_for(engine, "commit")
     @event.listens_for(engine, "rollback")
     def _ended(conn: Connection) -> None:
-        conn.info.pop(_PENDING, None)
+        # A connection invalidated mid-transaction (killed backend, interrupt) raises
+        # PendingRollbackError on any use, conn.info included, until this very rollback finishes;
+        # its info is discarded with the DBAPI connection anyway.
+        if not conn.invalidated:
+            conn.info.pop(_PENDING, None)
 
     @event.listens_for(engine, "before_cursor_execute", retval=True)
     def _before(

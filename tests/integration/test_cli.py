@@ -180,7 +180,8 @@ def test_db_postgres_and_mysql_reach_the_local_servers_without_variables(tmp_pat
     assert proc.stdout.count("reproduced 2/2") == 2, proc.stdout
 
 
-def test_interrupted_run_leaves_no_database_behind(tmp_path: Path) -> None:
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
+def test_interrupted_run_leaves_no_database_behind(tmp_path: Path, sig: signal.Signals) -> None:
     backend = get_backend("postgres")
     url = backend.admin_url.render_as_string(hide_password=False)  # type: ignore[attr-defined]
     proc = subprocess.Popen(
@@ -195,10 +196,10 @@ def test_interrupted_run_leaves_no_database_behind(tmp_path: Path) -> None:
     while not any(mine in name for name in backend.leftover_databases()):  # wait until the run is underway
         assert time.monotonic() < deadline and proc.poll() is None, proc.communicate()
         time.sleep(0.1)
-    proc.send_signal(signal.SIGINT)
+    proc.send_signal(sig)
     _, err = proc.communicate(timeout=60)
-    assert proc.returncode == 130, err
-    assert "interrupted" in err and "Traceback" not in err
+    assert proc.returncode == 128 + sig, err
+    assert f"interrupted ({sig.name})" in err and "Traceback" not in err
     assert not [n for n in backend.leftover_databases() if mine in n]
 
 
