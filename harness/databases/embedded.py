@@ -15,7 +15,7 @@ from sqlalchemy.engine import make_url
 
 from race_harness.databases.base import NAME_PREFIX
 from race_harness.databases.postgres import PostgresBackend
-from race_harness.errors import DatabaseUnreachableError
+from race_harness.errors import DatabaseError, DatabaseUnreachableError
 
 
 class EmbeddedPostgresBackend(PostgresBackend):
@@ -64,5 +64,11 @@ class EmbeddedPostgresBackend(PostgresBackend):
     def close(self) -> None:
         super().close()
         if self._server is not None:
-            self._server.cleanup()
-            self._server = None
+            server, self._server = self._server, None
+            try:
+                server.cleanup()
+            except Exception as exc:  # a crash in clean-up must not read as a verdict (exit 1)
+                where = getattr(server, "pgdata", "?")
+                raise DatabaseError(
+                    f"embedded PostgreSQL in {where} could not be stopped: {type(exc).__name__}: {exc}"
+                ) from None

