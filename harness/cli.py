@@ -19,7 +19,7 @@ import signal
 import sys
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, NoReturn
 
@@ -320,6 +320,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     from race_harness.databases import resolve_all
     from race_harness.matrix import run_matrix
     from race_harness.report import LEGEND, format_evidence, format_not_run, format_table, new_run_dir, write_results
+    from race_harness.report.files import check_output_dir
     from race_harness.report.terminal import CellProgress, print_rich_table
     from race_harness.runner import RunConfig
     from race_harness.scenario import get_scenario, scenario_names
@@ -352,13 +353,15 @@ def cmd_run(args: argparse.Namespace) -> int:
     scenarios = [s.with_params({k: v for k, v in params.items() if k in s.params}) for s in scenarios]
     strategies = [get_strategy(spec) for spec in _strategy_specs(args.strategy)]
     backends = resolve_all(args.db or list(DEFAULT_DBS))
+    check_output_dir(args.report_dir, "--report-dir")  # before the work, not after it
     try:
         _start(backends)  # fail fast, before any cell runs, on an unreachable database
         total = len(backends) * len(configs) * len(scenarios) * len(strategies)
         with CellProgress(total, quiet=args.quiet, console=Console(stderr=True)) as progress:
             cells = run_matrix(scenarios, strategies, backends, configs, progress)
-        run_dir = new_run_dir(args.report_dir)
-        results = write_results(run_dir, cells, backends, configs, sys.argv)
+        results, unwritten = _write(
+            lambda: write_results(new_run_dir(args.report_dir), cells, backends, configs, sys.argv)
+        )
     finally:
         for b in backends:
             b.close()
@@ -375,7 +378,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     evidence = format_evidence(cells)
     if evidence:
         print("\nexample evidence:\n" + evidence)
-    print(f"\nresults: {results}")
+    print(f"\nresults: {results}" if results else f"\nresults: NOT written: {unwritten}")
     unsafe = [c for c in cells if c.unsafe]
     by_name = {s.name: s for s in scenarios}
     by_spec = {s.spec: s for s in strategies}
@@ -397,7 +400,17 @@ def cmd_run(args: argparse.Namespace) -> int:
             undecided = [a.explanation for a in c.result.anomalies if a.kind == "counter-undecided"]
             why = undecided[0] if undecided else "no contention: no two writes to one entity overlapped"
         print(f"INCONCLUSIVE: {c.strategy} on {c.scenario} on {c.database} proved nothing: {why}", file=sys.stderr)
-    return EXIT_LOST if unsafe else EXIT_INCONCLUSIVE if unproven else 0
+    if unwritten:
+        print(f"race-harness: error: the results could not be written: {unwritten}", file=sys.stderr)
+    return EXIT_LOST if unsafe else EXIT_INCONCLUSIVE if unproven else EXIT_USAGE if unwritten else 0
+
+
+def _write(write: Callable[[], Path]) -> tuple[Path | None, str | None]:
+    """Write the results; a full disk or a vanished folder after the work loses the files, not the verdict."""
+    try:
+        return write(), None
+    except OSError as exc:
+        return None, f"{exc.strerror or type(exc).__name__}: {exc.filename or ''}".rstrip(": ")
 
 
 def _reproduce(scenario: Scenario, strategy: Strategy, db: str, config: RunConfig, cell: CellResult) -> list[str]:
@@ -421,12 +434,14 @@ def cmd_p4(args: argparse.Namespace) -> int:
     from race_harness.databases import resolve_all
     from race_harness.p4 import P4_LEGEND, format_p4, run_p4
     from race_harness.report import new_run_dir, write_results
+    from race_harness.report.files import check_output_dir
     from race_harness.runner import RunConfig
     from race_harness.strategies import get_strategy
 
     config = RunConfig(writers=args.writers, readers=0, ops=args.ops, think_ms=args.think_ms)
     strategies = [get_strategy(s) for s in _strategy_specs(["full-row", *(args.strategy or [])])]
     backends = resolve_all(args.db or list(DEFAULT_DBS))
+    check_output_dir(args.report_dir, "--report-dir")
 
     def progress(i: int, total: int, name: str) -> None:
         if not args.quiet:
@@ -435,14 +450,17 @@ def cmd_p4(args: argparse.Namespace) -> int:
     try:
         _start(backends)
         cells = run_p4(backends, strategies, config, progress)
-        results = write_results(new_run_dir(args.report_dir), [c.cell for c in cells], backends, [config], sys.argv)
+        run_dir = args.report_dir
+        results, unwritten = _write(
+            lambda: write_results(new_run_dir(run_dir), [c.cell for c in cells], backends, [config], sys.argv)
+        )
     finally:
         for b in backends:
             b.close()
     print(format_p4(cells))
     print()
     print(P4_LEGEND)
-    print(f"\nresults: {results}")
+    print(f"\nresults: {results}" if results else f"\nresults: NOT written: {unwritten}")
     disagree = [c for c in cells if c.agrees is False]
     for c in disagree:
         print(
@@ -455,16 +473,20 @@ def cmd_p4(args: argparse.Namespace) -> int:
 
 def cmd_report(args: argparse.Namespace) -> int:
     from race_harness.report import charts
+    from race_harness.report.files import check_output_dir, write_atomic
     from race_harness.report.html import render_html
     from race_harness.report.markdown import render_markdown
     from race_harness.report.merge import merge
 
-    merged = merge(args.results)
     out: Path = args.out or Path("reports") / f"report-{time.strftime('%Y%m%d-%H%M%S')}"
+    check_output_dir(out, "--out")
+    merged = merge(args.results)
     markdown, page = render_markdown(merged), render_html(merged)  # render fully before writing anything
-    out.mkdir(parents=True, exist_ok=True)
-    (out / "report.md").write_text(markdown, encoding="utf-8")
-    (out / "report.html").write_text(page, encoding="utf-8")
+    try:
+        write_atomic(out / "report.md", markdown)
+        write_atomic(out / "report.html", page)
+    except OSError as exc:
+        raise UsageError(f"cannot write the report to {str(out)!r}: {exc.strerror or exc}") from None
     for note in merged.notes:
         print(f"note: {note}", file=sys.stderr)
     if not charts.available():

