@@ -22,6 +22,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Literal, cast
 
+from race_harness.errors import UsageError
 from race_harness.model import Intent, Snapshot, Value
 from race_harness.optable import OpTable, TableBuilder
 
@@ -270,7 +271,8 @@ class History:
 
     @classmethod
     def read_jsonl(cls, path: Path) -> History:
-        return cls(Event.from_json(json.loads(line)) for line in _lines(path))
+        """A history written by :meth:`write_jsonl`; a damaged file is one line naming it and the line."""
+        return cls(_events(path))
 
 
 def _unfinished(inv: Event) -> Operation:
@@ -288,8 +290,19 @@ def _unfinished(inv: Event) -> Operation:
     )
 
 
-def _lines(path: Path) -> Iterator[str]:
-    with path.open(encoding="utf-8") as src:
-        for line in src:
-            if line.strip():
-                yield line
+def _events(path: Path) -> Iterator[Event]:
+    number = 0
+    try:
+        with path.open(encoding="utf-8") as src:
+            for number, line in enumerate(src, 1):  # noqa: B007 - the error names the line it stopped at
+                if line.strip():
+                    yield Event.from_json(json.loads(line))
+    except (OSError, UnicodeDecodeError) as exc:
+        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else type(exc).__name__
+        raise UsageError(f"cannot read the history {path}: {reason}") from None
+    except json.JSONDecodeError as exc:
+        raise UsageError(f"history {path}, line {number}: not JSON ({exc.msg}); expected one event per line") from None
+    except (KeyError, TypeError, ValueError, AssertionError) as exc:
+        raise UsageError(
+            f"history {path}, line {number}: not a race-harness event ({type(exc).__name__}: {exc})"
+        ) from None

@@ -92,7 +92,40 @@ def read_results(path: Path) -> dict[str, Any]:
             f"{path} has results format version {doc.get('version')!r}; this race-harness reads version {VERSION} "
             f"(re-run it, or use the race-harness version that wrote it)"
         )
+    cells = doc.get("cells")
+    if not isinstance(cells, list):
+        raise UsageError(f"{path}: expected a list of cells under 'cells' but got {type(cells).__name__}")
+    for number, cell in enumerate(cells):
+        problem = _cell_problem(cell)
+        if problem:
+            raise UsageError(f"{path}: cell {number}: {problem}")
     return doc
+
+
+OUTCOMES = {"lost": "lost-updates", "none": "no-lost-updates", "inconclusive": "inconclusive", "n/a": None}
+
+
+def _cell_problem(cell: object) -> str | None:
+    """What makes ``cell`` not a cell of this format, in a few words; None when it is one."""
+    if not isinstance(cell, dict):
+        return f"expected an object but got {type(cell).__name__}"
+    for name in ("scenario", "strategy", "database", "outcome"):
+        if not isinstance(cell.get(name), str):
+            return f"expected a text {name!r} but got {cell.get(name)!r}"
+    outcome = cell["outcome"]
+    if outcome not in OUTCOMES:
+        return f"expected outcome lost, none, inconclusive or n/a but got {outcome!r}"
+    if outcome != "n/a" and cell.get("verdict") != OUTCOMES[outcome]:
+        return f"verdict {cell.get('verdict')!r} contradicts outcome {outcome!r}"
+    counts: dict[str, int] = {}
+    for name in ("lost_writes", "acknowledged"):
+        value = cell.get(name, 0)
+        if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+            return f"expected {name} to be an integer >= 0 but got {value!r}"
+        counts[name] = value
+    if counts["lost_writes"] > counts["acknowledged"]:
+        return f"lost_writes={counts['lost_writes']} exceeds acknowledged={counts['acknowledged']}"
+    return None
 
 
 def merge(paths: Sequence[Path]) -> Merged:
@@ -103,7 +136,7 @@ def merge(paths: Sequence[Path]) -> Merged:
     for path in paths:
         doc = read_results(path)
         merged.sources.append(path)
-        for data in doc.get("cells", []):
+        for data in doc["cells"]:
             cell = ReportCell(data, path, str(doc.get("created", "")))
             old = by_key.get(cell.key)
             if old is not None:

@@ -7,7 +7,9 @@ import json
 import os
 import re
 import shutil
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -163,3 +165,63 @@ def test_html_opens_in_headless_chromium_without_errors_or_network(report: Path,
     assert colors is not None and len(colors) > 50  # text, tables and charts, not a blank page
     white = {rgb: count for count, rgb in colors}.get((255, 255, 255), 0)
     assert white < 0.97 * image.width * image.height
+
+
+def _real_results(tmp_path: Path) -> Path:
+    """A real run on SQLite that lost updates (full-row on glance), so its cells carry histories."""
+    proc = race_harness(
+        "run", "-q", "-s", "glance_image_update", "-S", "full-row", "-d", "sqlite", "-n", "40",
+        "--report-dir", "runs", cwd=tmp_path,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    (results,) = (tmp_path / "runs").glob("run-*/results.json")
+    return results
+
+
+def _damaged(results: Path, change: Callable[[dict[str, Any]], None]) -> Path:
+    doc = json.loads(results.read_text())
+    change(doc)
+    results.write_text(json.dumps(doc))
+    return results
+
+
+DAMAGE: dict[str, tuple[Callable[[dict[str, Any]], None], str]] = {
+    "cells null": (lambda d: d.update(cells=None), "expected a list of cells under 'cells' but got NoneType"),
+    "no scenario": (lambda d: d["cells"][0].pop("scenario"), "cell 0: expected a text 'scenario' but got None"),
+    "negative lost": (lambda d: d["cells"][0].update(lost_writes=-5), "expected lost_writes to be an integer >= 0"),
+    "verdict contradicts": (
+        lambda d: d["cells"][0].update(verdict="no-lost-updates"),
+        "verdict 'no-lost-updates' contradicts outcome 'lost'",
+    ),
+}
+
+
+@pytest.mark.parametrize("damage", list(DAMAGE))
+def test_report_refuses_a_damaged_results_file_in_one_line(tmp_path: Path, damage: str) -> None:
+    change, expected = DAMAGE[damage]
+    results = _damaged(_real_results(tmp_path), change)
+    proc = race_harness("report", str(results), "-o", "out", cwd=tmp_path)
+    assert proc.returncode == 2, proc.stderr
+    assert proc.stderr.count("\n") == 1 and expected in proc.stderr and "Traceback" not in proc.stderr
+
+
+HISTORY_DAMAGE = {
+    "garbage line": (lambda p: p.write_text(p.read_text() + "not json\n"), "not JSON"),
+    "truncated": (lambda p: p.write_text(p.read_text()[:-40]), "not JSON"),
+    "binary": (lambda p: p.write_bytes(b"\xff\xfe\x00\x01" * 50), "cannot read the history"),
+    "a directory": (lambda p: (p.unlink(), p.mkdir()), "cannot read the history"),
+    "lacks a field": (lambda p: p.write_text('{"index": 0}\n'), "not a race-harness event"),
+}
+
+
+@pytest.mark.parametrize("damage", list(HISTORY_DAMAGE))
+def test_report_names_a_damaged_history_in_one_line(tmp_path: Path, damage: str) -> None:
+    pytest.importorskip("matplotlib")  # histories are read for the timelines
+    change, expected = HISTORY_DAMAGE[damage]
+    results = _real_results(tmp_path)
+    (history,) = (results.parent / "histories").glob("*.jsonl")
+    change(history)
+    proc = race_harness("report", str(results), "-o", "out", cwd=tmp_path)
+    assert proc.returncode == 2, proc.stderr
+    assert proc.stderr.count("\n") == 1 and expected in proc.stderr and "Traceback" not in proc.stderr
+    assert not (tmp_path / "out" / "report.html").exists()  # nothing half-written
