@@ -239,12 +239,17 @@ class StressRun:
         self._errors_lock = threading.Lock()
         self._writers_done = threading.Event()
 
-    def _guarded(self, session: int, body: Callable[[], None]) -> None:
+    def _guarded(self, session: int, body: Callable[[], None], start: threading.Barrier | None = None) -> None:
         try:
             body()
+        except threading.BrokenBarrierError:  # another session failed first; its error is the cause
+            with self._errors_lock:
+                self.errors.append(f"session {session}: did not start: another session failed before the start")
         except Exception as exc:  # a session crash is a harness error the run reports, not a hang
             with self._errors_lock:
                 self.errors.append(f"session {session}: {type(exc).__name__}: {exc}")
+            if start is not None:
+                start.abort()  # the sessions waiting for this one to start are released, not left waiting
 
     def _reader(self, engine: Engine, session: int, wait_for_start: Callable[[], object]) -> None:
         rng = random.Random(f"{self.config.seed}:{session}")
@@ -299,11 +304,13 @@ class StressRun:
         initial = {e: dict(s) for e, s in self.scenario.initial.items()}
         return RunRecord(history, initial, final, wall, self.plan, list(self.errors))
 
-    def _start_readers(self, engine: Engine, readers: range, wait: Callable[[], object]) -> list[threading.Thread]:
+    def _start_readers(
+        self, engine: Engine, readers: range, wait: Callable[[], object], start: threading.Barrier | None = None
+    ) -> list[threading.Thread]:
         threads = [
             threading.Thread(
                 target=self._guarded,
-                args=(s, lambda s=s: self._reader(engine, s, wait)),
+                args=(s, lambda s=s: self._reader(engine, s, wait), start),
                 name=f"reader-{s}",
                 daemon=True,
             )
@@ -315,13 +322,17 @@ class StressRun:
 
     def _run_threads(self, engine: Engine, budget: _Budget, readers: range) -> None:
         start = threading.Barrier(self.config.writers + len(readers))
+
+        def wait() -> object:  # bounded: a session that never arrives cannot hold the others forever
+            return start.wait(START_TIMEOUT_S)
+
         writer = WriterSession(
             self.scenario, self.strategy, self.backend, self.tables, self.config, self.plan, self.history, engine
         )
         threads = [
             threading.Thread(
                 target=self._guarded,
-                args=(s, lambda s=s: writer.run(s, budget, start.wait)),
+                args=(s, lambda s=s: writer.run(s, budget, wait), start),
                 name=f"writer-{s}",
                 daemon=True,
             )
@@ -329,7 +340,7 @@ class StressRun:
         ]
         for t in threads:
             t.start()
-        reader_threads = self._start_readers(engine, readers, start.wait)
+        reader_threads = self._start_readers(engine, readers, wait, start)
         try:
             for t in threads:
                 t.join()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import re
 import shlex
 import signal
@@ -320,3 +321,28 @@ def test_a_declared_safe_cell_that_proves_nothing_exits_3_not_0(tmp_path: Path) 
     assert proc.returncode == 3, proc.stdout + proc.stderr
     assert "INCONCLUSIVE: version-occ on counter on sqlite" in proc.stderr and "no contention" in proc.stderr
     assert "Traceback" not in proc.stderr
+
+
+def test_sessions_that_cannot_connect_end_the_run_instead_of_hanging_it(tmp_path: Path) -> None:
+    """A role allowed 4 connections, asked for 8 writers: the sessions that cannot connect release the
+    others from the start barrier; the run ends in one go, its cells inconclusive, nothing left behind."""
+    backend = get_backend("postgres")
+    role = f"race_harness_limited_{os.getpid()}"
+    backend.admin_execute(f"CREATE ROLE {role} LOGIN CREATEDB CONNECTION LIMIT 4")
+    owned = f"SELECT datname FROM pg_database d JOIN pg_roles r ON d.datdba = r.oid WHERE r.rolname = '{role}'"
+    try:
+        url = backend.admin_url.set(username=role, password=None)  # type: ignore[attr-defined]
+        started = time.monotonic()
+        proc = race_harness(
+            "run", "-q", "-s", "counter", "-S", "version-occ", "-d", url.render_as_string(hide_password=False),
+            "-w", "8", "-r", "0", "-n", "40", "--report-dir", "runs", cwd=tmp_path, timeout=120,
+        )  # fmt: skip
+        assert time.monotonic() - started < 60, "the run waited for sessions that never connected"
+        assert proc.returncode == 3, proc.stdout + proc.stderr  # declared safe, proved nothing: not a pass
+        assert "INCONCLUSIVE: version-occ on counter" in proc.stderr and "Traceback" not in proc.stderr
+        assert "too many connections" in proc.stderr, proc.stderr
+        assert backend.admin_execute(owned) == []  # the scratch database was dropped
+    finally:
+        for (name,) in backend.admin_execute(owned):
+            backend.drop_database(name)
+        backend.admin_execute(f"DROP ROLE IF EXISTS {role}")
