@@ -28,6 +28,8 @@ ALL_SPECS = DEFAULT_SPECS + MORE_SPECS
 
 DEFAULT_STEP_TIMEOUT_S = 10.0  # last resort for a step neither done nor seen waiting in the lock view
 
+LOCK_TIMEOUT_S = 30  # PostgreSQL sessions give up a lock wait after this long (lock_timeout)
+
 DEFAULT_DBS = ("embedded",)
 ENV_URLS = {"postgres": "RACE_HARNESS_POSTGRES_URL", "mysql": "RACE_HARNESS_MYSQL_URL"}
 # `--db postgres` / `--db mysql` without the variable: the local server, when it answers

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Collection
+from typing import Any
 
 from sqlalchemy import Connection, Engine, create_engine, text
 from sqlalchemy.engine import URL
@@ -17,11 +18,19 @@ from race_harness.databases.base import (
     ServerBackend,
     scratch_name,
 )
+from race_harness.defaults import LOCK_TIMEOUT_S
 
 
 class PostgresBackend(ServerBackend):
     family = "postgresql"
     default_isolation = "read-committed"
+
+    def connect_args(self) -> dict[str, Any]:
+        # PostgreSQL waits for a lock forever by default: a lock some other session holds on the
+        # harness's tables would stall the run silently. Bounded, the wait ends the operation as
+        # `fail lock-timeout` (55P03) and the run goes on. MySQL/MariaDB bound it already
+        # (innodb_lock_wait_timeout, 50 s by default).
+        return {**super().connect_args(), "options": f"-c lock_timeout={LOCK_TIMEOUT_S * 1000}"}
 
     def make_engine(
         self, url: URL, pool_size: int, isolation: Isolation | None = None, *, begin_with_first_statement: bool = False

@@ -80,3 +80,20 @@ def test_embedded_postgres_is_a_real_postgresql_18() -> None:
         with engine.connect() as conn:
             assert conn.execute(text("SELECT current_database()")).scalar_one() == scratch.name
         engine.dispose()
+
+
+@pytest.mark.parametrize("name", ["postgres", "embedded-postgres"])
+def test_postgresql_sessions_bound_their_lock_waits(name: str) -> None:
+    """PostgreSQL waits for a lock forever by default; the harness's sessions give up after 30 s."""
+    backend = get_backend(name)
+    scratch = backend.create_database()
+    try:
+        for fold in (False, True):  # both kinds of engine the runners use
+            engine = scratch.engine(1, begin_with_first_statement=fold)
+            try:
+                with engine.connect() as conn:
+                    assert conn.execute(text("SHOW lock_timeout")).scalar() == "30s"
+            finally:
+                engine.dispose()
+    finally:
+        scratch.drop()
