@@ -45,6 +45,7 @@ if TYPE_CHECKING:
 EXIT_LOST = 1  # a strategy declared safe lost an update (p4: the plain read-modify-write disagrees)
 EXIT_USAGE = 2  # bad input or an unusable database
 EXIT_INCONCLUSIVE = 3  # a strategy declared safe proved nothing: no contention, a harness error, undecided
+EXIT_CRASH = 4  # race-harness itself failed: a bug, never to be read as a verdict (Python's own would be 1)
 
 SCHEDULE_HELP = """\
 schedules:
@@ -66,8 +67,8 @@ databases (--db, repeatable):
 exit codes: 0 ok, 1 a strategy the scenario declares safe lost an update (run, replay) or the plain
   read-modify-write disagrees with Hermitage (p4), 2 bad input or an unusable database, 3 a strategy
   declared safe proved nothing (no contention, a harness error, or an undecided count): not a pass,
-  130 / 143 / 129 interrupted by SIGINT / SIGTERM / SIGHUP (after clean-up), 141 the output's reader
-  went away
+  4 race-harness itself failed (a bug; RACE_HARNESS_TRACEBACK=1 shows the traceback), 130 / 143 / 129
+  interrupted by SIGINT / SIGTERM / SIGHUP (after clean-up), 141 the output's reader went away
 """
 
 
@@ -699,6 +700,20 @@ def _run_command(args: argparse.Namespace) -> int:
     except BrokenPipeError:  # `race-harness list | head`: the reader left; say nothing more
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 141
+    except Exception as exc:  # a crash must never exit 1, which says a declared-safe strategy lost an update
+        import traceback
+
+        if os.environ.get("RACE_HARNESS_TRACEBACK"):
+            traceback.print_exc()
+        frames = traceback.extract_tb(exc.__traceback__)
+        at = f" at {Path(frames[-1].filename).name}:{frames[-1].lineno}" if frames else ""
+        first = mask_url(str(exc)).splitlines()[0] if str(exc) else ""
+        print(
+            f"race-harness: internal error{at}: {type(exc).__name__}: {first} "
+            "(a bug in race-harness; RACE_HARNESS_TRACEBACK=1 shows the traceback)",
+            file=sys.stderr,
+        )
+        return EXIT_CRASH
 
 
 if __name__ == "__main__":

@@ -24,6 +24,7 @@ The transcript reads like isolationtester's expected output: ``step B.write: <wa
 
 from __future__ import annotations
 
+import contextlib
 import queue
 import threading
 import time
@@ -355,7 +356,7 @@ class _Run:
                     session.holders = {-s.index - 1 for s in holders}  # harness ids: not server connection ids
                     return "blocked"
             elif self.has_lock_view and session.db_id is not None:
-                waits = self.backend.lock_waits(self.monitor, [session.db_id]) or {}
+                waits = self._lock_waits(session.db_id)
                 if session.db_id in waits and not session.done.is_set():
                     session.holders = waits[session.db_id]
                     return "blocked"
@@ -363,6 +364,22 @@ class _Run:
                 return "done"
             if time.monotonic() - started >= limit:
                 return "assumed"
+
+    def _lock_waits(self, db_id: int) -> dict[int, set[int]]:
+        """The lock view for one session. A monitor connection that died (a killed backend, a
+        restarted server) is replaced once; if the view still cannot be read, the rest of the run
+        goes on without it (blocked steps assumed by timeout, and the transcript says so)."""
+        for attempt in (1, 2):
+            try:
+                return self.backend.lock_waits(self.monitor, [db_id]) or {}
+            except DBAPIError as exc:
+                if attempt == 1:
+                    with contextlib.suppress(DBAPIError):
+                        self.monitor = self.runner.monitor(self.engine, fresh=True)
+                        continue
+                self.has_lock_view = False
+                self.transcript.append(f"note: the lock view failed ({short_error(exc)}); blocked steps are assumed")
+        return {}
 
     def _waiting(self, session: _Session, sessions: dict[str, _Session], state: Wait) -> str:
         if state == "assumed":
@@ -406,7 +423,10 @@ class _Run:
         for letter, step in list(blocked.items()):
             session = sessions[letter]
             if session.db_id is not None:
-                self.backend.cancel(self.monitor, session.db_id)
+                try:
+                    self.backend.cancel(self.monitor, session.db_id)
+                except DBAPIError as exc:  # the monitor died too: the step is left to its own timeouts
+                    self.transcript.append(f"note: could not cancel step {step}: {short_error(exc)}")
             finished = session.done.wait(DEFAULT_STEP_TIMEOUT_S)
             self.canceled += 1
             del blocked[letter]
@@ -456,8 +476,11 @@ class ScheduleRunner:
             self._engines[isolation] = self._scratch.engine(16, isolation)
         return self._engines[isolation]
 
-    def monitor(self, engine: Engine) -> Connection:
-        """An autocommit connection for the lock view, one per engine."""
+    def monitor(self, engine: Engine, *, fresh: bool = False) -> Connection:
+        """An autocommit connection for the lock view, one per engine; ``fresh`` replaces a broken one."""
+        if fresh and id(engine) in self._monitors:
+            with contextlib.suppress(Exception):
+                self._monitors.pop(id(engine)).close()
         if id(engine) not in self._monitors:
             self._monitors[id(engine)] = engine.connect().execution_options(isolation_level="AUTOCOMMIT")
         return self._monitors[id(engine)]

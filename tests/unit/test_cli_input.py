@@ -122,3 +122,30 @@ def test_report_output_that_cannot_be_written_is_one_line(tmp_path: Path) -> Non
     proc = race_harness("report", "results.json", "-o", "a-file", cwd=tmp_path)
     assert proc.returncode == 2 and proc.stderr.startswith("race-harness: error: cannot write to --out 'a-file'")
     assert proc.stderr.count("\n") == 1
+
+
+BROKEN_CODE = """
+from race_harness.strategies.full_row import FullRow
+
+
+class Broken(FullRow):
+    name = "broken"
+
+    @property
+    def spec(self):
+        raise RuntimeError("boom")
+"""
+
+
+def test_a_crash_is_exit_4_in_one_line_never_1(tmp_path: Path) -> None:
+    """Exit 1 says a strategy declared safe lost an update; a crash must never say that."""
+    (tmp_path / "broken.py").write_text(BROKEN_CODE)
+    proc = race_harness("run", "-s", "counter", "-S", "broken:Broken", "-d", "sqlite", cwd=tmp_path)
+    assert proc.returncode == 4, proc.stderr
+    lines = proc.stderr.strip().splitlines()
+    assert (
+        len(lines) == 1 and lines[0].startswith("race-harness: internal error at ") and "RuntimeError: boom" in lines[0]
+    )
+    shown = race_harness("run", "-s", "counter", "-S", "broken:Broken", "-d", "sqlite", cwd=tmp_path,
+                         env={"RACE_HARNESS_TRACEBACK": "1"})  # fmt: skip
+    assert shown.returncode == 4 and "Traceback (most recent call last)" in shown.stderr
