@@ -357,6 +357,9 @@ def cmd_run(args: argparse.Namespace) -> int:
     check_output_dir(args.report_dir, "--report-dir")  # before the work, not after it
     try:
         _start(backends)  # fail fast, before any cell runs, on an unreachable database
+        # label -> the --db value that selects it again; read now: a closed container backend would
+        # start a new container to answer .label
+        specs = {b.label: b.spec for b in backends}
         total = len(backends) * len(configs) * len(scenarios) * len(strategies)
         with CellProgress(total, quiet=args.quiet, console=Console(stderr=True)) as progress:
             cells = run_matrix(scenarios, strategies, backends, configs, progress)
@@ -383,7 +386,6 @@ def cmd_run(args: argparse.Namespace) -> int:
     unsafe = [c for c in cells if c.unsafe]
     by_name = {s.name: s for s in scenarios}
     by_spec = {s.spec: s for s in strategies}
-    specs = {b.label: b.spec for b in backends}
     for c in unsafe:
         print(
             f"FAIL: {c.strategy} is declared safe for {c.scenario} but lost {c.result.lost_writes if c.result else 0} "
@@ -484,6 +486,7 @@ def cmd_report(args: argparse.Namespace) -> int:
     merged = merge(args.results)
     markdown, page = render_markdown(merged), render_html(merged)  # render fully before writing anything
     try:
+        out.mkdir(parents=True, exist_ok=True)
         write_atomic(out / "report.md", markdown)
         write_atomic(out / "report.html", page)
     except OSError as exc:

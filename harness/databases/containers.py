@@ -12,6 +12,8 @@ from __future__ import annotations
 import contextlib
 import os
 import secrets
+import sys
+import time
 from collections.abc import Collection
 from typing import Any
 
@@ -70,6 +72,7 @@ class ContainerBackend(Backend):
         self.family = "postgresql" if self.kind == "postgres" else "mysql"  # type: ignore[misc]
         self._container: Any = None
         self._server: Backend | None = None
+        self._label: str | None = None
 
     # --- lifecycle -----------------------------------------------------------------------------
 
@@ -127,7 +130,11 @@ class ContainerBackend(Backend):
 
     @property
     def label(self) -> str:
-        return f"{self.server.label} (container)"
+        # kept once known: asked after close() (a table printed after clean-up), .server would start
+        # a new container only to name it, and that one would be left behind
+        if self._label is None:
+            self._label = f"{self.server.label} (container)"
+        return self._label
 
     @property
     def isolation_levels(self) -> tuple[Isolation, ...]:  # type: ignore[override]
@@ -179,7 +186,29 @@ class ContainerBackend(Backend):
         return state
 
 
+REMOVE_ATTEMPTS = 3
+
+
 def _remove(container: Any) -> None:
-    # stops and removes the container with its volumes; a container that is already gone is fine
+    """Stop and remove the container with its volumes; one already gone is fine. An engine that is
+    slow to answer (a loaded machine) is asked again; a container that still stands is named on
+    stderr with the command that removes it, never left behind in silence."""
+    last: Exception | None = None
+    for attempt in range(REMOVE_ATTEMPTS):
+        try:
+            container.stop()  # testcontainers: remove(force=True, v=True)
+            return
+        except Exception as exc:
+            if "No such container" in str(exc) or "no such container" in str(exc):
+                return
+            last = exc
+            time.sleep(1 + attempt)
     with contextlib.suppress(Exception):
-        container.stop()
+        wrapped = container.get_wrapped_container()
+        wrapped.reload()
+        name = wrapped.name
+        print(
+            f"race-harness: warning: container {name} could not be removed ({type(last).__name__}: "
+            f"{str(last).splitlines()[0][:120] if last and str(last) else ''}); remove it with: docker rm -f {name}",
+            file=sys.stderr,
+        )

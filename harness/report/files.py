@@ -13,12 +13,18 @@ MIN_FREE_BYTES = 20 * 1024 * 1024  # a run's results and histories are a few MB;
 
 
 def check_output_dir(path: Path, option: str) -> None:
-    """``path`` (created if missing) takes files and has room: else one line naming it, before any work."""
+    """``path`` could take files and has room: else one line naming it, before any work. Nothing is
+    created here (a run that then fails on bad input leaves no folder): a missing ``path`` is judged
+    by the nearest folder that exists above it, where it would be created."""
+    existing = path
+    while not existing.exists() and existing != existing.parent:
+        existing = existing.parent
     try:
-        path.mkdir(parents=True, exist_ok=True)
-        with tempfile.NamedTemporaryFile(dir=path, prefix=".race-harness-probe-"):
+        if not existing.is_dir():
+            raise NotADirectoryError(20, "Not a directory")
+        with tempfile.NamedTemporaryFile(dir=existing, prefix=".race-harness-probe-"):
             pass
-        free = shutil.disk_usage(path).free
+        free = shutil.disk_usage(existing).free
     except OSError as exc:
         reason = exc.strerror or type(exc).__name__
         raise UsageError(f"cannot write to {option} {str(path)!r}: {reason}; expected a writable directory") from None
