@@ -357,9 +357,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     check_output_dir(args.report_dir, "--report-dir")  # before the work, not after it
     try:
         _start(backends)  # fail fast, before any cell runs, on an unreachable database
-        # label -> the --db value that selects it again; read now: a closed container backend would
-        # start a new container to answer .label
-        specs = {b.label: b.spec for b in backends}
+        specs = {b.label: b.spec for b in backends}  # label -> the --db value that selects it again
         total = len(backends) * len(configs) * len(scenarios) * len(strategies)
         with CellProgress(total, quiet=args.quiet, console=Console(stderr=True)) as progress:
             cells = run_matrix(scenarios, strategies, backends, configs, progress)

@@ -46,6 +46,7 @@ CASES = [
     (["run", "-s", "json:dumps"], "scenario 'json:dumps' is not a race_harness.Scenario but function"),
     (["run", "-s", "races.py:DOCS"], "cannot load scenario 'races.py:DOCS': no file 'races.py'"),
     (["run", "-S", "nosuch_pkg.races:Save"], "cannot import strategy 'nosuch_pkg.races:Save': No module named"),
+    (["run", "-S", "timestamp-oc:0"], "unknown strategy 'timestamp-oc:0'; expected one of: atomic-update"),
     (["run", "-S", "json:JSONDecoder"], "strategy 'json:JSONDecoder' is not a race_harness.Strategy subclass"),
     (["replay", "-s", "nosuch_pkg:X"], "cannot import scenario 'nosuch_pkg:X'"),
     (["run", "-d", "postgresql://bob:hunter2@db.example:port/x"], "malformed database URL"),
