@@ -38,6 +38,7 @@ from race_harness.errors import HarnessError, UsageError, mask_url, positive_int
 if TYPE_CHECKING:
     from race_harness.databases.base import Backend
     from race_harness.matrix import CellResult
+    from race_harness.p4 import P4Cell
     from race_harness.runner import RunConfig
     from race_harness.scenario import Scenario
     from race_harness.strategies import Strategy
@@ -182,6 +183,12 @@ def _build_parser() -> argparse.ArgumentParser:
         default=Path("reports"),
         help="where results.json and histories go, in a new run-* folder (default: reports)",
     )
+    run.add_argument(
+        "--junit-xml",
+        type=Path,
+        metavar="FILE",
+        help="also write the cells as JUnit XML test cases (a declared-safe cell that lost fails)",
+    )
     run.add_argument("-q", "--quiet", action="store_true", help="no progress lines, only the table")
 
     p4 = sub.add_parser(
@@ -203,6 +210,9 @@ def _build_parser() -> argparse.ArgumentParser:
     p4.add_argument("--think-ms", type=float, default=2.0, help="max pause between read and write (default: 2)")
     p4.add_argument(
         "--report-dir", type=Path, default=Path("reports"), help="where results.json goes (default: reports)"
+    )
+    p4.add_argument(
+        "--junit-xml", type=Path, metavar="FILE", help="also write the cells as JUnit XML (a disagreement fails)"
     )
     p4.add_argument("-q", "--quiet", action="store_true", help="no progress lines")
 
@@ -355,6 +365,8 @@ def cmd_run(args: argparse.Namespace) -> int:
     strategies = [get_strategy(spec) for spec in _strategy_specs(args.strategy)]
     backends = resolve_all(args.db or list(DEFAULT_DBS))
     check_output_dir(args.report_dir, "--report-dir")  # before the work, not after it
+    if args.junit_xml:
+        check_output_dir(args.junit_xml.parent, "--junit-xml")
     try:
         _start(backends)  # fail fast, before any cell runs, on an unreachable database
         specs = {b.label: b.spec for b in backends}  # label -> the --db value that selects it again
@@ -401,9 +413,38 @@ def cmd_run(args: argparse.Namespace) -> int:
             undecided = [a.explanation for a in c.result.anomalies if a.kind == "counter-undecided"]
             why = undecided[0] if undecided else "no contention: no two writes to one entity overlapped"
         print(f"INCONCLUSIVE: {c.strategy} on {c.scenario} on {c.database} proved nothing: {why}", file=sys.stderr)
+    if args.junit_xml and not unwritten:
+        _, unwritten = _write(lambda: _junit_run(args.junit_xml, cells))
     if unwritten:
         print(f"race-harness: error: the results could not be written: {unwritten}", file=sys.stderr)
     return EXIT_LOST if unsafe else EXIT_INCONCLUSIVE if unproven else EXIT_USAGE if unwritten else 0
+
+
+def _junit_run(path: Path, cells: Sequence[CellResult]) -> Path:
+    from race_harness.report.junit import Case, write_junit
+
+    cases = []
+    for c in cells:
+        r = c.result
+        figures = f"{c.shown}: {r.lost_writes}/{r.acknowledged} lost; declared {c.expected}" if r else c.shown
+        why = (r.anomalies[0].explanation if r and r.anomalies else "") if c.unsafe else ""
+        cases.append(
+            Case(
+                c.scenario,
+                f"{c.strategy} [{c.database}, {c.requested[0] or 'default'}, {c.requested[1]}, {c.writers_in}]",
+                c.wall_s,
+                failure=f"declared safe but lost {r.lost_writes} of {r.acknowledged} update(s): {why}"
+                if c.unsafe and r
+                else None,
+                error=f"declared safe but proved nothing ({c.shown})"
+                if c.expected == "none" and c.shown == "inconclusive"
+                else None,
+                skipped=c.not_run if c.result is None else None,
+                output=figures,
+            )
+        )
+    write_junit(path, "race-harness run", cases)
+    return path
 
 
 def _write(write: Callable[[], Path]) -> tuple[Path | None, str | None]:
@@ -443,6 +484,8 @@ def cmd_p4(args: argparse.Namespace) -> int:
     strategies = [get_strategy(s) for s in _strategy_specs(["full-row", *(args.strategy or [])])]
     backends = resolve_all(args.db or list(DEFAULT_DBS))
     check_output_dir(args.report_dir, "--report-dir")
+    if args.junit_xml:
+        check_output_dir(args.junit_xml.parent, "--junit-xml")
 
     def progress(i: int, total: int, name: str) -> None:
         if not args.quiet:
@@ -462,14 +505,40 @@ def cmd_p4(args: argparse.Namespace) -> int:
     print()
     print(P4_LEGEND)
     print(f"\nresults: {results}" if results else f"\nresults: NOT written: {unwritten}")
+    if args.junit_xml and not unwritten:
+        _, unwritten = _write(lambda: _junit_p4(args.junit_xml, cells))
+    if unwritten:
+        print(f"race-harness: error: the results could not be written: {unwritten}", file=sys.stderr)
     disagree = [c for c in cells if c.agrees is False]
     for c in disagree:
         print(
             f"DISAGREES: {c.strategy} on {c.backend.label} at {c.isolation}, {c.scope}: {c.text()}; "
-            f"documented: {'lost' if c.expected and c.expected.lost else c.expected}",
+            f"documented: {_documented(c)}",
             file=sys.stderr,
         )
-    return EXIT_LOST if disagree else 0
+    return EXIT_LOST if disagree else EXIT_USAGE if unwritten else 0
+
+
+def _documented(cell: P4Cell) -> str:
+    return "lost" if cell.expected and cell.expected.lost else str(cell.expected)
+
+
+def _junit_p4(path: Path, cells: Sequence[P4Cell]) -> Path:
+    from race_harness.report.junit import Case, write_junit
+
+    cases = [
+        Case(
+            c.backend.label,
+            f"{c.strategy} [{c.isolation}, {c.scope}]",
+            c.cell.wall_s,
+            failure=f"{c.text()}; Hermitage documents {_documented(c)}" if c.agrees is False else None,
+            skipped=c.cell.not_run if c.cell.result is None else None,
+            output=c.text(),
+        )
+        for c in cells
+    ]
+    write_junit(path, "race-harness p4", cases)
+    return path
 
 
 def cmd_report(args: argparse.Namespace) -> int:
@@ -484,7 +553,6 @@ def cmd_report(args: argparse.Namespace) -> int:
     merged = merge(args.results)
     markdown, page = render_markdown(merged), render_html(merged)  # render fully before writing anything
     try:
-        out.mkdir(parents=True, exist_ok=True)
         write_atomic(out / "report.md", markdown)
         write_atomic(out / "report.html", page)
     except OSError as exc:

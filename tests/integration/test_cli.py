@@ -10,6 +10,7 @@ import signal
 import subprocess
 import time
 from pathlib import Path
+from xml.etree import ElementTree
 
 import pytest
 
@@ -119,11 +120,21 @@ def test_a_plugin_that_claims_safety_and_loses_updates_fails_the_run(tmp_path: P
         "-d",
         "sqlite",
         "-q",
+        "--junit-xml",
+        "junit/cells.xml",
         cwd=tmp_path,
         env=env,
     )
     assert proc.returncode == 1, proc.stdout + proc.stderr
     assert "FAIL: version-occ-no-check is declared safe for counter but lost" in proc.stderr
+    # the same verdicts as JUnit test cases: the plug-in's cell fails, version-occ's passes
+    suite = ElementTree.parse(tmp_path / "junit" / "cells.xml").getroot().find("testsuite")
+    assert suite is not None and suite.get("name") == "counter" and suite.get("failures") == "1"
+    cases = {c.get("name", "").split(" [")[0]: c for c in suite.iter("testcase")}
+    assert set(cases) == {"version-occ-no-check", "version-occ"}
+    failure = cases["version-occ-no-check"].find("failure")
+    assert failure is not None and "declared safe but lost" in failure.get("message", "")
+    assert cases["version-occ"].find("failure") is None and cases["version-occ"].find("error") is None
     # each printed command runs verbatim from here: the cell again (exit 1 again), and the losing pair
     again = re.search(r"run it again: race-harness (run .+)", proc.stderr)
     pair = re.search(r"the losing pair: race-harness (replay .+)", proc.stderr)
@@ -205,8 +216,12 @@ def test_interrupted_run_leaves_no_database_behind(tmp_path: Path, sig: signal.S
 
 
 def test_p4_command_prints_the_table_and_agrees_with_hermitage(tmp_path: Path) -> None:
-    proc = race_harness("p4", "-d", "sqlite", "-S", "select-for-update", "-q", cwd=tmp_path)
+    proc = race_harness("p4", "-d", "sqlite", "-S", "select-for-update", "-q", "--junit-xml", "p4.xml", cwd=tmp_path)
     assert proc.returncode == 0, proc.stdout + proc.stderr
+    root = ElementTree.parse(tmp_path / "p4.xml").getroot()
+    cases = list(root.iter("testcase"))
+    assert cases and not [c for c in cases if c.find("failure") is not None]  # every cell agrees
+    assert any(c.get("name") == "full-row [serializable, single]" for c in cases)
     rows = {(r["strategy"], r["scope"]): r for r in table_rows(proc.stdout)}
     sqlite = next(k for k in rows[("full-row", "single")] if k.startswith("sqlite"))
     assert rows[("full-row", "single")][sqlite] == "refused (SQLITE_BUSY)"
