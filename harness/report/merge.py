@@ -8,6 +8,7 @@ newer measurement and records a note naming both files.
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -64,7 +65,8 @@ class Merged:
 
     @property
     def databases(self) -> list[str]:
-        return sorted({c.key[2] for c in self.cells})
+        """By engine, then by version as numbers (mariadb 10.6 before 10.11), then the rest of the label."""
+        return sorted({c.key[2] for c in self.cells}, key=database_order)
 
     @property
     def rows(self) -> list[tuple[str, str, str]]:
@@ -72,6 +74,14 @@ class Merged:
 
     def cell(self, row: tuple[str, str, str], database: str) -> ReportCell | None:
         return next((c for c in self.cells if c.row == row and c.key[2] == database), None)
+
+
+def database_order(label: str) -> tuple[str, tuple[int, ...], str]:
+    """``mariadb 10.11.19 (container)`` -> ("mariadb", (10, 11, 19), "(container)")."""
+    engine, _, rest = label.partition(" ")
+    version, _, extra = rest.partition(" ")
+    numbers = tuple(int(p) for p in re.findall(r"\d+", version))
+    return engine, numbers, extra
 
 
 def _short(isolation: str) -> str:
