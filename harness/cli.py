@@ -371,8 +371,19 @@ def cmd_run(args: argparse.Namespace) -> int:
         _start(backends)  # fail fast, before any cell runs, on an unreachable database
         specs = {b.label: b.spec for b in backends}  # label -> the --db value that selects it again
         total = len(backends) * len(configs) * len(scenarios) * len(strategies)
-        with CellProgress(total, quiet=args.quiet, console=Console(stderr=True)) as progress:
-            cells = run_matrix(scenarios, strategies, backends, configs, progress)
+        finished: list[CellResult] = []
+        with CellProgress(total, quiet=args.quiet, console=Console(stderr=True)) as shown:
+
+            def progress(i: int, total: int, name: str, cell: CellResult | None) -> None:
+                shown(i, total, name, cell)
+                if cell is not None:
+                    finished.append(cell)
+
+            try:
+                cells = run_matrix(scenarios, strategies, backends, configs, progress)
+            except KeyboardInterrupt:
+                _write_partial(args.report_dir, finished, total, backends, configs)
+                raise
         results, unwritten = _write(
             lambda: write_results(new_run_dir(args.report_dir), cells, backends, configs, sys.argv)
         )
@@ -445,6 +456,23 @@ def _junit_run(path: Path, cells: Sequence[CellResult]) -> Path:
         )
     write_junit(path, "race-harness run", cases)
     return path
+
+
+def _write_partial(
+    root: Path, finished: Sequence[CellResult], total: int, backends: Sequence[Backend], configs: Sequence[RunConfig]
+) -> None:
+    """An interrupted run keeps the cells it finished, in a results.json marked partial."""
+    from race_harness.report import new_run_dir, write_results
+
+    if not finished:
+        return
+    path, unwritten = _write(
+        lambda: write_results(new_run_dir(root), finished, backends, configs, sys.argv, partial=True)
+    )
+    if path:
+        print(f"race-harness: {len(finished)} of {total} cells finished; partial results: {path}", file=sys.stderr)
+    else:
+        print(f"race-harness: the {len(finished)} finished cells could not be written: {unwritten}", file=sys.stderr)
 
 
 def _write(write: Callable[[], Path]) -> tuple[Path | None, str | None]:

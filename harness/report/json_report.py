@@ -51,7 +51,10 @@ def write_results(
     backends: Sequence[Backend],
     configs: Sequence[RunConfig],
     argv: Sequence[str],
+    *,
+    partial: bool = False,
 ) -> Path:
+    """``partial``: the run was interrupted and these are the cells it finished."""
     out_cells = []
     for cell in cells:
         entry: dict[str, object] = {
@@ -89,6 +92,8 @@ def write_results(
         "databases": [{"label": b.label, "family": b.family, "source": b.source} for b in backends],
         "cells": out_cells,
     }
+    if partial:
+        doc["partial"] = True
     path = run_dir / "results.json"
     write_atomic(path, json.dumps(doc, indent=2, default=str) + "\n")
     return path

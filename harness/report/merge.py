@@ -146,6 +146,8 @@ def merge(paths: Sequence[Path]) -> Merged:
     for path in paths:
         doc = read_results(path)
         merged.sources.append(path)
+        if doc.get("partial"):
+            merged.notes.append(f"{path} holds the cells of an interrupted run (partial)")
         for data in doc["cells"]:
             cell = ReportCell(data, path, str(doc.get("created", "")))
             old = by_key.get(cell.key)

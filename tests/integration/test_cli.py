@@ -361,3 +361,33 @@ def test_sessions_that_cannot_connect_end_the_run_instead_of_hanging_it(tmp_path
         for (name,) in backend.admin_execute(owned):
             backend.drop_database(name)
         backend.admin_execute(f"DROP ROLE IF EXISTS {role}")
+
+
+def test_an_interrupted_run_keeps_the_cells_it_finished(tmp_path: Path) -> None:
+    """SIGTERM during the second of three cells: the first is written, marked partial, and report reads it."""
+    backend = get_backend("postgres")
+    url = backend.admin_url.render_as_string(hide_password=False)  # type: ignore[attr-defined]
+    args = ["run", "-q", "-s", "counter", "-S", "full-row", "-S", "version-occ", "-S", "partial-update", "-d", url]
+    proc = subprocess.Popen(
+        [*COMMAND, *args, "--duration", "4", "--report-dir", "runs"],
+        cwd=tmp_path,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    mine, seen = f"_{proc.pid}_", set()
+    deadline = time.monotonic() + 90
+    while len(seen) < 2:  # the first cell's scratch database, then the second's
+        assert time.monotonic() < deadline and proc.poll() is None, proc.communicate()
+        seen |= {n for n in backend.leftover_databases() if mine in n}
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGTERM)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 143, err
+    assert "1 of 3 cells finished; partial results: " in err, err
+    (results,) = (tmp_path / "runs").glob("run-*/results.json")
+    doc = json.loads(results.read_text())
+    assert doc["partial"] is True and [c["strategy"] for c in doc["cells"]] == ["full-row"]
+    report = race_harness("report", str(results), "-o", "merged", cwd=tmp_path)
+    assert report.returncode == 0 and "interrupted run (partial)" in report.stderr, report.stderr
+    assert not [n for n in backend.leftover_databases() if mine in n]
