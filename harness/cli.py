@@ -485,19 +485,10 @@ def _write(write: Callable[[], Path]) -> tuple[Path | None, str | None]:
 
 def _reproduce(scenario: Scenario, strategy: Strategy, db: str, config: RunConfig, cell: CellResult) -> list[str]:
     """The commands that reproduce a cell's lost update: the cell alone, and its losing pair's schedule."""
-    from race_harness.reproduce import implied_schedule, replay_command, run_command
+    from race_harness.reproduce import commands_for
 
-    lines = [f"run it again: {run_command(scenario, strategy, db, config)}"]
-    if cell.result is not None and cell.history is not None:
-        pair = implied_schedule(scenario, cell.result, cell.history.operations())
-        if pair is not None:
-            plan = cell.plan
-            isolation = plan.isolation if plan else config.isolation
-            command = replay_command(
-                scenario.ref, strategy.ref, db, pair, isolation=isolation, scope=config.scope, repeat=20
-            )
-            lines.append(f"the losing pair: {command}")
-    return lines
+    again, pair = commands_for(scenario, strategy, db, config, cell)
+    return [f"run it again: {again}", *([f"the losing pair: {pair}"] if pair else [])]
 
 
 def cmd_p4(args: argparse.Namespace) -> int:

@@ -182,7 +182,7 @@ class RaceRunner:
     def stress(self, scenario: Scenario | str, strategy: Strategy | str, **config: Any) -> CellResult:
         """Many concurrent writers and readers (``RunConfig`` fields as keywords), checked."""
         from race_harness.matrix import run_cell
-        from race_harness.reproduce import implied_schedule, replay_command, run_command
+        from race_harness.reproduce import commands_for
         from race_harness.runner.config import RunConfig
 
         sc, st = _scenario(scenario), _strategy(strategy)
@@ -192,20 +192,10 @@ class RaceRunner:
             raise UsageError(f"{sc.name} x {st.spec} did not run on {self.backend.label}: {cell.not_run}")
         run = self._record(f"{sc.name} x {st.spec} (stress)", cell.result, cell.history)
         if cell.result.verdict == "lost-updates":
-            run.reproduce.append(f"run it again with:\n  {run_command(sc, st, self.backend.spec, run_config)}")
-            pair = implied_schedule(sc, cell.result, cell.history.operations() if cell.history else [])
+            again, pair = commands_for(sc, st, self.backend.spec, run_config, cell)
+            run.reproduce.append(f"run it again with:\n  {again}")
             if pair is not None:
-                plan = cell.plan
-                command = replay_command(
-                    sc.ref,
-                    st.ref,
-                    self.backend.spec,
-                    pair,
-                    isolation=plan.isolation if plan else None,
-                    scope=plan.scope if plan else run_config.scope,
-                    repeat=20,
-                )
-                run.reproduce.append(f"the losing pair as a schedule:\n  {command}")
+                run.reproduce.append(f"the losing pair as a schedule:\n  {pair}")
         return cell
 
     def schedule(

@@ -14,13 +14,14 @@ from collections.abc import Sequence
 
 from race_harness.checkers import CheckResult
 from race_harness.history import Operation
+from race_harness.matrix import CellResult
 from race_harness.model import Intent
 from race_harness.runner.config import RunConfig
 from race_harness.scenario import Scenario
 from race_harness.schedule import Schedule, session_index
 from race_harness.strategies.base import Strategy
 
-__all__ = ["implied_schedule", "replay_command", "run_command"]
+__all__ = ["commands_for", "implied_schedule", "replay_command", "run_command"]
 
 PAIR_KINDS = ("lost-update", "same-read-overwrite")
 
@@ -103,3 +104,19 @@ def implied_schedule(scenario: Scenario, result: CheckResult, ops: Sequence[Oper
         prefix = " ".join(f"{letter}={name}" for letter, name in named.items())
         return Schedule.parse(f"{prefix} A.read B.read A.write B.write".strip())
     return None
+
+
+def commands_for(
+    scenario: Scenario, strategy: Strategy, db_spec: str, config: RunConfig, cell: CellResult
+) -> tuple[str, str | None]:
+    """A stress cell that lost an update: the command that runs it again, and the replay of the
+    schedule its losing pair implies (None when its evidence names no pair, e.g. counters alone)."""
+    again = run_command(scenario, strategy, db_spec, config)
+    if cell.result is None or cell.history is None:
+        return again, None
+    pair = implied_schedule(scenario, cell.result, cell.history.operations())
+    if pair is None:
+        return again, None
+    isolation = cell.plan.isolation if cell.plan else config.isolation
+    scope = cell.plan.scope if cell.plan else config.scope
+    return again, replay_command(scenario.ref, strategy.ref, db_spec, pair, isolation=isolation, scope=scope, repeat=20)
