@@ -117,7 +117,11 @@ class Scenario:
             return found[1]
         from race_harness.refs import ref_of
 
-        return ref_of(self) or self.name
+        path = ref_of(self)  # a scan of the loaded modules: kept, since every schedule run asks
+        if path is None:
+            return self.name
+        _FOUND_BY[id(self)] = (self, path)
+        return path
 
     def expectation(self, strategy: Strategy, processes: bool = False) -> Expectation | Literal["n/a"] | None:
         """``lost``/``none`` as declared, ``n/a`` when not applicable, None when nothing is declared.

@@ -124,7 +124,8 @@ class Strategy(ABC):
         if param is not None:
             raise UsageError(f"strategy {self.name!r} takes no parameter but got {self.name}:{param}")
 
-    # the import path it was loaded by (``-S myapp.races:CheckedSave``), set by get_strategy
+    # what -S takes to find the class again: its registered name or the import path it was loaded
+    # by (``-S myapp.races:CheckedSave``, set by get_strategy); worked out on first use otherwise
     source: str | None = None
 
     @property
@@ -141,15 +142,15 @@ class Strategy(ABC):
         from race_harness.strategies.registry import registered
 
         param = self.spec[len(self.name) :] if self.spec.startswith(self.name) else ""
-        if self.source is not None:
-            return self.source + param
-        try:
-            if registered(self.name) is type(self):
-                return self.spec
-        except UsageError:  # a broken plug-in of the same name: the import path still finds this one
-            pass
-        path = ref_of(type(self))
-        return path + param if path else self.spec
+        if self.source is None:  # worked out once: every schedule run asks
+            try:
+                if registered(self.name) is type(self):
+                    self.source = self.name
+            except UsageError:  # a broken plug-in of the same name: the import path still finds this one
+                pass
+        if self.source is None:
+            self.source = ref_of(type(self)) or self.name
+        return self.source + param
 
     def load(self, conn: Connection, tables: Tables, entity: int) -> Snapshot | None:
         """The API-layer read: one committed state of the entity."""
