@@ -269,6 +269,17 @@ def _build_parser() -> argparse.ArgumentParser:
     )
     rp.add_argument("-q", "--quiet", action="store_true", help="no transcript, only the verdict lines")
 
+    cln = sub.add_parser(
+        "clean",
+        help="drop the scratch databases that runs which ended without cleaning up left behind",
+        description="List the race_harness_* scratch databases on each database and drop those whose creator is "
+        "provably gone: it ran on this host and no process with its id and start time exists (a run killed with "
+        "SIGKILL, a machine that lost power). Databases of live runs, of other hosts, or named by an older "
+        "race-harness are listed and kept. Every run does the same for the databases it uses, at its start.",
+    )
+    cln.add_argument(
+        "-d", "--db", action="append", metavar="DB", help="database to clean (repeatable; default: postgres, mysql)"
+    )
     lst = sub.add_parser(
         "list",
         help="show scenarios, strategies and which databases answer",
@@ -319,8 +330,16 @@ def _strategy_specs(given: Sequence[str] | None) -> list[str]:
 
 
 def _start(backends: Sequence[Backend]) -> None:
+    """Start (reach) every database, and drop what runs that ended without cleaning up left there."""
     for b in backends:
         b.start()
+        dropped, _ = b.sweep()
+        if dropped:
+            print(
+                f"race-harness: dropped {len(dropped)} scratch database(s) on {b.label} whose creators ended "
+                f"without cleaning up: {', '.join(dropped)}",
+                file=sys.stderr,
+            )
 
 
 def cmd_run(args: argparse.Namespace) -> int:
@@ -655,6 +674,28 @@ def cmd_replay(args: argparse.Namespace) -> int:
     return EXIT_LOST if unsafe else 0
 
 
+def cmd_clean(args: argparse.Namespace) -> int:
+    from race_harness.databases import resolve_all
+    from race_harness.databases.creators import creator_of
+
+    backends = resolve_all(args.db or ["postgres", "mysql"])
+    try:
+        for b in backends:
+            b.start()
+            dropped, kept = b.sweep()
+            print(f"{b.label} [{b.source}]: {len(dropped)} dropped, {len(kept)} kept")
+            for name in dropped:
+                print(f"  dropped {name}: its creator has ended")
+            for name in kept:
+                creator = creator_of(name)
+                why = creator.describe() if creator else "named by an older race-harness: its creator is unknown"
+                print(f"  kept    {name}: {why}")
+    finally:
+        for b in backends:
+            b.close()
+    return 0
+
+
 def cmd_list(args: argparse.Namespace) -> int:
     from race_harness.scenario import get_scenario, scenario_names
     from race_harness.strategies import available
@@ -774,7 +815,14 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def _run_command(args: argparse.Namespace) -> int:
     try:
-        commands = {"run": cmd_run, "p4": cmd_p4, "replay": cmd_replay, "report": cmd_report, "list": cmd_list}
+        commands = {
+            "run": cmd_run,
+            "p4": cmd_p4,
+            "replay": cmd_replay,
+            "report": cmd_report,
+            "list": cmd_list,
+            "clean": cmd_clean,
+        }
         return commands[args.command](args)
     except HarnessError as exc:
         print(f"race-harness: error: {mask_url(str(exc))}", file=sys.stderr)

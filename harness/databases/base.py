@@ -6,8 +6,6 @@ drops each one when the run that created it ends (normally, on error or on Ctrl-
 
 from __future__ import annotations
 
-import os
-import uuid
 from abc import ABC, abstractmethod
 from collections.abc import Collection
 from dataclasses import dataclass
@@ -17,6 +15,7 @@ from sqlalchemy import Connection, Engine, RootTransaction, create_engine, text
 from sqlalchemy.engine import URL
 from sqlalchemy.exc import DBAPIError, OperationalError
 
+from race_harness.databases.creators import PREFIX, creator_of, scratch_name
 from race_harness.databases.urls import mask_url, render
 from race_harness.defaults import Isolation
 from race_harness.errors import DatabaseError, DatabaseUnreachableError
@@ -32,17 +31,13 @@ __all__ = [
     "scratch_name",
 ]
 
-NAME_PREFIX = "race_harness_"
+NAME_PREFIX = PREFIX
 SQL_ISOLATION = {
     "read-committed": "READ COMMITTED",
     "repeatable-read": "REPEATABLE READ",
     "serializable": "SERIALIZABLE",
 }
 CONNECT_TIMEOUT_S = 5
-
-
-def scratch_name() -> str:
-    return f"{NAME_PREFIX}{os.getpid()}_{uuid.uuid4().hex[:8]}"
 
 
 @dataclass
@@ -116,6 +111,20 @@ class Backend(ABC):
     @abstractmethod
     def leftover_databases(self) -> list[str]:
         """Databases named with the harness prefix that still exist (for clean-up checks)."""
+
+    def sweep(self) -> tuple[list[str], list[str]]:
+        """Drop the scratch databases whose creators are provably gone (a run killed with SIGKILL, a
+        machine that lost power); (dropped, kept) names. Nothing else is ever dropped: see
+        :mod:`race_harness.databases.creators`."""
+        dropped, kept = [], []
+        for name in self.leftover_databases():
+            creator = creator_of(name)
+            if creator is not None and creator.gone:
+                self.drop_database(name)
+                dropped.append(name)
+            else:
+                kept.append(name)
+        return dropped, kept
 
     @abstractmethod
     def make_engine(

@@ -391,3 +391,44 @@ def test_an_interrupted_run_keeps_the_cells_it_finished(tmp_path: Path) -> None:
     report = race_harness("report", str(results), "-o", "merged", cwd=tmp_path)
     assert report.returncode == 0 and "interrupted run (partial)" in report.stderr, report.stderr
     assert not [n for n in backend.leftover_databases() if mine in n]
+
+
+@pytest.mark.parametrize("server", ["postgres", "mysql"])
+def test_leftovers_of_a_killed_run_are_dropped_and_nothing_else(tmp_path: Path, server: str) -> None:
+    """SIGKILL leaves a run's scratch database behind; `clean` drops it (its creator is provably gone)
+    and keeps a live process's; the next run on that server drops such leftovers too, saying so."""
+    backend = get_backend(server)
+    url = backend.admin_url.render_as_string(hide_password=False)  # type: ignore[attr-defined]
+
+    def killed_run() -> str:
+        proc = subprocess.Popen(
+            [*COMMAND, "run", "-q", "-s", "counter", "-S", "full-row", "-d", url, "--duration", "30"],
+            cwd=tmp_path,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        deadline = time.monotonic() + 60
+        while not (mine := [n for n in backend.leftover_databases() if f"_{proc.pid}_" in n]):
+            assert time.monotonic() < deadline and proc.poll() is None
+            time.sleep(0.05)
+        proc.kill()
+        proc.wait(timeout=30)
+        return mine[0]
+
+    live = backend.create_database()  # this test process is alive: its database must be kept
+    try:
+        left = killed_run()
+        assert left in backend.leftover_databases()
+        cleaned = race_harness("clean", "-d", url, cwd=tmp_path)
+        assert cleaned.returncode == 0, cleaned.stderr
+        assert f"dropped {left}: its creator has ended" in cleaned.stdout
+        assert f"kept    {live.name}: its creator, pid {os.getpid()}, still runs" in cleaned.stdout
+        assert left not in backend.leftover_databases() and live.name in backend.leftover_databases()
+
+        left = killed_run()
+        run = race_harness("run", "-q", "-s", "counter", "-S", "version-occ", "-d", url, "-n", "40", cwd=tmp_path)
+        assert run.returncode == 0, run.stderr
+        assert f"whose creators ended without cleaning up: {left}" in run.stderr
+        assert left not in backend.leftover_databases()
+    finally:
+        live.drop()

@@ -1,0 +1,85 @@
+"""Who created a scratch database, and whether that creator is provably gone.
+
+A scratch database's name carries its creator: ``race_harness_<pid>_<start>_<host>_<random>``, with
+the process id, the process's start time (seconds, base 36) and a hash of the host name. A creator
+is provably gone when it ran on this host and no process with that id and that start time exists
+(a process id can be reused; with its start time it cannot). Only such leftovers are ever dropped:
+a database made on another host, by a live process, or named by an older race-harness (no start
+time, no host) is left alone, however old it is.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import socket
+import uuid
+from dataclasses import dataclass
+from functools import cache
+
+import psutil
+
+PREFIX = "race_harness_"
+
+__all__ = ["Creator", "creator_of", "scratch_name"]
+
+
+def _base36(number: int) -> str:
+    digits = "0123456789abcdefghijklmnopqrstuvwxyz"
+    out = ""
+    while True:
+        number, rest = divmod(number, 36)
+        out = digits[rest] + out
+        if not number:
+            return out
+
+
+@cache
+def _host() -> str:
+    return hashlib.sha1(socket.gethostname().encode()).hexdigest()[:6]
+
+
+def _started(pid: int) -> str | None:
+    """The start time of process ``pid`` as it appears in names, or None when there is no such process."""
+    try:
+        return _base36(int(psutil.Process(pid).create_time()))
+    except (psutil.NoSuchProcess, psutil.ZombieProcess):
+        return None
+    except psutil.AccessDenied:  # it exists, owned by someone else: alive as far as we can tell
+        return "?"
+
+
+def scratch_name() -> str:
+    pid = os.getpid()
+    return f"{PREFIX}{pid}_{_started(pid)}_{_host()}_{uuid.uuid4().hex[:8]}"
+
+
+@dataclass(frozen=True)
+class Creator:
+    pid: int
+    started: str
+    host: str
+
+    @property
+    def here(self) -> bool:
+        return self.host == _host()
+
+    @property
+    def gone(self) -> bool:
+        """On this host, and no process with this id and start time runs: nobody will drop it."""
+        return self.here and _started(self.pid) != self.started
+
+    def describe(self) -> str:
+        if not self.here:
+            return f"made on another host (pid {self.pid})"
+        return f"its creator, pid {self.pid}, has ended" if self.gone else f"its creator, pid {self.pid}, still runs"
+
+
+def creator_of(name: str) -> Creator | None:
+    """The creator a scratch name records; None for a name in the older form (no start time, no host)."""
+    if not name.startswith(PREFIX):
+        return None
+    parts = name[len(PREFIX) :].split("_")
+    if len(parts) != 4 or not parts[0].isdigit():
+        return None
+    return Creator(int(parts[0]), parts[1], parts[2])
