@@ -350,7 +350,6 @@ def cmd_run(args: argparse.Namespace) -> int:
     from race_harness.databases import resolve_all
     from race_harness.matrix import run_matrix
     from race_harness.report import LEGEND, format_evidence, format_not_run, format_table, new_run_dir, write_results
-    from race_harness.report.files import check_output_dir
     from race_harness.report.terminal import CellProgress, print_rich_table
     from race_harness.runner import RunConfig
     from race_harness.scenario import get_scenario, scenario_names
@@ -383,9 +382,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     scenarios = [s.with_params({k: v for k, v in params.items() if k in s.params}) for s in scenarios]
     strategies = [get_strategy(spec) for spec in _strategy_specs(args.strategy)]
     backends = resolve_all(args.db or list(DEFAULT_DBS))
-    check_output_dir(args.report_dir, "--report-dir")  # before the work, not after it
-    if args.junit_xml:
-        check_output_dir(args.junit_xml.parent, "--junit-xml")
+    _check_outputs(args)  # before the work, not after it
     try:
         _start(backends)  # fail fast, before any cell runs, on an unreachable database
         specs = {b.label: b.spec for b in backends}  # label -> the --db value that selects it again
@@ -477,6 +474,15 @@ def _junit_run(path: Path, cells: Sequence[CellResult]) -> Path:
     return path
 
 
+def _check_outputs(args: argparse.Namespace) -> None:
+    """``run`` and ``p4`` write results (and JUnit XML): where they go is checked before any cell runs."""
+    from race_harness.report.files import check_output_dir
+
+    check_output_dir(args.report_dir, "--report-dir")
+    if args.junit_xml:
+        check_output_dir(args.junit_xml.parent, "--junit-xml")
+
+
 def _write_partial(
     root: Path, finished: Sequence[CellResult], total: int, backends: Sequence[Backend], configs: Sequence[RunConfig]
 ) -> None:
@@ -514,16 +520,13 @@ def cmd_p4(args: argparse.Namespace) -> int:
     from race_harness.databases import resolve_all
     from race_harness.p4 import P4_LEGEND, format_p4, run_p4
     from race_harness.report import new_run_dir, write_results
-    from race_harness.report.files import check_output_dir
     from race_harness.runner import RunConfig
     from race_harness.strategies import get_strategy
 
     config = RunConfig(writers=args.writers, readers=0, ops=args.ops, think_ms=args.think_ms)
     strategies = [get_strategy(s) for s in _strategy_specs(["full-row", *(args.strategy or [])])]
     backends = resolve_all(args.db or list(DEFAULT_DBS))
-    check_output_dir(args.report_dir, "--report-dir")
-    if args.junit_xml:
-        check_output_dir(args.junit_xml.parent, "--junit-xml")
+    _check_outputs(args)
 
     def progress(i: int, total: int, name: str) -> None:
         if not args.quiet:

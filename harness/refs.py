@@ -24,9 +24,13 @@ __all__ = ["is_import_path", "load_ref", "ref_of"]
 
 
 def is_import_path(text: str) -> bool:
-    """``module:ATTR``, ``a.b.c`` or ``file.py:ATTR``: something to import, not a registered name."""
+    """``module:ATTR``, ``a.b.c`` or ``file.py:ATTR``: something to import, not a registered name.
+    ``timestamp-oc:0`` is not one: no module is called ``timestamp-oc`` (a misspelt name with a parameter)."""
     target = text.split(":", 1)[0]
-    return bool(target) and (":" in text or "." in target or target.endswith(".py"))
+    if target.endswith(".py"):
+        return True
+    dotted = bool(target) and all(part.isidentifier() for part in target.split("."))
+    return dotted and (":" in text or "." in target)
 
 
 def _cwd_on_path() -> None:

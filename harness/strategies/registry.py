@@ -71,7 +71,7 @@ def get_strategy(spec: str) -> Strategy:
     """``name``, ``name:param``, or an import path ``module:Class[:param]`` -> a configured strategy."""
     name, sep, param = spec.partition(":")
     cls = registered(name)
-    if cls is None and is_import_path(spec) and not _misspelt(name):
+    if cls is None and is_import_path(spec):
         path, _, param = spec.partition(":")
         attr, sep, param = param.partition(":")
         path = f"{path}:{attr}" if attr else path
@@ -82,11 +82,6 @@ def get_strategy(spec: str) -> Strategy:
     if cls is None:
         raise UnknownNameError("strategy", spec, [*BUILTIN, *_plugins()], "an import path like myapp.races:CheckedSave")
     return cls(param if sep else None)
-
-
-def _misspelt(name: str) -> bool:
-    """``timestamp-oc:0``: a name with a parameter, not a module anyone could import."""
-    return "." not in name and "/" not in name and not name.isidentifier()
 
 
 def _imported(path: str) -> type[Strategy]:

@@ -56,7 +56,14 @@ def test_a_file_path_reference_loads_a_module_that_is_not_importable(tmp_path: P
 
 @pytest.mark.parametrize(
     ("text", "expected"),
-    [("counter", False), ("timestamp-occ", False), ("a.b", True), ("mod:ATTR", True), ("tests/x.py:A", True)],
+    [
+        ("counter", False),
+        ("timestamp-occ", False),
+        ("timestamp-oc:0", False),
+        ("a.b", True),
+        ("mod:ATTR", True),
+        ("tests/x.py:A", True),
+    ],
 )
 def test_what_counts_as_an_import_path(text: str, expected: bool) -> None:
     assert is_import_path(text) is expected
