@@ -36,7 +36,6 @@ from race_harness.databases.base import Backend, ScratchDatabase
 from race_harness.runner import RunConfig, run_stress
 from race_harness.runner.steps import utc_now
 from race_harness.scenario import get_scenario
-from race_harness.schema import build_tables, create_and_load
 from race_harness.strategies import get_strategy
 
 SESSIONS = 8
@@ -81,7 +80,7 @@ def _counter_database(backend: Backend) -> Iterator[ScratchDatabase]:
         engine = scratch.engine(1)
         try:
             with engine.begin() as conn:
-                create_and_load(conn, build_tables(scenario.schema, 6), scenario.initial, utc_now())
+                scenario.tables(6).create(conn, scenario.initial, utc_now())
         finally:
             engine.dispose()
         yield scratch

@@ -86,7 +86,7 @@ def generate(
             started += 1
             s.invoke_index = len(events)
             if s.role == "writer":
-                op = scenario.next_write(WriterContext(s.number, s.seq, writers, rng, scenario.params))
+                op = scenario.write(WriterContext(s.number, s.seq, writers, rng, scenario.params))
                 s.seq += 1
                 s.intent = op.intent
                 emit(Event(len(events), "invoke", s.number, "writer", op.f, entity, now, intent=op.intent))
@@ -105,6 +105,7 @@ def generate(
             else:
                 target = s.intent.apply(s.read.state)
                 written = {f: target.get(f) for f in set(state) | set(target) if state.get(f) != target.get(f)}
+                assert scenario.schema is not None
                 written.update({f: target[f] for f in scenario.schema.attributes})
                 state = target
                 version += 1 if apply == "version-occ" else 0

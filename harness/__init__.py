@@ -15,12 +15,15 @@ from typing import TYPE_CHECKING, Any
 # name -> the module that defines it
 _EXPORTS = {
     "Anomaly": "race_harness.checkers",
+    "AppOperation": "race_harness.operations",
     "Backend": "race_harness.databases",
     "CellResult": "race_harness.matrix",
     "CheckResult": "race_harness.checkers",
+    "Children": "race_harness.entity",
     "Conflict": "race_harness.strategies",
     "DatabaseError": "race_harness.errors",
     "DatabaseUnreachableError": "race_harness.errors",
+    "Entity": "race_harness.entity",
     "EntitySchema": "race_harness.model",
     "Event": "race_harness.history",
     "FinishOnCommit": "race_harness.strategies",
@@ -54,6 +57,7 @@ _EXPORTS = {
     "get_scenario": "race_harness.scenario",
     "get_strategy": "race_harness.strategies",
     "mask_url": "race_harness.errors",
+    "operation": "race_harness.operations",
     "resolve": "race_harness.databases",
     "resolve_all": "race_harness.databases",
     "run_cell": "race_harness.matrix",
@@ -66,12 +70,15 @@ _EXPORTS = {
 
 __all__ = [
     "Anomaly",
+    "AppOperation",
     "Backend",
     "CellResult",
     "CheckResult",
+    "Children",
     "Conflict",
     "DatabaseError",
     "DatabaseUnreachableError",
+    "Entity",
     "EntitySchema",
     "Event",
     "FinishOnCommit",
@@ -105,6 +112,7 @@ __all__ = [
     "get_scenario",
     "get_strategy",
     "mask_url",
+    "operation",
     "resolve",
     "resolve_all",
     "run_cell",
@@ -136,6 +144,7 @@ def __dir__() -> list[str]:
 if TYPE_CHECKING:  # the same names, for type checkers and IDEs (tests/unit/test_public_api.py keeps them in step)
     from race_harness.checkers import Anomaly, CheckResult, Stats, Verdict, check
     from race_harness.databases import Backend, ScratchDatabase, resolve, resolve_all
+    from race_harness.entity import Children, Entity
     from race_harness.errors import (
         DatabaseError,
         DatabaseUnreachableError,
@@ -148,6 +157,7 @@ if TYPE_CHECKING:  # the same names, for type checkers and IDEs (tests/unit/test
     from race_harness.history import Event, History, Operation
     from race_harness.matrix import CellResult, run_cell, run_matrix
     from race_harness.model import EntitySchema, Intent, Snapshot
+    from race_harness.operations import AppOperation, operation
     from race_harness.runner import RunConfig, RunRecord, run_stress
     from race_harness.runner.schedule import ScheduleResult, ScheduleRunner
     from race_harness.scenario import (

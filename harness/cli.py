@@ -319,10 +319,14 @@ def _params(items: Sequence[str]) -> dict[str, float]:
     return out
 
 
-def _strategy_specs(given: Sequence[str] | None) -> list[str]:
-    """``all`` stands for every built-in configuration; order is kept, duplicates dropped."""
+def _strategy_specs(given: Sequence[str] | None, scenarios: Sequence[Scenario] = ()) -> list[str]:
+    """``all`` stands for every built-in configuration; order is kept, duplicates dropped. Without
+    ``-S``, an application scenario runs ``app`` (its own code is its strategy); the built-ins run
+    only when a bundled scenario is selected too."""
+    apps = [s.is_app for s in scenarios]
+    default = (("app",) if any(apps) else ()) + (DEFAULT_SPECS if not all(apps) or not apps else ())
     specs: list[str] = []
-    for spec in given or DEFAULT_SPECS:
+    for spec in given or default:
         for s in ALL_SPECS if spec == "all" else (spec,):
             if s not in specs:
                 specs.append(s)
@@ -380,7 +384,7 @@ def cmd_run(args: argparse.Namespace) -> int:
                 f"parameters: {', '.join(sorted({p for s in scenarios for p in s.params})) or 'none'}"
             )
     scenarios = [s.with_params({k: v for k, v in params.items() if k in s.params}) for s in scenarios]
-    strategies = [get_strategy(spec) for spec in _strategy_specs(args.strategy)]
+    strategies = [get_strategy(spec) for spec in _strategy_specs(args.strategy, scenarios)]
     backends = resolve_all(args.db or list(DEFAULT_DBS))
     _check_outputs(args)  # before the work, not after it
     try:
@@ -627,6 +631,8 @@ def cmd_replay(args: argparse.Namespace) -> int:
     if given is None or ("." not in given and "=" not in given):
         named = scenario.named_schedule(given or next(iter(scenario.schedules)))
         text, spec = named.text, args.strategy or named.strategy
+    elif args.strategy is None and scenario.is_app:
+        text, spec = given, "app"  # the application's own functions are what runs
     elif args.strategy is None:
         raise UsageError(
             "expected --strategy SPEC with a schedule given as steps (only named schedules bring their own)"

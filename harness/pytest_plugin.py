@@ -179,27 +179,30 @@ class RaceRunner:
         """(description, result, history) of every run so far."""
         return [(r.what, r.result, r.history) for r in self.runs]
 
-    def stress(self, scenario: Scenario | str, strategy: Strategy | str, **config: Any) -> CellResult:
-        """Many concurrent writers and readers (``RunConfig`` fields as keywords), checked."""
+    def stress(self, scenario: Scenario | str, strategy: Strategy | str | None = None, **config: Any) -> CellResult:
+        """Many concurrent writers and readers (``RunConfig`` fields as keywords), checked. An
+        application scenario needs no strategy: its own functions are what runs."""
         from race_harness.matrix import run_cell
         from race_harness.reproduce import commands_for
         from race_harness.runner.config import RunConfig
 
-        sc, st = _scenario(scenario), _strategy(strategy)
+        sc = _scenario(scenario)
+        st = _strategy(strategy, sc)
         run_config = RunConfig(**config)
         cell = run_cell(sc, st, self.backend, run_config)
         if cell.result is None:
             raise UsageError(f"{sc.name} x {st.spec} did not run on {self.backend.label}: {cell.not_run}")
-        run = self._record(f"{sc.name} x {st.spec} (stress)", cell.result, cell.history)
+        commands: dict[str, str] = {}
         if cell.result.verdict == "lost-updates":
             again, pair = commands_for(sc, st, self.backend.spec, run_config, cell)
-            run.reproduce.append(f"run it again with:\n  {again}")
+            commands["run"] = again
             if pair is not None:
-                run.reproduce.append(f"the losing pair as a schedule:\n  {pair}")
+                commands["replay"] = pair
+        self._record(f"{sc.name} x {st.spec} (stress)", cell.result, cell.history, commands)
         return cell
 
     def schedule(
-        self, schedule: Schedule | str, scenario: Scenario | str, strategy: Strategy | str, **config: Any
+        self, schedule: Schedule | str, scenario: Scenario | str, strategy: Strategy | str | None = None, **config: Any
     ) -> ScheduleResult:
         """One schedule, step by step (the scratch database is reused across calls in this test)."""
         from race_harness.runner.config import RunConfig
@@ -208,14 +211,22 @@ class RaceRunner:
         key = RunConfig(**config)
         if key not in self._schedules:
             self._schedules[key] = ScheduleRunner(self.backend, key, self.step_timeout).__enter__()
-        result = self._schedules[key].run(schedule, _scenario(scenario), _strategy(strategy))
-        run = self._record(f"{result.scenario} x {result.strategy} [{result.schedule}]", result.result, result.history)
-        if result.lost:
-            run.reproduce.append(f"reproduce with:\n  {result.replay_command(repeat=20)}")
+        sc = _scenario(scenario)
+        result = self._schedules[key].run(schedule, sc, _strategy(strategy, sc))
+        commands = {"replay": result.replay_command(repeat=20)} if result.lost else {}
+        what = f"{result.scenario} x {result.strategy} [{result.schedule}]"
+        self._record(what, result.result, result.history, commands)
         return result
 
-    def _record(self, what: str, result: CheckResult, history: Any) -> RaceRun:
+    def _record(self, what: str, result: CheckResult, history: Any, commands: dict[str, str]) -> RaceRun:
+        """Keep the run; a losing one's history is saved, and with a report directory every run's
+        verdict (and a losing one's commands, which run verbatim in the project's directory) is
+        a line of ``results.jsonl``."""
         run = RaceRun(what, result, history)
+        labels = {"run": "run it again with", "replay": "the losing pair as a schedule"}
+        if "run" not in commands:
+            labels["replay"] = "reproduce with"
+        run.reproduce += [f"{labels[kind]}:\n  {command}" for kind, command in commands.items()]
         self.runs.append(run)
         if result.verdict == "lost-updates" and history is not None:
             name = re.sub(r"[^A-Za-z0-9_.-]+", "_", f"{self.test}-{len(self.runs)}")[-150:] + ".history.jsonl"
@@ -236,6 +247,7 @@ class RaceRunner:
         }
         if result.verdict == "lost-updates" and history is not None:
             line["history"] = name
+        line.update({f"{kind}_command": command for kind, command in commands.items()})
         with (self.report_dir / "results.jsonl").open("a", encoding="utf-8") as out:
             out.write(json.dumps(line) + "\n")
         return run
@@ -252,9 +264,13 @@ def _scenario(value: Scenario | str) -> Scenario:
     return get_scenario(value) if isinstance(value, str) else value
 
 
-def _strategy(value: Strategy | str) -> Strategy:
+def _strategy(value: Strategy | str | None, scenario: Scenario) -> Strategy:
     from race_harness.strategies import get_strategy
 
+    if value is None:
+        if not scenario.is_app:
+            raise UsageError(f"scenario {scenario.name!r} runs a strategy: name one (e.g. 'version-occ')")
+        value = "app"
     return get_strategy(value) if isinstance(value, str) else value
 
 

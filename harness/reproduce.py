@@ -87,13 +87,17 @@ def _shape(f: str, intent: Intent) -> tuple[object, ...]:
 
 
 def implied_schedule(scenario: Scenario, result: CheckResult, ops: Sequence[Operation]) -> Schedule | None:
-    """The two-session schedule the first losing pair of ``result`` implies, or None without one."""
+    """The two-session schedule the first losing pair of ``result`` implies (for a lost increment:
+    two sessions incrementing from one read), or None without one."""
     by_id = {op.id: op for op in ops}
     for anomaly in result.anomalies:
-        if anomaly.kind not in PAIR_KINDS or len(anomaly.ops) < 2:
+        if anomaly.kind not in PAIR_KINDS or not anomaly.ops:
             continue
-        lost, overwriter = by_id.get(anomaly.ops[0]), by_id.get(anomaly.ops[1])
-        if lost is None or overwriter is None:
+        lost = by_id.get(anomaly.ops[0])
+        if lost is None:
+            continue
+        overwriter = by_id.get(anomaly.ops[1]) if len(anomaly.ops) > 1 else _last_writer(lost, anomaly.field, ops)
+        if overwriter is None:
             continue
         default = next(iter(scenario.schedule_operations))
         named = {
@@ -103,14 +107,43 @@ def implied_schedule(scenario: Scenario, result: CheckResult, ops: Sequence[Oper
         }
         prefix = " ".join(f"{letter}={name}" for letter, name in named.items())
         return Schedule.parse(f"{prefix} A.read B.read A.write B.write".strip())
+    for anomaly in result.anomalies:
+        # A lost increment names no pair (a counter's values carry no writer), but every lost
+        # increment needs two writers that read the count before either wrote it back: the same
+        # schedule, each session doing the increment that lost.
+        if anomaly.kind == "counter-lost":
+            writes = [op for op in ops if op.is_write and op.intent is not None and op.intent.increments]
+            if writes:
+                name = _operation_name(scenario, writes[0])
+                prefix = "" if name == next(iter(scenario.schedule_operations)) else f"A={name} B={name} "
+                return Schedule.parse(f"{prefix}A.read B.read A.write B.write")
     return None
+
+
+def _last_writer(lost: Operation, fld: str | None, ops: Sequence[Operation]) -> Operation | None:
+    """Who overwrote ``lost``'s field when the history cannot say (an application function reports
+    what it was asked to store, not what it wrote back): the last acknowledged write to the entity
+    that did not mean to set the field. Its save, the last, wrote back what it had read."""
+    later = [
+        op
+        for op in ops
+        if op.is_write
+        and op.type == "ok"
+        and op.entity == lost.entity
+        and op.end is not None
+        and lost.end is not None
+        and op.end > lost.end
+        and op.intent is not None
+        and fld not in op.intent.sets
+    ]
+    return max(later, key=lambda op: op.end or 0, default=None)
 
 
 def commands_for(
     scenario: Scenario, strategy: Strategy, db_spec: str, config: RunConfig, cell: CellResult
 ) -> tuple[str, str | None]:
     """A stress cell that lost an update: the command that runs it again, and the replay of the
-    schedule its losing pair implies (None when its evidence names no pair, e.g. counters alone)."""
+    schedule its losing pair implies (None when its evidence implies no schedule)."""
     again = run_command(scenario, strategy, db_spec, config)
     if cell.result is None or cell.history is None:
         return again, None

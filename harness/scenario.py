@@ -18,12 +18,17 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from importlib.metadata import EntryPoint, entry_points
 from types import ModuleType
-from typing import Literal, Protocol
+from typing import TYPE_CHECKING, Literal, Protocol
 
 from race_harness.errors import UnknownNameError, UsageError
 from race_harness.model import EntitySchema, FieldType, Intent, State, Value
+from race_harness.operations import AppCall, AppOperation
 from race_harness.refs import is_import_path, load_ref
 from race_harness.strategies.base import Strategy
+
+if TYPE_CHECKING:
+    from race_harness.entity import Entity, EntityTables
+    from race_harness.schema import Tables
 
 Expectation = Literal["lost", "none"]
 
@@ -33,6 +38,7 @@ class WriteOp:
     f: str  # the application operation's name, as the history records it
     entity: int
     intent: Intent
+    call: AppCall | None = None  # the application function that performs it (an app scenario's)
 
 
 @dataclass(frozen=True)
@@ -91,12 +97,18 @@ class SecondBursts:
 
 @dataclass(frozen=True)
 class Scenario:
+    """A bundled scenario declares ``schema`` (harness-made tables) and ``initial``; an application's
+    declares ``entity`` (its own tables, seeded by its own code) and operations that call its own
+    functions (:func:`race_harness.operation`), run by the ``app`` strategy. ``next_write`` picks
+    each stress write; by default the ``operations`` take turns."""
+
     name: str
-    summary: str
-    schema: EntitySchema
-    initial: Mapping[int, State]
-    next_write: Callable[[WriterContext], WriteOp]
-    expected: Mapping[str, Expectation]  # strategy spec -> the verdict a correct harness reaches
+    summary: str = ""
+    schema: EntitySchema | None = None
+    initial: Mapping[int, State] = field(default_factory=dict)
+    next_write: Callable[[WriterContext], WriteOp] | None = None
+    # strategy spec -> the verdict a correct harness reaches (an app scenario: {"app": "lost"})
+    expected: Mapping[str, Expectation] = field(default_factory=dict)
     # specs this scenario is meant for; others are reported as n/a, not run
     applicable: frozenset[str] | None = None
     pacer: Callable[[], Pacer] | None = None
@@ -105,6 +117,46 @@ class Scenario:
     # what one session of a schedule can do, by name (``B=update_all``); the first is the default
     operations: Mapping[str, Operation] = field(default_factory=dict)
     schedules: Mapping[str, NamedSchedule] = field(default_factory=dict)
+    entity: Entity | None = None
+
+    def __post_init__(self) -> None:
+        if (self.schema is None) == (self.entity is None):
+            raise UsageError(
+                f"scenario {self.name!r} needs either entity=Entity(...) (the application's tables) or schema"
+            )
+        if self.next_write is None and not self.operations:
+            raise UsageError(f"scenario {self.name!r} has no operations (operations={{name: operation(...)}})")
+        for name, op in self.operations.items():
+            if isinstance(op, AppOperation):
+                if self.entity is None:
+                    raise UsageError(f"operation {name!r} calls an application function: declare the scenario's entity")
+                if op.name is None:
+                    op.name = name
+                op.bind(self.entity)
+
+    @property
+    def is_app(self) -> bool:
+        """Its operations are the application's own functions (the ``app`` strategy runs them)."""
+        return self.entity is not None
+
+    def write(self, ctx: WriterContext) -> WriteOp:
+        """The next stress write: ``next_write``'s, else the operations' in turn."""
+        if self.next_write is not None:
+            return self.next_write(ctx)
+        ops = list(self.operations.values())
+        return ops[(ctx.session + ctx.seq) % len(ops)](ctx)
+
+    def tables(self, precision: int) -> Tables | EntityTables:
+        """The storage the runners create, seed and read: the harness's tables for ``schema``, the
+        application's own for ``entity``."""
+        if self.entity is not None:
+            from race_harness.entity import EntityTables
+
+            return EntityTables(self.entity)
+        from race_harness.schema import build_tables
+
+        assert self.schema is not None
+        return build_tables(self.schema, precision)
 
     @property
     def ref(self) -> str:
@@ -131,6 +183,8 @@ class Scenario:
         """
         if processes and strategy.one_process_only and self.expectation(strategy) == "none":
             return "lost"
+        if (strategy.name == "app") != self.is_app:  # app code runs only app scenarios, and only app code does
+            return "n/a"
         for key in (strategy.spec, strategy.name):
             if key in self.expected:
                 return self.expected[key]
@@ -149,11 +203,14 @@ class Scenario:
 
     @property
     def entities(self) -> list[int]:
-        return sorted(self.initial)
+        return self.entity.entities if self.entity is not None else sorted(self.initial)
 
     @property
     def schedule_operations(self) -> Mapping[str, Operation]:
-        return self.operations or {"write": self.next_write}
+        if self.operations:
+            return self.operations
+        assert self.next_write is not None
+        return {"write": self.next_write}
 
     def schedule_write(self, session: int, operation: str | None, sessions: int) -> WriteOp:
         """The write session number ``session`` of a schedule performs: its values are unique to it."""
@@ -223,10 +280,11 @@ def get_scenario(name: str) -> Scenario:
 def describe(scenario: Scenario) -> list[str]:
     """The scenario's tables, initial state and operations, as ``race-harness list -v`` prints them:
     what a user's own strategy reads and receives."""
-    from race_harness.schema import build_tables
-
-    lines = ["tables (updated_at's fractional digits come from the strategy: timestamp-occ:0 -> whole seconds):"]
-    for table in build_tables(scenario.schema, 6).metadata.sorted_tables:
+    if scenario.entity is not None:
+        lines = [f"tables (the application's own; entity table {scenario.entity.parent.name}):"]
+    else:
+        lines = ["tables (updated_at's fractional digits come from the strategy: timestamp-occ:0 -> whole seconds):"]
+    for table in scenario.tables(6).metadata.sorted_tables:
         cols = []
         for c in table.columns:
             kind = "TIMESTAMP(p)" if c.name == "updated_at" else str(c.type)
@@ -238,6 +296,12 @@ def describe(scenario: Scenario) -> list[str]:
         "state (what snapshot.state holds; a child row's key k is the field kv:k; version and "
         "updated_at are snapshot.version and snapshot.updated_at):"
     )
+    if scenario.entity is not None:
+        e = scenario.entity
+        seed = getattr(e.seed, "__qualname__", repr(e.seed))
+        tokens = f", not the tokens {', '.join(e.tokens)}" if e.tokens else ""
+        lines.append(f"  the columns of {e.parent.name} but its key {e.key_column.name}{tokens}; as {seed} seeds them")
+        lines += [f"  entity {n}: key {e.key_of(n)!r}" for n in e.entities]
     for entity, state in scenario.initial.items():
         lines.append(f"  entity {entity}: " + ", ".join(f"{k}={v!r}" for k, v in state.items()))
     lines.append("operations (the intent a strategy's save receives; values are unique to each write):")
@@ -249,5 +313,6 @@ def describe(scenario: Scenario) -> list[str]:
         )
         parts += [f"removes {', '.join(sorted(w.intent.removes))}"] * bool(w.intent.removes)
         parts += ["replaces the child rows (keys it does not set are deleted)"] * w.intent.replace_children
-        lines.append(f"  {name} ({w.f}, entity {w.entity}): {'; '.join(parts) or 'no change'}")
+        calls = f"calls {w.call.name}(<{w.call.uses}>, key, ...), " if w.call is not None else ""
+        lines.append(f"  {name} ({calls}{w.f}, entity {w.entity}): {'; '.join(parts) or 'no change'}")
     return lines

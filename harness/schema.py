@@ -82,6 +82,23 @@ class Tables:
     def attributes(self) -> list[str]:
         return list(self.schema.attributes)
 
+    # the storage interface the runners use, shared with race_harness.entity.EntityTables
+
+    def create(self, conn: Connection, initial: Mapping[int, State], now: datetime) -> dict[int, State]:
+        """Create the tables, insert ``initial``, and return it (as the run's initial state)."""
+        create_and_load(conn, self, initial, now)
+        return {e: dict(s) for e, s in initial.items()}
+
+    def reload(self, conn: Connection, initial: Mapping[int, State], now: datetime) -> dict[int, State]:
+        reload_initial(conn, self, initial, now)
+        return {e: dict(s) for e, s in initial.items()}
+
+    def snapshot(self, conn: Connection, entity: int) -> Snapshot | None:
+        return load_snapshot(conn, self, entity)
+
+    def states(self, conn: Connection, entities: list[int]) -> dict[int, State]:
+        return read_states(conn, self, entities)
+
     def parent_update(self, where: tuple[str, ...], bump_version: bool = False) -> Update:
         """``UPDATE parent SET <the columns the parameters name> WHERE id = :w_id AND col = :w_col ...``,
         one statement object per set of WHERE columns, reused for the same reason as the select.

@@ -50,10 +50,19 @@ class ScratchDatabase:
     dropped: bool = False
 
     def engine(
-        self, pool_size: int, isolation: Isolation | None = None, *, begin_with_first_statement: bool = False
+        self,
+        pool_size: int,
+        isolation: Isolation | None = None,
+        *,
+        begin_with_first_statement: bool = False,
+        driver_transactions: bool = False,
     ) -> Engine:
         return self.backend.make_engine(
-            self.url, pool_size, isolation, begin_with_first_statement=begin_with_first_statement
+            self.url,
+            pool_size,
+            isolation,
+            begin_with_first_statement=begin_with_first_statement,
+            driver_transactions=driver_transactions,
         )
 
     def drop(self) -> None:
@@ -128,7 +137,13 @@ class Backend(ABC):
 
     @abstractmethod
     def make_engine(
-        self, url: URL, pool_size: int, isolation: Isolation | None = None, *, begin_with_first_statement: bool = False
+        self,
+        url: URL,
+        pool_size: int,
+        isolation: Isolation | None = None,
+        *,
+        begin_with_first_statement: bool = False,
+        driver_transactions: bool = False,
     ) -> Engine:
         """An engine on ``url``. ``begin_with_first_statement``: a request for transactions whose BEGIN
         is sent with their first statement, one round trip fewer (PostgreSQL honours it, see
@@ -190,7 +205,13 @@ class ServerBackend(Backend):
         return {"connect_timeout": CONNECT_TIMEOUT_S}
 
     def make_engine(
-        self, url: URL, pool_size: int, isolation: Isolation | None = None, *, begin_with_first_statement: bool = False
+        self,
+        url: URL,
+        pool_size: int,
+        isolation: Isolation | None = None,
+        *,
+        begin_with_first_statement: bool = False,
+        driver_transactions: bool = False,
     ) -> Engine:
         return create_engine(
             url,

@@ -157,9 +157,21 @@ class ContainerBackend(Backend):
         return self.server.leftover_databases()
 
     def make_engine(
-        self, url: URL, pool_size: int, isolation: Isolation | None = None, *, begin_with_first_statement: bool = False
+        self,
+        url: URL,
+        pool_size: int,
+        isolation: Isolation | None = None,
+        *,
+        begin_with_first_statement: bool = False,
+        driver_transactions: bool = False,
     ) -> Engine:
-        return self.server.make_engine(url, pool_size, isolation, begin_with_first_statement=begin_with_first_statement)
+        return self.server.make_engine(
+            url,
+            pool_size,
+            isolation,
+            begin_with_first_statement=begin_with_first_statement,
+            driver_transactions=driver_transactions,
+        )
 
     def classify(self, exc: DBAPIError) -> str:
         return self.server.classify(exc)

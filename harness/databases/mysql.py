@@ -79,7 +79,13 @@ class MySQLBackend(ServerBackend):
         return self.session.get(name) or self.server_variable(name)
 
     def make_engine(
-        self, url: URL, pool_size: int, isolation: Isolation | None = None, *, begin_with_first_statement: bool = False
+        self,
+        url: URL,
+        pool_size: int,
+        isolation: Isolation | None = None,
+        *,
+        begin_with_first_statement: bool = False,
+        driver_transactions: bool = False,
     ) -> Engine:
         engine = super().make_engine(url, pool_size, isolation)
         if self.session:

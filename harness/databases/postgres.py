@@ -33,7 +33,13 @@ class PostgresBackend(ServerBackend):
         return {**super().connect_args(), "options": f"-c lock_timeout={LOCK_TIMEOUT_S * 1000}"}
 
     def make_engine(
-        self, url: URL, pool_size: int, isolation: Isolation | None = None, *, begin_with_first_statement: bool = False
+        self,
+        url: URL,
+        pool_size: int,
+        isolation: Isolation | None = None,
+        *,
+        begin_with_first_statement: bool = False,
+        driver_transactions: bool = False,
     ) -> Engine:
         if not begin_with_first_statement:
             return super().make_engine(url, pool_size, isolation)

@@ -60,7 +60,13 @@ class SQLiteBackend(Backend):
         return sorted(p.name.removesuffix(".db") for p in self._dir.glob(f"{NAME_PREFIX}*.db"))
 
     def make_engine(
-        self, url: URL, pool_size: int, isolation: Isolation | None = None, *, begin_with_first_statement: bool = False
+        self,
+        url: URL,
+        pool_size: int,
+        isolation: Isolation | None = None,
+        *,
+        begin_with_first_statement: bool = False,
+        driver_transactions: bool = False,
     ) -> Engine:
         engine = create_engine(
             url,
@@ -71,9 +77,17 @@ class SQLiteBackend(Backend):
 
         @event.listens_for(engine, "connect")
         def _connect(dbapi_conn: Any, _record: Any) -> None:
-            dbapi_conn.isolation_level = None  # the harness emits BEGIN itself
+            isolation = dbapi_conn.isolation_level
+            dbapi_conn.isolation_level = None  # PRAGMA journal_mode may not run inside a transaction
             dbapi_conn.execute("PRAGMA journal_mode=WAL")  # readers do not block the writer
             dbapi_conn.execute("PRAGMA foreign_keys=ON")
+            if driver_transactions:  # an application's engine: pysqlite BEGINs lazily, before DML
+                dbapi_conn.isolation_level = isolation
+            else:
+                dbapi_conn.isolation_level = None  # the harness emits BEGIN itself
+
+        if driver_transactions:
+            return engine
 
         @event.listens_for(engine, "begin")
         def _begin(conn: Connection) -> None:

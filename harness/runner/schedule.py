@@ -39,15 +39,17 @@ from sqlalchemy.exc import DBAPIError
 from race_harness.checkers import CheckResult, check
 from race_harness.databases.base import Backend, Isolation, ScratchDatabase
 from race_harness.defaults import DEFAULT_STEP_TIMEOUT_S
+from race_harness.entity import EntityTables
 from race_harness.errors import UsageError
 from race_harness.history import History, Written
 from race_harness.model import Snapshot, State, Value, is_kv, kv_key
+from race_harness.runner.app_steps import AppSteps
 from race_harness.runner.config import RunConfig
 from race_harness.runner.steps import Attempt, OpSteps, short_error, should_retry, utc_now
 from race_harness.runner.stress import CellPlan, plan_cell
 from race_harness.scenario import Scenario, WriteOp
 from race_harness.schedule import Schedule, Step, session_index
-from race_harness.schema import Tables, build_tables, create_and_load, read_states, reload_initial
+from race_harness.schema import Tables
 from race_harness.strategies.base import Strategy
 
 NO_LOCK_VIEW_WAIT_S = 0.5  # without a lock view (SQLite), a step not done by then is assumed blocked
@@ -140,7 +142,7 @@ class _Session(threading.Thread):
         self.ended: Attempt | None = None
         self.attempts = 0
         self._invoke: int | None = None
-        self._steps: OpSteps | None = None
+        self._steps: OpSteps | AppSteps | None = None
         self._release_guard: Callable[[], object] | None = None
 
     @property
@@ -196,7 +198,12 @@ class _Session(threading.Thread):
             if self.conn.invalidated:  # the connection died in an earlier attempt
                 self.conn.close()
                 self.conn = run.engine.connect()
-            self._steps = OpSteps(run.strategy, run.backend, run.tables, run.plan.scope, self.conn, self.op)
+            if self.op.call is not None:  # the application's function, stopped at its statements
+                assert isinstance(run.tables, EntityTables)
+                self._steps = AppSteps(run.backend, run.tables, self.conn, self.op)
+            else:
+                assert isinstance(run.tables, Tables)
+                self._steps = OpSteps(run.strategy, run.backend, run.tables, run.plan.scope, self.conn, self.op)
             return self._steps.read()
         assert self._steps is not None
         if name == "write":
@@ -213,6 +220,8 @@ class _Session(threading.Thread):
         if ended is not None:
             return _outcome(ended)
         assert steps is not None
+        if isinstance(steps, AppSteps):
+            return steps.describe_stop()
         if name == "read":
             assert steps.snapshot is not None
             return _read(steps.snapshot, self.op)
@@ -265,7 +274,7 @@ class _Run:
         strategy: Strategy,
         plan: CellPlan,
         engine: Engine,
-        tables: Tables,
+        tables: Tables | EntityTables,
     ) -> None:
         self.runner, self.schedule, self.scenario, self.strategy, self.plan = runner, schedule, scenario, strategy, plan
         self.backend, self.config, self.engine, self.tables = runner.backend, runner.config, engine, tables
@@ -447,9 +456,9 @@ class ScheduleRunner:
         if not self.step_timeout > 0:
             raise UsageError(f"expected a positive number of seconds but got step_timeout={step_timeout!r}")
         self._scratch: ScratchDatabase | None = None
-        self._engines: dict[Isolation, Engine] = {}
+        self._engines: dict[tuple[Isolation, bool], Engine] = {}
         self._monitors: dict[int, Connection] = {}
-        self._tables: dict[str, Tables] = {}
+        self._tables: dict[str, Tables | EntityTables] = {}  # table name -> the tables holding it
 
     def __enter__(self) -> ScheduleRunner:
         self._scratch = self.backend.create_database()
@@ -469,12 +478,13 @@ class ScheduleRunner:
             self._scratch.drop()
             self._scratch = None
 
-    def _engine(self, isolation: Isolation) -> Engine:
+    def _engine(self, isolation: Isolation, app: bool = False) -> Engine:
+        """One engine per isolation level; application code gets the driver's own transactions."""
         if self._scratch is None:
             raise UsageError("ScheduleRunner is used outside its `with` block")
-        if isolation not in self._engines:
-            self._engines[isolation] = self._scratch.engine(16, isolation)
-        return self._engines[isolation]
+        if (isolation, app) not in self._engines:
+            self._engines[isolation, app] = self._scratch.engine(16, isolation, driver_transactions=app)
+        return self._engines[isolation, app]
 
     def monitor(self, engine: Engine, *, fresh: bool = False) -> Connection:
         """An autocommit connection for the lock view, one per engine; ``fresh`` replaces a broken one."""
@@ -485,19 +495,28 @@ class ScheduleRunner:
             self._monitors[id(engine)] = engine.connect().execution_options(isolation_level="AUTOCOMMIT")
         return self._monitors[id(engine)]
 
-    def _fresh_tables(self, engine: Engine, scenario: Scenario, precision: int) -> Tables:
-        """The scenario's tables holding exactly the initial state (created, or emptied and reloaded)."""
-        tables = build_tables(scenario.schema, precision)
-        known = self._tables.get(scenario.schema.table)
+    def _fresh_tables(
+        self, engine: Engine, scenario: Scenario, precision: int
+    ) -> tuple[Tables | EntityTables, dict[int, State]]:
+        """The scenario's tables holding exactly the initial state (created, or emptied and reloaded),
+        and that state. Tables of another shape under the same names are dropped first."""
+        tables = scenario.tables(precision)
+        names = set(tables.metadata.tables)
+        known = {id(k): k for name, k in self._tables.items() if name in names}
         with engine.begin() as conn:
-            if known is not None and _same_shape(known, tables):
-                reload_initial(conn, known, scenario.initial, utc_now())
-                return known
-            if known is not None:
-                known.metadata.drop_all(conn)
-            create_and_load(conn, tables, scenario.initial, utc_now())
-        self._tables[scenario.schema.table] = tables
-        return tables
+            if len(known) == 1:
+                (old,) = known.values()
+                if _same_shape(old, tables):
+                    # the same statements again (bundled); an application's own seed, which may differ
+                    use = tables if isinstance(tables, EntityTables) else old
+                    return use, use.reload(conn, scenario.initial, utc_now())
+            for old in known.values():
+                old.metadata.drop_all(conn)
+                for name in old.metadata.tables:
+                    self._tables.pop(name, None)
+            initial = tables.create(conn, scenario.initial, utc_now())
+        self._tables.update(dict.fromkeys(names, tables))
+        return tables, initial
 
     def run(self, schedule: Schedule | str, scenario: Scenario, strategy: Strategy) -> ScheduleResult:
         """Run the schedule once. With whole-second timestamps a run whose steps did not fit in one
@@ -519,15 +538,14 @@ class ScheduleRunner:
         plan = plan_cell(strategy, self.backend, self.config)
         if isinstance(plan, str):
             raise UsageError(f"cannot run {scenario.name} x {strategy.spec} on {self.backend.label}: {plan}")
-        engine = self._engine(plan.isolation)
+        engine = self._engine(plan.isolation, scenario.is_app)
         whole_seconds = strategy.timestamp_precision == 0
         with _one_second(whole_seconds) as window:
-            tables = self._fresh_tables(engine, scenario, strategy.timestamp_precision)
+            tables, initial = self._fresh_tables(engine, scenario, strategy.timestamp_precision)
             run = _Run(self, schedule, scenario, strategy, plan, engine, tables)
             run.execute()
         with engine.connect() as conn, conn.begin():
-            final = read_states(conn, tables, scenario.entities)
-        initial = {e: dict(s) for e, s in scenario.initial.items()}
+            final = tables.states(conn, scenario.entities)
         result = check(run.history, initial, final, token=strategy.token)
         if run.errors:
             result.checker_errors.extend(f"runner: {e}" for e in run.errors)
@@ -574,7 +592,9 @@ def _one_second(align: bool) -> Iterator[Callable[[], bool]]:
     ended.append(time.time())
 
 
-def _same_shape(a: Tables, b: Tables) -> bool:
+def _same_shape(a: Tables | EntityTables, b: Tables | EntityTables) -> bool:
+    if isinstance(a, EntityTables) or isinstance(b, EntityTables):
+        return isinstance(a, EntityTables) and isinstance(b, EntityTables) and a.metadata is b.metadata
     return [repr(c.type) for c in a.parent.columns] == [repr(c.type) for c in b.parent.columns]
 
 

@@ -31,13 +31,15 @@ from sqlalchemy.exc import DBAPIError
 
 from race_harness.databases.base import Backend, Isolation, ScratchDatabase
 from race_harness.defaults import Scope
+from race_harness.entity import EntityTables
 from race_harness.errors import UsageError
 from race_harness.history import Event, History
 from race_harness.model import State
+from race_harness.runner.app_steps import AppSteps
 from race_harness.runner.config import RunConfig
 from race_harness.runner.steps import Attempt, OpSteps, short_error, should_retry, utc_now
 from race_harness.scenario import Scenario, WriteOp, WriterContext, get_scenario
-from race_harness.schema import Tables, build_tables, create_and_load, load_snapshot, read_states
+from race_harness.schema import Tables
 from race_harness.strategies.base import Strategy
 
 DEFAULT_OPS = 200
@@ -111,7 +113,7 @@ class WriterSession:
         scenario: Scenario,
         strategy: Strategy,
         backend: Backend,
-        tables: Tables,
+        tables: Tables | EntityTables,
         config: RunConfig,
         plan: CellPlan,
         history: History,
@@ -125,7 +127,13 @@ class WriterSession:
             time.sleep(rng.uniform(0, self.config.think_ms) / 1000)
 
     def attempt(self, conn: Connection, op: WriteOp, rng: random.Random) -> Attempt:
-        """Read, think, write, commit: the three steps of :class:`OpSteps` back to back."""
+        """Read, think, write, commit: the three steps of :class:`OpSteps` back to back (an
+        application function: called whole, with the think pause before its first write)."""
+        if op.call is not None:
+            assert isinstance(self.tables, EntityTables)
+            with self.strategy.guard():
+                return AppSteps(self.backend, self.tables, conn, op).run_through(lambda: self._think(rng))
+        assert isinstance(self.tables, Tables)
         steps = OpSteps(self.strategy, self.backend, self.tables, self.plan.scope, conn, op, write_with_commit=True)
         with self.strategy.guard():
             failed = steps.read()
@@ -169,9 +177,7 @@ class WriterSession:
             wait_for_start()
             seq = 0
             while budget.take():
-                op = self.scenario.next_write(
-                    WriterContext(session, seq, self.config.writers, rng, self.scenario.params)
-                )
+                op = self.scenario.write(WriterContext(session, seq, self.config.writers, rng, self.scenario.params))
                 seq += 1
                 if pacer is not None:
                     pacer.before_write()
@@ -207,8 +213,8 @@ def _writer_process(spec: _ChildSpec, start: Any, results: Any) -> None:
     try:
         scenario = get_scenario(spec.scenario).with_params(spec.params)
         strategy = get_strategy(spec.strategy)
-        tables = build_tables(scenario.schema, strategy.timestamp_precision)
-        engine = spec.backend.make_engine(make_url(spec.url), 2, spec.plan.isolation, begin_with_first_statement=True)
+        tables = scenario.tables(strategy.timestamp_precision)
+        engine = spec.backend.make_engine(make_url(spec.url), 2, spec.plan.isolation, **_engine_options(scenario))
         try:
             writer = WriterSession(scenario, strategy, spec.backend, tables, spec.config, spec.plan, history, engine)
             writer.run(spec.session, _Budget(spec.ops, spec.duration), lambda: start.wait(START_TIMEOUT_S))
@@ -233,7 +239,7 @@ class StressRun:
         self, scenario: Scenario, strategy: Strategy, backend: Backend, config: RunConfig, plan: CellPlan
     ) -> None:
         self.scenario, self.strategy, self.backend, self.config, self.plan = scenario, strategy, backend, config, plan
-        self.tables: Tables = build_tables(scenario.schema, strategy.timestamp_precision)
+        self.tables = scenario.tables(strategy.timestamp_precision)
         self.history = History()
         self.errors: list[str] = []
         self._errors_lock = threading.Lock()
@@ -261,7 +267,7 @@ class StressRun:
                 index = self.history.invoke(session, "reader", "read", entity)
                 try:
                     with conn.begin():
-                        snap = load_snapshot(conn, self.tables, entity)
+                        snap = self.tables.snapshot(conn, entity)
                 except DBAPIError as exc:
                     self.history.complete(index, "fail", reason=self.backend.classify(exc), error=short_error(exc))
                     if conn.invalidated:
@@ -277,7 +283,7 @@ class StressRun:
         scratch: ScratchDatabase = self.backend.create_database()
         try:
             engine = scratch.engine(
-                self.config.writers + self.config.readers + 1, self.plan.isolation, begin_with_first_statement=True
+                self.config.writers + self.config.readers + 1, self.plan.isolation, **_engine_options(self.scenario)
             )
             try:
                 return self._run_on(scratch, engine)
@@ -289,7 +295,7 @@ class StressRun:
     def _run_on(self, scratch: ScratchDatabase, engine: Engine) -> RunRecord:
         cfg = self.config
         with engine.begin() as conn:
-            create_and_load(conn, self.tables, self.scenario.initial, utc_now())
+            initial = self.tables.create(conn, self.scenario.initial, utc_now())
         ops = cfg.ops or self.scenario.default_ops or DEFAULT_OPS
         started = time.monotonic()
         readers = range(cfg.writers, cfg.writers + cfg.readers)
@@ -300,8 +306,7 @@ class StressRun:
             history = self.history
         wall = time.monotonic() - started
         with engine.connect() as conn, conn.begin():
-            final = read_states(conn, self.tables, self.scenario.entities)
-        initial = {e: dict(s) for e, s in self.scenario.initial.items()}
+            final = self.tables.states(conn, self.scenario.entities)
         return RunRecord(history, initial, final, wall, self.plan, list(self.errors))
 
     def _start_readers(
@@ -407,6 +412,14 @@ class StressRun:
         for t in reader_threads:
             t.join()
         return History.merge([self.history.events, *parts], self.history.origin)
+
+
+def _engine_options(scenario: Scenario) -> dict[str, bool]:
+    """The harness's own engine for its strategies; for application code, the driver's transactions as
+    the application has them (on SQLite: pysqlite's own BEGIN, not the harness's)."""
+    if scenario.is_app:
+        return {"driver_transactions": True}
+    return {"begin_with_first_statement": True}
 
 
 def run_stress(

@@ -24,6 +24,7 @@ BUILTIN: dict[str, tuple[str, str]] = {
     "compare-and-swap": ("race_harness.strategies.compare_and_swap", "CompareAndSwap"),
     "orm-version-counter": ("race_harness.strategies.orm_version", "ORMVersionCounter"),
     "process-lock": ("race_harness.strategies.process_lock", "ProcessLock"),
+    "app": ("race_harness.strategies.application", "Application"),
 }
 
 

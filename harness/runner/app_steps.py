@@ -1,0 +1,344 @@
+"""One call of an application function, as the steps a schedule names: ``read``, ``write``, ``commit``.
+
+The function runs unmodified and owns its transactions, so the steps are marked by what it sends:
+
+- ``read`` runs it up to its first writing statement (INSERT, UPDATE, DELETE, REPLACE, MERGE), not
+  sent yet: an ORM function has loaded its object, changed it in memory, and is about to flush. A
+  function that reads in a transaction of its own (commits before writing anything) stops at the
+  first statement after that COMMIT instead, so ``A.read B.read`` puts both reads before any write
+  transaction, as the bundled scenarios' separate-scope reads are;
+- ``write`` runs it up to the COMMIT that follows (not sent yet);
+- ``commit`` runs it to its end.
+
+A stress run runs the three back to back, with the think pause at the first boundary, where it
+widens the race window as the built-in strategies' pause between read and write does. A schedule
+runs the function in a thread of its own that stops at each boundary until its step is released;
+it uses the session's connection, so the lock view sees it wait exactly as it sees a strategy wait.
+
+The statements are seen through SQLAlchemy's ``before_cursor_execute`` and ``commit`` events for a
+``Session`` or ``Connection``; a driver connection (``uses="dbapi"``) is handed over behind a thin
+proxy that sees ``cursor().execute``, ``execute`` and ``commit`` and passes everything else through.
+
+Outcome rules, as for the strategies: a declared conflict (and ``StaleDataError``) or a database
+error before the COMMIT was sent is ``fail``; an error from the COMMIT itself is ``info`` unless the
+database's error proves an abort; any other exception is the application crashing
+(:class:`AppCrashed`), which ends the session and makes the run inconclusive, never a verdict.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import re
+import threading
+import weakref
+from collections.abc import Callable
+from typing import Any
+
+from sqlalchemy import Connection, Engine, event
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.orm import Session
+from sqlalchemy.orm.exc import StaleDataError
+
+from race_harness.databases.base import Backend
+from race_harness.entity import EntityTables
+from race_harness.errors import HarnessError
+from race_harness.history import Written
+from race_harness.model import Snapshot
+from race_harness.runner.steps import Attempt, short_error
+from race_harness.scenario import WriteOp
+
+_WRITES = re.compile(r"^\s*(?:/\*.*?\*/\s*|--[^\n]*\n\s*)*(insert|update|delete|replace|merge)\b", re.I | re.S)
+_CURRENT = threading.local()  # the AppSteps whose function runs on this thread
+_WATCHED: weakref.WeakSet[Engine] = weakref.WeakSet()
+_WATCH_LOCK = threading.Lock()
+STAGES = ("read", "write", "commit", "end")
+
+
+class _Cancelled(BaseException):
+    """Raised inside a stopped call whose schedule was cancelled: it unwinds without committing."""
+
+
+class AppCrashed(HarnessError):
+    """The application function raised something that is neither a conflict nor a database error."""
+
+
+def is_write(statement: str) -> bool:
+    return _WRITES.match(statement) is not None
+
+
+def _watch(engine: Engine) -> None:
+    """Install the statement and commit hooks on ``engine`` once; they act for the thread's AppSteps."""
+    with _WATCH_LOCK:
+        if engine in _WATCHED:
+            return
+
+        @event.listens_for(engine, "before_cursor_execute")
+        def _statement(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
+            steps = getattr(_CURRENT, "steps", None)
+            if steps is not None:
+                steps.before_statement(statement)
+
+        @event.listens_for(engine, "commit")
+        def _commit(conn: Any) -> None:
+            steps = getattr(_CURRENT, "steps", None)
+            if steps is not None:
+                steps.before_commit()
+
+        _WATCHED.add(engine)
+
+
+class _Cursor:
+    """A driver cursor whose statements the steps see first."""
+
+    def __init__(self, cursor: Any, steps: AppSteps) -> None:
+        self._cursor, self._steps = cursor, steps
+
+    def execute(self, statement: Any, *args: Any, **kwargs: Any) -> Any:
+        self._steps.before_statement(str(statement))
+        return self._cursor.execute(statement, *args, **kwargs)
+
+    def executemany(self, statement: Any, *args: Any, **kwargs: Any) -> Any:
+        self._steps.before_statement(str(statement))
+        return self._cursor.executemany(statement, *args, **kwargs)
+
+    def __enter__(self) -> _Cursor:
+        self._cursor.__enter__()
+        return self
+
+    def __exit__(self, *exc: Any) -> Any:
+        return self._cursor.__exit__(*exc)
+
+    def __iter__(self) -> Any:
+        return iter(self._cursor)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._cursor, name)
+
+
+class WatchedDriverConnection:
+    """The driver's connection (psycopg, PyMySQL, sqlite3) with its statements and COMMIT seen.
+    ``isinstance`` and ``__class__`` see the driver's class, so code that checks which driver it
+    was given still can; only ``type()`` shows the proxy."""
+
+    def __init__(self, conn: Any, steps: AppSteps) -> None:
+        self._conn, self._steps = conn, steps
+
+    @property  # type: ignore[misc]
+    def __class__(self) -> type:  # isinstance(handle, psycopg.Connection) holds
+        return type(self._conn)
+
+    def cursor(self, *args: Any, **kwargs: Any) -> _Cursor:
+        return _Cursor(self._conn.cursor(*args, **kwargs), self._steps)
+
+    def execute(self, statement: Any, *args: Any, **kwargs: Any) -> Any:  # psycopg's and sqlite3's shortcut
+        self._steps.before_statement(str(statement))
+        return self._conn.execute(statement, *args, **kwargs)
+
+    def commit(self) -> None:
+        self._steps.before_commit()
+        self._conn.commit()
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._conn, name)
+
+
+class AppSteps:
+    """One attempt at one application call on one connection; the step methods return the final
+    :class:`~race_harness.runner.steps.Attempt` when the call ended there, else None."""
+
+    def __init__(self, backend: Backend, tables: EntityTables, conn: Connection, op: WriteOp) -> None:
+        assert op.call is not None, "not an application operation"
+        self.backend, self.tables, self.conn, self.op, self.call = backend, tables, conn, op, op.call
+        self.key = tables.entity.key_of(op.entity)
+        self.snapshot: Snapshot | None = None  # the function's read is its own: nothing to show
+        self.written: Written | None = None
+        self.stage = "read"  # the boundary the function is working towards
+        self.committing = False  # the COMMIT after the first write was sent (or is being sent)
+        self.committed = False
+        self.pause: Callable[[str], None] = lambda stage: None  # called at each boundary reached
+        self._outcome: Attempt | BaseException | None = None
+        self._thread: threading.Thread | None = None
+        self._cond = threading.Condition()
+        self._at: str | None = None  # the boundary the thread waits at
+        self._go = False
+        self._cancelled = False
+        self._read_ended = False
+        _watch(conn.engine)
+
+    # --- boundaries, called on the function's thread -------------------------------------------------
+
+    def before_statement(self, statement: str) -> None:
+        if self.stage == "read" and (self._read_ended or is_write(statement)):
+            self.stage = "write"
+            self.pause("write")
+
+    def before_commit(self) -> None:
+        if self.stage == "read":
+            self._read_ended = True  # a read transaction's COMMIT: the next statement starts the write
+        elif self.stage == "write":
+            self.stage = "commit"
+            self.pause("commit")
+            self.committing = True
+
+    # --- running the call ----------------------------------------------------------------------------
+
+    def run_through(self, think: Callable[[], None]) -> Attempt:
+        """The whole call on this thread, ``think`` at the first write (stress mode)."""
+        self.pause = lambda stage: think() if stage == "write" else None
+        return self._call()
+
+    def _call(self) -> Attempt:
+        _CURRENT.steps = self
+        session: Session | None = None
+        try:
+            handle: Any
+            if self.call.uses == "session":
+                handle = session = Session(bind=self.conn)
+            elif self.call.uses == "dbapi":
+                handle = WatchedDriverConnection(self.conn.connection.driver_connection, self)
+            else:
+                handle = self.conn
+            result = self.call.function(handle, self.key, **self.call.parameters)
+            if self.call.refused is not None and self.call.refused(result):
+                self._rollback(session, handle)
+                return Attempt("fail", reason="conflict", error=f"{self.call.name} refused the write")
+            self._finish(session, handle)
+            self.committed = True
+            return Attempt("ok", written=self._written())
+        except _Cancelled:
+            self._rollback(session, None)
+            return Attempt("fail", reason="cancelled", error="the schedule was cancelled before this step")
+        except (StaleDataError, *self.call.conflicts) as exc:  # type: ignore[misc]
+            self._rollback(session, None)
+            return Attempt("fail", reason="conflict", error=f"{type(exc).__name__}: {exc}"[:200])
+        except Exception as exc:
+            self._rollback(session, None)
+            db_error = self._as_db_error(exc)
+            if db_error is None:
+                raise AppCrashed(f"{self.call.name} raised {type(exc).__name__}: {exc}") from exc
+            definite = not self.committing or self.backend.definite_abort(db_error)
+            return Attempt(
+                "fail" if definite else "info", reason=self.backend.classify(db_error), error=short_error(db_error)
+            )
+        finally:
+            _CURRENT.steps = None
+            if session is not None:
+                with contextlib.suppress(Exception):
+                    session.close()
+
+    def _written(self) -> Written:
+        """What the call was asked to store; what else it wrote back is the database's to show."""
+        out: dict[str, Any] = dict(self.op.intent.sets)
+        out.update(dict.fromkeys(self.op.intent.removes))
+        return out
+
+    def _finish(self, session: Session | None, handle: Any) -> None:
+        """Commit what the function left open, as a web framework does when the request ends."""
+        self.before_commit()  # an open write transaction reaches its commit boundary here
+        self.committing = True
+        if session is not None:
+            if session.in_transaction():
+                session.commit()
+        elif self.call.uses == "dbapi":
+            handle.commit()
+        elif self.conn.in_transaction():
+            self.conn.commit()
+
+    def _rollback(self, session: Session | None, handle: Any) -> None:
+        with contextlib.suppress(Exception):
+            if session is not None:
+                session.rollback()
+            if self.call.uses == "dbapi":
+                driver: Any = self.conn.connection.driver_connection
+                driver.rollback()
+            if self.conn.in_transaction():
+                self.conn.rollback()
+
+    def _as_db_error(self, exc: BaseException) -> DBAPIError | None:
+        if isinstance(exc, DBAPIError):
+            return exc
+        dbapi = self.conn.dialect.loaded_dbapi
+        if isinstance(exc, dbapi.Error):  # the driver's own error, from a dbapi handle
+            with contextlib.suppress(Exception):
+                self.conn.invalidate()  # the driver connection's state is unknown now: a fresh one next time
+            return DBAPIError(None, None, exc)
+        return None
+
+    # --- schedule mode: the call on its own thread, stopped at each boundary ---------------------------
+
+    def _hold(self, stage: str) -> None:
+        with self._cond:
+            self._at, self._go = stage, False
+            self._cond.notify_all()
+            while not self._go:
+                self._cond.wait()
+            self._at = None
+            if self._cancelled:
+                raise _Cancelled
+
+    def _work(self) -> None:
+        try:
+            self._outcome = self._call()
+        except BaseException as exc:  # handed to the step that waits for it
+            self._outcome = exc
+        with self._cond:
+            self._at = "end"
+            self._cond.notify_all()
+
+    def _until(self) -> Attempt | None:
+        """Wait until the thread stops at a boundary (None) or ends (its Attempt)."""
+        with self._cond:
+            while self._at is None:
+                self._cond.wait()
+            if self._at != "end":
+                return None
+        outcome = self._outcome
+        if isinstance(outcome, BaseException):
+            raise outcome
+        return outcome
+
+    def _resume(self) -> Attempt | None:
+        with self._cond:
+            if self._at == "end":
+                return self._until()
+            self._go = True
+            self._at = None
+            self._cond.notify_all()
+        return self._until()
+
+    def read(self) -> Attempt | None:
+        self.pause = self._hold
+        self._thread = threading.Thread(target=self._work, name=f"app-{self.op.f}", daemon=True)
+        self._thread.start()
+        return self._until()
+
+    def write(self) -> Attempt | None:
+        if self.stage == "write" and self._at == "write":
+            return self._resume()
+        return None  # stopped at the commit boundary already (no write statement before it)
+
+    def commit(self) -> Attempt | None:
+        return self._resume()
+
+    def describe_stop(self) -> str:
+        """Where the call stopped, for the schedule's transcript."""
+        if self._at == "write":
+            return f"{self.call.name} ran up to its first write, not sent"
+        if self._at == "commit":
+            return f"{self.call.name} ran up to its COMMIT, not sent"
+        return f"{self.call.name} ran on"
+
+    @property
+    def holds_write_lock(self) -> bool:
+        return self.stage in ("write", "commit") and self._at != "end"
+
+    def abort(self) -> None:
+        """End a call stopped at a boundary without letting it go on: it unwinds from there and
+        its transaction is rolled back (the schedule was cancelled, or the attempt is retried)."""
+        if self._thread is not None and self._at not in (None, "end"):
+            self._cancelled = True
+            with contextlib.suppress(Exception):
+                self._resume()
+
+
+__all__ = ["AppCrashed", "AppSteps", "WatchedDriverConnection", "is_write"]
