@@ -6,6 +6,10 @@ from __future__ import annotations
 import pytest
 from hypothesis import settings
 
+# an application of its own, with its own tests: tests/integration/test_outside_app.py installs it
+# and runs them from its directory, as its developers would
+collect_ignore = ["outside_app"]
+
 # No per-example deadline: an example's wall time measures the machine's load, not the code under
 # test (a first example took 270 ms beside a running test suite, 3 ms on its replay).
 settings.register_profile("race-harness", deadline=None)

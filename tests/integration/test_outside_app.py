@@ -29,11 +29,19 @@ NAIVE = {"receive", "adjust", "page_edits", "tagging"}
 FIXED = {"receive_checked", "adjust_atomic", "page_edits_checked", "tagging_fixed"}
 
 
-def _url(name: str) -> str:
-    """The server's URL with its password (a masked one would not connect from the app's tests)."""
-    backend = get_backend(name)
-    admin = getattr(backend, "admin_url", None)
-    return admin.render_as_string(hide_password=False) if admin is not None else backend.spec
+def _servers() -> list[str]:
+    """The PostgreSQL and MySQL servers that answer, as URLs with their passwords (a masked one would
+    not connect from the app's tests); one that does not is left out, or fails the test when
+    ``$RACE_HARNESS_REQUIRE`` names it."""
+    urls = []
+    for name in ("postgres", "mysql"):
+        try:
+            backend = get_backend(name)
+        except pytest.skip.Exception:
+            continue
+        admin = getattr(backend, "admin_url", None)
+        urls.append(admin.render_as_string(hide_password=False) if admin is not None else backend.spec)
+    return urls
 
 
 @pytest.fixture
@@ -45,7 +53,7 @@ def app_dir(tmp_path: Path) -> Path:
 
 
 def test_the_application_s_own_functions_on_its_own_schema(installed: Path, app_dir: Path) -> None:
-    dbs = ["sqlite", "embedded-postgres", _url("postgres"), _url("mysql")]
+    dbs = ["sqlite", "embedded-postgres", *_servers()]
     ok(run([str(installed / "python"), "-m", "pip", "install", "-q", str(app_dir)], app_dir), "pip install shopwiki")
     report = app_dir / "race-report"
     args = [str(installed / "python"), "-m", "pytest", "-q", "-p", "no:cacheprovider", "--race-report-dir", str(report)]
