@@ -163,14 +163,18 @@ class AppSteps:
         self._go = False
         self._cancelled = False
         self._read_ended = False
+        self._wrote = False
         _watch(conn.engine)
 
     # --- boundaries, called on the function's thread -------------------------------------------------
 
     def before_statement(self, statement: str) -> None:
-        if self.stage == "read" and (self._read_ended or is_write(statement)):
+        writes = is_write(statement)
+        if self.stage == "read" and (self._read_ended or writes):
             self.stage = "write"
             self.pause("write")
+        if writes:
+            self._wrote = True  # sent now: from here on SQLite's write lock is this call's
 
     def before_commit(self) -> None:
         if self.stage == "read":
@@ -330,7 +334,10 @@ class AppSteps:
 
     @property
     def holds_write_lock(self) -> bool:
-        return self.stage in ("write", "commit") and self._at != "end"
+        """A writing statement was sent and the call has not ended: on SQLite, where the harness is
+        the lock view, another session that waits now waits for this one. Stopped at the write
+        boundary it has sent none, so it holds nothing yet."""
+        return self._wrote and self._at != "end"
 
     def abort(self) -> None:
         """End a call stopped at a boundary without letting it go on: it unwinds from there and
