@@ -2,13 +2,16 @@
 
 Every naive function must be caught losing updates; every fixed one must lose none while its writes
 really contended (the plugin's ``expect="none"`` demands contention). Each naive function is also
-replayed as the two-session schedule that defines a lost update, stopped at its own statements.
+replayed as the two-session schedule that defines a lost update, stopped at its own statements,
+and Hypothesis searches the interleavings of a fixed one (the ``explore`` extra).
 """
 
 from __future__ import annotations
 
 import pytest
+from hypothesis import given
 
+import race_harness
 from tests import races
 
 NAIVE = [races.RECEIVE, races.ADJUST, races.PAGE_EDITS, races.TAGGING]
@@ -44,3 +47,13 @@ def test_naive_function_loses_the_interleaved_pair(race_runner, scenario):
 def test_fixed_function_survives_the_interleaved_pair(race_runner, scenario):
     two = "A=retitle B=edit-body " if scenario is races.PAGE_EDITS_CHECKED else ""
     race_runner.schedule(two + LOST_PAIR, scenario)
+
+
+APP = race_harness.get_strategy("app")
+
+
+@pytest.mark.race(expect="none")
+@race_harness.schedule_settings(max_examples=15)
+@given(schedule=race_harness.schedules(races.TAGGING_FIXED, APP))
+def test_no_interleaving_of_the_fixed_tagging_loses_a_tag(race_runner, schedule):
+    race_harness.assert_no_lost_updates(race_runner.schedule(schedule, races.TAGGING_FIXED))
