@@ -40,12 +40,15 @@ from sqlalchemy.orm import Session
 from sqlalchemy.orm.exc import StaleDataError
 
 from race_harness.databases.base import Backend
+from race_harness.defaults import Scope
 from race_harness.entity import EntityTables
 from race_harness.errors import HarnessError
 from race_harness.history import Written
 from race_harness.model import Snapshot
-from race_harness.runner.steps import Attempt, short_error
+from race_harness.runner.steps import Attempt, OpSteps, short_error
 from race_harness.scenario import WriteOp
+from race_harness.schema import Tables
+from race_harness.strategies.base import Strategy
 
 _WRITES = re.compile(r"^\s*(?:/\*.*?\*/\s*|--[^\n]*\n\s*)*(insert|update|delete|replace|merge)\b", re.I | re.S)
 _CURRENT = threading.local()  # the AppSteps whose function runs on this thread
@@ -204,19 +207,19 @@ class AppSteps:
                 handle = self.conn
             result = self.call.function(handle, self.key, **self.call.parameters)
             if self.call.refused is not None and self.call.refused(result):
-                self._rollback(session, handle)
+                self._rollback(session)
                 return Attempt("fail", reason="conflict", error=f"{self.call.name} refused the write")
             self._finish(session, handle)
             self.committed = True
             return Attempt("ok", written=self._written())
         except _Cancelled:
-            self._rollback(session, None)
+            self._rollback(session)
             return Attempt("fail", reason="cancelled", error="the schedule was cancelled before this step")
         except (StaleDataError, *self.call.conflicts) as exc:  # type: ignore[misc]
-            self._rollback(session, None)
+            self._rollback(session)
             return Attempt("fail", reason="conflict", error=f"{type(exc).__name__}: {exc}"[:200])
         except Exception as exc:
-            self._rollback(session, None)
+            self._rollback(session)
             db_error = self._as_db_error(exc)
             if db_error is None:
                 raise AppCrashed(f"{self.call.name} raised {type(exc).__name__}: {exc}") from exc
@@ -248,7 +251,7 @@ class AppSteps:
         elif self.conn.in_transaction():
             self.conn.commit()
 
-    def _rollback(self, session: Session | None, handle: Any) -> None:
+    def _rollback(self, session: Session | None) -> None:
         with contextlib.suppress(Exception):
             if session is not None:
                 session.rollback()
@@ -348,4 +351,23 @@ class AppSteps:
                 self._resume()
 
 
-__all__ = ["AppCrashed", "AppSteps", "WatchedDriverConnection", "is_write"]
+def steps_for(
+    strategy: Strategy,
+    backend: Backend,
+    tables: Tables | EntityTables,
+    scope: Scope,
+    conn: Connection,
+    op: WriteOp,
+    *,
+    write_with_commit: bool = False,
+) -> OpSteps | AppSteps:
+    """The steps of one attempt at ``op``: the application's function stopped at its own statements,
+    or the strategy's read and save."""
+    if op.call is not None:
+        assert isinstance(tables, EntityTables), "an application operation on harness-made tables"
+        return AppSteps(backend, tables, conn, op)
+    assert isinstance(tables, Tables), "a strategy's operation on an application's tables"
+    return OpSteps(strategy, backend, tables, scope, conn, op, write_with_commit=write_with_commit)
+
+
+__all__ = ["AppCrashed", "AppSteps", "WatchedDriverConnection", "is_write", "steps_for"]

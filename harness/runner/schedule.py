@@ -43,7 +43,7 @@ from race_harness.entity import EntityTables
 from race_harness.errors import UsageError
 from race_harness.history import History, Written
 from race_harness.model import Snapshot, State, Value, is_kv, kv_key
-from race_harness.runner.app_steps import AppSteps
+from race_harness.runner.app_steps import AppSteps, steps_for
 from race_harness.runner.config import RunConfig
 from race_harness.runner.steps import Attempt, OpSteps, short_error, should_retry, utc_now
 from race_harness.runner.stress import CellPlan, plan_cell
@@ -198,12 +198,7 @@ class _Session(threading.Thread):
             if self.conn.invalidated:  # the connection died in an earlier attempt
                 self.conn.close()
                 self.conn = run.engine.connect()
-            if self.op.call is not None:  # the application's function, stopped at its statements
-                assert isinstance(run.tables, EntityTables)
-                self._steps = AppSteps(run.backend, run.tables, self.conn, self.op)
-            else:
-                assert isinstance(run.tables, Tables)
-                self._steps = OpSteps(run.strategy, run.backend, run.tables, run.plan.scope, self.conn, self.op)
+            self._steps = steps_for(run.strategy, run.backend, run.tables, run.plan.scope, self.conn, self.op)
             return self._steps.read()
         assert self._steps is not None
         if name == "write":

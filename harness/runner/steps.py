@@ -22,6 +22,7 @@ always run it at ``write``, so a step releases exactly the statements it names.
 from __future__ import annotations
 
 import contextlib
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -164,6 +165,14 @@ class OpSteps:
             assert isinstance(self.last_write, SaveOnCommit)
             return Attempt("fail", self.snapshot, reason=self.last_write.reason)
         return Attempt("ok", self.snapshot, written=self.written)
+
+    def run_through(self, think: Callable[[], None]) -> Attempt:
+        """Read, think, write, commit back to back (stress mode)."""
+        failed = self.read()
+        if failed is not None:
+            return failed
+        think()
+        return self.write() or self.commit()
 
     def abort(self) -> None:
         """Roll back whatever is open. An ORM Session that joined the transaction rolls it back itself

@@ -35,9 +35,9 @@ from race_harness.entity import EntityTables
 from race_harness.errors import UsageError
 from race_harness.history import Event, History
 from race_harness.model import State
-from race_harness.runner.app_steps import AppSteps
+from race_harness.runner.app_steps import steps_for
 from race_harness.runner.config import RunConfig
-from race_harness.runner.steps import Attempt, OpSteps, short_error, should_retry, utc_now
+from race_harness.runner.steps import Attempt, short_error, should_retry, utc_now
 from race_harness.scenario import Scenario, WriteOp, WriterContext, get_scenario
 from race_harness.schema import Tables
 from race_harness.strategies.base import Strategy
@@ -129,18 +129,9 @@ class WriterSession:
     def attempt(self, conn: Connection, op: WriteOp, rng: random.Random) -> Attempt:
         """Read, think, write, commit: the three steps of :class:`OpSteps` back to back (an
         application function: called whole, with the think pause before its first write)."""
-        if op.call is not None:
-            assert isinstance(self.tables, EntityTables)
-            with self.strategy.guard():
-                return AppSteps(self.backend, self.tables, conn, op).run_through(lambda: self._think(rng))
-        assert isinstance(self.tables, Tables)
-        steps = OpSteps(self.strategy, self.backend, self.tables, self.plan.scope, conn, op, write_with_commit=True)
+        steps = steps_for(self.strategy, self.backend, self.tables, self.plan.scope, conn, op, write_with_commit=True)
         with self.strategy.guard():
-            failed = steps.read()
-            if failed is not None:
-                return failed
-            self._think(rng)
-            return steps.write() or steps.commit()
+            return steps.run_through(lambda: self._think(rng))
 
     def write_once(self, conn: Connection, session: int, op: WriteOp, rng: random.Random) -> Connection:
         index = self.history.invoke(session, "writer", op.f, op.entity, op.intent)
