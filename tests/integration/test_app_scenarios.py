@@ -44,7 +44,7 @@ def crash(conn: Connection, page: int) -> None:
     raise KeyError("a bug in the application")
 
 
-BURST = RunConfig(writers=6, readers=1, ops=12, think_ms=20)
+BURST = RunConfig(writers=6, readers=1, ops=12, think_ms=50)
 
 
 def test_a_declared_conflict_is_a_refusal_and_counts_as_contention(backend: Backend) -> None:

@@ -71,10 +71,9 @@ def test_the_application_s_own_functions_on_its_own_schema(installed: Path, app_
     for test, runs in by_test.items():
         names = {str(r["run"]).split(" x ")[0] for r in runs}
         assert len(names) == 1 and names <= NAIVE | FIXED, (test, names)
-        if names <= NAIVE:
-            for r in runs:
-                assert r["verdict"] == "lost-updates", r
-                assert "replay_command" in r, r  # every loss, stress or schedule, says how to replay it
+        if names <= NAIVE:  # caught (a stress test tries up to four bursts), and every loss says how to replay it
+            assert any(r["verdict"] == "lost-updates" for r in runs), runs
+            assert all("replay_command" in r for r in runs if r["verdict"] == "lost-updates"), runs
         else:  # nothing lost in any run (Hypothesis: every example), and the race proven by contention
             assert all(r["verdict"] != "lost-updates" for r in runs), runs
             assert any(r["verdict"] == "no-lost-updates" and int(str(r["contention"])) > 0 for r in runs), runs

@@ -17,16 +17,20 @@ from tests import races
 NAIVE = [races.RECEIVE, races.ADJUST, races.PAGE_EDITS, races.TAGGING]
 FIXED = [races.RECEIVE_CHECKED, races.ADJUST_ATOMIC, races.PAGE_EDITS_CHECKED, races.TAGGING_FIXED]
 LOST_PAIR = "A.read B.read A.write B.write"
-# one burst of eight concurrent requests, each pausing 0-20 ms between its read and its first write:
+# one burst of eight concurrent requests, each pausing 0-50 ms between its read and its first write:
 # the last save of a burst decides the final state, so a function that writes back what it read is
-# caught every time (measured: 30 of 30 seeds on PostgreSQL, MariaDB and SQLite)
-BURST = {"writers": 8, "ops": 8, "think_ms": 20}
+# caught in almost every burst (measured beside two CPU hogs: 30/30 seeds on MariaDB, 27/30 on
+# PostgreSQL), and a naive function gets up to four bursts to be caught
+BURST = {"writers": 8, "ops": 8, "think_ms": 50}
+SEEDS = 4
 
 
 @pytest.mark.race(expect="lost")
 @pytest.mark.parametrize("scenario", NAIVE, ids=lambda s: s.name)
 def test_naive_function_loses_updates_under_stress(race_runner, scenario):
-    race_runner.stress(scenario, **BURST)
+    for seed in range(SEEDS):
+        if race_runner.stress(scenario, seed=seed, **BURST).result.verdict == "lost-updates":
+            break
 
 
 @pytest.mark.race(expect="none")
