@@ -2,18 +2,47 @@
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import os
 import subprocess
 import sys
+import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 
 COMMAND = [sys.executable, "-m", "race_harness.cli"]
+
+# Every `race-harness run` on a server drops the scratch databases of creators that have ended. A test
+# that leaves such a database behind on purpose, to see *its* run drop it, would race with a run in
+# another xdist worker dropping it first; runs hold this lock shared and that test holds it exclusively.
+_SWEEP_LOCK = Path(tempfile.gettempdir()) / f"race-harness-tests-{os.getuid()}-sweep.lock"
+
+
+_held = False  # flock is per open file: this process's own runs must not wait for its exclusive hold
+
+
+@contextlib.contextmanager
+def sweep_lock(exclusive: bool) -> Iterator[None]:
+    global _held
+    if _held:
+        yield
+        return
+    with _SWEEP_LOCK.open("a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX if exclusive else fcntl.LOCK_SH)
+        _held = exclusive
+        try:
+            yield
+        finally:
+            _held = False
+            fcntl.flock(handle, fcntl.LOCK_UN)
 
 
 def race_harness(
     *args: str, cwd: Path, env: dict[str, str] | None = None, timeout: float = 300
 ) -> subprocess.CompletedProcess[str]:
     full_env = {**os.environ, **(env or {})}
-    return subprocess.run(
-        [*COMMAND, *args], cwd=cwd, env=full_env, capture_output=True, text=True, timeout=timeout, check=False
-    )
+    with sweep_lock(exclusive=False) if args[:1] in (("run",), ("clean",)) else contextlib.nullcontext():
+        return subprocess.run(
+            [*COMMAND, *args], cwd=cwd, env=full_env, capture_output=True, text=True, timeout=timeout, check=False
+        )

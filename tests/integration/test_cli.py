@@ -14,7 +14,7 @@ from xml.etree import ElementTree
 
 import pytest
 
-from tests.cli import COMMAND, race_harness
+from tests.cli import COMMAND, race_harness, sweep_lock
 
 from .conftest import get_backend
 
@@ -417,18 +417,19 @@ def test_leftovers_of_a_killed_run_are_dropped_and_nothing_else(tmp_path: Path, 
 
     live = backend.create_database()  # this test process is alive: its database must be kept
     try:
-        left = killed_run()
-        assert left in backend.leftover_databases()
-        cleaned = race_harness("clean", "-d", url, cwd=tmp_path)
-        assert cleaned.returncode == 0, cleaned.stderr
-        assert f"dropped {left}: its creator has ended" in cleaned.stdout
-        assert f"kept    {live.name}: its creator, pid {os.getpid()}, still runs" in cleaned.stdout
-        assert left not in backend.leftover_databases() and live.name in backend.leftover_databases()
+        with sweep_lock(exclusive=True):  # no other worker's run may drop what this test leaves behind
+            left = killed_run()
+            assert left in backend.leftover_databases()
+            cleaned = race_harness("clean", "-d", url, cwd=tmp_path)
+            assert cleaned.returncode == 0, cleaned.stderr
+            assert f"dropped {left}: its creator has ended" in cleaned.stdout
+            assert f"kept    {live.name}: its creator, pid {os.getpid()}, still runs" in cleaned.stdout
+            assert left not in backend.leftover_databases() and live.name in backend.leftover_databases()
 
-        left = killed_run()
-        run = race_harness("run", "-q", "-s", "counter", "-S", "version-occ", "-d", url, "-n", "40", cwd=tmp_path)
-        assert run.returncode == 0, run.stderr
-        assert f"whose creators ended without cleaning up: {left}" in run.stderr
-        assert left not in backend.leftover_databases()
+            left = killed_run()
+            run = race_harness("run", "-q", "-s", "counter", "-S", "version-occ", "-d", url, "-n", "40", cwd=tmp_path)
+            assert run.returncode == 0, run.stderr
+            assert f"whose creators ended without cleaning up: {left}" in run.stderr
+            assert left not in backend.leftover_databases()
     finally:
         live.drop()
