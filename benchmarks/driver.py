@@ -34,8 +34,8 @@ from sqlalchemy.engine import URL
 from benchmarks.common import BenchError, median, section, start_backend, table, write_throughput
 from race_harness.databases.base import Backend, ScratchDatabase
 from race_harness.runner import RunConfig, run_stress
-from race_harness.runner.steps import utc_now
 from race_harness.scenario import get_scenario
+from race_harness.schema import utc_now
 from race_harness.strategies import get_strategy
 
 SESSIONS = 8
@@ -80,7 +80,7 @@ def _counter_database(backend: Backend) -> Iterator[ScratchDatabase]:
         engine = scratch.engine(1)
         try:
             with engine.begin() as conn:
-                scenario.tables(6).create(conn, scenario.initial, utc_now())
+                scenario.tables(6).create(conn)
         finally:
             engine.dispose()
         yield scratch

@@ -12,6 +12,11 @@ flat state the checker reads:
 - each child row under ``kv:<its key>`` (:func:`race_harness.model.kv_field`), its value column's
   value, or ``""`` when the child table has no value column (a set of tags);
 - values normalised to ``int`` or ``str`` (see :func:`normalise`); a NULL column is left out.
+
+A version counter and an ``updated_at`` column named as ``version=`` / ``updated_at=`` are tokens
+the snapshot carries (``snapshot.version``, ``snapshot.updated_at``) for a strategy to check. The
+bundled scenarios are Entities of this kind over tables the harness declares for them
+(:func:`race_harness.schema.build_tables`).
 """
 
 from __future__ import annotations
@@ -24,8 +29,10 @@ from decimal import Decimal
 from functools import cached_property
 from typing import Any
 
-from sqlalchemy import Column, Connection, MetaData, Select, Table, bindparam, select
+from sqlalchemy import Column, Connection, MetaData, Select, Table, TypeDecorator, bindparam, select
+from sqlalchemy.sql import sqltypes
 
+from race_harness.databases.direct import fetch_all
 from race_harness.errors import UsageError
 from race_harness.model import Snapshot, State, Value, kv_field
 
@@ -89,6 +96,7 @@ class Entity:
     ``tokens`` are columns left out of the state. ``read(conn, key)`` replaces the one-statement read
     with the application's own, returning the flat state (``kv:`` fields for child rows) or None.
     ``metadata``: every table it holds is created (default: the entity table's own ``MetaData``).
+    ``version`` / ``updated_at`` name token columns the snapshot carries for a strategy's check.
     """
 
     table: Table | type
@@ -99,16 +107,23 @@ class Entity:
     key: str | None = None  # the key column; default: the table's one primary key column
     read: Reader | None = None
     metadata: MetaData | None = None
+    version: str | None = None
+    updated_at: str | None = None
 
     def __post_init__(self) -> None:
         if not self.keys:
             raise UsageError("an Entity needs at least one key for the writers to work on (keys=[...])")
-        unknown = [t for t in self.tokens if t not in self.parent.c]
+        unknown = [t for t in self.all_tokens if t not in self.parent.c]
         if unknown:
             raise UsageError(f"token column {unknown[0]!r} is not a column of table {self.parent.name!r}")
         self.key_column  # noqa: B018 - checked now: a wrong name is an error where it is declared
         if self.children is not None:
             self.child_columns  # noqa: B018
+
+    @cached_property
+    def all_tokens(self) -> tuple[str, ...]:
+        """The columns left out of the state: ``tokens`` and the version and ``updated_at`` columns."""
+        return (*self.tokens, *(t for t in (self.version, self.updated_at) if t is not None and t not in self.tokens))
 
     @cached_property
     def parent(self) -> Table:
@@ -154,15 +169,20 @@ class Entity:
 
     @cached_property
     def state_columns(self) -> list[Column[Any]]:
-        skip = {self.key_column.name, *self.tokens}
+        skip = {self.key_column.name, *self.all_tokens}
         return [c for c in self.parent.columns if c.name not in skip]
+
+    @cached_property
+    def snapshot_tokens(self) -> list[Column[Any]]:
+        """The version and ``updated_at`` columns, in that order, that the snapshot carries."""
+        return [self.parent.c[name] for name in (self.version, self.updated_at) if name is not None]
 
     @cached_property
     def snapshot_select(self) -> Select[Any]:
         """The entity and its child rows in one statement (built once; a reused statement keeps its
         cache key, so SQLAlchemy does not compile it again on every read)."""
         key = bindparam("key", type_=self.key_column.type)
-        cols: list[Any] = list(self.state_columns)
+        cols: list[Any] = [*self.state_columns, *self.snapshot_tokens]
         if self.children is None:
             return select(*cols).where(self.key_column == key)
         table, parent, child_key, child_value = self.child_columns
@@ -175,6 +195,18 @@ class Entity:
             .where(self.key_column == key)
         )
 
+    @cached_property
+    def plain_columns(self) -> bool:
+        """Whether every column read is an integer, string or timestamp, whose values psycopg returns
+        as SQLAlchemy would (no result processing): only then may the read skip SQLAlchemy's execute.
+        (A NUMERIC's result processor, for one, needs the driver's type code, which that path lacks.)"""
+        plain = (sqltypes.Integer, sqltypes.String, sqltypes.DateTime)
+        for column in self.snapshot_select.selected_columns:
+            kind = column.type.impl_instance if isinstance(column.type, TypeDecorator) else column.type
+            if not isinstance(kind, plain) or isinstance(kind, sqltypes.Enum):
+                return False
+        return True
+
     def key_of(self, entity: int) -> Any:
         """The application's key of the history's entity number (1-based)."""
         return self.keys[entity - 1]
@@ -183,34 +215,55 @@ class Entity:
     def entities(self) -> list[int]:
         return list(range(1, len(self.keys) + 1))
 
-    def read_state(self, conn: Connection, entity: int) -> State | None:
+    def read_snapshot(self, conn: Connection, entity: int) -> Snapshot | None:
+        """The entity as one statement reads it (or the application's ``read``); None when absent."""
         key = self.key_of(entity)
         if self.read is not None:
             found = self.read(conn, key)
             if found is None:
                 return None
-            return {name: v for name, value in found.items() if (v := normalise(value)) is not None}
-        rows = conn.execute(self.snapshot_select, {"key": key}).all()
+            state = {name: v for name, value in found.items() if (v := normalise(value)) is not None}
+            return Snapshot(entity, state, 0, None)
+        params = {"key": key}
+        rows: Sequence[Sequence[Any]] | None = None
+        if self.plain_columns:
+            rows = fetch_all(conn, self.snapshot_select, params)  # on psycopg, straight on the driver
+        if rows is None:
+            rows = conn.execute(self.snapshot_select, params).all()
         if not rows:
             return None
         n = len(self.state_columns)
-        state: State = {}
-        for col, value in zip(self.state_columns, rows[0][:n], strict=True):
-            v = normalise(value)
+        first = rows[0]
+        state = {}
+        for col, value in zip(self.state_columns, first[:n], strict=True):
+            # int and str are what the checker compares already: the hot path of the bundled scenarios
+            v = value if type(value) is int or type(value) is str else normalise(value)
             if v is not None:
                 state[col.name] = v
+        version: Any = 0
+        updated_at: Any = None
+        if self.version is not None:
+            version = first[n] if first[n] is not None else 0
+            n += 1
+        if self.updated_at is not None:
+            updated_at = first[n]
+            n += 1
         if self.children is not None:
             for row in rows:
                 if row[n] is None:  # the outer join's row of an entity without children
                     continue
                 value = normalise(row[n + 1]) if len(row) > n + 1 else ""
                 state[kv_field(str(normalise(row[n])))] = "" if value is None else value
-        return state
+        return Snapshot(entity, state, version, updated_at)
+
+    def read_state(self, conn: Connection, entity: int) -> State | None:
+        snap = self.read_snapshot(conn, entity)
+        return None if snap is None else dict(snap.state)
 
 
 class EntityTables:
-    """The storage side of an application entity, as the runners use it (the counterpart of
-    :class:`race_harness.schema.Tables` for the bundled scenarios' harness-made tables)."""
+    """The storage side of an entity, as the runners use it: create, seed, reload, read.
+    (:class:`race_harness.schema.Tables` adds what the bundled strategies write with.)"""
 
     def __init__(self, entity: Entity) -> None:
         self.entity = entity
@@ -219,13 +272,13 @@ class EntityTables:
     def metadata(self) -> MetaData:
         return self.entity.all_metadata
 
-    def create(self, conn: Connection, initial: object = None, now: object = None) -> dict[int, State]:
+    def create(self, conn: Connection) -> dict[int, State]:
         """Create every table of the application's MetaData, seed, and return the initial state
         (read back: the seed, not a declaration, says what it is)."""
         self.entity.all_metadata.create_all(conn)
         return self._seed(conn)
 
-    def reload(self, conn: Connection, initial: object = None, now: object = None) -> dict[int, State]:
+    def reload(self, conn: Connection) -> dict[int, State]:
         """Delete every row (children first) and seed again: a fresh start without DDL."""
         for table in reversed(self.entity.all_metadata.sorted_tables):
             conn.execute(table.delete())
@@ -242,9 +295,7 @@ class EntityTables:
         return initial
 
     def snapshot(self, conn: Connection, entity: int) -> Snapshot | None:
-        state = self.entity.read_state(conn, entity)
-        # the application's tokens are its own business: a reader's snapshot carries none
-        return None if state is None else Snapshot(entity, state, 0, None)
+        return self.entity.read_snapshot(conn, entity)
 
     def states(self, conn: Connection, entities: Sequence[int]) -> dict[int, State]:
         out: dict[int, State] = {}

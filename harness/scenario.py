@@ -28,7 +28,6 @@ from race_harness.strategies.base import Strategy
 
 if TYPE_CHECKING:
     from race_harness.entity import Entity, EntityTables
-    from race_harness.schema import Tables
 
 Expectation = Literal["lost", "none"]
 
@@ -97,9 +96,11 @@ class SecondBursts:
 
 @dataclass(frozen=True)
 class Scenario:
-    """A bundled scenario declares ``schema`` (harness-made tables) and ``initial``; an application's
-    declares ``entity`` (its own tables, seeded by its own code) and operations that call its own
-    functions (:func:`race_harness.operation`), run by the ``app`` strategy. ``next_write`` picks
+    """An application's scenario declares ``entity`` (its own tables, seeded by its own code) and
+    operations that call its own functions (:func:`race_harness.operation`), run by the ``app``
+    strategy. A bundled scenario declares ``schema`` and ``initial``, shorthand for an Entity over
+    tables the harness declares (:func:`race_harness.schema.build_tables`; ``updated_at``'s precision
+    is the strategy's, so there is one per precision), which the bundled strategies write to. ``next_write`` picks
     each stress write; by default the ``operations`` take turns."""
 
     name: str
@@ -118,6 +119,8 @@ class Scenario:
     operations: Mapping[str, Operation] = field(default_factory=dict)
     schedules: Mapping[str, NamedSchedule] = field(default_factory=dict)
     entity: Entity | None = None
+    # precision -> the storage built for it (see tables()); a copy made with replace() builds its own
+    _tables: dict[int, EntityTables] = field(default_factory=dict, init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         if (self.schema is None) == (self.entity is None):
@@ -146,17 +149,24 @@ class Scenario:
         ops = list(self.operations.values())
         return ops[(ctx.session + ctx.seq) % len(ops)](ctx)
 
-    def tables(self, precision: int) -> Tables | EntityTables:
+    def tables(self, precision: int) -> EntityTables:
         """The storage the runners create, seed and read: the harness's tables for ``schema``, the
         application's own for ``entity``."""
-        if self.entity is not None:
-            from race_harness.entity import EntityTables
+        tables = self._tables.get(precision)
+        if tables is None:
+            if self.entity is not None:
+                from race_harness.entity import EntityTables
 
-            return EntityTables(self.entity)
-        from race_harness.schema import build_tables
+                tables = EntityTables(self.entity)
+            else:
+                from race_harness.schema import build_tables
 
-        assert self.schema is not None
-        return build_tables(self.schema, precision)
+                assert self.schema is not None
+                tables = build_tables(self.schema, precision, self.initial)
+            # one object per precision: its statements are built once and kept, and a runner that
+            # meets the same object again reloads its rows instead of dropping and creating tables
+            self._tables[precision] = tables
+        return tables
 
     @property
     def ref(self) -> str:

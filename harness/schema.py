@@ -1,10 +1,9 @@
-"""SQLAlchemy Core tables for a scenario's entity, and loading/reading whole entity states."""
+"""The tables the harness declares for a bundled scenario's entity, and the statements strategies write with."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
-from datetime import datetime
+from collections.abc import Mapping
+from datetime import UTC, datetime
 from functools import cached_property
 from typing import Any
 
@@ -34,8 +33,9 @@ from sqlalchemy import (
 from sqlalchemy.dialects import mysql, postgresql
 from sqlalchemy.types import TypeEngine
 
-from race_harness.databases.direct import fetch_all
-from race_harness.model import EntitySchema, Snapshot, State, Value, is_kv, kv_field, kv_key
+from race_harness.entity import Children, Entity, EntityTables
+from race_harness.errors import UsageError
+from race_harness.model import EntitySchema, State, Value, is_kv, kv_key
 
 VALUE_LENGTH = 64
 
@@ -71,33 +71,26 @@ class Timestamp(TypeDecorator[datetime]):
         return value
 
 
-@dataclass(frozen=True)
-class Tables:
-    schema: EntitySchema
-    metadata: MetaData
-    parent: Table
-    children: Table | None
+def utc_now() -> datetime:
+    """The application's clock, as Glance's ``timeutils.utcnow()``: naive UTC with microseconds."""
+    return datetime.now(UTC).replace(tzinfo=None)
+
+
+class Tables(EntityTables):
+    """A bundled scenario's entity: an :class:`~race_harness.entity.Entity` over tables the harness
+    declares from an :class:`EntitySchema` (``id``, the attributes, a ``version`` counter and an
+    ``updated_at`` of the strategy's precision, child rows ``<table>_kv(entity_id, key, value)``),
+    plus the statements the bundled strategies write with. Created, seeded and read as any entity."""
+
+    def __init__(self, schema: EntitySchema, entity: Entity) -> None:
+        super().__init__(entity)
+        self.schema = schema
+        self.parent = entity.parent
+        self.children = entity.child_columns[0] if entity.children is not None else None
 
     @property
     def attributes(self) -> list[str]:
         return list(self.schema.attributes)
-
-    # the storage interface the runners use, shared with race_harness.entity.EntityTables
-
-    def create(self, conn: Connection, initial: Mapping[int, State], now: datetime) -> dict[int, State]:
-        """Create the tables, insert ``initial``, and return it (as the run's initial state)."""
-        create_and_load(conn, self, initial, now)
-        return {e: dict(s) for e, s in initial.items()}
-
-    def reload(self, conn: Connection, initial: Mapping[int, State], now: datetime) -> dict[int, State]:
-        reload_initial(conn, self, initial, now)
-        return {e: dict(s) for e, s in initial.items()}
-
-    def snapshot(self, conn: Connection, entity: int) -> Snapshot | None:
-        return load_snapshot(conn, self, entity)
-
-    def states(self, conn: Connection, entities: list[int]) -> dict[int, State]:
-        return read_states(conn, self, entities)
 
     def parent_update(self, where: tuple[str, ...], bump_version: bool = False) -> Update:
         """``UPDATE parent SET <the columns the parameters name> WHERE id = :w_id AND col = :w_col ...``,
@@ -107,7 +100,7 @@ class Tables:
         stmt = self._updates.get(key)
         if stmt is None:
             p = self.parent
-            cond = [p.c.id == bindparam("w_id")] + [p.c[col] == bindparam(f"w_{col}") for col in where]
+            cond = [self.entity.key_column == bindparam("w_id")] + [p.c[col] == bindparam(f"w_{col}") for col in where]
             stmt = update(p).where(and_(*cond))
             if bump_version:
                 stmt = stmt.values(version=p.c.version + 1)
@@ -160,25 +153,9 @@ class Tables:
         assert self.children is not None, f"{self.schema.table} has no child rows"
         return self.children
 
-    @cached_property
-    def snapshot_select(self) -> Select[Any]:
-        """The one-statement read of an entity, built once: a statement object reused across
-        executions keeps its memoized cache key, so SQLAlchemy skips rebuilding and re-keying it
-        on every read (a quarter of the runner's CPU per operation before)."""
-        p = self.parent
-        cols = [p.c[name] for name in self.attributes] + [p.c.version, p.c.updated_at]
-        entity = bindparam("entity", type_=BigInteger)
-        if self.children is not None:
-            c = self.children
-            return (
-                select(*cols, c.c.key, c.c.value)
-                .select_from(p.outerjoin(c, c.c.entity_id == p.c.id))
-                .where(p.c.id == entity)
-            )
-        return select(*cols).where(p.c.id == entity)
 
-
-def build_tables(schema: EntitySchema, timestamp_precision: int) -> Tables:
+def declare_tables(schema: EntitySchema, timestamp_precision: int) -> tuple[MetaData, Table, Table | None]:
+    """``schema``'s parent table and child table (if any) in a MetaData of their own."""
     md = MetaData()
     columns: list[Column[Any]] = [Column("id", BigInteger, primary_key=True, autoincrement=False)]
     for name, kind in schema.attributes.items():
@@ -195,60 +172,36 @@ def build_tables(schema: EntitySchema, timestamp_precision: int) -> Tables:
             Column("key", String(VALUE_LENGTH), primary_key=True),
             Column("value", String(VALUE_LENGTH), nullable=False),
         )
-    return Tables(schema, md, parent, children)
+
+    return md, parent, children
 
 
-def create_and_load(conn: Connection, tables: Tables, initial: Mapping[int, State], now: datetime) -> None:
-    """Create the tables and insert the initial state (inside the caller's transaction)."""
-    tables.metadata.create_all(conn)
-    load_initial(conn, tables, initial, now)
+def build_tables(schema: EntitySchema, timestamp_precision: int, initial: Mapping[int, State]) -> Tables:
+    """The tables for ``schema`` with ``updated_at`` at ``timestamp_precision`` fractional digits, as
+    an Entity whose keys are the ids of ``initial`` (1..n, the history's entity numbers) and whose
+    seed inserts ``initial`` at version 1, stamped now."""
+    if sorted(initial) != list(range(1, len(initial) + 1)):
+        raise UsageError(
+            f"the initial entities of table {schema.table!r} are numbered {sorted(initial)}; expected 1..{len(initial)}"
+        )
+    _, parent, children = declare_tables(schema, timestamp_precision)
 
-
-def reload_initial(conn: Connection, tables: Tables, initial: Mapping[int, State], now: datetime) -> None:
-    """Delete every row and insert the initial state again: a fresh start without DDL."""
-    if tables.children is not None:
-        conn.execute(tables.children.delete())
-    conn.execute(tables.parent.delete())
-    load_initial(conn, tables, initial, now)
-
-
-def load_initial(conn: Connection, tables: Tables, initial: Mapping[int, State], now: datetime) -> None:
-    for entity, state in initial.items():
-        row: dict[str, Any] = {"id": entity, "version": 1, "updated_at": now}
-        row.update({f: v for f, v in state.items() if not is_kv(f)})
-        conn.execute(tables.parent.insert().values(**row))
-        if tables.children is not None:
+    def seed(conn: Connection) -> None:
+        now = utc_now()
+        for entity, state in initial.items():
+            row: dict[str, Any] = {"id": entity, "version": 1, "updated_at": now}
+            row.update({f: v for f, v in state.items() if not is_kv(f)})
+            conn.execute(parent.insert().values(**row))
             kv = [{"entity_id": entity, "key": kv_key(f), "value": v} for f, v in state.items() if is_kv(f)]
-            if kv:
-                conn.execute(tables.children.insert(), kv)
+            if kv and children is not None:
+                conn.execute(children.insert(), kv)
 
-
-def load_snapshot(conn: Connection, tables: Tables, entity: int) -> Snapshot | None:
-    """Read the parent row and its child rows in ONE statement.
-
-    One statement sees one committed state even under READ COMMITTED, where two SELECTs in one
-    transaction may see different commits (PostgreSQL takes a new snapshot per statement).
-    """
-    params = {"entity": entity}
-    rows: Sequence[Sequence[Any]] | None = fetch_all(conn, tables.snapshot_select, params)  # psycopg
-    if rows is None:
-        rows = conn.execute(tables.snapshot_select, params).all()
-    if not rows:
-        return None
-    # columns in snapshot_select's order: the attributes, version, updated_at[, key, value]
-    first, n = rows[0], len(tables.attributes)
-    state: State = dict(zip(tables.attributes, first[:n], strict=True))
-    if tables.children is not None:
-        for row in rows:
-            if row[n + 2] is not None:
-                state[kv_field(row[n + 2])] = row[n + 3]
-    return Snapshot(entity, state, first[n], first[n + 1])
-
-
-def read_states(conn: Connection, tables: Tables, entities: list[int]) -> dict[int, State]:
-    out: dict[int, State] = {}
-    for entity in entities:
-        snap = load_snapshot(conn, tables, entity)
-        if snap is not None:
-            out[entity] = dict(snap.state)
-    return out
+    entity = Entity(
+        parent,
+        keys=sorted(initial),
+        seed=seed,
+        children=Children(children, key="key", value="value", parent="entity_id") if children is not None else None,
+        version="version",
+        updated_at="updated_at",
+    )
+    return Tables(schema, entity)

@@ -354,7 +354,7 @@ class AppSteps:
 def steps_for(
     strategy: Strategy,
     backend: Backend,
-    tables: Tables | EntityTables,
+    tables: EntityTables,
     scope: Scope,
     conn: Connection,
     op: WriteOp,
@@ -364,7 +364,6 @@ def steps_for(
     """The steps of one attempt at ``op``: the application's function stopped at its own statements,
     or the strategy's read and save."""
     if op.call is not None:
-        assert isinstance(tables, EntityTables), "an application operation on harness-made tables"
         return AppSteps(backend, tables, conn, op)
     assert isinstance(tables, Tables), "a strategy's operation on an application's tables"
     return OpSteps(strategy, backend, tables, scope, conn, op, write_with_commit=write_with_commit)

@@ -45,11 +45,10 @@ from race_harness.history import History, Written
 from race_harness.model import Snapshot, State, Value, is_kv, kv_key
 from race_harness.runner.app_steps import AppSteps, steps_for
 from race_harness.runner.config import RunConfig
-from race_harness.runner.steps import Attempt, OpSteps, short_error, should_retry, utc_now
+from race_harness.runner.steps import Attempt, OpSteps, short_error, should_retry
 from race_harness.runner.stress import CellPlan, plan_cell
 from race_harness.scenario import Scenario, WriteOp
 from race_harness.schedule import Schedule, Step, session_index
-from race_harness.schema import Tables
 from race_harness.strategies.base import Strategy
 
 NO_LOCK_VIEW_WAIT_S = 0.5  # without a lock view (SQLite), a step not done by then is assumed blocked
@@ -269,7 +268,7 @@ class _Run:
         strategy: Strategy,
         plan: CellPlan,
         engine: Engine,
-        tables: Tables | EntityTables,
+        tables: EntityTables,
     ) -> None:
         self.runner, self.schedule, self.scenario, self.strategy, self.plan = runner, schedule, scenario, strategy, plan
         self.backend, self.config, self.engine, self.tables = runner.backend, runner.config, engine, tables
@@ -453,7 +452,7 @@ class ScheduleRunner:
         self._scratch: ScratchDatabase | None = None
         self._engines: dict[tuple[Isolation, bool], Engine] = {}
         self._monitors: dict[int, Connection] = {}
-        self._tables: dict[str, Tables | EntityTables] = {}  # table name -> the tables holding it
+        self._tables: dict[str, EntityTables] = {}  # table name -> the tables holding it
 
     def __enter__(self) -> ScheduleRunner:
         self._scratch = self.backend.create_database()
@@ -492,24 +491,21 @@ class ScheduleRunner:
 
     def _fresh_tables(
         self, engine: Engine, scenario: Scenario, precision: int
-    ) -> tuple[Tables | EntityTables, dict[int, State]]:
-        """The scenario's tables holding exactly the initial state (created, or emptied and reloaded),
+    ) -> tuple[EntityTables, dict[int, State]]:
+        """The scenario's tables holding exactly the initial state (created, or emptied and reseeded),
         and that state. Tables of another shape under the same names are dropped first."""
         tables = scenario.tables(precision)
         names = set(tables.metadata.tables)
         known = {id(k): k for name, k in self._tables.items() if name in names}
         with engine.begin() as conn:
-            if len(known) == 1:
-                (old,) = known.values()
-                if _same_shape(old, tables):
-                    # the same statements again (bundled); an application's own seed, which may differ
-                    use = tables if isinstance(tables, EntityTables) else old
-                    return use, use.reload(conn, scenario.initial, utc_now())
+            if len(known) == 1 and _same_shape(next(iter(known.values())), tables):
+                self._tables.update(dict.fromkeys(names, tables))
+                return tables, tables.reload(conn)  # the scenario's own seed: another's may differ
             for old in known.values():
                 old.metadata.drop_all(conn)
                 for name in old.metadata.tables:
                     self._tables.pop(name, None)
-            initial = tables.create(conn, scenario.initial, utc_now())
+            initial = tables.create(conn)
         self._tables.update(dict.fromkeys(names, tables))
         return tables, initial
 
@@ -587,10 +583,13 @@ def _one_second(align: bool) -> Iterator[Callable[[], bool]]:
     ended.append(time.time())
 
 
-def _same_shape(a: Tables | EntityTables, b: Tables | EntityTables) -> bool:
-    if isinstance(a, EntityTables) or isinstance(b, EntityTables):
-        return isinstance(a, EntityTables) and isinstance(b, EntityTables) and a.metadata is b.metadata
-    return [repr(c.type) for c in a.parent.columns] == [repr(c.type) for c in b.parent.columns]
+def _same_shape(a: EntityTables, b: EntityTables) -> bool:
+    """Whether ``a``'s tables in the database can hold ``b``'s rows: the same tables and columns."""
+    return a.metadata is b.metadata or _ddl(a) == _ddl(b)
+
+
+def _ddl(tables: EntityTables) -> list[tuple[str, list[tuple[str, str]]]]:
+    return [(t.name, [(c.name, repr(c.type)) for c in t.columns]) for t in tables.metadata.sorted_tables]
 
 
 # --- transcript wording -------------------------------------------------------------------------

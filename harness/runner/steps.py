@@ -24,7 +24,6 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime
 
 from sqlalchemy import Connection, RootTransaction
 from sqlalchemy.exc import DBAPIError
@@ -36,7 +35,7 @@ from race_harness.model import Snapshot
 from race_harness.runner.config import RunConfig
 from race_harness.runner.last_write import LastWrite, StatementFailed, can_send_with_commit, run_now, send_with_commit
 from race_harness.scenario import WriteOp
-from race_harness.schema import Tables
+from race_harness.schema import Tables, utc_now
 from race_harness.strategies.base import Conflict, FinishOnCommit, SaveOnCommit, Strategy
 
 STEP_NAMES = ("read", "write", "commit")
@@ -52,11 +51,6 @@ class Attempt:
     written: Written | None = None
     reason: str | None = None
     error: str | None = None
-
-
-def utc_now() -> datetime:
-    """The application's clock, as Glance's ``timeutils.utcnow()``: naive UTC with microseconds."""
-    return datetime.now(UTC).replace(tzinfo=None)
 
 
 def should_retry(outcome: Attempt, attempts: int, strategy: Strategy, config: RunConfig) -> bool:

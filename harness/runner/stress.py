@@ -37,9 +37,9 @@ from race_harness.history import Event, History
 from race_harness.model import State
 from race_harness.runner.app_steps import steps_for
 from race_harness.runner.config import RunConfig
-from race_harness.runner.steps import Attempt, short_error, should_retry, utc_now
+from race_harness.runner.steps import Attempt, short_error, should_retry
 from race_harness.scenario import Scenario, WriteOp, WriterContext, get_scenario
-from race_harness.schema import Tables
+from race_harness.schema import utc_now
 from race_harness.strategies.base import Strategy
 
 DEFAULT_OPS = 200
@@ -113,7 +113,7 @@ class WriterSession:
         scenario: Scenario,
         strategy: Strategy,
         backend: Backend,
-        tables: Tables | EntityTables,
+        tables: EntityTables,
         config: RunConfig,
         plan: CellPlan,
         history: History,
@@ -286,7 +286,7 @@ class StressRun:
     def _run_on(self, scratch: ScratchDatabase, engine: Engine) -> RunRecord:
         cfg = self.config
         with engine.begin() as conn:
-            initial = self.tables.create(conn, self.scenario.initial, utc_now())
+            initial = self.tables.create(conn)
         ops = cfg.ops or self.scenario.default_ops or DEFAULT_OPS
         started = time.monotonic()
         readers = range(cfg.writers, cfg.writers + cfg.readers)

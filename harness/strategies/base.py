@@ -32,7 +32,7 @@ from sqlalchemy import ClauseElement, Connection, Executable, Update, update
 from race_harness.errors import UsageError
 from race_harness.history import Written
 from race_harness.model import Intent, Snapshot, State, Value, is_kv, kv_field
-from race_harness.schema import Tables, load_snapshot
+from race_harness.schema import Tables
 
 TokenName = Literal["version", "updated_at"]
 # what shows, in a run that lost nothing, that the race really happened
@@ -154,7 +154,7 @@ class Strategy(ABC):
 
     def load(self, conn: Connection, tables: Tables, entity: int) -> Snapshot | None:
         """The API-layer read: one committed state of the entity."""
-        return load_snapshot(conn, tables, entity)
+        return tables.snapshot(conn, entity)
 
     @abstractmethod
     def save(self, conn: Connection, tables: Tables, snapshot: Snapshot, intent: Intent, now: datetime) -> SaveResult:

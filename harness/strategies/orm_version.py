@@ -15,12 +15,12 @@ import threading
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection
+from sqlalchemy import Connection, Table
 from sqlalchemy.orm import Session, attribute_keyed_dict, make_transient_to_detached, registry, relationship
 from sqlalchemy.orm.exc import StaleDataError
 
 from race_harness.model import Intent, Snapshot, Value, is_kv, kv_key
-from race_harness.schema import Tables, build_tables
+from race_harness.schema import Tables, declare_tables
 from race_harness.strategies.base import Conflict, Saved, SaveResult, Strategy
 
 _ShapeKey = tuple[str, tuple[tuple[str, str], ...], bool, int]
@@ -39,22 +39,22 @@ def mapped_classes(tables: Tables, precision: int) -> tuple[type[Any], type[Any]
     key = (schema.table, tuple(schema.attributes.items()), schema.has_children, precision)
     with _MAPPED_LOCK:
         if key not in _MAPPED:
-            _MAPPED[key] = _map(build_tables(schema, precision))
+            _MAPPED[key] = _map(*declare_tables(schema, precision)[1:])
         return _MAPPED[key]
 
 
-def _map(tables: Tables) -> tuple[type[Any], type[Any] | None]:
+def _map(parent: Table, children: Table | None) -> tuple[type[Any], type[Any] | None]:
     reg = registry()
-    parent_cls: type[Any] = type(f"{tables.parent.name.title()}Row", (), {})
+    parent_cls: type[Any] = type(f"{parent.name.title()}Row", (), {})
     child_cls: type[Any] | None = None
     properties: dict[str, Any] = {}
-    if tables.children is not None:
-        child_cls = type(f"{tables.children.name.title()}Row", (), {})
-        reg.map_imperatively(child_cls, tables.children)
+    if children is not None:
+        child_cls = type(f"{children.name.title()}Row", (), {})
+        reg.map_imperatively(child_cls, children)
         properties["children"] = relationship(
             child_cls, collection_class=attribute_keyed_dict("key"), cascade="all, delete-orphan"
         )
-    reg.map_imperatively(parent_cls, tables.parent, properties=properties, version_id_col=tables.parent.c.version)
+    reg.map_imperatively(parent_cls, parent, properties=properties, version_id_col=parent.c.version)
     return parent_cls, child_cls
 
 

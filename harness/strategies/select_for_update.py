@@ -18,7 +18,7 @@ from datetime import datetime
 from sqlalchemy import Connection, select
 
 from race_harness.model import Intent, Snapshot
-from race_harness.schema import Tables, load_snapshot
+from race_harness.schema import Tables
 from race_harness.strategies.base import SaveResult, Strategy, full_row_write
 
 
@@ -34,7 +34,7 @@ class SelectForUpdate(Strategy):
         if conn.execute(select(p.c.id).where(p.c.id == entity).with_for_update()).first() is None:
             return None
         # a new statement: under READ COMMITTED it sees everything committed before the lock was granted
-        return load_snapshot(conn, tables, entity)
+        return tables.snapshot(conn, entity)
 
     def save(self, conn: Connection, tables: Tables, snapshot: Snapshot, intent: Intent, now: datetime) -> SaveResult:
         return full_row_write(conn, tables, snapshot, intent, now)

@@ -20,9 +20,8 @@ from sqlalchemy.exc import DBAPIError
 
 from race_harness.databases.base import Isolation
 from race_harness.databases.direct import psycopg_connection
-from race_harness.runner.steps import utc_now
 from race_harness.scenario import get_scenario
-from race_harness.schema import Tables, build_tables, create_and_load, load_snapshot
+from race_harness.schema import Tables
 
 from .conftest import get_backend
 
@@ -34,13 +33,13 @@ COUNTER = get_scenario("counter")
 def folded(isolation: Isolation | None) -> Iterator[tuple[Engine, Engine, Tables]]:
     """(an engine that folds BEGIN, an ordinary engine for the other session, the counter tables)."""
     backend = get_backend("postgres")
-    tables = build_tables(COUNTER.schema, 6)
+    tables = COUNTER.tables(6)
     with backend.create_database() as scratch:
         engine = scratch.engine(2, isolation, begin_with_first_statement=True)
         other = scratch.engine(1)
         try:
             with other.begin() as conn:
-                create_and_load(conn, tables, COUNTER.initial, utc_now())
+                tables.create(conn)
             yield engine, other, tables
         finally:
             engine.dispose()
@@ -48,7 +47,7 @@ def folded(isolation: Isolation | None) -> Iterator[tuple[Engine, Engine, Tables
 
 
 def n_of(conn: Connection, tables: Tables) -> int:
-    snap = load_snapshot(conn, tables, ENTITY)
+    snap = tables.snapshot(conn, ENTITY)
     assert snap is not None
     return int(snap.state["n"])
 

@@ -19,9 +19,9 @@ from race_harness.databases import Backend
 from race_harness.databases.base import Isolation
 from race_harness.defaults import Scope
 from race_harness.model import Intent, State, kv_field
-from race_harness.runner.steps import Attempt, OpSteps, utc_now
+from race_harness.runner.steps import Attempt, OpSteps
 from race_harness.scenario import WriteOp, WriterContext, get_scenario
-from race_harness.schema import Tables, build_tables, create_and_load, load_snapshot
+from race_harness.schema import Tables
 from race_harness.strategies import FinishOnCommit, get_strategy
 
 from .conftest import get_backend
@@ -32,12 +32,12 @@ COUNTER = get_scenario("counter")
 
 @contextmanager
 def counter_table(backend: Backend, isolation: Isolation | None = None) -> Iterator[tuple[Engine, Tables]]:
-    tables = build_tables(COUNTER.schema, 6)
+    tables = COUNTER.tables(6)
     with backend.create_database() as scratch:
         engine = scratch.engine(3, isolation)
         try:
             with engine.begin() as conn:
-                create_and_load(conn, tables, COUNTER.initial, utc_now())
+                tables.create(conn)
             yield engine, tables
         finally:
             engine.dispose()
@@ -55,7 +55,7 @@ def steps_for(
 
 def stored_n(engine: Engine, tables: Tables) -> int:
     with engine.connect() as conn, conn.begin():
-        snap = load_snapshot(conn, tables, ENTITY)
+        snap = tables.snapshot(conn, ENTITY)
     assert snap is not None
     return int(snap.state["n"])
 
@@ -163,7 +163,7 @@ def test_both_paths_store_the_same_row(backend: Backend, strategy: str) -> None:
             steps = OpSteps(get_strategy(strategy), backend, tables, "single", conn, op, write_with_commit=together)
             assert run_op(steps).type == "ok"
             with conn.begin():
-                snap = load_snapshot(conn, tables, ENTITY)
+                snap = tables.snapshot(conn, ENTITY)
             assert snap is not None
             rows.append((dict(snap.state), snap.version))
     assert rows[0] == rows[1]
@@ -184,12 +184,12 @@ CHILD_CHANGES = WriteOp(
 
 @contextmanager
 def image_table(backend: Backend) -> Iterator[tuple[Engine, Tables]]:
-    tables = build_tables(GLANCE.schema, 6)
+    tables = GLANCE.tables(6)
     with backend.create_database() as scratch:
         engine = scratch.engine(3)
         try:
             with engine.begin() as conn:
-                create_and_load(conn, tables, GLANCE.initial, utc_now())
+                tables.create(conn)
                 conn.execute(*tables.delete_child(IMAGE, kv_field("hw_disk_bus")))  # keep one
                 conn.execute(*tables.insert_child(IMAGE, kv_field("gone"), "x"))
             yield engine, tables
@@ -204,7 +204,7 @@ def children(tables: Tables) -> str:
 
 def image_state(engine: Engine, tables: Tables) -> State:
     with engine.connect() as conn, conn.begin():
-        snap = load_snapshot(conn, tables, IMAGE)
+        snap = tables.snapshot(conn, IMAGE)
     assert snap is not None
     return dict(snap.state)
 
