@@ -14,12 +14,14 @@ from typing import TYPE_CHECKING, Any
 
 # name -> the module that defines it
 _EXPORTS = {
+    "Alembic": "race_harness.app_setup",
     "Anomaly": "race_harness.checkers",
     "AppOperation": "race_harness.operations",
     "Backend": "race_harness.databases",
     "CellResult": "race_harness.matrix",
     "CheckResult": "race_harness.checkers",
     "Children": "race_harness.entity",
+    "Command": "race_harness.app_setup",
     "Conflict": "race_harness.strategies",
     "DatabaseError": "race_harness.errors",
     "DatabaseUnreachableError": "race_harness.errors",
@@ -69,12 +71,14 @@ _EXPORTS = {
 }
 
 __all__ = [
+    "Alembic",
     "Anomaly",
     "AppOperation",
     "Backend",
     "CellResult",
     "CheckResult",
     "Children",
+    "Command",
     "Conflict",
     "DatabaseError",
     "DatabaseUnreachableError",
@@ -142,6 +146,7 @@ def __dir__() -> list[str]:
 
 
 if TYPE_CHECKING:  # the same names, for type checkers and IDEs (tests/unit/test_public_api.py keeps them in step)
+    from race_harness.app_setup import Alembic, Command
     from race_harness.checkers import Anomaly, CheckResult, Stats, Verdict, check
     from race_harness.databases import Backend, ScratchDatabase, resolve, resolve_all
     from race_harness.entity import Children, Entity

@@ -32,6 +32,7 @@ from typing import Any
 from sqlalchemy import Column, Connection, MetaData, Select, Table, TypeDecorator, bindparam, select
 from sqlalchemy.sql import sqltypes
 
+from race_harness.app_setup import SchemaSetup, run_setup
 from race_harness.databases.direct import fetch_all
 from race_harness.errors import UsageError
 from race_harness.model import Snapshot, State, Value, kv_field
@@ -97,6 +98,8 @@ class Entity:
     with the application's own, returning the flat state (``kv:`` fields for child rows) or None.
     ``metadata``: every table it holds is created (default: the entity table's own ``MetaData``).
     ``version`` / ``updated_at`` name token columns the snapshot carries for a strategy's check.
+    ``create(url)`` makes the schema in the scratch database instead of ``create_all``: the
+    application's own migrations (:class:`race_harness.Alembic`, :class:`race_harness.Command`).
     """
 
     table: Table | type
@@ -109,6 +112,7 @@ class Entity:
     metadata: MetaData | None = None
     version: str | None = None
     updated_at: str | None = None
+    create: SchemaSetup | None = None
 
     def __post_init__(self) -> None:
         if not self.keys:
@@ -265,17 +269,22 @@ class EntityTables:
     """The storage side of an entity, as the runners use it: create, seed, reload, read.
     (:class:`race_harness.schema.Tables` adds what the bundled strategies write with.)"""
 
-    def __init__(self, entity: Entity) -> None:
+    def __init__(self, entity: Entity, scenario: str = "") -> None:
         self.entity = entity
+        self.scenario = scenario or entity.parent.name  # what an error in the set-up names
+        self.setup_seconds: float | None = None  # how long the application's own schema set-up took
 
     @property
     def metadata(self) -> MetaData:
         return self.entity.all_metadata
 
     def create(self, conn: Connection) -> dict[int, State]:
-        """Create every table of the application's MetaData, seed, and return the initial state
-        (read back: the seed, not a declaration, says what it is)."""
-        self.entity.all_metadata.create_all(conn)
+        """Create the schema (every table of the application's MetaData, or its own ``create``), seed,
+        and return the initial state (read back: the seed, not a declaration, says what it is)."""
+        if self.entity.create is None:
+            self.entity.all_metadata.create_all(conn)
+        else:  # on its own connection: nothing of the caller's transaction has been sent yet
+            self.setup_seconds = run_setup("schema set-up", self.entity.create, conn.engine.url, self.scenario)
         return self._seed(conn)
 
     def reload(self, conn: Connection) -> dict[int, State]:

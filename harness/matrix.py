@@ -25,7 +25,8 @@ class CellResult:
     database: str
     expected: Expectation | Literal["n/a"] | None
     result: CheckResult | None  # None: not run (n/a)
-    wall_s: float = 0.0
+    wall_s: float = 0.0  # the run, without the application's own schema set-up (setup_s)
+    setup_s: float | None = None  # how long the application's migrations took, when they made the schema
     harness_errors: list[str] = field(default_factory=list)
     history: History | None = None
     initial: dict[int, dict[str, object]] = field(default_factory=dict)
@@ -83,7 +84,8 @@ def run_cell(scenario: Scenario, strategy: Strategy, backend: Backend, config: R
         cell.expected, cell.not_run = "n/a", f"{strategy.spec} cannot express {not_expressible} of the writes"
         return cell
     cell.result = result
-    cell.wall_s = time.monotonic() - started
+    cell.setup_s = record.setup_s
+    cell.wall_s = time.monotonic() - started - (record.setup_s or 0.0)
     cell.harness_errors = record.harness_errors
     cell.history = record.history
     cell.initial = {e: dict(s) for e, s in record.initial.items()}

@@ -12,6 +12,11 @@ The harness calls ``function(handle, key, **parameters)``: ``handle`` is what ``
 the fields it ``sets`` and the child key it adds (so a stored value names the call that stored it),
 the ``values`` given for the rest. The declaration becomes the checker's :class:`Intent`.
 
+``uses="app"`` is for code that reaches the database through its own engine or session factory
+(built from configuration, not handed a connection): the harness calls ``function(key, **parameters)``
+after the scenario's ``configure(url)`` pointed the application at the scratch database, and sees
+its statements through SQLAlchemy's events on every engine.
+
 The function runs as it does in production: it opens, commits or rolls back its transactions itself.
 A transaction it leaves open is committed when it returns, as a web framework does at the end of a
 request. An exception it raises is the request failing: a conflict when it is one of ``conflicts``
@@ -33,8 +38,8 @@ if TYPE_CHECKING:
     from race_harness.entity import Entity
     from race_harness.scenario import WriteOp, WriterContext
 
-Handle = Literal["session", "connection", "dbapi"]
-HANDLES: tuple[Handle, ...] = ("session", "connection", "dbapi")
+Handle = Literal["session", "connection", "dbapi", "app"]
+HANDLES: tuple[Handle, ...] = ("session", "connection", "dbapi", "app")
 
 
 @dataclass(frozen=True)
@@ -121,13 +126,16 @@ class AppOperation:
             sig = inspect.signature(self.function)
         except (TypeError, ValueError):  # a builtin or C function: nothing to check against
             return
+        leading = (object(),) if self.uses == "app" else (object(), object())
         try:
-            sig.bind(object(), object(), **dict.fromkeys(self._parameter_names()))
+            sig.bind(*leading, **dict.fromkeys(self._parameter_names()))
         except TypeError as exc:
-            raise UsageError(
-                f"operation {self.op_name!r}: {self.function.__name__}{sig} cannot be called as "
-                f"(handle, key, {', '.join(f'{n}=...' for n in self._parameter_names())}): {exc}"
-            ) from None
+            shape = ", ".join([*(["key"] if self.uses == "app" else ["handle", "key"]), *self._named()])
+            name = getattr(self.function, "__name__", repr(self.function))
+            raise UsageError(f"operation {self.op_name!r}: {name}{sig} cannot be called as ({shape}): {exc}") from None
+
+    def _named(self) -> list[str]:
+        return [f"{n}=..." for n in self._parameter_names()]
 
     def __call__(self, ctx: WriterContext) -> WriteOp:
         from race_harness.scenario import WriteOp

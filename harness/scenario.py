@@ -20,6 +20,7 @@ from importlib.metadata import EntryPoint, entry_points
 from types import ModuleType
 from typing import TYPE_CHECKING, Literal, Protocol
 
+from race_harness.app_setup import Configure, run_setup
 from race_harness.errors import UnknownNameError, UsageError
 from race_harness.model import EntitySchema, FieldType, Intent, State, Value
 from race_harness.operations import AppCall, AppOperation
@@ -27,6 +28,8 @@ from race_harness.refs import is_import_path, load_ref
 from race_harness.strategies.base import Strategy
 
 if TYPE_CHECKING:
+    from sqlalchemy.engine import URL
+
     from race_harness.entity import Entity, EntityTables
 
 Expectation = Literal["lost", "none"]
@@ -100,7 +103,9 @@ class Scenario:
     operations that call its own functions (:func:`race_harness.operation`), run by the ``app``
     strategy. A bundled scenario declares ``schema`` and ``initial``, shorthand for an Entity over
     tables the harness declares (:func:`race_harness.schema.build_tables`; ``updated_at``'s precision
-    is the strategy's, so there is one per precision), which the bundled strategies write to. ``next_write`` picks
+    is the strategy's, so there is one per precision), which the bundled strategies write to.
+    ``configure(url)``: for an application that connects itself (operations with ``uses="app"``),
+    what points it at the scratch database; called before the sessions start, in every process. ``next_write`` picks
     each stress write; by default the ``operations`` take turns."""
 
     name: str
@@ -119,6 +124,8 @@ class Scenario:
     operations: Mapping[str, Operation] = field(default_factory=dict)
     schedules: Mapping[str, NamedSchedule] = field(default_factory=dict)
     entity: Entity | None = None
+    # configure(url) points an application that connects itself at the scratch database (uses="app")
+    configure: Configure | None = None
     # precision -> the storage built for it (see tables()); a copy made with replace() builds its own
     _tables: dict[int, EntityTables] = field(default_factory=dict, init=False, repr=False, compare=False)
 
@@ -136,6 +143,16 @@ class Scenario:
                 if op.name is None:
                     op.name = name
                 op.bind(self.entity)
+                if op.uses == "app" and self.configure is None:
+                    raise UsageError(
+                        f"operation {name!r} of scenario {self.name!r} connects itself (uses='app'): give the "
+                        "scenario configure=..., which points the application at a database URL"
+                    )
+
+    def configure_app(self, url: URL) -> None:
+        """Point the application at ``url`` (the scenario's ``configure``), if it connects itself."""
+        if self.configure is not None:
+            run_setup("configure(url)", self.configure, url, self.name)
 
     @property
     def is_app(self) -> bool:
@@ -157,7 +174,7 @@ class Scenario:
             if self.entity is not None:
                 from race_harness.entity import EntityTables
 
-                tables = EntityTables(self.entity)
+                tables = EntityTables(self.entity, self.name)
             else:
                 from race_harness.schema import build_tables
 

@@ -167,6 +167,11 @@ class Backend(ABC):
         """The server's id of this connection as its lock view names it; None: the database has none."""
         return None
 
+    def driver_session_id(self, driver_connection: Any) -> int | None:
+        """:meth:`session_id` read from the driver's connection without a query (an application's
+        own connection, seen from inside its statement's event, where no statement can be sent)."""
+        return None
+
     def lock_waits(self, monitor: Connection, sessions: Collection[int]) -> dict[int, set[int]] | None:
         """Which of ``sessions`` wait for a lock, and on which sessions (their ids): None where the
         database has no lock view (SQLite), so a blocked step can only be told by a timeout."""

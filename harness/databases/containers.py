@@ -185,6 +185,9 @@ class ContainerBackend(Backend):
     def session_id(self, conn: Connection) -> int | None:
         return self.server.session_id(conn)
 
+    def driver_session_id(self, driver_connection: Any) -> int | None:
+        return self.server.driver_session_id(driver_connection)
+
     def lock_waits(self, monitor: Connection, sessions: Collection[int]) -> dict[int, set[int]] | None:
         return self.server.lock_waits(monitor, sessions)
 

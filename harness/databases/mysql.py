@@ -124,6 +124,10 @@ class MySQLBackend(ServerBackend):
     def session_id(self, conn: Connection) -> int | None:
         return int(conn.exec_driver_sql("SELECT CONNECTION_ID()").scalar_one())
 
+    def driver_session_id(self, driver_connection: Any) -> int | None:
+        thread_id = getattr(driver_connection, "thread_id", None)  # PyMySQL: the server's connection id
+        return int(thread_id()) if callable(thread_id) else None
+
     @property
     def has_data_lock_waits(self) -> bool:
         family, _, number = self.version.partition(" ")

@@ -84,6 +84,10 @@ class PostgresBackend(ServerBackend):
     def session_id(self, conn: Connection) -> int | None:
         return int(conn.exec_driver_sql("SELECT pg_backend_pid()").scalar_one())
 
+    def driver_session_id(self, driver_connection: Any) -> int | None:
+        info = getattr(driver_connection, "info", None)  # psycopg 3's ConnectionInfo
+        return int(info.backend_pid) if info is not None else None
+
     def lock_waits(self, monitor: Connection, sessions: Collection[int]) -> dict[int, set[int]] | None:
         # pg_blocking_pids() (9.6+) is the lock manager's own answer: heavyweight locks, including
         # the transaction-id lock a row-level UPDATE / FOR UPDATE waits on

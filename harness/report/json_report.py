@@ -71,6 +71,8 @@ def write_results(
             "matches_expectation": cell.matches,
             "wall_s": round(cell.wall_s, 3),
         }
+        if cell.setup_s is not None:
+            entry["setup_s"] = round(cell.setup_s, 3)  # the application's migrations, apart from the run
         if cell.result is not None:
             entry.update(cell.result.to_json())  # adds "verdict": lost-updates | no-lost-updates | inconclusive
             entry["initial_state"] = cell.initial

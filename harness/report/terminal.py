@@ -161,4 +161,7 @@ class CellProgress:
 
 def _detail(cell: CellResult) -> str:
     r = cell.result
-    return f"({cell.not_run})" if r is None else f"({r.lost_writes}/{r.acknowledged} lost) in {cell.wall_s:.1f} s"
+    if r is None:
+        return f"({cell.not_run})"
+    setup = f" (+ {cell.setup_s:.2f} s the application's schema set-up)" if cell.setup_s is not None else ""
+    return f"({r.lost_writes}/{r.acknowledged} lost) in {cell.wall_s:.1f} s{setup}"

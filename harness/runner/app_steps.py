@@ -18,6 +18,9 @@ it uses the session's connection, so the lock view sees it wait exactly as it se
 The statements are seen through SQLAlchemy's ``before_cursor_execute`` and ``commit`` events for a
 ``Session`` or ``Connection``; a driver connection (``uses="dbapi"``) is handed over behind a thin
 proxy that sees ``cursor().execute``, ``execute`` and ``commit`` and passes everything else through.
+An application that connects itself (``uses="app"``) is seen through the same events installed on
+every ``Engine`` (its own included, whenever it was made): the thread that runs the call names the
+session, and the connection its first statement goes out on is the session's for the lock view.
 
 Outcome rules, as for the strategies: a declared conflict (and ``StaleDataError``) or a database
 error before the COMMIT was sent is ``fail``; an error from the COMMIT itself is ``info`` unless the
@@ -42,7 +45,7 @@ from sqlalchemy.orm.exc import StaleDataError
 from race_harness.databases.base import Backend
 from race_harness.defaults import Scope
 from race_harness.entity import EntityTables
-from race_harness.errors import HarnessError
+from race_harness.errors import HarnessError, UsageError
 from race_harness.history import Written
 from race_harness.model import Snapshot
 from race_harness.runner.steps import Attempt, OpSteps, short_error
@@ -54,6 +57,8 @@ _WRITES = re.compile(r"^\s*(?:/\*.*?\*/\s*|--[^\n]*\n\s*)*(insert|update|delete|
 _CURRENT = threading.local()  # the AppSteps whose function runs on this thread
 _WATCHED: weakref.WeakSet[Engine] = weakref.WeakSet()
 _WATCH_LOCK = threading.Lock()
+_APP_ENGINES: weakref.WeakSet[Engine] = weakref.WeakSet()  # the applications' own engines seen at work
+_watching_all = False
 STAGES = ("read", "write", "commit", "end")
 
 
@@ -88,6 +93,43 @@ def _watch(engine: Engine) -> None:
                 steps.before_commit()
 
         _WATCHED.add(engine)
+
+
+def _watch_all() -> None:
+    """Install the hooks on the ``Engine`` class once: every engine, the application's own too.
+    They act only for a call with ``uses="app"`` (the others' engines have hooks of their own)."""
+    global _watching_all
+    with _WATCH_LOCK:
+        if _watching_all:
+            return
+
+        @event.listens_for(Engine, "before_cursor_execute")
+        def _statement(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
+            steps = getattr(_CURRENT, "steps", None)
+            if steps is not None and steps.call.uses == "app":
+                steps.app_statement(conn)
+                steps.before_statement(statement)
+
+        @event.listens_for(Engine, "commit")
+        def _commit(conn: Any) -> None:
+            steps = getattr(_CURRENT, "steps", None)
+            if steps is not None and steps.call.uses == "app":
+                steps.before_commit()
+
+        _watching_all = True
+
+
+def dispose_app_engines() -> None:
+    """Close the pooled connections of the applications' engines that worked on a scratch database,
+    before it is dropped (the application keeps its engine; its pool refills on the next use)."""
+    for engine in list(_APP_ENGINES):
+        with contextlib.suppress(Exception):
+            engine.dispose()
+    _APP_ENGINES.clear()
+
+
+class AppMisdirected(UsageError):
+    """The application's statements go to another database than the scratch database."""
 
 
 class _Cursor:
@@ -167,7 +209,34 @@ class AppSteps:
         self._cancelled = False
         self._read_ended = False
         self._wrote = False
-        _watch(conn.engine)
+        self.db_id: int | None = None  # the server's id of the connection the application uses itself
+        self._app_conn: Any = None
+        self._misdirected: AppMisdirected | None = None
+        if self.call.uses == "app":
+            _watch_all()
+        else:
+            _watch(conn.engine)
+
+    def app_statement(self, conn: Connection) -> None:
+        """Before a statement of an application that connects itself: is it the scratch database, and
+        which server connection is this session's."""
+        if self._misdirected is not None:
+            raise self._misdirected
+        if conn is self._app_conn:
+            return
+        expected, found = self.conn.engine.url, conn.engine.url
+        if (found.get_backend_name(), found.database) != (expected.get_backend_name(), expected.database):
+            self._misdirected = AppMisdirected(
+                f"scenario {self.tables.scenario!r}: operation {self.call.name} sent its statement to "
+                f"{found.render_as_string(hide_password=True)}, "
+                f"not the scratch database {expected.database}: the scenario's configure(url) did not point "
+                "the application's engine at the URL it was given"
+            )
+            raise self._misdirected
+        self._app_conn = conn
+        _APP_ENGINES.add(conn.engine)
+        with contextlib.suppress(Exception):
+            self.db_id = self.backend.driver_session_id(conn.connection.driver_connection)
 
     # --- boundaries, called on the function's thread -------------------------------------------------
 
@@ -205,7 +274,16 @@ class AppSteps:
                 handle = WatchedDriverConnection(self.conn.connection.driver_connection, self)
             else:
                 handle = self.conn
-            result = self.call.function(handle, self.key, **self.call.parameters)
+            if self.call.uses == "app":
+                result = self.call.function(self.key, **self.call.parameters)
+                if self._app_conn is None:
+                    raise UsageError(
+                        f"scenario {self.tables.scenario!r}: operation {self.call.name} sent no statement the "
+                        "harness could see: with uses='app' "
+                        "its statements must go through a SQLAlchemy engine (the one configure(url) set up)"
+                    )
+            else:
+                result = self.call.function(handle, self.key, **self.call.parameters)
             if self.call.refused is not None and self.call.refused(result):
                 self._rollback(session)
                 return Attempt("fail", reason="conflict", error=f"{self.call.name} refused the write")
@@ -218,8 +296,12 @@ class AppSteps:
         except (StaleDataError, *self.call.conflicts) as exc:  # type: ignore[misc]
             self._rollback(session)
             return Attempt("fail", reason="conflict", error=f"{type(exc).__name__}: {exc}"[:200])
+        except UsageError:
+            raise  # the scenario's set-up is wrong: one line, not the call's outcome
         except Exception as exc:
             self._rollback(session)
+            if self._misdirected is not None:  # the application caught it and raised its own
+                raise self._misdirected from None
             db_error = self._as_db_error(exc)
             if db_error is None:
                 raise AppCrashed(f"{self.call.name} raised {type(exc).__name__}: {exc}") from exc
@@ -248,6 +330,8 @@ class AppSteps:
                 session.commit()
         elif self.call.uses == "dbapi":
             handle.commit()
+        elif self.call.uses == "app":
+            pass  # its transactions are its own: whatever it left open is its engine's to end
         elif self.conn.in_transaction():
             self.conn.commit()
 
@@ -369,4 +453,12 @@ def steps_for(
     return OpSteps(strategy, backend, tables, scope, conn, op, write_with_commit=write_with_commit)
 
 
-__all__ = ["AppCrashed", "AppSteps", "WatchedDriverConnection", "is_write", "steps_for"]
+__all__ = [
+    "AppCrashed",
+    "AppMisdirected",
+    "AppSteps",
+    "WatchedDriverConnection",
+    "dispose_app_engines",
+    "is_write",
+    "steps_for",
+]

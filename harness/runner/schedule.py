@@ -43,7 +43,7 @@ from race_harness.entity import EntityTables
 from race_harness.errors import UsageError
 from race_harness.history import History, Written
 from race_harness.model import Snapshot, State, Value, is_kv, kv_key
-from race_harness.runner.app_steps import AppSteps, steps_for
+from race_harness.runner.app_steps import AppSteps, dispose_app_engines, steps_for
 from race_harness.runner.config import RunConfig
 from race_harness.runner.steps import Attempt, OpSteps, short_error, should_retry
 from race_harness.runner.stress import CellPlan, plan_cell
@@ -132,7 +132,7 @@ class _Session(threading.Thread):
         super().__init__(name=f"schedule-session-{letter}", daemon=True)
         self.run_, self.letter, self.op, self.conn = run, letter, op, conn
         self.index = session_index(letter)
-        self.db_id = run.session_id(conn)
+        self._db_id = run.session_id(conn)
         self.inbox: queue.Queue[str | None] = queue.Queue()
         self.done = threading.Event()
         self.text = ""
@@ -143,6 +143,15 @@ class _Session(threading.Thread):
         self._invoke: int | None = None
         self._steps: OpSteps | AppSteps | None = None
         self._release_guard: Callable[[], object] | None = None
+
+    @property
+    def db_id(self) -> int | None:
+        """The server's id of the session's connection: the application's own, once its first
+        statement went out, when it connects itself."""
+        steps = self._steps
+        if isinstance(steps, AppSteps) and steps.call.uses == "app":
+            return steps.db_id
+        return self._db_id
 
     @property
     def holds_write_lock(self) -> bool:
@@ -160,6 +169,10 @@ class _Session(threading.Thread):
         while (name := self.inbox.get()) is not None:
             try:
                 self.text = self._step(name)
+            except UsageError as exc:  # the scenario's set-up is wrong: the run ends with it, in one line
+                self.run_.fatal.append(exc)
+                self.text = f"error: {exc}"
+                self._end(Attempt("info", error=self.text))
             except Exception as exc:  # a harness error: recorded, the operation's outcome unknown
                 self.run_.errors.append(f"session {self.letter} at {name}: {type(exc).__name__}: {exc}")
                 self.text = f"harness error: {type(exc).__name__}: {exc}"
@@ -274,6 +287,7 @@ class _Run:
         self.backend, self.config, self.engine, self.tables = runner.backend, runner.config, engine, tables
         self.history = History()
         self.errors: list[str] = []
+        self.fatal: list[UsageError] = []  # set-up errors of the scenario, raised once the sessions ended
         self.transcript: list[str] = [f"schedule: {schedule}"]
         self.order: list[Step] = []
         self.lock_waits = self.assumed_waits = self.canceled = 0
@@ -468,6 +482,7 @@ class ScheduleRunner:
             engine.dispose()
         self._monitors.clear()
         self._engines.clear()
+        dispose_app_engines()
         if self._scratch is not None:
             self._scratch.drop()
             self._scratch = None
@@ -533,8 +548,15 @@ class ScheduleRunner:
         whole_seconds = strategy.timestamp_precision == 0
         with _one_second(whole_seconds) as window:
             tables, initial = self._fresh_tables(engine, scenario, strategy.timestamp_precision)
+            if scenario.configure is not None and self._scratch is not None:
+                # every run: the application may have been pointed elsewhere since (another runner's
+                # database); the engines it used are closed first, their pools holding this database
+                dispose_app_engines()
+                scenario.configure_app(self._scratch.url)
             run = _Run(self, schedule, scenario, strategy, plan, engine, tables)
             run.execute()
+            if run.fatal:
+                raise run.fatal[0]
         with engine.connect() as conn, conn.begin():
             final = tables.states(conn, scenario.entities)
         result = check(run.history, initial, final, token=strategy.token)

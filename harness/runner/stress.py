@@ -35,7 +35,7 @@ from race_harness.entity import EntityTables
 from race_harness.errors import UsageError
 from race_harness.history import Event, History
 from race_harness.model import State
-from race_harness.runner.app_steps import steps_for
+from race_harness.runner.app_steps import dispose_app_engines, steps_for
 from race_harness.runner.config import RunConfig
 from race_harness.runner.steps import Attempt, short_error, should_retry
 from race_harness.scenario import Scenario, WriteOp, WriterContext, get_scenario
@@ -74,6 +74,7 @@ class RunRecord:
     wall_s: float
     plan: CellPlan
     harness_errors: list[str] = field(default_factory=list)
+    setup_s: float | None = None  # the application's own schema set-up (its migrations), not in wall_s
 
 
 class _Budget:
@@ -205,12 +206,14 @@ def _writer_process(spec: _ChildSpec, start: Any, results: Any) -> None:
         scenario = get_scenario(spec.scenario).with_params(spec.params)
         strategy = get_strategy(spec.strategy)
         tables = scenario.tables(strategy.timestamp_precision)
+        scenario.configure_app(make_url(spec.url))  # an application that connects itself, in this process too
         engine = spec.backend.make_engine(make_url(spec.url), 2, spec.plan.isolation, **_engine_options(scenario))
         try:
             writer = WriterSession(scenario, strategy, spec.backend, tables, spec.config, spec.plan, history, engine)
             writer.run(spec.session, _Budget(spec.ops, spec.duration), lambda: start.wait(START_TIMEOUT_S))
         finally:
             engine.dispose()
+            dispose_app_engines()
     except Exception as exc:
         errors.append(f"writer process {spec.session}: {type(exc).__name__}: {exc}")
         with contextlib.suppress(Exception):
@@ -235,6 +238,7 @@ class StressRun:
         self.errors: list[str] = []
         self._errors_lock = threading.Lock()
         self._writers_done = threading.Event()
+        self._fatal: UsageError | None = None  # the scenario's own set-up is wrong: the run ends in one line
 
     def _guarded(self, session: int, body: Callable[[], None], start: threading.Barrier | None = None) -> None:
         try:
@@ -242,6 +246,11 @@ class StressRun:
         except threading.BrokenBarrierError:  # another session failed first; its error is the cause
             with self._errors_lock:
                 self.errors.append(f"session {session}: did not start: another session failed before the start")
+        except UsageError as exc:  # not the session's fault but the scenario's: the run stops with it
+            self._fatal = self._fatal or exc
+            self._writers_done.set()
+            if start is not None:
+                start.abort()
         except Exception as exc:  # a session crash is a harness error the run reports, not a hang
             with self._errors_lock:
                 self.errors.append(f"session {session}: {type(exc).__name__}: {exc}")
@@ -281,12 +290,14 @@ class StressRun:
             finally:
                 engine.dispose()
         finally:
+            dispose_app_engines()
             scratch.drop()
 
     def _run_on(self, scratch: ScratchDatabase, engine: Engine) -> RunRecord:
         cfg = self.config
         with engine.begin() as conn:
             initial = self.tables.create(conn)
+        self.scenario.configure_app(scratch.url)
         ops = cfg.ops or self.scenario.default_ops or DEFAULT_OPS
         started = time.monotonic()
         readers = range(cfg.writers, cfg.writers + cfg.readers)
@@ -295,10 +306,12 @@ class StressRun:
         else:
             self._run_threads(engine, _Budget(None if cfg.duration else ops, cfg.duration), readers)
             history = self.history
+        if self._fatal is not None:
+            raise self._fatal
         wall = time.monotonic() - started
         with engine.connect() as conn, conn.begin():
             final = self.tables.states(conn, self.scenario.entities)
-        return RunRecord(history, initial, final, wall, self.plan, list(self.errors))
+        return RunRecord(history, initial, final, wall, self.plan, list(self.errors), self.tables.setup_seconds)
 
     def _start_readers(
         self, engine: Engine, readers: range, wait: Callable[[], object], start: threading.Barrier | None = None

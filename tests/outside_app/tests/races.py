@@ -5,12 +5,15 @@ from __future__ import annotations
 from datetime import date
 from decimal import Decimal
 
+from helpdesk import api, db
+from helpdesk.domain import CheckedTicket, Ticket
+from helpdesk.models import tickets
 from shopwiki import stock, wiki
 from shopwiki.models import Base, Document, Item, StockItem, Tag
-from sqlalchemy import Connection
+from sqlalchemy import Connection, insert
 from sqlalchemy.orm import Session
 
-from race_harness import Children, Entity, Scenario, operation
+from race_harness import Alembic, Children, Entity, Scenario, operation
 
 
 def seed_items(conn: Connection) -> None:
@@ -102,4 +105,91 @@ TAGGING_FIXED = Scenario(
     entity=DOCUMENTS,
     operations={"add-tag": operation(wiki.add_tag_fixed, uses="session", adds_child="label")},
     expected={"app": "none"},
+)
+
+
+# --- helpdesk: an application that connects itself, its schema made by its Alembic migrations -----
+
+
+def seed_tickets(conn: Connection) -> None:
+    conn.execute(insert(tickets).values(id=1, title="printer jams", status="new", assignee="kim", revision=1))
+
+
+def retitle_via_domain(ticket_id: int, title: str) -> None:
+    """The domain layer alone: load the object, change it, save it."""
+    ticket = Ticket.load(ticket_id)
+    ticket.title = title
+    ticket.save()
+
+
+def restatus_via_domain(ticket_id: int, status: str) -> None:
+    ticket = Ticket.load(ticket_id)
+    ticket.status = status
+    ticket.save()
+
+
+def retitle_checked_via_domain(ticket_id: int, title: str) -> None:
+    ticket = CheckedTicket.load(ticket_id)
+    ticket.title = title
+    ticket.save()
+
+
+def restatus_checked_via_domain(ticket_id: int, status: str) -> None:
+    ticket = CheckedTicket.load(ticket_id)
+    ticket.status = status
+    ticket.save()
+
+
+def retitle_via_db(ticket_id: int, title: str) -> None:
+    """The DB API function alone, given only the column the request changes."""
+    db.ticket_update(ticket_id, {"title": title})
+
+
+def restatus_via_db(ticket_id: int, status: str) -> None:
+    db.ticket_update(ticket_id, {"status": status})
+
+
+TICKETS = Entity(tickets, keys=[1], seed=seed_tickets, tokens=["revision"], create=Alembic("helpdesk:migrations"))
+
+
+def _helpdesk(name: str, summary: str, title: object, status: object, expected: str, **kw: object) -> Scenario:
+    return Scenario(
+        name,
+        summary,
+        entity=TICKETS,
+        configure=db.configure,
+        operations={
+            "retitle": operation(title, uses="app", sets="title", **kw),  # type: ignore[arg-type]
+            "restatus": operation(status, uses="app", sets="status", **kw),  # type: ignore[arg-type]
+        },
+        expected={"app": expected},  # type: ignore[dict-item]
+    )
+
+
+HANDLER = _helpdesk(
+    "helpdesk_handler",
+    "API handlers: load the ticket, change one field, save all",
+    api.set_title,
+    api.set_status,
+    "lost",
+)
+DOMAIN = _helpdesk("helpdesk_domain", "Ticket.load / change / save()", retitle_via_domain, restatus_via_domain, "lost")
+DB_LAYER = _helpdesk(
+    "helpdesk_db", "the DB function alone, writing the one column", retitle_via_db, restatus_via_db, "none"
+)
+HANDLER_CHECKED = _helpdesk(
+    "helpdesk_handler_checked",
+    "handlers saving with a revision check, retrying on Conflict",
+    api.set_title_checked,
+    api.set_status_checked,
+    "none",
+    conflicts=[db.Conflict],  # only if it gives up retrying: a refusal, never a loss
+)
+DOMAIN_CHECKED = _helpdesk(
+    "helpdesk_domain_checked",
+    "Ticket.save() refused with Conflict when the revision moved",
+    retitle_checked_via_domain,
+    restatus_checked_via_domain,
+    "none",
+    conflicts=[db.Conflict],
 )

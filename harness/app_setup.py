@@ -1,0 +1,114 @@
+"""An application that connects itself and owns its schema: its migrations, its configuration hook.
+
+Much application code never takes a connection: it reaches the database through a module-level
+engine built from configuration, and its tables come from its own migrations. For such code a
+scenario gives the harness two callables that take the scratch database's URL:
+
+- ``Entity(create=...)`` makes the schema there, instead of ``MetaData.create_all``:
+  :class:`Alembic` (``alembic upgrade head`` with the application's script location) or
+  :class:`Command` (a command the application ships, given the URL), or any ``callable(url)``;
+- ``Scenario(configure=...)`` points the application at it (``myapp.db.configure``), once per
+  writer process before the sessions start.
+
+The URL handed over carries the password (the application must connect with it); nothing here
+prints it: an error names the scenario and what failed, with the password masked.
+"""
+
+from __future__ import annotations
+
+import shlex
+import subprocess
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+from sqlalchemy.engine import URL, make_url
+
+from race_harness.errors import UsageError
+
+SchemaSetup = Callable[[str], object]
+Configure = Callable[[str], object]
+COMMAND_TIMEOUT_S = 600.0
+
+
+def masked(url: str) -> str:
+    """``url`` with its password as ``***``, for messages."""
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except Exception:  # not a URL at all: say nothing of it
+        return "<the scratch database URL>"
+
+
+@dataclass(frozen=True)
+class Alembic:
+    """``alembic upgrade <revision>`` on the scratch database, with the application's migrations.
+
+    ``script_location`` is what ``alembic.ini`` says (a directory, or ``package:path`` for
+    migrations installed with the application); ``config`` an ``alembic.ini`` to read instead or
+    as well. The URL is set as ``sqlalchemy.url``, which the application's ``env.py`` reads, as
+    ``alembic -x`` or a test fixture would set it."""
+
+    script_location: str | None = None
+    config: str | None = None
+    revision: str = "head"
+
+    def __call__(self, url: str) -> None:
+        try:
+            from alembic import command
+            from alembic.config import Config
+        except ImportError:
+            raise UsageError("Alembic(...) migrations need alembic installed (pip install alembic)") from None
+        if self.script_location is None and self.config is None:
+            raise UsageError("Alembic(...) needs the migrations' script_location or an alembic.ini (config=...)")
+        cfg = Config(self.config) if self.config is not None else Config()
+        if self.script_location is not None:
+            cfg.set_main_option("script_location", self.script_location)
+        cfg.set_main_option("sqlalchemy.url", url.replace("%", "%%"))  # configparser interpolates "%"
+        command.upgrade(cfg, self.revision)
+
+    def __str__(self) -> str:
+        return f"alembic upgrade {self.revision} ({self.script_location or self.config})"
+
+
+@dataclass(frozen=True)
+class Command:
+    """A command the application ships for its schema (``["myapp-manage", "migrate", "{url}"]``):
+    ``{url}`` in any argument becomes the scratch database's URL; it must exit 0."""
+
+    args: Sequence[str]
+    timeout: float = COMMAND_TIMEOUT_S
+
+    def __call__(self, url: str) -> None:
+        argv = [a.replace("{url}", url) for a in self.args]
+        try:
+            proc = subprocess.run(argv, capture_output=True, text=True, timeout=self.timeout, check=False)
+        except FileNotFoundError:
+            raise UsageError(f"schema command {self.args[0]!r} was not found on PATH") from None
+        except subprocess.TimeoutExpired:
+            raise UsageError(f"schema command {self} did not finish in {self.timeout:g} s") from None
+        if proc.returncode != 0:
+            last = (proc.stderr.strip() or proc.stdout.strip() or "no output").splitlines()[-1]
+            raise UsageError(f"schema command {self} exited {proc.returncode}: {last.replace(url, masked(url))}")
+
+    def __str__(self) -> str:
+        return shlex.join(self.args)
+
+
+def run_setup(what: str, step: Callable[[str], object], url: URL, scenario: str) -> float:
+    """Run the application's ``step`` (schema set-up or configuration) on ``url``; its seconds.
+    Whatever it raises becomes one line naming the scenario and the step, the password masked."""
+    text = url.render_as_string(hide_password=False)
+    started = time.monotonic()
+    try:
+        step(text)
+    except UsageError as exc:
+        raise UsageError(f"scenario {scenario!r}: {exc}") from None
+    except Exception as exc:
+        detail = " ".join(str(exc).split())[:300].replace(text, masked(text))
+        raise UsageError(
+            f"scenario {scenario!r}: the application's {what} failed: {type(exc).__name__}: {detail}"
+        ) from None
+    return time.monotonic() - started
+
+
+__all__ = ["Alembic", "Command", "Configure", "SchemaSetup", "masked", "run_setup"]
