@@ -107,6 +107,11 @@ def test_an_operation_declares_the_intent_and_gets_unique_values() -> None:
         (lambda: operation(receive, uses="orm", sets="on_hand"), "expected uses to be one of session, connection"),
         (lambda: operation(receive), "declares no change"),
         (lambda: operation(receive, increments={"on_hand": 1}, entity=3), "entity 3 is not 1..2"),
+        (lambda: operation(receive, uses="app", increments={"on_hand": "qty"}), "cannot be called as (key, qty=...)"),
+        (
+            lambda: operation(lambda sku, on_hand: None, uses="app", sets="on_hand"),
+            "connects itself (uses='app'): give the scenario configure=...",
+        ),
     ],
 )
 def test_a_wrong_declaration_is_one_line_naming_it(make: object, expected: str) -> None:

@@ -1,0 +1,136 @@
+"""An application that connects itself (a module-level engine, ``uses="app"``), its schema made by
+its own set-up, on real databases: a stress run and a schedule find its lost update, the lock view
+names the session holding the lock from the application's own connection, and a configuration
+that points elsewhere, a set-up that fails or statements the harness cannot see are one line."""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+from dataclasses import replace
+from typing import Any
+
+import pytest
+from sqlalchemy import Column, Engine, Integer, MetaData, String, Table, create_engine, insert, select, update
+
+from race_harness import (
+    Command,
+    Entity,
+    RunConfig,
+    Scenario,
+    ScheduleRunner,
+    UsageError,
+    get_strategy,
+    operation,
+    run_cell,
+)
+from race_harness.databases import Backend
+
+MD = MetaData()
+NOTES = Table(
+    "own_notes",
+    MD,
+    Column("id", Integer, primary_key=True, autoincrement=False),
+    Column("title", String(40), nullable=False),
+    Column("body", String(40), nullable=False),
+)
+ENGINE: dict[str, Engine] = {}  # the application's module-level engine
+
+
+def configure(url: str) -> None:
+    if "engine" in ENGINE:
+        ENGINE["engine"].dispose()
+    ENGINE["engine"] = create_engine(url)
+
+
+def _save_all(note: int, **change: Any) -> None:
+    """Load in one transaction, write every column back in another (the Glance pattern)."""
+    with ENGINE["engine"].begin() as conn:
+        row = dict(conn.execute(select(NOTES.c.title, NOTES.c.body).where(NOTES.c.id == note)).mappings().one())
+    row.update(change)
+    with ENGINE["engine"].begin() as conn:
+        conn.execute(update(NOTES).where(NOTES.c.id == note).values(**row))
+
+
+def retitle(note: int, title: str) -> None:
+    _save_all(note, title=title)
+
+
+def rewrite(note: int, body: str) -> None:
+    _save_all(note, body=body)
+
+
+def _seed(conn: Any) -> None:
+    conn.execute(insert(NOTES).values(id=1, title="t", body="b"))
+
+
+ENTITY = Entity(NOTES, keys=[1], seed=_seed)
+OPS = {"retitle": operation(retitle, uses="app", sets="title"), "rewrite": operation(rewrite, uses="app", sets="body")}
+NOTES_SCENARIO = Scenario("own_notes", entity=ENTITY, configure=configure, operations=OPS)
+BURST = RunConfig(writers=8, readers=1, ops=8, think_ms=50)
+APP = get_strategy("app")
+
+
+def test_a_stress_burst_catches_the_application_losing_an_update(backend: Backend) -> None:
+    for seed in range(4):
+        cell = run_cell(NOTES_SCENARIO, APP, backend, replace(BURST, seed=seed))
+        assert cell.result is not None and not cell.harness_errors, cell.harness_errors
+        if cell.result.verdict == "lost-updates":
+            return
+    raise AssertionError(f"four bursts lost nothing: {cell.result}")
+
+
+def test_the_lock_view_names_the_holder_from_the_application_s_own_connection(backend: Backend) -> None:
+    with ScheduleRunner(backend) as runner:
+        out = runner.run("A=retitle B=rewrite A.read B.read A.write B.write A.commit B.commit", NOTES_SCENARIO, APP)
+    assert out.result.verdict == "lost-updates", out.text
+    assert "step B.write: <waiting ...> (lock held by A)" in out.transcript, out.transcript
+
+
+def _elsewhere(url: str) -> None:
+    ENGINE["engine"] = create_engine("sqlite://")  # an in-memory database: not the scratch database
+
+
+def _own_driver(note: int, title: str) -> None:
+    sqlite3.connect(":memory:").execute("SELECT 1")  # not through SQLAlchemy: invisible to the harness
+
+
+@pytest.mark.parametrize(
+    ("scenario", "expected"),
+    [
+        (
+            Scenario("misdirected", entity=ENTITY, configure=_elsewhere, operations=OPS),
+            "sent its statement to sqlite://, not the scratch database ",
+        ),
+        (
+            Scenario(
+                "failing_migrations",
+                entity=Entity(NOTES, keys=[1], seed=_seed, create=Command(["false"])),
+                configure=configure,
+                operations=OPS,
+            ),
+            "scenario 'failing_migrations': schema command false exited 1",
+        ),
+        (
+            Scenario(
+                "unseen",
+                entity=ENTITY,
+                configure=configure,
+                operations={"retitle": operation(_own_driver, uses="app", sets="title")},
+            ),
+            "scenario 'unseen': operation _own_driver sent no statement the harness could see",
+        ),
+    ],
+    ids=lambda v: v.name if isinstance(v, Scenario) else "",
+)
+def test_a_wrong_set_up_is_one_line_and_leaves_no_database(backend: Backend, scenario: Scenario, expected: str) -> None:
+    mine = f"_{os.getpid()}_"  # this process's scratch databases (another xdist worker's come and go)
+    before = {n for n in backend.leftover_databases() if mine in n}
+    with pytest.raises(UsageError) as err:
+        run_cell(scenario, APP, backend, RunConfig(writers=2, readers=0, ops=4))
+    assert expected in str(err.value) and "\n" not in str(err.value), str(err.value)
+    assert str(err.value).startswith(f"scenario {scenario.name!r}: "), str(err.value)
+    with ScheduleRunner(backend) as runner, pytest.raises(UsageError) as again:
+        runner.run("A.read B.read A.write B.write", scenario, APP)
+    assert expected in str(again.value)
+    assert {n for n in backend.leftover_databases() if mine in n} <= before
