@@ -115,29 +115,28 @@ def seed_tickets(conn: Connection) -> None:
     conn.execute(insert(tickets).values(id=1, title="printer jams", status="new", assignee="kim", revision=1))
 
 
-def retitle_via_domain(ticket_id: int, title: str) -> None:
+def _via_domain(cls: type[Ticket], ticket_id: int, **change: str) -> None:
     """The domain layer alone: load the object, change it, save it."""
-    ticket = Ticket.load(ticket_id)
-    ticket.title = title
+    ticket = cls.load(ticket_id)
+    for name, value in change.items():
+        setattr(ticket, name, value)
     ticket.save()
+
+
+def retitle_via_domain(ticket_id: int, title: str) -> None:
+    _via_domain(Ticket, ticket_id, title=title)
 
 
 def restatus_via_domain(ticket_id: int, status: str) -> None:
-    ticket = Ticket.load(ticket_id)
-    ticket.status = status
-    ticket.save()
+    _via_domain(Ticket, ticket_id, status=status)
 
 
 def retitle_checked_via_domain(ticket_id: int, title: str) -> None:
-    ticket = CheckedTicket.load(ticket_id)
-    ticket.title = title
-    ticket.save()
+    _via_domain(CheckedTicket, ticket_id, title=title)
 
 
 def restatus_checked_via_domain(ticket_id: int, status: str) -> None:
-    ticket = CheckedTicket.load(ticket_id)
-    ticket.status = status
-    ticket.save()
+    _via_domain(CheckedTicket, ticket_id, status=status)
 
 
 def retitle_via_db(ticket_id: int, title: str) -> None:
