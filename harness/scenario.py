@@ -308,7 +308,13 @@ def describe(scenario: Scenario) -> list[str]:
     """The scenario's tables, initial state and operations, as ``race-harness list -v`` prints them:
     what a user's own strategy reads and receives."""
     if scenario.entity is not None:
-        lines = [f"tables (the application's own; entity table {scenario.entity.parent.name}):"]
+        create = scenario.entity.create
+        made = f"made by {create}" if create is not None else "created from its MetaData"
+        lines = [f"tables (the application's own, {made}; entity table {scenario.entity.parent.name}):"]
+        if scenario.configure is not None:
+            hook = scenario.configure
+            name = f"{getattr(hook, '__module__', '?')}.{getattr(hook, '__qualname__', repr(hook))}"
+            lines.insert(0, f"the application connects itself: {name}(url) points it at the scratch database")
     else:
         lines = ["tables (updated_at's fractional digits come from the strategy: timestamp-occ:0 -> whole seconds):"]
     for table in scenario.tables(6).metadata.sorted_tables:
@@ -340,6 +346,9 @@ def describe(scenario: Scenario) -> list[str]:
         )
         parts += [f"removes {', '.join(sorted(w.intent.removes))}"] * bool(w.intent.removes)
         parts += ["replaces the child rows (keys it does not set are deleted)"] * w.intent.replace_children
-        calls = f"calls {w.call.name}(<{w.call.uses}>, key, ...), " if w.call is not None else ""
+        calls = ""
+        if w.call is not None:
+            handle = "" if w.call.uses == "app" else f"<{w.call.uses}>, "
+            calls = f"calls {w.call.name}({handle}key, ...), "
         lines.append(f"  {name} ({calls}{w.f}, entity {w.entity}): {'; '.join(parts) or 'no change'}")
     return lines

@@ -10,9 +10,10 @@ from decimal import Decimal
 import pytest
 from sqlalchemy import JSON, Column, ForeignKey, Integer, MetaData, Numeric, String, Table
 
-from race_harness import Children, Entity, Scenario, UsageError, WriterContext, operation
+from race_harness import Children, Command, Entity, Scenario, UsageError, WriterContext, operation
 from race_harness.entity import normalise
 from race_harness.runner.app_steps import is_write
+from race_harness.scenario import describe
 
 MD = MetaData()
 ITEMS = Table(
@@ -142,3 +143,15 @@ def test_writing_statements_are_told_from_reads() -> None:
     assert is_write("UPDATE items SET on_hand = 1") and is_write("  insert into t values (1)")
     assert is_write("/* app */ DELETE FROM t") and is_write("-- note\nREPLACE INTO t VALUES (1)")
     assert not is_write("SELECT * FROM t FOR UPDATE") and not is_write("COMMIT")
+
+
+def test_list_v_says_how_an_application_that_connects_itself_is_set_up() -> None:
+    sc = Scenario(
+        "own",
+        entity=Entity(ITEMS, keys=["A"], seed=_seed, create=Command(["myapp-manage", "migrate", "{url}"])),
+        configure=lambda url: None,
+        operations={"r": operation(lambda sku, on_hand: None, uses="app", sets="on_hand")},
+    )
+    text = "\n".join(describe(sc))
+    assert "the application connects itself: " in text and "(url) points it at the scratch database" in text
+    assert "made by myapp-manage migrate '{url}'" in text and "calls " in text and "(key, ...)" in text
