@@ -201,6 +201,7 @@ def _writer_process(spec: _ChildSpec, start: Any, results: Any) -> None:
     from race_harness.strategies.registry import get_strategy
 
     errors: list[str] = []
+    fatal: str | None = None  # a UsageError: the scenario's set-up is wrong, and the run ends with it
     history = History(origin=spec.origin, columns=False)  # only its events travel back; the merge indexes them
     try:
         scenario = get_scenario(spec.scenario).with_params(spec.params)
@@ -214,11 +215,15 @@ def _writer_process(spec: _ChildSpec, start: Any, results: Any) -> None:
         finally:
             engine.dispose()
             dispose_app_engines()
+    except UsageError as exc:
+        fatal = str(exc)
+        with contextlib.suppress(Exception):
+            start.abort()
     except Exception as exc:
         errors.append(f"writer process {spec.session}: {type(exc).__name__}: {exc}")
         with contextlib.suppress(Exception):
             start.abort()
-    results.put((spec.session, [ev.to_json() for ev in history.events], errors))
+    results.put((spec.session, [ev.to_json() for ev in history.events], errors, fatal))
 
 
 def _split(ops: int, writers: int) -> list[int]:
@@ -399,7 +404,7 @@ class StressRun:
         try:
             while len(parts) < len(procs):
                 try:
-                    _session, events, errors = results.get(timeout=1)
+                    _session, events, errors, fatal = results.get(timeout=1)
                 except queue.Empty:
                     if not any(p.is_alive() for p in procs):
                         self.errors.append(f"{len(procs) - len(parts)} writer process(es) exited without results")
@@ -407,6 +412,8 @@ class StressRun:
                     continue
                 parts.append([Event.from_json(e) for e in events])
                 self.errors.extend(errors)
+                if fatal is not None and self._fatal is None:
+                    self._fatal = UsageError(fatal)
         finally:
             self._writers_done.set()
             for p in procs:

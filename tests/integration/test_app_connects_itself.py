@@ -95,11 +95,19 @@ def _own_driver(note: int, title: str) -> None:
     sqlite3.connect(":memory:").execute("SELECT 1")  # not through SQLAlchemy: invisible to the harness
 
 
+MISDIRECTED = Scenario("misdirected", entity=ENTITY, configure=_elsewhere, operations=OPS)
+
+
+def test_a_writer_process_that_finds_the_application_misdirected_ends_the_run_in_one_line(backend: Backend) -> None:
+    with pytest.raises(UsageError, match=r"^scenario 'misdirected': operation .* not the scratch database"):
+        run_cell(MISDIRECTED, APP, backend, RunConfig(writers=2, readers=0, ops=4, processes=True))
+
+
 @pytest.mark.parametrize(
     ("scenario", "expected"),
     [
         (
-            Scenario("misdirected", entity=ENTITY, configure=_elsewhere, operations=OPS),
+            MISDIRECTED,
             "sent its statement to sqlite://, not the scratch database ",
         ),
         (
