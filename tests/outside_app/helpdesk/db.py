@@ -14,6 +14,7 @@ from sqlalchemy import Engine, create_engine, select, update
 from helpdesk.models import tickets
 
 _engine: Engine | None = None
+POOL_SIZE = 8
 
 
 class Conflict(Exception):
@@ -25,7 +26,12 @@ def configure(url: str) -> None:
     global _engine
     if _engine is not None:
         _engine.dispose()
-    _engine = create_engine(url)
+    _engine = create_engine(url, pool_size=POOL_SIZE)
+    # start-up opens the pool (and fails fast when the database does not answer): requests then
+    # find a connection waiting instead of each connecting first
+    opened = [_engine.connect() for _ in range(POOL_SIZE)]
+    for conn in opened:
+        conn.close()
 
 
 def engine() -> Engine:
