@@ -105,8 +105,8 @@ class Scenario:
     tables the harness declares (:func:`race_harness.schema.build_tables`; ``updated_at``'s precision
     is the strategy's, so there is one per precision), which the bundled strategies write to.
     ``configure(url)``: for an application that connects itself (operations with ``uses="app"``),
-    what points it at the scratch database; called before the sessions start, in every process. ``next_write`` picks
-    each stress write; by default the ``operations`` take turns."""
+    what points it at the scratch database; called before the sessions start, in every process.
+    ``next_write`` picks each stress write; by default the ``operations`` take turns."""
 
     name: str
     summary: str = ""
@@ -152,7 +152,14 @@ class Scenario:
     def configure_app(self, url: URL) -> None:
         """Point the application at ``url`` (the scenario's ``configure``), if it connects itself."""
         if self.configure is not None:
+            _CONFIGURED.clear()  # while it runs, and if it fails, the application points nowhere known
             run_setup("configure(url)", self.configure, url, self.name)
+            _CONFIGURED.append((self.configure, url))
+
+    def configured_for(self, url: URL) -> bool:
+        """Whether the last ``configure`` this process called was this scenario's, with ``url``: the
+        application points there still, so a schedule on the same database need not configure again."""
+        return [(self.configure, url)] == _CONFIGURED
 
     @property
     def is_app(self) -> bool:
@@ -252,6 +259,9 @@ class Scenario:
             raise UnknownNameError(f"schedule of scenario {self.name}", name, list(self.schedules))
         return self.schedules[name]
 
+
+# the (configure hook, URL) this process last pointed an application at, if the call succeeded
+_CONFIGURED: list[tuple[Configure, URL]] = []
 
 ENTRY_POINT_GROUP = "race_harness.scenarios"
 # id -> (the scenario, the text get_scenario found it by); the scenario is held so the id stays its own

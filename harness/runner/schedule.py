@@ -548,9 +548,13 @@ class ScheduleRunner:
         whole_seconds = strategy.timestamp_precision == 0
         with _one_second(whole_seconds) as window:
             tables, initial = self._fresh_tables(engine, scenario, strategy.timestamp_precision)
-            if scenario.configure is not None and self._scratch is not None:
-                # every run: the application may have been pointed elsewhere since (another runner's
-                # database); the engines it used are closed first, their pools holding this database
+            if (
+                scenario.configure is not None
+                and self._scratch is not None
+                and not scenario.configured_for(self._scratch.url)
+            ):
+                # again only if the application was pointed elsewhere since (another scenario's hook,
+                # another runner's database); the engines it used are closed first
                 dispose_app_engines()
                 scenario.configure_app(self._scratch.url)
             run = _Run(self, schedule, scenario, strategy, plan, engine, tables)
