@@ -442,7 +442,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         why = "; ".join([*(c.result.checker_errors if c.result else []), *c.harness_errors][:2])
         if not why and c.result is not None:
             undecided = [a.explanation for a in c.result.anomalies if a.kind == "counter-undecided"]
-            why = undecided[0] if undecided else "no contention: no two writes to one entity overlapped"
+            why = undecided[0] if undecided else "no contention: no write saw another write to its entity acknowledged"
         print(f"INCONCLUSIVE: {c.strategy} on {c.scenario} on {c.database} proved nothing: {why}", file=sys.stderr)
     if args.junit_xml and not unwritten:
         _, unwritten = _write(lambda: _junit_run(args.junit_xml, cells))

@@ -53,12 +53,7 @@ def check(
     verdict: Verdict
     if any(a.kind in lost_kinds() for a in anomalies):
         verdict = "lost-updates"
-    elif (
-        errors
-        or stats.overlapping_write_pairs == 0
-        or stats.ok == 0
-        or any(a.kind == "counter-undecided" for a in anomalies)
-    ):
+    elif errors or stats.raced_writes == 0 or stats.ok == 0 or any(a.kind == "counter-undecided" for a in anomalies):
         # no contention: the race never had a chance to happen; no write acknowledged: nothing could be
         # lost (every write failing is a broken run, not a safe one); undecided: unknown outcomes may hide a loss
         verdict = "inconclusive"

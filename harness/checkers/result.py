@@ -31,7 +31,10 @@ class Stats:
     conflicts: int = 0  # save attempts refused by the strategy or aborted by the database
     retries: int = 0
     fail_reasons: dict[str, int] = field(default_factory=dict)
-    overlapping_write_pairs: int = 0  # contention: pairs of writes to one entity whose intervals overlap
+    overlapping_write_pairs: int = 0  # pairs of writes to one entity whose intervals overlap (structural)
+    # contention, measured: settled writes during which another write to their entity was acknowledged
+    raced_writes: int = 0
+    in_flight_p50: float = 0.0  # median writes to one entity in flight (itself included) as a write ended
     same_read_pairs: int = 0  # pairs of acknowledged writes that read the same version of an entity
     duration_s: float = 0.0
     ops_per_s: float = 0.0
@@ -53,7 +56,8 @@ class CheckResult:
 
     @property
     def contention(self) -> int:
-        return self.stats.overlapping_write_pairs
+        """Settled writes that raced another acknowledged write: no verdict of safety without one."""
+        return self.stats.raced_writes
 
     def to_json(self) -> dict[str, object]:
         return asdict(self)

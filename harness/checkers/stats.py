@@ -9,7 +9,7 @@ import numpy as np
 
 from race_harness.checkers.result import Stats
 from race_harness.history import Operation
-from race_harness.optable import FAIL, I64, INFO, NEVER, NONE, OK, OpTable, distinct
+from race_harness.optable import FAIL, I64, Bool, INFO, NEVER, NONE, OK, OpTable, distinct
 
 HISTOGRAM_BOUNDS_MS = (1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000, 5000)
 
@@ -51,6 +51,28 @@ def overlapping(entity: I64, start: I64, end: I64) -> int:
     return total
 
 
+def raced_and_in_flight(entity: I64, start: I64, end: I64, ok: Bool, settled: Bool) -> tuple[int, float]:
+    """Contention measured, not configured: how many settled writes saw another write to their entity
+    acknowledged while they ran (had they read at their start, that read was stale by their end), and
+    the median number of writes to one entity in flight (itself included) when a settled write ended.
+
+    Both come from the history's times alone, so they mean the same for every strategy and for an
+    application's own functions; an unfinished write (``NEVER``) stays in flight to the end.
+    """
+    raced = 0
+    in_flight: list[I64] = []
+    for e in distinct(entity):
+        mine = entity == e
+        acked = np.sort(end[mine & ok])
+        ends, starts = np.sort(end[mine]), np.sort(start[mine])
+        s, t = start[mine & settled], end[mine & settled]
+        # acknowledgements strictly inside (start, end): a write's own end is not inside its interval
+        raced += int((np.searchsorted(acked, t, side="left") > np.searchsorted(acked, s, side="right")).sum())
+        in_flight.append(np.searchsorted(starts, t, side="right") - np.searchsorted(ends, t, side="left"))
+    flight = np.concatenate(in_flight) if in_flight else np.zeros(0, dtype=np.int64)
+    return raced, float(np.median(flight)) if len(flight) else 0.0
+
+
 def compute_stats(table: OpTable) -> Stats:
     w = table.writer
     kind = table.type[w]
@@ -69,6 +91,7 @@ def compute_stats(table: OpTable) -> Stats:
     same_read = table.read_state[w & (table.type == OK) & (table.read_state != NONE)]
     groups = np.bincount(same_read) if len(same_read) else np.zeros(0, dtype=np.int64)
     n_ok = int(ok.sum())
+    raced, in_flight = raced_and_in_flight(table.entity[w], start, end, ok, settled)
     return Stats(
         writes=int(w.sum()),
         ok=n_ok,
@@ -79,6 +102,8 @@ def compute_stats(table: OpTable) -> Stats:
         retries=int((attempts - 1).sum()),
         fail_reasons=dict(sorted(fail_reasons.items(), key=lambda kv: -kv[1])),
         overlapping_write_pairs=overlapping(table.entity[w], start, end),
+        raced_writes=raced,
+        in_flight_p50=in_flight,
         same_read_pairs=int((groups * (groups - 1) // 2).sum()),
         duration_s=duration,
         ops_per_s=n_ok / duration if duration > 0 else 0.0,

@@ -49,7 +49,7 @@ def check(
     verdict: Verdict
     if any(a.kind in lost_kinds() for a in anomalies):
         verdict = "lost-updates"
-    elif errors or stats.overlapping_write_pairs == 0 or any(a.kind == "counter-undecided" for a in anomalies):
+    elif errors or stats.raced_writes == 0 or any(a.kind == "counter-undecided" for a in anomalies):
         # no contention: the race never had a chance to happen; undecided: unknown outcomes may hide a loss
         verdict = "inconclusive"
     else:

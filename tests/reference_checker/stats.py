@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import bisect
 import heapq
 import math
+import statistics
 from collections import Counter, defaultdict
 from collections.abc import Sequence
 
@@ -47,6 +49,26 @@ def overlapping_pairs(ops: Sequence[Operation]) -> int:
     return total
 
 
+def raced_and_in_flight(writes: Sequence[Operation]) -> tuple[int, float]:
+    """Settled writes during which another write to their entity was acknowledged, and the median
+    writes to one entity in flight as a settled write ended (plain lists and bisect, per entity)."""
+    by_entity: dict[int, list[Operation]] = defaultdict(list)
+    for op in writes:
+        by_entity[op.entity].append(op)
+    raced = 0
+    flight: list[int] = []
+    for group in by_entity.values():
+        acked = sorted(o.end for o in group if o.type == "ok" and o.end is not None)
+        starts = sorted(o.start for o in group)
+        ends = sorted(math.inf if o.end is None else o.end for o in group)
+        for w in group:
+            if w.type == "info" or w.end is None:
+                continue
+            raced += bisect.bisect_left(acked, w.end) > bisect.bisect_right(acked, w.start)
+            flight.append(bisect.bisect_right(starts, w.end) - bisect.bisect_left(ends, w.end))
+    return raced, float(statistics.median(flight)) if flight else 0.0
+
+
 def same_read_groups(ops: Sequence[Operation]) -> list[list[Operation]]:
     """Acknowledged writes grouped by the exact version of the entity they read (groups of 2+)."""
     return HistoryIndex(ops).same_read_groups
@@ -63,6 +85,7 @@ def compute_stats(ops: Sequence[Operation], index: HistoryIndex | None = None) -
     latencies = sorted((op.end - op.start) / 1e6 for op in writes if op.type == "ok" and op.end is not None)
     ends = [op.end for op in writes if op.end is not None]
     duration = (max(ends) - min(op.start for op in writes)) / 1e9 if ends else 0.0
+    raced, in_flight = raced_and_in_flight(writes)
     return Stats(
         writes=len(writes),
         ok=outcome["ok"],
@@ -73,6 +96,8 @@ def compute_stats(ops: Sequence[Operation], index: HistoryIndex | None = None) -
         retries=retries,
         fail_reasons=dict(reasons),
         overlapping_write_pairs=overlapping_pairs(writes),
+        raced_writes=raced,
+        in_flight_p50=in_flight,
         same_read_pairs=sum(len(g) * (len(g) - 1) // 2 for g in index.same_read_groups),
         duration_s=duration,
         ops_per_s=outcome["ok"] / duration if duration > 0 else 0.0,
