@@ -353,8 +353,15 @@ def cmd_run(args: argparse.Namespace) -> int:
 
     from race_harness.databases import resolve_all
     from race_harness.matrix import run_matrix
-    from race_harness.report import LEGEND, format_evidence, format_not_run, format_table, new_run_dir, write_results
-    from race_harness.report.terminal import CellProgress, print_rich_table
+    from race_harness.report import (
+        format_evidence,
+        format_legend,
+        format_not_run,
+        format_table,
+        new_run_dir,
+        write_results,
+    )
+    from race_harness.report.terminal import CellProgress, plain_width, print_rich_table
     from race_harness.runner import RunConfig
     from race_harness.scenario import get_scenario, scenario_names
     from race_harness.strategies import get_strategy
@@ -402,6 +409,7 @@ def cmd_run(args: argparse.Namespace) -> int:
             try:
                 cells = run_matrix(scenarios, strategies, backends, configs, progress)
             except KeyboardInterrupt:
+                shown.end_line()  # the interrupted cell's progress line, ended before the messages
                 _write_partial(args.report_dir, finished, total, backends, configs)
                 raise
         results, unwritten = _write(
@@ -411,16 +419,17 @@ def cmd_run(args: argparse.Namespace) -> int:
         for b in backends:
             b.close()
     out = Console()
+    width = out.width if out.is_terminal else plain_width()  # plain text for logs and pipes: 120 or $COLUMNS
     if out.is_terminal:
         print_rich_table(cells, out)
     else:
-        print(format_table(cells))  # plain text for logs and pipes
+        print(format_table(cells, width))
     print()
-    print(LEGEND)
-    not_run = format_not_run(cells)
+    print(format_legend(cells, width))
+    not_run = format_not_run(cells, width)
     if not_run:
         print("\n" + not_run)
-    evidence = format_evidence(cells)
+    evidence = format_evidence(cells, width=width)
     if evidence:
         print("\nexample evidence:\n" + evidence)
     print(f"\nresults: {results}" if results else f"\nresults: NOT written: {unwritten}")

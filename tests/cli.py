@@ -46,3 +46,28 @@ def race_harness(
         return subprocess.run(
             [*COMMAND, *args], cwd=cwd, env=full_env, capture_output=True, text=True, timeout=timeout, check=False
         )
+
+
+def run_in_terminal(args: list[str], cwd: Path, columns: int = 220) -> tuple[int, str]:
+    """Run the CLI with stdout and stderr on a pseudo-terminal, as a person at a shell would."""
+    import pty
+    import struct
+    import termios
+
+    main, child = pty.openpty()
+    fcntl.ioctl(child, termios.TIOCSWINSZ, struct.pack("HHHH", 50, columns, 0, 0))  # the window's size
+    env = {**os.environ, "COLUMNS": str(columns), "TERM": "xterm-256color"}
+    with sweep_lock(exclusive=False) if args[:1] in (["run"], ["clean"]) else contextlib.nullcontext():
+        proc = subprocess.Popen([*COMMAND, *args], cwd=cwd, stdin=child, stdout=child, stderr=child, env=env)
+        os.close(child)
+        chunks = []
+        while True:
+            try:
+                data = os.read(main, 65536)
+            except OSError:  # the child closed the terminal
+                break
+            if not data:
+                break
+            chunks.append(data)
+        os.close(main)
+        return proc.wait(timeout=300), b"".join(chunks).decode("utf-8", "replace")

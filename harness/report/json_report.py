@@ -64,6 +64,8 @@ def write_results(
             "expected": cell.expected,
             # what ran, or for a cell that could not run, what was asked for (None: the database's default)
             "isolation": cell.plan.isolation if cell.plan else cell.requested[0],
+            # what was asked for (None: the database's default), the key of a comparison row
+            "requested_isolation": cell.requested[0],
             "scope": cell.plan.scope if cell.plan else cell.requested[1],
             "writers_in": cell.writers_in,
             "not_run": cell.not_run,

@@ -31,12 +31,17 @@ class ReportCell:
 
     @property
     def key(self) -> CellKey:
+        """What was asked for: scenario, strategy, database, requested isolation ("default": the
+        database's own), scope, writer mode. Each database's default is one value, so databases with
+        different defaults share a row instead of making a diagonal."""
         d = self.data
+        # files written before requested_isolation existed only say what ran
+        requested = d["requested_isolation"] if "requested_isolation" in d else d.get("isolation")
         return (
             d["scenario"],
             d["strategy"],
             d["database"],
-            d.get("isolation") or "default",
+            requested or "default",
             d.get("scope") or "separate",
             d.get("writers_in") or "threads",
         )
@@ -46,6 +51,12 @@ class ReportCell:
         """Everything but the database: one row of the matrix."""
         k = self.key
         return (k[0], k[1], f"{_short(k[3])} {k[4]}" + (" processes" if k[5] == "processes" else ""))
+
+    @property
+    def isolation_note(self) -> str:
+        """The isolation that ran, when the row does not already say it (RC, RR, SER), else ''."""
+        used = self.data.get("isolation")
+        return _short(used) if used and used != self.key[3] else ""
 
     @property
     def history_path(self) -> Path | None:

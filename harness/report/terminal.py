@@ -2,93 +2,211 @@
 
 from __future__ import annotations
 
+import os
 import sys
-from collections.abc import Sequence
+import textwrap
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 
-from rich import box
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
 from race_harness.matrix import CellResult
 
-COLUMNS = (
-    "scenario",
-    "strategy",
-    "database",
-    "isolation",
-    "scope",
-    "writers",
-    "verdict",
-    "expected",
-    "lost/ack",
-    "overlap",
-    "same-read",
-    "conflicts",
-    "retries",
-    "ops/s",
-    "p50-ms",
-    "p99-ms",
-)
-
-
+PLAIN_WIDTH = 120  # pipes and CI logs: wide enough for a table, narrow enough for a log viewer
+GAP = 2
 ISOLATION_SHORT = {"read-committed": "RC", "repeatable-read": "RR", "serializable": "SER"}
 
 
-def _row(cell: CellResult) -> list[str]:
-    expected = cell.expected or "-"
-    verdict = cell.shown + ("" if cell.matches in (True, None) else " !")
-    plan = [ISOLATION_SHORT[cell.plan.isolation], cell.plan.scope] if cell.plan else ["-", "-"]
-    head = [cell.scenario, cell.strategy, cell.database, *plan, cell.writers_in]
-    if cell.result is None:
-        return [*head, verdict, expected] + ["-"] * 8
-    r, s = cell.result, cell.result.stats
-    return [
-        *head,
-        verdict,
-        expected,
-        f"{r.lost_writes}/{r.acknowledged}",
-        str(s.overlapping_write_pairs),
-        str(s.same_read_pairs),
-        str(s.conflicts),
-        str(s.retries),
-        f"{s.ops_per_s:.0f}",
-        f"{s.latency_p50_ms:.1f}",
-        f"{s.latency_p99_ms:.1f}",
-    ]
+@dataclass(frozen=True)
+class Column:
+    name: str
+    value: Callable[[CellResult], str]
+    # key: names the cell (printed once as a heading when the same in every row, never dropped);
+    # keep: a figure never dropped; else dropped when the table does not fit, lowest drop first
+    key: bool = False
+    keep: bool = False
+    drop: int = 0
+
+
+def _stat(fmt: Callable[[CellResult], str]) -> Callable[[CellResult], str]:
+    return lambda c: "-" if c.result is None else fmt(c)
+
+
+def _raced(c: CellResult) -> str:
+    s = c.result.stats if c.result else None
+    settled = s.ok + s.fail if s else 0
+    return f"{100 * s.raced_writes / settled:.0f}%" if s and settled else "-"
+
+
+def _verdict(c: CellResult) -> str:
+    return c.shown + ("" if c.matches in (True, None) else " !")
+
+
+COLUMNS = (
+    Column("scenario", lambda c: c.scenario, key=True),
+    Column("strategy", lambda c: c.strategy, keep=True),
+    Column("database", lambda c: c.database, key=True),
+    Column("isolation", lambda c: ISOLATION_SHORT[c.plan.isolation] if c.plan else "-", key=True),
+    Column("scope", lambda c: c.plan.scope if c.plan else "-", key=True),
+    Column("writers", lambda c: c.writers_in, key=True),
+    Column("verdict", _verdict, keep=True),
+    Column("expected", lambda c: c.expected or "-", drop=8),
+    Column("lost/ack", _stat(lambda c: f"{c.result.lost_writes}/{c.result.acknowledged}"), keep=True),  # type: ignore[union-attr]
+    Column("raced", _stat(_raced), drop=9),
+    Column("in-flight", _stat(lambda c: f"{c.result.stats.in_flight_p50:g}"), drop=3),  # type: ignore[union-attr]
+    Column("same-read", _stat(lambda c: str(c.result.stats.same_read_pairs)), drop=2),  # type: ignore[union-attr]
+    Column("conflicts", _stat(lambda c: str(c.result.stats.conflicts)), drop=7),  # type: ignore[union-attr]
+    Column("retries", _stat(lambda c: str(c.result.stats.retries)), drop=4),  # type: ignore[union-attr]
+    Column("ops/s", _stat(lambda c: f"{c.result.stats.ops_per_s:.0f}"), drop=5),  # type: ignore[union-attr]
+    Column("p50-ms", _stat(lambda c: f"{c.result.stats.latency_p50_ms:.1f}"), drop=1),  # type: ignore[union-attr]
+    Column("p99-ms", _stat(lambda c: f"{c.result.stats.latency_p99_ms:.1f}"), drop=6),  # type: ignore[union-attr]
+)
+
+LEGEND_ENTRIES = {
+    "verdict": "lost = an acknowledged update was lost (evidence in results.json); none = no lost update "
+    "although writes raced; inconclusive = no contention or a harness error, never a pass; n/a = not run; "
+    "' !' = differs from the scenario's declared verdict (expected).",
+    "isolation": "the level that ran: RC read committed, RR repeatable read, SER serializable.",
+    "scope": "separate = read and write in two transactions (the seed bugs); single = one transaction.",
+    "writers": "threads or OS processes.",
+    "lost/ack": "acknowledged writes (or increments) lost / acknowledged.",
+    "raced": "contention, measured: share of settled writes during which another write to the same entity "
+    "was acknowledged (a read taken at their start was stale by their end); 0% makes a cell inconclusive.",
+    "in-flight": "median writes to one entity in flight, itself included, as a write ended.",
+    "same-read": "pairs of acknowledged writes that read the same version.",
+    "conflicts": "save attempts refused or aborted.",
+    "retries": "extra attempts (--on-conflict retry, serializable-retry).",
+    "ops/s": "acknowledged writes per second.",
+    "p50-ms": "median latency of acknowledged writes.",
+    "p99-ms": "99th-percentile latency of acknowledged writes.",
+}
+
+
+@dataclass
+class Layout:
+    """What fits: the heading (values the same in every row), the columns shown, the ones left out;
+    ``stacked`` when even the columns that are never left out do not fit the width."""
+
+    heading: list[tuple[str, str]]
+    columns: list[Column]
+    rows: list[list[str]]
+    dropped: list[str]
+    stacked: bool
+    width: int
+
+    def lines(self) -> list[str]:
+        out = []
+        if self.heading:
+            out += pack([f"{n} {v}" for n, v in self.heading], self.width, sep=" · ", first="in every row: ")
+            out.append("")
+        if self.stacked:
+            return out + self.stacked_lines()
+        header = [c.name for c in self.columns]
+        out.append(plain_table([header, *self.rows]))
+        return "\n".join(out).split("\n")
+
+    def stacked_lines(self) -> list[str]:
+        """One block per cell: what it is, then its figures, wrapped at the width."""
+        out: list[str] = []
+        for row in self.rows:
+            named = dict(zip((c.name for c in self.columns), row, strict=True))
+            title = [named.pop(c.name) for c in self.columns if c.key or c.name == "strategy"]
+            out += pack(title, self.width, sep=" · ")
+            out += pack([f"{k} {v}" for k, v in named.items()], self.width, indent="  ")
+        return out
+
+
+def layout(cells: Sequence[CellResult], width: int) -> Layout:
+    columns = list(COLUMNS)
+    rows = [[col.value(c) for col in columns] for c in cells]
+    heading: list[tuple[str, str]] = []
+    for i in reversed(range(len(columns))):
+        values = {r[i] for r in rows}
+        # a column of zero retries (and n/a cells' "-") says nothing per row: once in the heading
+        constant = (len(values) == 1 and columns[i].key) or (columns[i].name == "retries" and values <= {"0", "-"})
+        if constant and rows:
+            heading.insert(0, (columns[i].name, "0" if columns[i].name == "retries" else rows[0][i]))
+            del columns[i]
+            for r in rows:
+                del r[i]
+    dropped: list[str] = []
+    every_column, every_row = list(columns), [list(r) for r in rows]
+
+    def needed() -> int:
+        widths = [max(len(c.name), *(len(r[i]) for r in rows)) for i, c in enumerate(columns)]
+        return sum(widths) + GAP * (len(widths) - 1)
+
+    while needed() > width:
+        optional = [(c.drop, i) for i, c in enumerate(columns) if not (c.key or c.keep)]
+        if not optional:  # stacked: every figure, wrapped, instead of a table with none
+            return Layout(heading, every_column, every_row, [], True, width)
+        _, i = min(optional)
+        dropped.append(columns[i].name)
+        del columns[i]
+        for r in rows:
+            del r[i]
+    return Layout(heading, columns, rows, dropped, False, width)
+
+
+def pack(items: Sequence[str], width: int, *, sep: str = "  ", first: str = "", indent: str = "") -> list[str]:
+    """Items on as few lines as fit the width, never split inside an item (unless one alone is wider)."""
+    lines: list[str] = []
+    line = indent + first
+    for item in items:
+        start = line in (indent, indent + first)
+        candidate = line + ("" if start else sep) + item
+        if len(candidate) <= width or start:
+            line = candidate
+        else:
+            lines.append(line.rstrip())
+            line = indent + ("  " if first else "") + item
+    lines.append(line.rstrip())
+    return [textwrap.shorten(x, width, placeholder="…") if len(x) > width else x for x in lines]
 
 
 def plain_table(rows: Sequence[Sequence[str]]) -> str:
     """Aligned columns for logs and pipes: the header, a dashed rule that marks each column, the rows."""
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
-    lines = ["  ".join(v.ljust(w) for v, w in zip(r, widths, strict=True)).rstrip() for r in rows]
-    lines.insert(1, "  ".join("-" * w for w in widths))
+    lines = [(" " * GAP).join(v.ljust(w) for v, w in zip(r, widths, strict=True)).rstrip() for r in rows]
+    lines.insert(1, (" " * GAP).join("-" * w for w in widths))
     return "\n".join(lines)
 
 
-def format_table(cells: Sequence[CellResult]) -> str:
-    return plain_table([list(COLUMNS)] + [_row(c) for c in cells])
+def plain_width() -> int:
+    """A log's width: $COLUMNS when the caller set one, else 120."""
+    columns = os.environ.get("COLUMNS", "")
+    return int(columns) if columns.isdigit() and int(columns) > 0 else PLAIN_WIDTH
 
 
-LEGEND = (
-    "verdict: lost = an acknowledged update was lost (evidence in results.json); none = no lost update\n"
-    "  despite contention; inconclusive = no contention or a harness error, never a pass; n/a = not run.\n"
-    "  ' !' marks a verdict that differs from the scenario's declared one.\n"
-    "isolation: RC read committed, RR repeatable read, SER serializable.  scope: separate = read and write\n"
-    "  in two transactions (the seed bugs), single = one transaction.  writers: threads or OS processes.\n"
-    "lost/ack: acknowledged writes (or increments) lost / acknowledged.  overlap: pairs of writes to one\n"
-    "  entity that overlapped in time (contention).  same-read: pairs of acknowledged writes that read the\n"
-    "  same version.  conflicts: save attempts refused or aborted.  ops/s, p50/p99: acknowledged writes."
-)
+def format_table(cells: Sequence[CellResult], width: int | None = None) -> str:
+    return "\n".join(layout(cells, width or plain_width()).lines())
 
 
-def format_not_run(cells: Sequence[CellResult]) -> str:
+def wrap(text: str, width: int, indent: str = "  ") -> str:
+    """Prose at the width, broken between words only."""
+    return textwrap.fill(text, width, subsequent_indent=indent, break_long_words=False, break_on_hyphens=False)
+
+
+def format_legend(cells: Sequence[CellResult], width: int | None = None) -> str:
+    """The legend of what the table shows (and what it left out at this width), wrapped at the width."""
+    width = width or plain_width()
+    shown = layout(cells, width)
+    names = [name for name, _ in shown.heading] + [c.name for c in shown.columns]
+    entries = [f"{n}: {LEGEND_ENTRIES[n]}" for n in LEGEND_ENTRIES if n in names or n == "verdict"]
+    if shown.dropped:
+        entries.append(f"left out at {width} columns: {', '.join(shown.dropped)} (every figure is in results.json)")
+    return "\n".join(wrap(e, width) for e in entries)
+
+
+def format_not_run(cells: Sequence[CellResult], width: int | None = None) -> str:
     reasons = sorted({c.not_run for c in cells if c.not_run and "is not a scenario for" not in c.not_run})
-    return "\n".join(f"- n/a: {r}" for r in reasons)
+    return "\n".join(wrap(f"- n/a: {r}", width or plain_width()) for r in reasons)
 
 
-def format_evidence(cells: Sequence[CellResult], per_scenario: int = 1) -> str:
-    """One plain-language example of a lost update per scenario."""
+def format_evidence(cells: Sequence[CellResult], per_scenario: int = 1, width: int | None = None) -> str:
+    """One plain-language example of a lost update per scenario, wrapped at the width."""
     shown: dict[str, int] = {}
     lines = []
     for cell in cells:
@@ -97,7 +215,8 @@ def format_evidence(cells: Sequence[CellResult], per_scenario: int = 1) -> str:
         lost = [a for a in cell.result.anomalies if a.kind in ("lost-update", "counter-lost")]
         if lost:
             shown[cell.scenario] = shown.get(cell.scenario, 0) + 1
-            lines.append(f"- {cell.scenario} x {cell.strategy} x {cell.database}: {lost[0].explanation}")
+            text = f"- {cell.scenario} x {cell.strategy} x {cell.database}: {lost[0].explanation}"
+            lines.append(wrap(text, width or plain_width()))
     return "\n".join(lines)
 
 
@@ -105,11 +224,23 @@ VERDICT_STYLE = {"lost": "bold red", "none": "green", "inconclusive": "yellow", 
 
 
 def print_rich_table(cells: Sequence[CellResult], console: Console) -> None:
-    """The same table for a person at a terminal: aligned boxes, verdicts in colour."""
-    table = Table(*COLUMNS, box=box.SIMPLE_HEAVY, header_style="bold")
-    for cell in cells:
-        row = _row(cell)
-        verdict = COLUMNS.index("verdict")
+    """The same layout for a person at a terminal, at the console's width, verdicts in colour."""
+    shown = layout(cells, console.width)
+    if shown.heading:
+        for line in pack([f"{n} {v}" for n, v in shown.heading], console.width, sep=" · ", first="in every row: "):
+            console.print(line, highlight=False, soft_wrap=True)
+        console.print()
+    if shown.stacked:
+        for line in shown.stacked_lines():
+            console.print(line, highlight=False, soft_wrap=True)
+        return
+    # no box, one space of padding each side: columns GAP apart, exactly the width layout() measured
+    table = Table(box=None, padding=(0, 1), pad_edge=False, header_style="bold underline", expand=False)
+    for col in shown.columns:
+        table.add_column(col.name, no_wrap=True)
+    verdict = [c.name for c in shown.columns].index("verdict")
+    for cell, row in zip(cells, shown.rows, strict=True):
+        row = list(row)
         row[verdict] = f"[{VERDICT_STYLE.get(cell.shown, '')}]{row[verdict]}[/]"
         table.add_row(*row)
     console.print(table)
@@ -133,6 +264,7 @@ class CellProgress:
             transient=True,
         )
         self._task = self._bar.add_task("starting", total=total)
+        self._open = False  # a plain "[i/n] cell ..." line waits for its verdict
 
     def __enter__(self) -> CellProgress:
         if self.fancy:
@@ -142,6 +274,13 @@ class CellProgress:
     def __exit__(self, *exc: object) -> None:
         if self.fancy:
             self._bar.stop()
+        self.end_line()
+
+    def end_line(self) -> None:
+        """Finish a plain progress line left open by an interrupted cell, so what follows starts a line."""
+        if self._open:
+            print(file=sys.stderr, flush=True)
+            self._open = False
 
     def __call__(self, i: int, total: int, name: str, cell: CellResult | None) -> None:
         if self.quiet:
@@ -157,6 +296,7 @@ class CellProgress:
             print(f"[{i:>{self._width}}/{total}] {name} ...", end="", file=sys.stderr, flush=True)
         else:
             print(f" {cell.shown} {_detail(cell)}", file=sys.stderr, flush=True)
+        self._open = cell is None
 
 
 def _detail(cell: CellResult) -> str:

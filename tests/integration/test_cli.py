@@ -14,7 +14,7 @@ from xml.etree import ElementTree
 
 import pytest
 
-from tests.cli import COMMAND, race_harness, sweep_lock
+from tests.cli import COMMAND, race_harness, run_in_terminal, sweep_lock
 
 from .conftest import get_backend
 
@@ -36,21 +36,26 @@ class VersionWithoutCheck(Strategy):
 
 
 def table_rows(stdout: str) -> list[dict[str, str]]:
-    """The table as dicts. Column extents come from the dashed rule under the header, because
-    headers and values may contain spaces ("postgresql 18.6 (embedded)")."""
+    """The table as dicts, each with the heading's values (those the same in every row) too. Column
+    extents come from the dashed rule under the header, because headers and values may contain spaces
+    ("postgresql 18.6 (embedded)")."""
     lines = stdout.splitlines()
-    spans = [m.span() for m in re.finditer(r"-+", lines[1])]
+    rule = next(i for i, line in enumerate(lines) if re.fullmatch(r"-+(  -+)*", line))
+    # the heading wraps between its items: a line break stands for the " · " between two of them
+    heading = " · ".join(line.strip() for line in lines[:rule] if line.strip()).split("in every row: ")[-1]
+    common = dict(item.split(" ", 1) for item in heading.split(" · ")) if "in every row: " in stdout else {}
+    spans = [m.span() for m in re.finditer(r"-+", lines[rule])]
     spans[-1] = (spans[-1][0], 10_000)
 
     def cut(line: str) -> list[str]:
         return [line[a:b].strip() for a, b in spans]
 
-    names = cut(lines[0])
+    names = cut(lines[rule - 1])
     rows = []
-    for line in lines[2:]:
+    for line in lines[rule + 1 :]:
         if not line.strip():
             break
-        rows.append(dict(zip(names, cut(line), strict=True)))
+        rows.append({**common, **dict(zip(names, cut(line), strict=True))})
     return rows
 
 
@@ -212,6 +217,8 @@ def test_interrupted_run_leaves_no_database_behind(tmp_path: Path, sig: signal.S
     _, err = proc.communicate(timeout=60)
     assert proc.returncode == 128 + sig, err
     assert f"interrupted ({sig.name})" in err and "Traceback" not in err
+    # the message starts a line of its own, not glued onto the cell's unfinished "[1/1] ... ..." line
+    assert re.search(rf"^race-harness: interrupted \({sig.name}\)", err, re.M), err
     assert not [n for n in backend.leftover_databases() if mine in n]
 
 
@@ -261,28 +268,6 @@ def test_run_shows_isolation_scope_and_writer_processes_as_columns(tmp_path: Pat
     assert rows[1]["verdict"] == "lost" and rows[1]["expected"] == "lost"
 
 
-def run_in_terminal(args: list[str], cwd: Path) -> tuple[int, str]:
-    """Run the CLI with stdout and stderr on a pseudo-terminal, as a person at a shell would."""
-    import os
-    import pty
-
-    main, child = pty.openpty()
-    env = {**os.environ, "COLUMNS": "220", "TERM": "xterm-256color"}
-    proc = subprocess.Popen([*COMMAND, *args], cwd=cwd, stdin=child, stdout=child, stderr=child, env=env)
-    os.close(child)
-    chunks = []
-    while True:
-        try:
-            data = os.read(main, 65536)
-        except OSError:  # the child closed the terminal
-            break
-        if not data:
-            break
-        chunks.append(data)
-    os.close(main)
-    return proc.wait(timeout=120), b"".join(chunks).decode("utf-8", "replace")
-
-
 def test_terminal_gets_progress_bar_and_table_logs_get_plain_text(tmp_path: Path) -> None:
     args = ["run", "-s", "counter", "-S", "full-row", "-S", "version-occ", "-d", "sqlite", "-n", "60"]
     code, raw = run_in_terminal(args, tmp_path)
@@ -291,11 +276,12 @@ def test_terminal_gets_progress_bar_and_table_logs_get_plain_text(tmp_path: Path
     screen = re.sub(r"\x1b\[[0-9;?]*[A-Za-z]", "", raw)
     assert "eta" in screen and "━" in screen  # rich progress bar with ETA
     assert "counter x full-row x sqlite" in screen  # a line per finished cell
-    assert re.search(r"scenario\s+strategy\s+database.*\r?\n\s*━{20,}", screen)  # rich table, heavy rule
+    assert "in every row: scenario counter · database sqlite" in screen  # what every row shares, once
+    assert re.search(r"\x1b\[1;4mstrategy", raw)  # rich table: bold underlined header
     plain = race_harness(*args, cwd=tmp_path)  # pipes: no escape codes, no bar
     assert plain.returncode == 0
     assert "\x1b[" not in plain.stdout + plain.stderr and "━" not in plain.stdout
-    assert plain.stdout.splitlines()[1].startswith("---")
+    assert re.search(r"^strategy +verdict.*\n-+  -+", plain.stdout, re.M)
 
 
 OWN_SCENARIO = """

@@ -120,7 +120,7 @@ def _cli_layers(installed: Path, app_dir: Path, db: str, names: list[str], proce
         for name, cell in cells.items():
             assert cell["writers_in"] == ("processes" if processes else "threads"), cell
             if name not in HELPDESK_NAIVE:
-                assert cell["outcome"] == "none" and cell["stats"]["overlapping_write_pairs"] > 0, cell
+                assert cell["outcome"] == "none" and cell["stats"]["raced_writes"] > 0, cell
                 assert cell["setup_s"] >= 0, cell  # the migrations ran, timed apart from the run
         if all(cells[n]["outcome"] == "lost" for n in cells if n in HELPDESK_NAIVE):
             return

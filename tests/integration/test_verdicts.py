@@ -26,15 +26,16 @@ CELLS = [
 ]
 
 
-def _race_proven(strategy: Strategy, overlap: int, conflicts: int, same_read: int) -> bool:
-    """Writes overlapped, and the strategy's own sign of a race it survived is there."""
-    if overlap == 0:
+def _race_proven(strategy: Strategy, raced: int, conflicts: int, same_read: int) -> bool:
+    """Writes raced (an acknowledgement landed while another write ran), and the strategy's own sign
+    of a race it survived is there."""
+    if raced == 0:
         return False
     if strategy.proof == "same-read":
         return same_read > 0  # acknowledged writes raced from one read and nothing was lost
     if strategy.proof == "conflicts":
         return conflicts > 0  # the strategy or the database refused the losing writes
-    return True  # lock-based: overlapping writes queued on the lock
+    return True  # lock-based: racing writes queued on the lock
 
 
 @pytest.mark.parametrize(("scenario_name", "spec"), CELLS)
@@ -49,7 +50,7 @@ def test_declared_verdict(backend: Backend, scenario_name: str, spec: str) -> No
         s = result.stats
         seen.append(
             f"round {round_no}: {result.verdict} lost={result.lost_writes}/{result.acknowledged} "
-            f"overlap={s.overlapping_write_pairs} conflicts={s.conflicts} same-read={s.same_read_pairs}"
+            f"raced={s.raced_writes} conflicts={s.conflicts} same-read={s.same_read_pairs}"
         )
         assert not result.checker_errors, result.checker_errors
         assert s.writes == record.history.operations().__len__() - s.reads  # nothing dropped
@@ -64,7 +65,7 @@ def test_declared_verdict(backend: Backend, scenario_name: str, spec: str) -> No
                 + "\n".join(a.explanation for a in result.anomalies[:3])
             )
             assert not [a for a in result.invariant_violations], result.invariant_violations[:3]
-            if _race_proven(strategy, s.overlapping_write_pairs, s.conflicts, s.same_read_pairs):
+            if _race_proven(strategy, s.raced_writes, s.conflicts, s.same_read_pairs):
                 assert result.verdict == "no-lost-updates"
                 return
     pytest.fail(
