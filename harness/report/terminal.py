@@ -12,6 +12,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
+from race_harness.checkers import CheckResult
 from race_harness.matrix import CellResult
 
 PLAIN_WIDTH = 120  # pipes and CI logs: wide enough for a table, narrow enough for a log viewer
@@ -30,14 +31,14 @@ class Column:
     drop: int = 0
 
 
-def _stat(fmt: Callable[[CellResult], str]) -> Callable[[CellResult], str]:
-    return lambda c: "-" if c.result is None else fmt(c)
+def _stat(fmt: Callable[[CheckResult], str]) -> Callable[[CellResult], str]:
+    """A figure of a cell that ran; "-" for one that did not."""
+    return lambda c: "-" if c.result is None else fmt(c.result)
 
 
-def _raced(c: CellResult) -> str:
-    s = c.result.stats if c.result else None
-    settled = s.ok + s.fail if s else 0
-    return f"{100 * s.raced_writes / settled:.0f}%" if s and settled else "-"
+def _raced(r: CheckResult) -> str:
+    settled = r.stats.ok + r.stats.fail
+    return f"{100 * r.stats.raced_writes / settled:.0f}%" if settled else "-"
 
 
 def _verdict(c: CellResult) -> str:
@@ -53,15 +54,15 @@ COLUMNS = (
     Column("writers", lambda c: c.writers_in, key=True),
     Column("verdict", _verdict, keep=True),
     Column("expected", lambda c: c.expected or "-", drop=8),
-    Column("lost/ack", _stat(lambda c: f"{c.result.lost_writes}/{c.result.acknowledged}"), keep=True),  # type: ignore[union-attr]
+    Column("lost/ack", _stat(lambda r: f"{r.lost_writes}/{r.acknowledged}"), keep=True),
     Column("raced", _stat(_raced), drop=9),
-    Column("in-flight", _stat(lambda c: f"{c.result.stats.in_flight_p50:g}"), drop=3),  # type: ignore[union-attr]
-    Column("same-read", _stat(lambda c: str(c.result.stats.same_read_pairs)), drop=2),  # type: ignore[union-attr]
-    Column("conflicts", _stat(lambda c: str(c.result.stats.conflicts)), drop=7),  # type: ignore[union-attr]
-    Column("retries", _stat(lambda c: str(c.result.stats.retries)), drop=4),  # type: ignore[union-attr]
-    Column("ops/s", _stat(lambda c: f"{c.result.stats.ops_per_s:.0f}"), drop=5),  # type: ignore[union-attr]
-    Column("p50-ms", _stat(lambda c: f"{c.result.stats.latency_p50_ms:.1f}"), drop=1),  # type: ignore[union-attr]
-    Column("p99-ms", _stat(lambda c: f"{c.result.stats.latency_p99_ms:.1f}"), drop=6),  # type: ignore[union-attr]
+    Column("in-flight", _stat(lambda r: f"{r.stats.in_flight_p50:g}"), drop=3),
+    Column("same-read", _stat(lambda r: str(r.stats.same_read_pairs)), drop=2),
+    Column("conflicts", _stat(lambda r: str(r.stats.conflicts)), drop=7),
+    Column("retries", _stat(lambda r: str(r.stats.retries)), drop=4),
+    Column("ops/s", _stat(lambda r: f"{r.stats.ops_per_s:.0f}"), drop=5),
+    Column("p50-ms", _stat(lambda r: f"{r.stats.latency_p50_ms:.1f}"), drop=1),
+    Column("p99-ms", _stat(lambda r: f"{r.stats.latency_p99_ms:.1f}"), drop=6),
 )
 
 LEGEND_ENTRIES = {
