@@ -48,6 +48,10 @@ class Event:
     attempts: int = 1
     reason: str | None = None  # why a write failed: conflict, deadlock, serialization, integrity, ...
     error: str | None = None
+    # on a write's completion: when its last attempt began reading and began writing (the report's
+    # timeline marks them); absent on reads, in schedules, and in histories written before them
+    read_at: int | None = None
+    write_at: int | None = None
 
     def to_json(self) -> dict[str, object]:
         out: dict[str, object] = {
@@ -71,6 +75,10 @@ class Event:
             out["reason"] = self.reason
         if self.error is not None:
             out["error"] = self.error
+        if self.read_at is not None:
+            out["read_at"] = self.read_at
+        if self.write_at is not None:
+            out["write_at"] = self.write_at
         return out
 
     @classmethod
@@ -93,6 +101,8 @@ class Event:
             attempts=cast(int, data.get("attempts", 1)),
             reason=cast(str | None, data.get("reason")),
             error=cast(str | None, data.get("error")),
+            read_at=cast(int | None, data.get("read_at")),
+            write_at=cast(int | None, data.get("write_at")),
         )
 
 
@@ -114,6 +124,8 @@ class Operation:
     attempts: int = 1
     reason: str | None = None
     error: str | None = None
+    read_at: int | None = None
+    write_at: int | None = None
 
     @property
     def is_write(self) -> bool:
@@ -177,6 +189,8 @@ class History:
         attempts: int = 1,
         reason: str | None = None,
         error: str | None = None,
+        read_at: int | None = None,
+        write_at: int | None = None,
     ) -> None:
         with self._lock:
             inv = self._events[invoke_index]
@@ -194,6 +208,8 @@ class History:
                     attempts=attempts,
                     reason=reason,
                     error=error,
+                    read_at=read_at,
+                    write_at=write_at,
                 )
             )
 
@@ -225,6 +241,8 @@ class History:
             attempts=ev.attempts,
             reason=ev.reason,
             error=ev.error,
+            read_at=ev.read_at,
+            write_at=ev.write_at,
         )
         self._settle(slot, op, inv)
 

@@ -127,20 +127,28 @@ class WriterSession:
         if self.config.think_ms:
             time.sleep(rng.uniform(0, self.config.think_ms) / 1000)
 
-    def attempt(self, conn: Connection, op: WriteOp, rng: random.Random) -> Attempt:
+    def attempt(self, conn: Connection, op: WriteOp, rng: random.Random, marks: list[int | None]) -> Attempt:
         """Read, think, write, commit: the three steps of :class:`OpSteps` back to back (an
-        application function: called whole, with the think pause before its first write)."""
+        application function: called whole, with the think pause before its first write).
+        ``marks`` gets when the attempt began reading and, after the pause, writing."""
         steps = steps_for(self.strategy, self.backend, self.tables, self.plan.scope, conn, op, write_with_commit=True)
+
+        def think() -> None:
+            self._think(rng)
+            marks[1] = self.history.now()
+
         with self.strategy.guard():
-            return steps.run_through(lambda: self._think(rng))
+            marks[:] = [self.history.now(), None]
+            return steps.run_through(think)
 
     def write_once(self, conn: Connection, session: int, op: WriteOp, rng: random.Random) -> Connection:
         index = self.history.invoke(session, "writer", op.f, op.entity, op.intent)
         attempts = 0
+        marks: list[int | None] = [None, None]  # the last attempt's read and write moments
         try:
             while True:
                 attempts += 1
-                outcome = self.attempt(conn, op, rng)
+                outcome = self.attempt(conn, op, rng, marks)
                 if conn.invalidated:  # the connection died: open a fresh one for the next attempt
                     conn.close()
                     conn = self.engine.connect()
@@ -158,6 +166,8 @@ class WriterSession:
             attempts=attempts,
             reason=outcome.reason,
             error=outcome.error,
+            read_at=marks[0],
+            write_at=marks[1],
         )
         return conn
 
