@@ -614,7 +614,7 @@ def cmd_report(args: argparse.Namespace) -> int:
     for note in merged.notes:
         print(f"note: {note}", file=sys.stderr)
     if not charts.available():
-        print(f"note: report.html has the tables only; {charts.MISSING}", file=sys.stderr)
+        print(f"note: report.html has no timelines; {charts.MISSING}", file=sys.stderr)
     print(f"{len(merged.cells)} cells from {len(merged.sources)} file(s), databases: {', '.join(merged.databases)}")
     print(f"markdown: {out / 'report.md'}\nhtml:     {out / 'report.html'}")
     return 0

@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import html
+from typing import Any
 
 from race_harness.report import charts
+from race_harness.report.accounting import account_for_counter
+from race_harness.report.heatmap import heat_maps
 from race_harness.report.markdown import verdict_text
-from race_harness.report.merge import FIGURE_COLUMNS, Merged, figure_rows
+from race_harness.report.merge import FIGURE_COLUMNS, Merged, ReportCell, figure_rows
 
 MAX_TIMELINES = 8
 CSS = """
@@ -14,6 +17,16 @@ body { font: 14px/1.45 system-ui, -apple-system, "Segoe UI", sans-serif; margin:
        color: #1f2933; padding: 0 1rem; }
 h1 { font-size: 1.6rem; } h2 { margin-top: 2.2rem; border-bottom: 1px solid #d9e2ec; }
 table { border-collapse: collapse; margin: 0.5rem 0; font-size: 13px; }
+.scroll { overflow-x: auto; max-width: 100%; }  /* a wide matrix scrolls inside itself, never the page */
+#matrix { font-size: 12px; white-space: nowrap; }
+#matrix td, #matrix th { padding: 0.15rem 0.4rem; }
+#matrix .label { position: sticky; left: 0; background: #fff; z-index: 1; }
+#matrix small { color: #52606d; }
+p.not-drawn { color: #52606d; font-style: italic; }
+table.heat { font-size: 11px; white-space: nowrap; }
+table.heat td { text-align: right; min-width: 3.2rem; padding: 0.1rem 0.35rem; border-color: #fff; }
+table.heat th { font-weight: normal; padding: 0.1rem 0.35rem; }
+table.heat th.label { text-align: right; position: sticky; left: 0; background: #fff; }
 th, td { border: 1px solid #d9e2ec; padding: 0.25rem 0.55rem; text-align: left; vertical-align: top; }
 th { background: #f0f4f8; }
 td.lost { background: #fde2e1; } td.none { background: #e3f9e5; } td.inconclusive { background: #fff3c4; }
@@ -29,11 +42,13 @@ def _e(text: object) -> str:
 
 
 def _matrix(merged: Merged) -> str:
+    """Rows by what was asked (scenario, strategy, requested isolation and scope), a column per
+    database in engine and version order: a heat map of verdicts with the figure in each cell."""
     dbs = merged.databases
-    head = "".join(f"<th>{_e(h)}</th>" for h in ["scenario", "strategy", "isolation / scope", *dbs])
+    head = '<th class="label">scenario · strategy · asked</th>' + "".join(f"<th>{_e(db)}</th>" for db in dbs)
     body = []
     for row in merged.rows:
-        tds = [f"<td>{_e(v)}</td>" for v in row]
+        tds = [f'<td class="label">{_e(" · ".join(row))}</td>']
         for db in dbs:
             cell = merged.cell(row, db)
             if cell is None:
@@ -42,55 +57,73 @@ def _matrix(merged: Merged) -> str:
             classes = [str(cell.get("outcome"))]
             if cell.get("matches_expectation") is False:
                 classes.append("mismatch")
-            text = verdict_text(cell).replace("**", "")
-            tds.append(f'<td class="{_e(" ".join(classes))}">{_e(text)}</td>')
+            text = verdict_text(cell, with_isolation=False).replace("**", "")
+            shows = cell.isolation_note and cell.get("outcome") != "n/a"
+            note = f" <small>{_e(cell.isolation_note)}</small>" if shows else ""
+            title = f"{' x '.join(cell.key[:3])}: {cell.get('outcome')}, isolation {cell.get('isolation') or '?'}"
+            tds.append(f'<td class="{_e(" ".join(classes))}" title="{_e(title)}">{_e(text)}{note}</td>')
         body.append("<tr>" + "".join(tds) + "</tr>")
-    return f'<table id="matrix"><thead><tr>{head}</tr></thead><tbody>{"".join(body)}</tbody></table>'
+    table = f'<table id="matrix"><thead><tr>{head}</tr></thead><tbody>{"".join(body)}</tbody></table>'
+    return f'<div class="scroll">{table}</div>'
 
 
 def _figures(merged: Merged) -> str:
     head = "".join(f"<th>{_e(h)}</th>" for h in FIGURE_COLUMNS)
     body = "".join("<tr>" + "".join(f"<td>{_e(v)}</td>" for v in row) + "</tr>" for row in figure_rows(merged))
-    return f'<table id="figures"><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>'
+    return f'<div class="scroll"><table id="figures"><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table></div>'
+
+
+TIMELINE_CAPTION = (
+    "Timeline: sessions as lanes, operations as bars; red and orange: the operations of the anomaly, as "
+    "labelled, with their read (▼), write (◆) and acknowledgement (●); grey: other writes; blue: reads; "
+    "hatched: outcome unknown. Times are seconds into the run, as in the text."
+)
+
+
+def _explanation(cell: ReportCell) -> tuple[str, dict[str, Any] | None] | None:
+    """The text and the anomaly to draw for a cell that lost something; None when it lost nothing."""
+    anomalies = cell.get("anomalies") or []
+    first = next((a for a in anomalies if a.get("kind") == "lost-update"), None)
+    if first is not None:
+        return first["explanation"], first
+    counter = next((a for a in anomalies if a.get("kind") == "counter-lost"), None)
+    if counter is not None:
+        account = account_for_counter(cell, counter)
+        if account is None:
+            return counter["explanation"], None
+        drawn = {"kind": "same-read-overwrite", "ops": account.group[:4]}
+        return f"{counter['explanation']} {account.text}", drawn
+    pair = next((a for a in anomalies if a.get("kind") == "same-read-overwrite"), None)
+    return (pair["explanation"], pair) if pair is not None else None
 
 
 def _explanations(merged: Merged) -> str:
     parts: list[str] = []
     seen: set[tuple[str, str]] = set()
     for cell in sorted(merged.cells, key=lambda c: c.key):
-        anomalies = [
-            a for a in (cell.get("anomalies") or []) if a.get("kind") in ("lost-update", "same-read-overwrite")
-        ]
-        first = next((a for a in anomalies if a.get("kind") == "lost-update"), anomalies[0] if anomalies else None)
-        if first is None or (cell.key[0], cell.key[2]) in seen or len(parts) >= MAX_TIMELINES:
+        if (cell.key[0], cell.key[2]) in seen or len(parts) >= MAX_TIMELINES:
+            continue
+        found = _explanation(cell)
+        if found is None:
             continue
         seen.add((cell.key[0], cell.key[2]))
-        svg = charts.timeline(cell, first) if charts.available() else ""
-        picture = (
-            (
-                f'<figure class="timeline"><figcaption>Timeline: sessions as lanes, operations as bars (read, think, '
-                f"write); red and orange: the two writes of the anomaly, as labelled; grey: other writes; blue: "
-                f"reads; hatched: outcome unknown"
-                f"</figcaption>{svg}</figure>"
-            )
-            if svg
-            else ""
-        )
+        text, drawn = found
+        svg = charts.timeline(cell, drawn) if drawn is not None and charts.available() else None
+        picture = f'<figure class="timeline"><figcaption>{TIMELINE_CAPTION}</figcaption>{svg}</figure>' if svg else ""
         parts.append(
-            f"<section><h3>{_e(' x '.join(cell.key[:3]))}</h3>"
-            f'<p class="explanation">{_e(first["explanation"])}</p>{picture}</section>'
+            f'<section><h3>{_e(" x ".join(cell.key[:3]))}</h3><p class="explanation">{_e(text)}</p>{picture}</section>'
         )
-    return "".join(parts) or "<p>No lost update in these results.</p>"
+    missing = "" if charts.available() else f'<p id="no-timelines">Timelines not drawn: {_e(charts.MISSING)}.</p>'
+    return missing + "".join(parts) if parts else "<p>No lost update in these results.</p>"
 
 
 def render_html(merged: Merged) -> str:
-    figures = (
-        "".join(
-            f'<figure class="chart" id="{cid}"><figcaption>{_e(caption)}</figcaption>{svg}</figure>'
-            for cid, caption, svg in charts.charts(merged)
-        )
-        if charts.available()
-        else f'<p id="no-charts">Not drawn: {_e(charts.MISSING)}.</p>'
+    figures = "".join(
+        f'<figure class="chart" id="{chart.id}"><figcaption>{_e(chart.caption)}</figcaption>{table}</figure>'
+        if table
+        else f'<p class="not-drawn" id="{chart.id}">{_e(chart.caption.split(":")[0])}: not drawn, {_e(chart.empty)} '
+        f"in these results.</p>"
+        for chart, table in heat_maps(merged)
     )
     notes = "".join(f"<li>{_e(n)}</li>" for n in merged.notes)
     sources = "".join(f"<li>{_e(p)}</li>" for p in merged.sources)
@@ -103,7 +136,9 @@ def render_html(merged: Merged) -> str:
 databases: {_e(", ".join(merged.databases))}.</p>
 <h2>Verdicts</h2>
 <p><b>lost N/M</b>: N of M acknowledged writes lost. <b>none</b>: nothing lost although writes raced (contention is
-required for it). A red outline marks a verdict that differs from the scenario's declared one.</p>
+required for it). Rows are what was asked: <i>default</i> is each database's own isolation level, shown small in
+the cell (RC, RR, SER) when it is not the row's. A red outline marks a verdict that differs from the scenario's
+declared one.</p>
 {_matrix(merged)}
 <h2>Charts</h2>
 {figures}

@@ -20,20 +20,25 @@ def table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
     return "\n".join(lines)
 
 
-def verdict_text(cell: ReportCell | None) -> str:
+def verdict_text(cell: ReportCell | None, *, with_isolation: bool = True) -> str:
+    """A matrix cell: the verdict with its figure, and the isolation that ran when the row does not say it."""
     if cell is None:
         return ""
     outcome = cell.get("outcome", "?")
     s = cell.stats
+    notes = []
     if outcome == "lost":
         text = f"**lost** {cell.get('lost_writes')}/{cell.get('acknowledged')}"
-    elif outcome == "none":
-        text = f"none ({s.get('conflicts', 0)} conflicts)" if s.get("conflicts") else "none"
     else:
         text = outcome
-    expected = cell.get("expected")
+        if outcome == "none" and s.get("conflicts"):
+            notes.append(f"{s['conflicts']} conflicts")
+    if with_isolation and cell.isolation_note and outcome != "n/a":
+        notes.append(cell.isolation_note)
+    if notes:
+        text += f" ({', '.join(notes)})"
     if cell.get("matches_expectation") is False:
-        text += f" ⚠ expected {expected}"
+        text += f" ⚠ expected {cell.get('expected')}"
     return text
 
 
@@ -47,6 +52,7 @@ def render_markdown(merged: Merged) -> str:
         "## Verdicts",
         "",
         "`lost N/M`: N of M acknowledged writes lost. `none`: nothing lost although writes raced. "
+        "Rows are what was asked: `default` is each database's own isolation level, named in the cell. "
         "⚠ marks a verdict that differs from the scenario's declared one.",
         "",
         table(

@@ -178,11 +178,13 @@ def merge(paths: Sequence[Path]) -> Merged:
 FIGURE_COLUMNS = (
     "scenario",
     "strategy",
-    "isolation / scope",
+    "asked",
     "database",
+    "isolation",
     "verdict",
     "lost/ack",
-    "overlap",
+    "raced",
+    "in flight",
     "conflicts",
     "retries",
     "ops/s",
@@ -191,18 +193,28 @@ FIGURE_COLUMNS = (
 )
 
 
+def raced_share(stats: dict[str, Any]) -> str:
+    """Settled writes that raced an acknowledgement, as a share; "-" in files from before the figure."""
+    settled = int(stats.get("ok", 0)) + int(stats.get("fail", 0))
+    if "raced_writes" not in stats or not settled:
+        return "-"
+    return f"{100 * stats['raced_writes'] / settled:.0f}%"
+
+
 def figure_rows(merged: Merged) -> list[list[str]]:
     """Every cell's figures, one row each, in a stable order (for the Markdown and the HTML report)."""
     rows = []
-    for c in sorted(merged.cells, key=lambda c: c.key):
+    for c in sorted(merged.cells, key=lambda c: (c.key[0], c.key[1], database_order(c.key[2]), c.key[3:])):
         s = c.stats
         rows.append(
             [
                 *c.row,
                 c.key[2],
+                _short(str(c.get("isolation") or "-")),
                 str(c.get("outcome")),
                 f"{c.get('lost_writes', '-')}/{c.get('acknowledged', '-')}",
-                str(s.get("overlapping_write_pairs", "-")),
+                raced_share(s),
+                f"{s['in_flight_p50']:g}" if "in_flight_p50" in s else "-",
                 str(s.get("conflicts", "-")),
                 str(s.get("retries", "-")),
                 f"{s.get('ops_per_s', 0):.0f}",

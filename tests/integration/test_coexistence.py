@@ -64,13 +64,15 @@ def test_a_project_with_its_own_harness_and_scenarios_packages(installed: Path, 
     cells = json.loads((user_project / results).read_text())["cells"]
     assert {c["scenario"] for c in cells} == {"counter"} and len(cells) == 5
 
-    # the base install has no matplotlib: the Markdown report is complete, the HTML says what is missing
+    # the base install has no matplotlib: the Markdown report and the HTML heat maps are complete, the HTML
+    # says that its timelines are missing and why
     assert _run([str(installed / "python"), "-c", "import matplotlib"], user_project).returncode != 0
     proc = _run([str(installed / "race-harness"), "report", str(results), "-o", "merged"], user_project)
     _ok(proc, "race-harness report")
     assert "pip install 'race-harness[report]'" in proc.stderr
     assert "| counter |" in (user_project / "merged" / "report.md").read_text()
-    assert 'id="no-charts"' in (user_project / "merged" / "report.html").read_text()
+    page = (user_project / "merged" / "report.html").read_text()
+    assert 'id="no-timelines"' in page and '<figure class="chart" id="chart-lost-rate">' in page
 
     version = _ok(_run([str(installed / "race-harness"), "--version"], user_project), "--version")
     assert version.startswith("race-harness ")
