@@ -83,12 +83,13 @@ def heat_map(merged: Merged, chart: Chart) -> str | None:
     if not values or (chart.zero_is_empty and not any(values)):
         return None
     top = max(values) or 1.0
+    variant = len({row[2] for row in merged.rows}) > 1  # "default separate" in every row says nothing
     head = "<th></th>" + "".join(f"<th>{html.escape(db)}</th>" for db in dbs)
     body = []
     for row in merged.rows:
         if not any((row, db) in grid for db in dbs):
             continue
-        tds = [f'<th class="label">{html.escape(" · ".join(row))}</th>']
+        tds = [f'<th class="label">{html.escape(" · ".join(row if variant else row[:2]))}</th>']
         for db in dbs:
             v = grid.get((row, db))
             if v is None:
