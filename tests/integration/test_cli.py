@@ -14,7 +14,7 @@ from xml.etree import ElementTree
 
 import pytest
 
-from tests.cli import COMMAND, race_harness, run_in_terminal, sweep_lock
+from tests.cli import COMMAND, race_harness, run_in_terminal, sweep_lock, table_rows
 
 from .conftest import get_backend
 
@@ -33,30 +33,6 @@ class VersionWithoutCheck(Strategy):
     def save(self, conn, tables, snapshot, intent, now):
         return full_row_write(conn, tables, snapshot, intent, now, extra={"version": tables.parent.c.version + 1})
 '''
-
-
-def table_rows(stdout: str) -> list[dict[str, str]]:
-    """The table as dicts, each with the heading's values (those the same in every row) too. Column
-    extents come from the dashed rule under the header, because headers and values may contain spaces
-    ("postgresql 18.6 (embedded)")."""
-    lines = stdout.splitlines()
-    rule = next(i for i, line in enumerate(lines) if re.fullmatch(r"-+(  -+)*", line))
-    # the heading wraps between its items: a line break stands for the " · " between two of them
-    heading = " · ".join(line.strip() for line in lines[:rule] if line.strip()).split("in every row: ")[-1]
-    common = dict(item.split(" ", 1) for item in heading.split(" · ")) if "in every row: " in stdout else {}
-    spans = [m.span() for m in re.finditer(r"-+", lines[rule])]
-    spans[-1] = (spans[-1][0], 10_000)
-
-    def cut(line: str) -> list[str]:
-        return [line[a:b].strip() for a, b in spans]
-
-    names = cut(lines[rule - 1])
-    rows = []
-    for line in lines[rule + 1 :]:
-        if not line.strip():
-            break
-        rows.append({**common, **dict(zip(names, cut(line), strict=True))})
-    return rows
 
 
 def install_plugin(root: Path) -> dict[str, str]:

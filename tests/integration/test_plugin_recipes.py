@@ -19,6 +19,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.cli import table_rows
+
 REPO = Path(__file__).resolve().parents[2]
 
 OWN_CODE = '''
@@ -95,4 +97,5 @@ def test_a_stress_failure_prints_commands_that_reproduce_it_from_the_project(pro
 
     rerun = _race_harness(run[1] + " -q --report-dir rerun", project)
     assert rerun.returncode == 0, rerun.stderr  # the user's strategy declares nothing: exit 0 either way
-    assert re.search(r"glance_image_update\s+app-version-bump\s+.*\blost\b", rerun.stdout), rerun.stdout[-2000:]
+    rows = {(r["scenario"], r["strategy"]): r for r in table_rows(rerun.stdout)}
+    assert rows[("glance_image_update", "app-version-bump")]["verdict"] == "lost", rerun.stdout[-2000:]
