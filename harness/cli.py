@@ -818,7 +818,10 @@ class _Signals:
 
     def __exit__(self, *exc: object) -> None:
         for sig, handler in self.previous.items():
-            signal.signal(sig, handler)  # type: ignore[arg-type]
+            # once interrupted the process is on its way out: a later signal (during the interpreter's
+            # own shutdown, which can take a moment with sessions still closing) must not turn the
+            # exit code 128 + n into a death by signal
+            signal.signal(sig, signal.SIG_IGN if self.received else handler)  # type: ignore[arg-type]
 
 
 def main(argv: Sequence[str] | None = None) -> int:

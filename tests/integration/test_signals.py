@@ -3,25 +3,37 @@
 The embedded PostgreSQL and SQLite live in folders the harness creates under ``$TMPDIR``; each test
 gives its run a ``$TMPDIR`` of its own, so "nothing left" is checked exactly: no folder, no server
 process, no guard process. SIGKILL runs no handler at all, so what cleans up after it is the guard
-(:mod:`race_harness.databases.watchdog`), within seconds. (Servers the harness does not own --
-PostgreSQL and MariaDB -- keep a killed run's scratch database until the next run drops it: see
-``test_leftovers_of_a_killed_run_are_dropped_and_nothing_else`` in test_cli.py.)
+(:mod:`race_harness.databases.watchdog`), within seconds. On PostgreSQL and MariaDB, which the
+harness does not own, SIGINT, SIGTERM and a double SIGINT mid-run drop the run's scratch databases
+before it exits; after SIGKILL the next start (or ``race-harness clean``) drops them, which
+``test_leftovers_of_a_killed_run_are_dropped_and_nothing_else`` in test_cli.py shows.
 """
 
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import subprocess
+import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 
 from tests.cli import COMMAND, sweep_lock
+from tests.integration.conftest import get_backend
 
 EXPECTED = {signal.SIGINT: 130, signal.SIGTERM: 143, signal.SIGKILL: -9}
+
+
+@pytest.fixture
+def tmp() -> Iterator[Path]:
+    """A short $TMPDIR of the run's own: a Unix socket's path (the embedded server's) has ~100 bytes."""
+    path = Path(tempfile.mkdtemp(prefix="rh-sig-", dir="/tmp"))
+    yield path
+    shutil.rmtree(path, ignore_errors=True)
 
 
 def _ours(tmp: Path) -> list[str]:
@@ -67,10 +79,8 @@ MOMENTS: dict[str, tuple[str, Callable[[Path], bool], float]] = {
 
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM, signal.SIGKILL], ids=lambda s: s.name)
 @pytest.mark.parametrize("moment", list(MOMENTS))
-def test_a_signal_at_any_moment_leaves_nothing(tmp_path: Path, moment: str, sig: signal.Signals) -> None:
+def test_a_signal_at_any_moment_leaves_nothing(tmp_path: Path, tmp: Path, moment: str, sig: signal.Signals) -> None:
     db, reached, settle = MOMENTS[moment]
-    tmp = tmp_path / "tmp"
-    tmp.mkdir()
     env = {**os.environ, "TMPDIR": str(tmp)}
     args = [*COMMAND, "run", "-s", "counter", "-S", "full-row", "-d", db, "--duration", "60", "-q"]
     with sweep_lock(exclusive=False):
@@ -92,9 +102,7 @@ def test_a_signal_at_any_moment_leaves_nothing(tmp_path: Path, moment: str, sig:
     assert _wait(lambda: not _processes_on(tmp), 15), f"still running: {_processes_on(tmp)}"
 
 
-def test_a_second_interrupt_during_clean_up_cuts_nothing_short(tmp_path: Path) -> None:
-    tmp = tmp_path / "tmp"
-    tmp.mkdir()
+def test_a_second_interrupt_during_clean_up_cuts_nothing_short(tmp_path: Path, tmp: Path) -> None:
     env = {**os.environ, "TMPDIR": str(tmp)}
     args = [*COMMAND, "run", "-s", "counter", "-S", "full-row", "-d", "embedded-postgres", "--duration", "60", "-q"]
     with sweep_lock(exclusive=False):
@@ -113,3 +121,28 @@ def test_a_second_interrupt_during_clean_up_cuts_nothing_short(tmp_path: Path) -
     assert "Traceback" not in err, err
     assert _wait(lambda: not _ours(tmp), 30), f"left behind: {_ours(tmp)}"
     assert _wait(lambda: not _processes_on(tmp), 15), f"still running: {_processes_on(tmp)}"
+
+
+@pytest.mark.parametrize("signals", [["SIGINT"], ["SIGTERM"], ["SIGINT", "SIGINT"]], ids="+".join)
+@pytest.mark.parametrize("server", ["postgres", "mysql"])
+def test_a_signal_mid_run_on_a_server_drops_the_runs_databases(tmp_path: Path, server: str, signals: list[str]) -> None:
+    backend = get_backend(server)
+    url = backend.admin_url.render_as_string(hide_password=False)  # type: ignore[attr-defined]
+    args = [*COMMAND, "run", "-s", "counter", "-S", "full-row", "-d", url, "--duration", "60", "-q"]
+    with sweep_lock(exclusive=False):
+        proc = subprocess.Popen(args, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        try:
+            mine = f"_{proc.pid}_"
+            assert _wait(lambda: any(mine in n for n in backend.leftover_databases()) or proc.poll() is not None, 60)
+            assert proc.poll() is None, proc.communicate()
+            time.sleep(0.5)
+            for name in signals:
+                proc.send_signal(signal.Signals[name])
+                time.sleep(0.05)  # a second one lands during the clean-up
+            _, err = proc.communicate(timeout=60)
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+    assert proc.returncode == EXPECTED[signal.Signals[signals[0]]], err
+    assert "Traceback" not in err and f"interrupted ({signals[0]})" in err, err
+    assert not [n for n in backend.leftover_databases() if mine in n]
