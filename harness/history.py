@@ -107,6 +107,24 @@ class Event:
 
 
 @dataclass(frozen=True)
+class Fault:
+    """What the nemesis did, from ``start`` to ``end`` (ns, the history's clock): a line of its own
+    in the history file (``"type": "nemesis"``), never an operation the checkers read."""
+
+    f: str  # kill-connections | pause | restart
+    start: int
+    end: int
+    detail: str = ""
+
+    def to_json(self) -> dict[str, object]:
+        return {"type": "nemesis", "f": self.f, "time": self.start, "end": self.end, "detail": self.detail}
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, object]) -> Fault:
+        return cls(str(data["f"]), cast(int, data["time"]), cast(int, data["end"]), str(data.get("detail", "")))
+
+
+@dataclass(frozen=True)
 class Operation:
     """An invoke paired with its completion; what checkers work on."""
 
@@ -157,6 +175,7 @@ class History:
         self._pending: dict[int, tuple[int, Event]] = {}  # process -> (slot, its open invocation)
         self._columns = TableBuilder() if columns else None
         self._sealed: set[int] = set()  # open invocations given to a table as never completed
+        self.faults: list[Fault] = []  # the nemesis's, in the order they began
         for ev in events:
             self._record(ev)
 
@@ -212,6 +231,10 @@ class History:
                     write_at=write_at,
                 )
             )
+
+    def fault(self, f: str, start: int, end: int, detail: str = "") -> None:
+        with self._lock:
+            self.faults.append(Fault(f, start, end, detail))
 
     def _record(self, ev: Event) -> None:
         self._events.append(ev)
@@ -286,11 +309,16 @@ class History:
         with path.open("w", encoding="utf-8") as out:
             for ev in self.events:
                 out.write(json.dumps(ev.to_json(), separators=(",", ":")) + "\n")
+            for fault in self.faults:
+                out.write(json.dumps(fault.to_json(), separators=(",", ":")) + "\n")
 
     @classmethod
     def read_jsonl(cls, path: Path) -> History:
         """A history written by :meth:`write_jsonl`; a damaged file is one line naming it and the line."""
-        return cls(_events(path))
+        faults: list[Fault] = []
+        history = cls(ev for ev in _events(path, faults))
+        history.faults = faults
+        return history
 
 
 def _unfinished(inv: Event) -> Operation:
@@ -308,13 +336,18 @@ def _unfinished(inv: Event) -> Operation:
     )
 
 
-def _events(path: Path) -> Iterator[Event]:
+def _events(path: Path, faults: list[Fault]) -> Iterator[Event]:
+    """The events of a history file; its nemesis lines go to ``faults``."""
     number = 0
     try:
         with path.open(encoding="utf-8") as src:
             for number, line in enumerate(src, 1):  # noqa: B007 - the error names the line it stopped at
                 if line.strip():
-                    yield Event.from_json(json.loads(line))
+                    data = json.loads(line)
+                    if isinstance(data, dict) and data.get("type") == "nemesis":
+                        faults.append(Fault.from_json(data))
+                    else:
+                        yield Event.from_json(data)
     except (OSError, UnicodeDecodeError) as exc:
         reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else type(exc).__name__
         raise UsageError(f"cannot read the history {path}: {reason}") from None

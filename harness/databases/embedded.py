@@ -7,12 +7,16 @@ a guard process (:mod:`race_harness.databases.watchdog`) does it when the harnes
 
 from __future__ import annotations
 
+import contextlib
 import importlib
+import signal
 import tempfile
+import time
 import warnings
 from pathlib import Path
 from typing import Any
 
+import psutil
 from sqlalchemy.engine import make_url
 
 from race_harness.databases.base import NAME_PREFIX
@@ -70,6 +74,38 @@ class EmbeddedPostgresBackend(PostgresBackend):
     def fetch_version(self) -> str:
         self.start()
         return super().fetch_version()
+
+    # --- faults: this server is the harness's own, so it can be paused and restarted ----------------
+
+    def fault_problem(self, fault: str) -> str | None:
+        return None if fault in ("kill-connections", "pause", "restart") else super().fault_problem(fault)
+
+    def _processes(self) -> list[psutil.Process]:
+        """The postmaster and every backend it forked."""
+        postmaster = psutil.Process(self._server.get_pid())
+        return [postmaster, *postmaster.children(recursive=True)]
+
+    def pause(self, seconds: float) -> None:
+        stopped = []
+        try:
+            for proc in self._processes():
+                with contextlib.suppress(psutil.NoSuchProcess):
+                    proc.suspend()  # SIGSTOP: sessions hang mid-statement, as on a frozen VM
+                    stopped.append(proc)
+            time.sleep(seconds)
+        finally:
+            for proc in stopped:
+                with contextlib.suppress(psutil.NoSuchProcess):
+                    proc.resume()
+
+    def restart(self) -> None:
+        """An immediate shutdown (SIGQUIT: a crash, every session dies), then a start on the same
+        socket, which runs PostgreSQL's crash recovery."""
+        postmaster = psutil.Process(self._server.get_pid())
+        postmaster.send_signal(signal.SIGQUIT)
+        postmaster.wait(timeout=30)
+        self._server._postmaster_info = None  # the library caches the old postmaster's pid
+        self._server.ensure_postgres_running()
 
     def _release_guard(self) -> None:
         guard, self._guard = self._guard, None

@@ -16,6 +16,7 @@ from sqlalchemy.engine import URL
 from sqlalchemy.exc import DBAPIError
 
 from race_harness.databases.base import NAME_PREFIX, Isolation, ScratchDatabase, ServerBackend, scratch_name
+from race_harness.errors import DatabaseError
 
 # server error codes that roll back the statement or transaction without applying it
 _ABORTS = {
@@ -110,6 +111,24 @@ class MySQLBackend(ServerBackend):
 
     def drop_database(self, name: str) -> None:
         self.admin_execute(f"DROP DATABASE IF EXISTS `{name}`")
+
+    def fault_problem(self, fault: str) -> str | None:
+        if fault == "kill-connections" or (fault in ("partition", "latency") and self.admin_url.host):
+            return None  # the network faults need TCP: a Unix socket (the embedded server's) has no proxy
+        return super().fault_problem(fault)
+
+    def kill_sessions(self, database: str) -> int:
+        rows = self.admin_execute(
+            f"SELECT id FROM information_schema.processlist WHERE db = '{database}' AND id <> CONNECTION_ID()"
+        )
+        killed = 0
+        for (session,) in rows:
+            try:
+                self.admin_execute(f"KILL CONNECTION {int(session)}")
+                killed += 1
+            except DatabaseError:  # ended between the list and the KILL (1094: unknown thread id)
+                continue
+        return killed
 
     def leftover_databases(self) -> list[str]:
         pattern = NAME_PREFIX.replace("_", "\\_")  # "_" is a LIKE wildcard

@@ -67,6 +67,18 @@ class PostgresBackend(ServerBackend):
         # WITH (FORCE) (PostgreSQL 13+) ends sessions a crashed run left connected
         self.admin_execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
+    def fault_problem(self, fault: str) -> str | None:
+        if fault == "kill-connections" or (fault in ("partition", "latency") and self.admin_url.host):
+            return None  # the network faults need TCP: a Unix socket (the embedded server's) has no proxy
+        return super().fault_problem(fault)
+
+    def kill_sessions(self, database: str) -> int:
+        rows = self.admin_execute(
+            "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
+            f"WHERE datname = '{database}' AND pid <> pg_backend_pid()"
+        )
+        return int(rows[0][0])
+
     def leftover_databases(self) -> list[str]:
         pattern = NAME_PREFIX.replace("_", "\\_")  # "_" is a LIKE wildcard
         rows = self.admin_execute(f"SELECT datname FROM pg_database WHERE datname LIKE '{pattern}%'")

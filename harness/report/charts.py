@@ -25,6 +25,7 @@ except ImportError:  # pragma: no cover - exercised only without the extra
     plt = None
 
 LOST, CLOBBER, OK, FAILED, READ = "#d62728", "#ff7f0e", "#9aa5b1", "#e4e7eb", "#6baed6"
+NEMESIS = "#f7d774"  # a fault the nemesis injected
 
 
 MISSING = "the timelines need matplotlib: pip install 'race-harness[report]'"
@@ -71,7 +72,8 @@ def timeline(cell: ReportCell, anomaly: dict[str, Any], max_ops: int = 60) -> st
         roles = ("lost", "overwrote it")
     else:  # same-read-overwrite: they read one version; the later commits wrote over the earlier one
         roles = ("overwritten", "wrote over it from the same read")
-    ops = {op.id: op for op in History.read_jsonl(path).operations()}
+    history = History.read_jsonl(path)
+    ops = {op.id: op for op in history.operations()}
     marked = [ops[i] for i in ids if i in ops]
     if not marked:
         return None
@@ -100,6 +102,11 @@ def timeline(cell: ReportCell, anomaly: dict[str, Any], max_ops: int = 60) -> st
             )
             if op.id in ids:
                 _mark(ax, op, lane[op.process], color, roles[0] if op.id == ids[0] else roles[1])
+        for fault in history.faults:  # what the nemesis did meanwhile: a band across every lane
+            if fault.end >= lo and fault.start <= hi:
+                ax.axvspan(fault.start / 1e9, max(fault.end, fault.start + (hi - lo) // 200) / 1e9,
+                           color=NEMESIS, alpha=0.35, zorder=0)  # fmt: skip
+                ax.annotate(fault.f, (max(fault.start, lo) / 1e9, -0.75), fontsize=7, color="#8d6e00")
         ax.set_xlim(lo / 1e9, hi / 1e9)  # the window around the anomaly; longer bars run off the edge
         ax.xaxis.set_major_formatter(matplotlib.ticker.FormatStrFormatter("%.4f"))
         ax.set_yticks(range(len(lanes)))

@@ -76,7 +76,8 @@ def _figures(merged: Merged) -> str:
 TIMELINE_CAPTION = (
     "Timeline: sessions as lanes, operations as bars; red and orange: the operations of the anomaly, as "
     "labelled, with their read (▼), write (◆) and acknowledgement (●); grey: other writes; blue: reads; "
-    "hatched: outcome unknown. Times are seconds into the run, as in the text."
+    "hatched: outcome unknown; yellow bands: faults the nemesis injected. Times are seconds into the run, as in "
+    "the text."
 )
 
 

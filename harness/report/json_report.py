@@ -79,6 +79,11 @@ def write_results(
             entry.update(cell.result.to_json())  # adds "verdict": lost-updates | no-lost-updates | inconclusive
             entry["initial_state"] = cell.initial
             entry["final_state"] = cell.final
+        if cell.history is not None and cell.history.faults:
+            counts: dict[str, int] = {}
+            for fault in cell.history.faults:
+                counts[fault.f] = counts.get(fault.f, 0) + 1
+            entry["nemesis"] = counts  # each fault is a line of the history, with its times and detail
         if cell.history is not None:
             rel = Path("histories") / f"{_slug(cell.scenario)}--{_slug(cell.strategy)}--{_slug(cell.database)}.jsonl"
             cell.history.write_jsonl(run_dir / rel)

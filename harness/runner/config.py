@@ -31,6 +31,8 @@ class RunConfig:
     # separate: read and write in two transactions, as in the seed bugs; single: both in one
     scope: Scope = "separate"
     processes: bool = False  # writers as separate OS processes instead of threads of this one
+    nemesis: tuple[str, ...] = ()  # faults injected during each cell, in turn (runner/nemesis.py)
+    nemesis_interval: float = 1.0  # seconds between two faults
 
     def __post_init__(self) -> None:
         positive_int("writers", self.writers)

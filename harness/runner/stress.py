@@ -23,7 +23,7 @@ import random
 import threading
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from sqlalchemy import Connection, Engine, make_url
@@ -37,6 +37,8 @@ from race_harness.history import Event, History
 from race_harness.model import State
 from race_harness.runner.app_steps import dispose_app_engines, steps_for
 from race_harness.runner.config import RunConfig
+from race_harness.runner.nemesis import NETWORK_FAULTS, Nemesis
+from race_harness.runner.proxy import Proxy
 from race_harness.runner.steps import Attempt, short_error, should_retry
 from race_harness.scenario import Scenario, WriteOp, WriterContext, get_scenario
 from race_harness.schema import utc_now
@@ -150,8 +152,7 @@ class WriterSession:
                 attempts += 1
                 outcome = self.attempt(conn, op, rng, marks)
                 if conn.invalidated:  # the connection died: open a fresh one for the next attempt
-                    conn.close()
-                    conn = self.engine.connect()
+                    conn = reconnect(self.engine, conn)
                 if not should_retry(outcome, attempts, self.strategy, self.config):
                     break
                 time.sleep(self.config.backoff_ms * 2 ** (attempts - 1) * rng.uniform(0.5, 1.5) / 1000)
@@ -236,6 +237,25 @@ def _writer_process(spec: _ChildSpec, start: Any, results: Any) -> None:
     results.put((spec.session, [ev.to_json() for ev in history.events], errors, fatal))
 
 
+DEFAULT_PORTS = {"postgresql": 5432, "mysql": 3306}
+RECONNECT_S = 30.0  # how long a session keeps trying to reconnect: a restarting server comes back within it
+
+
+def reconnect(engine: Engine, dead: Connection) -> Connection:
+    """A fresh connection for a session whose connection died (a killed session, a restarted server),
+    tried again with a growing pause until RECONNECT_S has passed; then the last error ends the session."""
+    dead.close()
+    deadline, pause = time.monotonic() + RECONNECT_S, 0.02
+    while True:
+        try:
+            return engine.connect()
+        except DBAPIError:
+            if time.monotonic() + pause > deadline:
+                raise
+            time.sleep(pause)
+            pause = min(pause * 2, 1.0)
+
+
 def _split(ops: int, writers: int) -> list[int]:
     return [ops // writers + (1 if i < ops % writers else 0) for i in range(writers)]
 
@@ -286,8 +306,7 @@ class StressRun:
                 except DBAPIError as exc:
                     self.history.complete(index, "fail", reason=self.backend.classify(exc), error=short_error(exc))
                     if conn.invalidated:
-                        conn.close()
-                        conn = engine.connect()
+                        conn = reconnect(engine, conn)
                     continue
                 self.history.complete(index, "ok", read=snap)
                 time.sleep(READER_PAUSE_S)
@@ -296,19 +315,26 @@ class StressRun:
 
     def run(self) -> RunRecord:
         scratch: ScratchDatabase = self.backend.create_database()
+        proxy = None
         try:
-            engine = scratch.engine(
+            through = scratch
+            if NETWORK_FAULTS & set(self.config.nemesis):  # sessions through the harness's own TCP proxy
+                proxy = Proxy(str(scratch.url.host), scratch.url.port or DEFAULT_PORTS[self.backend.family])
+                through = replace(scratch, url=scratch.url.set(host="127.0.0.1", port=proxy.port))
+            engine = through.engine(
                 self.config.writers + self.config.readers + 1, self.plan.isolation, **_engine_options(self.scenario)
             )
             try:
-                return self._run_on(scratch, engine)
+                return self._run_on(through, engine, proxy)
             finally:
                 engine.dispose()
         finally:
+            if proxy is not None:
+                proxy.close()
             dispose_app_engines()
             scratch.drop()
 
-    def _run_on(self, scratch: ScratchDatabase, engine: Engine) -> RunRecord:
+    def _run_on(self, scratch: ScratchDatabase, engine: Engine, proxy: Proxy | None = None) -> RunRecord:
         cfg = self.config
         with engine.begin() as conn:
             initial = self.tables.create(conn)
@@ -316,14 +342,23 @@ class StressRun:
         ops = cfg.ops or self.scenario.default_ops or DEFAULT_OPS
         started = time.monotonic()
         readers = range(cfg.writers, cfg.writers + cfg.readers)
-        if cfg.processes:
-            history = self._run_processes(scratch, engine, ops, readers)
-        else:
-            self._run_threads(engine, _Budget(None if cfg.duration else ops, cfg.duration), readers)
-            history = self.history
+        nemesis = Nemesis(cfg.nemesis, cfg.nemesis_interval, self.backend, scratch.name, self.history, proxy)
+        nemesis.start()
+        try:
+            if cfg.processes:
+                history = self._run_processes(scratch, engine, ops, readers)
+                history.faults = list(self.history.faults)
+            else:
+                self._run_threads(engine, _Budget(None if cfg.duration else ops, cfg.duration), readers)
+                history = self.history
+        finally:
+            nemesis.stop()  # the fault under way ends (a paused server goes on) before the final read
+        self.errors.extend(nemesis.errors)
         if self._fatal is not None:
             raise self._fatal
         wall = time.monotonic() - started
+        if cfg.nemesis:
+            engine.dispose()  # pooled connections may be ones the nemesis killed: read with fresh ones
         with engine.connect() as conn, conn.begin():
             final = self.tables.states(conn, self.scenario.entities)
         return RunRecord(history, initial, final, wall, self.plan, list(self.errors), self.tables.setup_seconds)

@@ -68,6 +68,18 @@ CASES = [
         "unknown operation of scenario nova_server_metadata 'upsert'; expected one of: update, update-role, update_all",
     ),
     (["replay", "-s", "counter", "-d", "mysql://root:hunter2@127.0.0.1:1/x"], "cannot connect to mysql"),
+    (
+        ["run", "-d", "sqlite", "--nemesis", "bogus"],
+        "unknown fault 'bogus' for --nemesis; expected one of kill-connections",
+    ),
+    (["run", "-d", "sqlite", "--nemesis", "kill-connections"], "has no sessions to kill (SQLite is a file)"),
+    (["run", "-d", "sqlite", "--nemesis", "pause"], "is not a server race-harness started itself; expected embedded"),
+    (["run", "-d", "sqlite", "--nemesis", "kill-connections,partition"], "has no sessions to kill (SQLite is a file)"),
+    (["run", "-d", "sqlite", "--nemesis", "latency"], "is not reached over TCP; expected a server's host:port URL"),
+    (
+        ["run", "-d", "sqlite", "--nemesis", "restart", "--nemesis-interval", "0"],
+        "expected --nemesis-interval between 0.05 and 3600 seconds but got 0.0",
+    ),
 ]
 
 
