@@ -187,6 +187,14 @@ def _build_parser() -> argparse.ArgumentParser:
         help="seconds between two faults (default: 1.0); pause, partition and latency last half of it, at most 2 s",
     )
     run.add_argument(
+        "--stall-timeout",
+        type=float,
+        default=120.0,
+        metavar="SECONDS",
+        help="end the run when no operation starts or ends for this long: the database stopped answering "
+        "(default: 120; lock waits end sooner: lock_timeout 30 s on PostgreSQL, innodb_lock_wait_timeout)",
+    )
+    run.add_argument(
         "-p",
         "--param",
         action="append",
@@ -396,6 +404,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         processes=args.processes,
         nemesis=tuple(f.strip() for spec in args.nemesis or [] for f in spec.split(",") if f.strip()),
         nemesis_interval=args.nemesis_interval,
+        stall_timeout=args.stall_timeout,
     )
     configs = [
         replace(base, isolation=isolation, scope=scope)
@@ -429,7 +438,7 @@ def cmd_run(args: argparse.Namespace) -> int:
 
             try:
                 cells = run_matrix(scenarios, strategies, backends, configs, progress)
-            except KeyboardInterrupt:
+            except (KeyboardInterrupt, HarnessError):  # interrupted, or a database stopped answering
                 shown.end_line()  # the interrupted cell's progress line, ended before the messages
                 _write_partial(args.report_dir, finished, total, backends, configs)
                 raise

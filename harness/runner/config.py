@@ -33,6 +33,9 @@ class RunConfig:
     processes: bool = False  # writers as separate OS processes instead of threads of this one
     nemesis: tuple[str, ...] = ()  # faults injected during each cell, in turn (runner/nemesis.py)
     nemesis_interval: float = 1.0  # seconds between two faults
+    # no operation started or ended for this long: the database stopped answering, the run ends (a
+    # lock wait ends long before: lock_timeout 30 s on PostgreSQL, innodb_lock_wait_timeout 50 s)
+    stall_timeout: float = 120.0
 
     def __post_init__(self) -> None:
         positive_int("writers", self.writers)
@@ -58,6 +61,10 @@ class RunConfig:
             if getattr(self, name) > MAX_PAUSE_MS:
                 raise UsageError(f"expected at most {MAX_PAUSE_MS:g} ms but got {name}={getattr(self, name)!r}")
         positive_int("max_attempts", self.max_attempts)
+        if not (isinstance(self.stall_timeout, (int, float)) and 1 <= self.stall_timeout <= MAX_DURATION_S):
+            raise UsageError(
+                f"expected --stall-timeout between 1 and {MAX_DURATION_S} seconds but got {self.stall_timeout!r}"
+            )
         if self.isolation is not None and self.isolation not in ISOLATIONS:
             raise UsageError(f"expected isolation to be one of {', '.join(ISOLATIONS)} but got {self.isolation!r}")
         if self.scope not in SCOPES:

@@ -20,9 +20,10 @@ import contextlib
 import multiprocessing
 import queue
 import random
+import sys
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -32,7 +33,7 @@ from sqlalchemy.exc import DBAPIError
 from race_harness.databases.base import Backend, Isolation, ScratchDatabase
 from race_harness.defaults import Scope
 from race_harness.entity import EntityTables
-from race_harness.errors import UsageError
+from race_harness.errors import DatabaseError, UsageError
 from race_harness.history import Event, History
 from race_harness.model import State
 from race_harness.runner.app_steps import dispose_app_engines, steps_for
@@ -238,6 +239,32 @@ def _writer_process(spec: _ChildSpec, start: Any, results: Any) -> None:
 
 
 DEFAULT_PORTS = {"postgresql": 5432, "mysql": 3306}
+DROP_TIMEOUT_S = 60.0  # a server that stopped answering cannot drop the scratch database: say so, go on
+
+
+def _drop_within(scratch: ScratchDatabase, seconds: float) -> None:
+    """Drop the scratch database, waiting at most ``seconds`` (a DROP on a frozen server never returns);
+    what could not be dropped is named, for `race-harness clean` or the next run to drop."""
+    failed: list[BaseException] = []
+
+    def drop() -> None:
+        try:
+            scratch.drop()
+        except BaseException as exc:
+            failed.append(exc)
+
+    worker = threading.Thread(target=drop, name="drop", daemon=True)
+    worker.start()
+    worker.join(seconds)
+    if worker.is_alive():
+        raise DatabaseError(
+            f"the scratch database {scratch.name} was not dropped: the server did not answer in {seconds:g} s "
+            f"(race-harness clean, or the next run, drops it)"
+        )
+    if failed:
+        raise failed[0]
+
+
 RECONNECT_S = 30.0  # how long a session keeps trying to reconnect: a restarting server comes back within it
 
 
@@ -316,6 +343,7 @@ class StressRun:
     def run(self) -> RunRecord:
         scratch: ScratchDatabase = self.backend.create_database()
         proxy = None
+        failure: str | None = None
         try:
             through = scratch
             if NETWORK_FAULTS & set(self.config.nemesis):  # sessions through the harness's own TCP proxy
@@ -328,11 +356,26 @@ class StressRun:
                 return self._run_on(through, engine, proxy)
             finally:
                 engine.dispose()
+        except DatabaseError as exc:  # the database stopped answering: say that, and what it left behind
+            failure = str(exc)
+            raise
         finally:
-            if proxy is not None:
-                proxy.close()
-            dispose_app_engines()
-            scratch.drop()
+            in_flight = sys.exc_info()[1]
+            try:
+                self._clean_up(scratch, proxy, failure)
+            except DatabaseError:
+                # an interrupt or a crash on its way out keeps its own message; the next run drops the leftover
+                if in_flight is None or isinstance(in_flight, DatabaseError):
+                    raise
+
+    def _clean_up(self, scratch: ScratchDatabase, proxy: Proxy | None, failed: str | None) -> None:
+        if proxy is not None:
+            proxy.close()
+        dispose_app_engines()
+        try:
+            _drop_within(scratch, DROP_TIMEOUT_S)
+        except DatabaseError as exc:
+            raise DatabaseError(f"{failed}; {exc}" if failed else str(exc)) from None
 
     def _run_on(self, scratch: ScratchDatabase, engine: Engine, proxy: Proxy | None = None) -> RunRecord:
         cfg = self.config
@@ -401,14 +444,28 @@ class StressRun:
             t.start()
         reader_threads = self._start_readers(engine, readers, wait, start)
         try:
-            for t in threads:
-                t.join()
+            self._join(threads)
         finally:
             self._writers_done.set()
             if any(t.is_alive() for t in threads):
                 start.abort()
         for t in reader_threads:
             t.join()
+
+    def _join(self, threads: Sequence[threading.Thread]) -> None:
+        """Wait for the writers, but not for ever: when no operation starts or ends for the stall
+        timeout, the database stopped answering (a server frozen for good) and the run ends saying so."""
+        seen, last = len(self.history), time.monotonic()
+        for t in threads:
+            while t.is_alive():
+                t.join(timeout=0.25)
+                if len(self.history) != seen:
+                    seen, last = len(self.history), time.monotonic()
+                elif time.monotonic() - last > self.config.stall_timeout:
+                    raise DatabaseError(
+                        f"{self.backend.label} stopped answering: no operation started or ended for "
+                        f"{self.config.stall_timeout:g} s (--stall-timeout)"
+                    )
 
     def _run_processes(self, scratch: ScratchDatabase, engine: Engine, ops: int, readers: range) -> History:
         cfg = self.config

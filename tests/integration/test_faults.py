@@ -11,12 +11,18 @@ started itself, the embedded PostgreSQL.
 from __future__ import annotations
 
 import json
+import os
+import shutil
+import subprocess
+import tempfile
+import time
 from pathlib import Path
 from typing import Any
 
+import psutil
 import pytest
 
-from tests.cli import race_harness
+from tests.cli import COMMAND, race_harness
 from tests.integration.conftest import get_backend
 
 CASES = [
@@ -69,3 +75,47 @@ def test_every_session_survives_the_fault_and_the_verdicts_stay_true(tmp_path: P
     if fault in ("kill-connections", "restart", "partition"):  # sessions died mid-operation and came back
         died = sum(c["stats"]["fail_reasons"].get("error", 0) + c["stats"]["info"] for c in cells.values())
         assert died > 0, [c["stats"] for c in cells.values()]
+
+
+def test_a_server_that_stops_answering_ends_the_run_in_one_line(tmp_path: Path) -> None:
+    """A server frozen (SIGSTOP) for longer than --stall-timeout: the run does not wait for ever; it
+    ends with exit 2 and one line naming the database and the bound, writes the cells it finished,
+    and once the server answers again leaves no scratch database, server or folder behind."""
+    tmp = Path(tempfile.mkdtemp(prefix="rh-stall-", dir="/tmp"))  # short: the server's socket lives there
+    args = [*COMMAND, "run", "-s", "counter", "-S", "full-row", "-S", "version-occ", "-d", "embedded-postgres"]
+    args += ["--duration", "2", "--stall-timeout", "2", "-q", "--report-dir", str(tmp_path / "out")]
+    proc = subprocess.Popen(args, env={**os.environ, "TMPDIR": str(tmp)}, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)  # fmt: skip
+    frozen: list[psutil.Process] = []
+    try:
+        deadline = time.monotonic() + 60
+        while not list(tmp.glob("race_harness_pg_*/postmaster.opts")):  # the server is up
+            assert time.monotonic() < deadline and proc.poll() is None, proc.communicate()
+            time.sleep(0.1)
+        (pid_file,) = tmp.glob("race_harness_pg_*/postmaster.pid")
+        postmaster = psutil.Process(int(pid_file.read_text().split()[0]))
+        time.sleep(3.5)  # the first cell (2 s) is done: the second one is running
+        frozen = [postmaster, *postmaster.children(recursive=True)]
+        for p in frozen:
+            p.suspend()
+        time.sleep(6)  # past the stall timeout, with the server frozen
+        for p in frozen:
+            p.resume()
+        frozen = []
+        _, err = proc.communicate(timeout=120)
+    finally:
+        for p in frozen:
+            p.resume()
+        if proc.poll() is None:
+            proc.kill()
+    lines = err.strip().splitlines()
+    assert proc.returncode == 2, err
+    assert "stopped answering: no operation started or ended for 2 s (--stall-timeout)" in lines[-1], err
+    assert "Traceback" not in err
+    partial = list((tmp_path / "out").glob("run-*/results.json"))
+    assert partial and json.loads(partial[-1].read_text()).get("partial") is True
+    deadline = time.monotonic() + 30
+    while [p for p in tmp.iterdir() if p.name.startswith("race_harness_")] and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert not [p.name for p in tmp.iterdir() if p.name.startswith("race_harness_")]
+    shutil.rmtree(tmp, ignore_errors=True)
