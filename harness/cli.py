@@ -13,6 +13,7 @@ Only light modules are imported here: each command imports what it needs when it
 from __future__ import annotations
 
 import argparse
+import contextlib
 import math
 import os
 import signal
@@ -446,8 +447,7 @@ def cmd_run(args: argparse.Namespace) -> int:
             lambda: write_results(new_run_dir(args.report_dir), cells, backends, configs, sys.argv)
         )
     finally:
-        for b in backends:
-            b.close()
+        _close(backends)
     out = Console()
     width = out.width if out.is_terminal else plain_width()  # plain text for logs and pipes: 120 or $COLUMNS
     if out.is_terminal:
@@ -488,6 +488,17 @@ def cmd_run(args: argparse.Namespace) -> int:
     if unwritten:
         print(f"race-harness: error: the results could not be written: {unwritten}", file=sys.stderr)
     return EXIT_LOST if unsafe else EXIT_INCONCLUSIVE if unproven else EXIT_USAGE if unwritten else 0
+
+
+def _close(backends: Sequence[Backend]) -> None:
+    """Close every backend; on the way out of an interrupt or an error, first drop what this process
+    created and still exists (a signal can land between a CREATE DATABASE and its clean-up)."""
+    if sys.exc_info()[1] is not None:
+        for b in backends:
+            with contextlib.suppress(Exception):
+                b.drop_own()
+    for b in backends:
+        b.close()
 
 
 def _junit_run(path: Path, cells: Sequence[CellResult]) -> Path:
@@ -583,8 +594,7 @@ def cmd_p4(args: argparse.Namespace) -> int:
             lambda: write_results(new_run_dir(run_dir), [c.cell for c in cells], backends, [config], sys.argv)
         )
     finally:
-        for b in backends:
-            b.close()
+        _close(backends)
     print(format_p4(cells))
     print()
     print(P4_LEGEND)
@@ -717,8 +727,7 @@ def cmd_replay(args: argparse.Namespace) -> int:
             if not args.quiet:
                 print()
     finally:
-        for b in backends:
-            b.close()
+        _close(backends)
     return EXIT_LOST if unsafe else 0
 
 
@@ -739,8 +748,7 @@ def cmd_clean(args: argparse.Namespace) -> int:
                 why = creator.describe() if creator else "named by an older race-harness: its creator is unknown"
                 print(f"  kept    {name}: {why}")
     finally:
-        for b in backends:
-            b.close()
+        _close(backends)
     return 0
 
 

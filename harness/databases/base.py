@@ -15,7 +15,7 @@ from sqlalchemy import Connection, Engine, RootTransaction, create_engine, text
 from sqlalchemy.engine import URL
 from sqlalchemy.exc import DBAPIError, OperationalError
 
-from race_harness.databases.creators import PREFIX, creator_of, scratch_name
+from race_harness.databases.creators import PREFIX, creator_of, own_prefix, scratch_name
 from race_harness.databases.urls import mask_url, render
 from race_harness.defaults import Isolation
 from race_harness.errors import DatabaseError, DatabaseUnreachableError
@@ -134,6 +134,14 @@ class Backend(ABC):
             else:
                 kept.append(name)
         return dropped, kept
+
+    def drop_own(self) -> list[str]:
+        """Drop every scratch database this process created that still exists: after an interrupt
+        that landed between a CREATE DATABASE and the code that would have dropped it."""
+        mine = [name for name in self.leftover_databases() if name.startswith(own_prefix())]
+        for name in mine:
+            self.drop_database(name)
+        return mine
 
     @abstractmethod
     def make_engine(

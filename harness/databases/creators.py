@@ -50,8 +50,13 @@ def _started(pid: int) -> str | None:
 
 
 def scratch_name() -> str:
+    return f"{own_prefix()}{uuid.uuid4().hex[:8]}"
+
+
+def own_prefix() -> str:
+    """What begins the name of every scratch database this process creates, and no other's."""
     pid = os.getpid()
-    return f"{PREFIX}{pid}_{_started(pid)}_{_host()}_{uuid.uuid4().hex[:8]}"
+    return f"{PREFIX}{pid}_{_started(pid)}_{_host()}_"
 
 
 @dataclass(frozen=True)
