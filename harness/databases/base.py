@@ -239,6 +239,11 @@ class ServerBackend(Backend):
     def connect_args(self) -> dict[str, Any]:
         return {"connect_timeout": CONNECT_TIMEOUT_S}
 
+    def fault_problem(self, fault: str) -> str | None:
+        if fault == "kill-connections" or (fault in ("partition", "latency") and self.admin_url.host):
+            return None  # the network faults need TCP: a Unix socket (the embedded server's) has no proxy
+        return super().fault_problem(fault)
+
     def make_engine(
         self,
         url: URL,

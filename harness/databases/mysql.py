@@ -112,11 +112,6 @@ class MySQLBackend(ServerBackend):
     def drop_database(self, name: str) -> None:
         self.admin_execute(f"DROP DATABASE IF EXISTS `{name}`")
 
-    def fault_problem(self, fault: str) -> str | None:
-        if fault == "kill-connections" or (fault in ("partition", "latency") and self.admin_url.host):
-            return None  # the network faults need TCP: a Unix socket (the embedded server's) has no proxy
-        return super().fault_problem(fault)
-
     def kill_sessions(self, database: str) -> int:
         rows = self.admin_execute(
             f"SELECT id FROM information_schema.processlist WHERE db = '{database}' AND id <> CONNECTION_ID()"

@@ -67,11 +67,6 @@ class PostgresBackend(ServerBackend):
         # WITH (FORCE) (PostgreSQL 13+) ends sessions a crashed run left connected
         self.admin_execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
-    def fault_problem(self, fault: str) -> str | None:
-        if fault == "kill-connections" or (fault in ("partition", "latency") and self.admin_url.host):
-            return None  # the network faults need TCP: a Unix socket (the embedded server's) has no proxy
-        return super().fault_problem(fault)
-
     def kill_sessions(self, database: str) -> int:
         rows = self.admin_execute(
             "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "

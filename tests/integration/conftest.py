@@ -59,6 +59,18 @@ def get_backend(name: str) -> Backend:
     return found
 
 
+def answering_databases() -> list[str]:
+    """SQLite, and the --db values of the PostgreSQL and MySQL/MariaDB servers that answer here (one
+    that $RACE_HARNESS_REQUIRE names and that does not answer fails the test instead)."""
+    found = ["sqlite"]
+    for name in ("postgres", "mysql"):
+        try:
+            found.append(get_backend(name).spec)
+        except pytest.skip.Exception:
+            continue
+    return found
+
+
 def _unavailable(name: str, reason: str, requirement: str) -> Backend:
     if requirement in _required():
         pytest.fail(f"{name} is required by $RACE_HARNESS_REQUIRE but unusable: {reason}")

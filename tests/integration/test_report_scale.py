@@ -24,7 +24,7 @@ import pytest
 from race_harness.report.merge import database_order
 from tests.cli import race_harness
 
-from .conftest import get_backend
+from .conftest import answering_databases
 from .test_report import CHROMIUM
 
 # the CI matrix's databases: engine family -> the labels its real cells are replicated under
@@ -50,12 +50,7 @@ def _family(label: str) -> str:
 @pytest.fixture(scope="module")
 def merged_report(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Path, list[str]]]:
     root = tmp_path_factory.mktemp("scale")
-    databases = ["sqlite"]
-    for name in ("postgres", "mysql"):
-        try:
-            databases.append(get_backend(name).spec)
-        except pytest.skip.Exception:
-            continue
+    databases = answering_databases()
     args = ["run", "-S", "all", "-n", "30", "-w", "4", "-r", "1", "-q", "--report-dir", "real"]
     proc = race_harness(*args, *(a for db in databases for a in ("-d", db)), cwd=root, timeout=900)
     assert proc.returncode in (0, 1), proc.stderr  # 1: a strategy declared safe lost here; still real cells

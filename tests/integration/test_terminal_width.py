@@ -16,19 +16,9 @@ from typing import Any
 import pytest
 
 from tests.cli import race_harness, run_in_terminal
-from tests.integration.conftest import get_backend
+from tests.integration.conftest import answering_databases
 
 ESCAPE = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]|\x1b[()][A-Z0-9]")
-
-
-def _databases() -> list[str]:
-    found = ["sqlite"]
-    for name in ("postgres", "mysql"):
-        try:
-            found.append(get_backend(name).spec)
-        except pytest.skip.Exception:
-            continue
-    return found
 
 
 def _args(databases: list[str]) -> list[str]:
@@ -67,7 +57,7 @@ def _shown_whole(text: str, cells: list[dict[str, Any]]) -> None:
 
 @pytest.mark.parametrize("width", [80, 120])
 def test_the_table_fits_the_width_and_cuts_nothing_that_matters(tmp_path: Path, width: int) -> None:
-    databases = _databases()
+    databases = answering_databases()
     plain = race_harness(*_args(databases), "-q", cwd=tmp_path, env={"COLUMNS": str(width)})
     assert plain.returncode == 0, plain.stdout + plain.stderr
     too_long = [line for line in plain.stdout.splitlines() if len(line) > width]
