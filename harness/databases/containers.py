@@ -21,10 +21,10 @@ from sqlalchemy import Connection, Engine, RootTransaction
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import DBAPIError
 
-from race_harness.databases.base import Backend, Isolation, ScratchDatabase
+from race_harness.databases.base import Backend, Isolation, ScratchDatabase, ServerBackend
 from race_harness.databases.mysql import MySQLBackend
 from race_harness.databases.postgres import PostgresBackend
-from race_harness.errors import DatabaseUnreachableError, UsageError
+from race_harness.errors import DatabaseError, DatabaseUnreachableError, UsageError
 
 ENGINE_TIMEOUT_S = 5
 LABEL = "race-harness"  # every container the harness starts carries it; tests look for leftovers by it
@@ -193,6 +193,45 @@ class ContainerBackend(Backend):
 
     def cancel(self, monitor: Connection, session: int) -> None:
         self.server.cancel(monitor, session)
+
+    # --- faults: the container is the harness's own, so it can be paused and restarted -------------
+
+    def fault_problem(self, fault: str) -> str | None:
+        return None if fault in ("pause", "restart") else self.server.fault_problem(fault)
+
+    def kill_sessions(self, database: str) -> int:
+        return self.server.kill_sessions(database)
+
+    def pause(self, seconds: float) -> None:
+        """The container's processes frozen (the engine's cgroup freezer), then thawed."""
+        wrapped = self._container.get_wrapped_container()
+        wrapped.pause()
+        try:
+            time.sleep(seconds)
+        finally:
+            wrapped.unpause()
+
+    def restart(self) -> None:
+        """The engine stops the container (SIGTERM, then SIGKILL after 1 s) and starts it again; the
+        server answers on the same host port once it is ready."""
+        port = self._port()
+        self._container.get_wrapped_container().restart(timeout=1)
+        if self._port() != port:
+            raise DatabaseError(f"{self.image} came back on another port ({self._port()}, was {port})")
+        server = self.server
+        assert isinstance(server, ServerBackend)
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                server.admin_execute("SELECT 1")
+                return
+            except DatabaseError:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.2)
+
+    def _port(self) -> str:
+        return str(self._container.get_exposed_port(5432 if self.kind == "postgres" else 3306))
 
     def __getstate__(self) -> dict[str, Any]:
         """Writer processes get the server's connection behaviour, never the container itself."""

@@ -11,7 +11,8 @@ the writers are done, and finishes the one under way before the run reads the fi
   added to every chunk each way for half the interval, both in the harness's own TCP proxy
   between the sessions and the server (:mod:`race_harness.runner.proxy`).
 
-``pause`` and ``restart`` need a server the harness started itself (the embedded PostgreSQL);
+``pause`` and ``restart`` need a server the harness started itself (the embedded PostgreSQL, a
+container: the engine's pause and restart);
 ``partition`` and ``latency`` a server reached over TCP.
 Sessions survive: a write whose connection died ends ``fail`` when it certainly did not apply, or
 ``info`` when its COMMIT may have, and the session reconnects (waiting out a restart).
