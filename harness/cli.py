@@ -188,12 +188,20 @@ def _build_parser() -> argparse.ArgumentParser:
         help="seconds between two faults (default: 1.0); pause, partition and latency last half of it, at most 2 s",
     )
     run.add_argument(
+        "--lock-timeout",
+        type=float,
+        default=30.0,
+        metavar="SECONDS",
+        help="a statement waiting for a lock longer than this fails (fail lock-timeout) and the run goes on: "
+        "PostgreSQL's lock_timeout, MySQL/MariaDB's innodb_lock_wait_timeout in whole seconds (default: 30)",
+    )
+    run.add_argument(
         "--stall-timeout",
         type=float,
         default=120.0,
         metavar="SECONDS",
         help="end the run when no operation starts or ends for this long: the database stopped answering "
-        "(default: 120; lock waits end sooner: lock_timeout 30 s on PostgreSQL, innodb_lock_wait_timeout)",
+        "(default: 120; keep it above --lock-timeout, or a run whose sessions all wait for a lock ends)",
     )
     run.add_argument(
         "-p",
@@ -406,6 +414,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         nemesis=tuple(f.strip() for spec in args.nemesis or [] for f in spec.split(",") if f.strip()),
         nemesis_interval=args.nemesis_interval,
         stall_timeout=args.stall_timeout,
+        lock_timeout=args.lock_timeout,
     )
     configs = [
         replace(base, isolation=isolation, scope=scope)
@@ -423,6 +432,8 @@ def cmd_run(args: argparse.Namespace) -> int:
     scenarios = [s.with_params({k: v for k, v in params.items() if k in s.params}) for s in scenarios]
     strategies = [get_strategy(spec) for spec in _strategy_specs(args.strategy, scenarios)]
     backends = resolve_all(args.db or list(DEFAULT_DBS))
+    for b in backends:
+        b.lock_timeout_s = base.lock_timeout
     _check_outputs(args)  # before the work, not after it
     try:
         _start(backends)  # fail fast, before any cell runs, on an unreachable database

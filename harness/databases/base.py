@@ -17,7 +17,7 @@ from sqlalchemy.exc import DBAPIError, OperationalError
 
 from race_harness.databases.creators import PREFIX, creator_of, own_prefix, scratch_name
 from race_harness.databases.urls import mask_url, render
-from race_harness.defaults import Isolation
+from race_harness.defaults import LOCK_TIMEOUT_S, Isolation
 from race_harness.errors import DatabaseError, DatabaseUnreachableError
 
 __all__ = [
@@ -81,6 +81,8 @@ class Backend(ABC):
     """One database server (or SQLite) the harness can run scenarios on."""
 
     family: ClassVar[str]  # postgresql | mysql | sqlite
+    # how long a session waits for a lock before its statement fails (servers; `run --lock-timeout`)
+    lock_timeout_s: float = LOCK_TIMEOUT_S
     isolation_levels: ClassVar[tuple[Isolation, ...]] = ("read-committed", "repeatable-read", "serializable")
     default_isolation: ClassVar[Isolation]
 

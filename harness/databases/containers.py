@@ -110,6 +110,7 @@ class ContainerBackend(Backend):
             self._server = MySQLBackend(
                 url.set(drivername="mariadb+pymysql" if self.kind == "mariadb" else "mysql+pymysql"), self.source
             )
+        self._server.lock_timeout_s = self.lock_timeout_s
         self._server.start()
 
     def close(self) -> None:

@@ -7,6 +7,7 @@ rows an UPDATE matched, not changed; the OCC strategies depend on that (see
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Collection, Mapping
 from typing import Any
@@ -89,13 +90,14 @@ class MySQLBackend(ServerBackend):
         driver_transactions: bool = False,
     ) -> Engine:
         engine = super().make_engine(url, pool_size, isolation)
-        if self.session:
-            statement = "SET SESSION " + ", ".join(f"{k} = {v}" for k, v in self.session.items())
+        # the same lock-wait bound as PostgreSQL's lock_timeout (whole seconds), then the URL's settings
+        settings = {"innodb_lock_wait_timeout": str(math.ceil(self.lock_timeout_s)), **self.session}
+        statement = "SET SESSION " + ", ".join(f"{k} = {v}" for k, v in settings.items())
 
-            @event.listens_for(engine, "connect")
-            def _session(dbapi_conn: Any, _record: Any) -> None:
-                with dbapi_conn.cursor() as cur:
-                    cur.execute(statement)
+        @event.listens_for(engine, "connect")
+        def _session(dbapi_conn: Any, _record: Any) -> None:
+            with dbapi_conn.cursor() as cur:
+                cur.execute(statement)
 
         return engine
 

@@ -18,7 +18,6 @@ from race_harness.databases.base import (
     ServerBackend,
     scratch_name,
 )
-from race_harness.defaults import LOCK_TIMEOUT_S
 
 
 class PostgresBackend(ServerBackend):
@@ -28,9 +27,9 @@ class PostgresBackend(ServerBackend):
     def connect_args(self) -> dict[str, Any]:
         # PostgreSQL waits for a lock forever by default: a lock some other session holds on the
         # harness's tables would stall the run silently. Bounded, the wait ends the operation as
-        # `fail lock-timeout` (55P03) and the run goes on. MySQL/MariaDB bound it already
-        # (innodb_lock_wait_timeout, 50 s by default).
-        return {**super().connect_args(), "options": f"-c lock_timeout={LOCK_TIMEOUT_S * 1000}"}
+        # `fail lock-timeout` (55P03) and the run goes on. MySQL/MariaDB get the same bound as
+        # innodb_lock_wait_timeout (their own default is 50 s).
+        return {**super().connect_args(), "options": f"-c lock_timeout={round(self.lock_timeout_s * 1000)}"}
 
     def make_engine(
         self,

@@ -34,8 +34,11 @@ class RunConfig:
     nemesis: tuple[str, ...] = ()  # faults injected during each cell, in turn (runner/nemesis.py)
     nemesis_interval: float = 1.0  # seconds between two faults
     # no operation started or ended for this long: the database stopped answering, the run ends (a
-    # lock wait ends long before: lock_timeout 30 s on PostgreSQL, innodb_lock_wait_timeout 50 s)
+    # lock wait ends long before, after lock_timeout)
     stall_timeout: float = 120.0
+    # a lock wait ends the operation (fail lock-timeout) after this long: PostgreSQL's lock_timeout,
+    # MySQL/MariaDB's innodb_lock_wait_timeout (whole seconds)
+    lock_timeout: float = 30.0
 
     def __post_init__(self) -> None:
         positive_int("writers", self.writers)
@@ -61,6 +64,8 @@ class RunConfig:
             if getattr(self, name) > MAX_PAUSE_MS:
                 raise UsageError(f"expected at most {MAX_PAUSE_MS:g} ms but got {name}={getattr(self, name)!r}")
         positive_int("max_attempts", self.max_attempts)
+        if not (isinstance(self.lock_timeout, (int, float)) and 1 <= self.lock_timeout <= 3600):
+            raise UsageError(f"expected --lock-timeout between 1 and 3600 seconds but got {self.lock_timeout!r}")
         if not (isinstance(self.stall_timeout, (int, float)) and 1 <= self.stall_timeout <= MAX_DURATION_S):
             raise UsageError(
                 f"expected --stall-timeout between 1 and {MAX_DURATION_S} seconds but got {self.stall_timeout!r}"

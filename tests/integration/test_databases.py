@@ -97,3 +97,26 @@ def test_postgresql_sessions_bound_their_lock_waits(name: str) -> None:
                 engine.dispose()
     finally:
         scratch.drop()
+
+
+@pytest.mark.parametrize("name", ["postgres", "mysql"])
+def test_the_lock_wait_bound_is_the_one_asked_for(name: str) -> None:
+    """`run --lock-timeout` reaches every session: PostgreSQL's lock_timeout, MySQL/MariaDB's
+    innodb_lock_wait_timeout (its own default, 50 s, replaced by the harness's 30 s)."""
+    backend = get_backend(name)
+    show = "SHOW lock_timeout" if name == "postgres" else "SELECT @@SESSION.innodb_lock_wait_timeout"
+    expected = {30.0: ("30s", 30), 7.0: ("7s", 7), 2.5: ("2500ms", 3)}
+    old = backend.lock_timeout_s
+    try:
+        for seconds, (pg, my) in expected.items():
+            backend.lock_timeout_s = seconds
+            scratch = backend.create_database()
+            try:
+                engine = scratch.engine(1)
+                with engine.connect() as conn:
+                    assert conn.execute(text(show)).scalar() == (pg if name == "postgres" else my)
+                engine.dispose()
+            finally:
+                scratch.drop()
+    finally:
+        backend.lock_timeout_s = old

@@ -76,6 +76,8 @@ CASES = [
     (["run", "-d", "sqlite", "--nemesis", "pause"], "is not a server race-harness started itself; expected embedded"),
     (["run", "-d", "sqlite", "--nemesis", "kill-connections,partition"], "has no sessions to kill (SQLite is a file)"),
     (["run", "-d", "sqlite", "--nemesis", "latency"], "is not reached over TCP; expected a server's host:port URL"),
+    (["run", "--lock-timeout", "0"], "expected --lock-timeout between 1 and 3600 seconds but got 0.0"),
+    (["run", "--stall-timeout", "inf"], "expected --stall-timeout between 1 and 86400 seconds but got inf"),
     (
         ["run", "-d", "sqlite", "--nemesis", "restart", "--nemesis-interval", "0"],
         "expected --nemesis-interval between 0.05 and 3600 seconds but got 0.0",
