@@ -492,7 +492,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         why = "; ".join([*(c.result.checker_errors if c.result else []), *c.harness_errors][:2])
         if not why and c.result is not None:
             undecided = [a.explanation for a in c.result.anomalies if a.kind == "counter-undecided"]
-            why = undecided[0] if undecided else "no contention: no write saw another write to its entity acknowledged"
+            why = undecided[0] if undecided else NO_CONTENTION
         print(f"INCONCLUSIVE: {c.strategy} on {c.scenario} on {c.database} proved nothing: {why}", file=sys.stderr)
     if args.junit_xml and not unwritten:
         _, unwritten = _write(lambda: _junit_run(args.junit_xml, cells))
@@ -510,6 +510,11 @@ def _close(backends: Sequence[Backend]) -> None:
                 b.drop_own()
     for b in backends:
         b.close()
+
+
+NO_CONTENTION = (
+    "no contention: no write saw another acknowledged while it ran, none was refused, no two read the same version"
+)
 
 
 def _junit_run(path: Path, cells: Sequence[CellResult]) -> Path:

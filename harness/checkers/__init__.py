@@ -53,7 +53,7 @@ def check(
     verdict: Verdict
     if any(a.kind in lost_kinds() for a in anomalies):
         verdict = "lost-updates"
-    elif errors or stats.raced_writes == 0 or stats.ok == 0 or any(a.kind == "counter-undecided" for a in anomalies):
+    elif errors or not contended(stats) or stats.ok == 0 or any(a.kind == "counter-undecided" for a in anomalies):
         # no contention: the race never had a chance to happen; no write acknowledged: nothing could be
         # lost (every write failing is a broken run, not a safe one); undecided: unknown outcomes may hide a loss
         verdict = "inconclusive"
@@ -62,4 +62,12 @@ def check(
     return CheckResult(verdict, lost, acknowledged, anomalies, violations, stats, errors)
 
 
-__all__ = ["Anomaly", "CheckResult", "Stats", "Token", "Verdict", "check"]
+def contended(stats: Stats) -> bool:
+    """The race had its chance, by the history's own signs: a write saw another one acknowledged while
+    it ran, or a save was refused or aborted (a concurrent write made it stale), or two acknowledged
+    writes read the same version. Refusals and same reads count too because an acknowledgement's
+    time is taken after its COMMIT returns: on a loaded machine it can land after the write it beat."""
+    return stats.raced_writes > 0 or stats.conflicts > 0 or stats.same_read_pairs > 0
+
+
+__all__ = ["Anomaly", "CheckResult", "Stats", "Token", "Verdict", "check", "contended"]

@@ -74,7 +74,8 @@ LEGEND_ENTRIES = {
     "writers": "threads or OS processes.",
     "lost/ack": "acknowledged writes (or increments) lost / acknowledged.",
     "raced": "contention, measured: share of settled writes during which another write to the same entity "
-    "was acknowledged (a read taken at their start was stale by their end); 0% makes a cell inconclusive.",
+    "was acknowledged (a read taken at their start was stale by their end); a cell with no raced write, no "
+    "conflict and no same-read pair is inconclusive.",
     "in-flight": "median writes to one entity in flight, itself included, as a write ended.",
     "same-read": "pairs of acknowledged writes that read the same version.",
     "conflicts": "save attempts refused or aborted.",

@@ -49,8 +49,14 @@ def check(
     verdict: Verdict
     if any(a.kind in lost_kinds() for a in anomalies):
         verdict = "lost-updates"
-    elif errors or stats.raced_writes == 0 or any(a.kind == "counter-undecided" for a in anomalies):
-        # no contention: the race never had a chance to happen; undecided: unknown outcomes may hide a loss
+    elif (
+        errors
+        or (stats.raced_writes == 0 and stats.conflicts == 0 and stats.same_read_pairs == 0)
+        or stats.ok == 0
+        or any(a.kind == "counter-undecided" for a in anomalies)
+    ):
+        # no contention: the race never had a chance to happen; nothing acknowledged: nothing could be lost;
+        # undecided: unknown outcomes may hide a loss
         verdict = "inconclusive"
     else:
         verdict = "no-lost-updates"
