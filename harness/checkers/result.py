@@ -56,8 +56,9 @@ class CheckResult:
 
     @property
     def contention(self) -> int:
-        """Settled writes that raced another acknowledged write: no verdict of safety without one."""
-        return self.stats.raced_writes
+        """The history's signs that the race had its chance (raced writes, refusals, same-read pairs):
+        0 means no verdict of safety, the same rule as :func:`race_harness.checkers.contended`."""
+        return self.stats.raced_writes + self.stats.conflicts + self.stats.same_read_pairs
 
     def to_json(self) -> dict[str, object]:
         return asdict(self)
