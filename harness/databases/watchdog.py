@@ -1,4 +1,4 @@
-"""A guard that outlives a killed harness and removes what it left: an embedded server, a folder.
+"""A guard that outlives a killed harness and removes what it left: an embedded server, a folder, a container.
 
 ``kill -9`` runs no handler, no ``finally`` and no atexit hook, so an embedded PostgreSQL would keep
 running and its data directory (or SQLite's scratch folder) would stay. Each such resource gets a
@@ -6,7 +6,8 @@ guard: a small process in a session of its own (a signal to the harness's proces
 reach it) that blocks reading a pipe whose only writer is the harness. The read returns when the
 harness closes the pipe, which the kernel does for it however it ends. The harness cleans up
 itself and then releases the guard, which finds nothing left to do; a harness that died leaves the
-guard to stop the server (immediate shutdown, then SIGKILL) and delete the folder.
+guard to stop the server (immediate shutdown, then SIGKILL) and delete the folder, or to remove
+the containers the harness started.
 """
 
 from __future__ import annotations
@@ -23,14 +24,22 @@ from pathlib import Path
 STOP_WAIT_S = 10.0
 
 
-class Guard:
-    """The harness's end of a guard over ``path``; :meth:`release` once the harness cleaned up."""
+CONTAINERS = "containers-labelled:"  # a guard's target that is the containers carrying a label, not a path
 
-    def __init__(self, path: Path) -> None:
+
+class Guard:
+    """The harness's end of a guard over ``target``; :meth:`release` once the harness cleaned up.
+
+    ``target`` is a folder (an embedded server's data directory, SQLite's scratch folder) or
+    :data:`CONTAINERS` + ``label=value``: the containers carrying that label, removed with their
+    volumes (the engine is the one ``DOCKER_HOST`` names, inherited by the guard).
+    """
+
+    def __init__(self, target: Path | str) -> None:
         read_end, self._write_end = os.pipe()
         try:
             self._proc: subprocess.Popen[bytes] | None = subprocess.Popen(
-                [sys.executable, "-m", "race_harness.databases.watchdog", str(path)],
+                [sys.executable, "-m", "race_harness.databases.watchdog", str(target)],
                 stdin=read_end,
                 stdout=subprocess.DEVNULL,
                 stderr=subprocess.DEVNULL,
@@ -98,14 +107,30 @@ def remove(path: Path) -> None:
     shutil.rmtree(path, ignore_errors=True)
 
 
+def remove_containers(label: str) -> None:
+    """Remove every container carrying ``label`` (``key=value``), volumes too; none left is fine."""
+    import docker
+
+    client = docker.from_env(timeout=30)
+    try:
+        for container in client.containers.list(all=True, filters={"label": label}):
+            with contextlib.suppress(docker.errors.NotFound):  # removed meanwhile
+                container.remove(force=True, v=True)
+    finally:
+        client.close()
+
+
 def main() -> None:
-    path = Path(sys.argv[1])
+    target = sys.argv[1]
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # only the pipe's end starts the clean-up
     signal.signal(signal.SIGHUP, signal.SIG_IGN)
     with contextlib.suppress(OSError):
         sys.stdin.buffer.read()  # returns at the harness's end, whatever that end was
-    if path.exists():
-        remove(path)
+    if target.startswith(CONTAINERS):
+        with contextlib.suppress(Exception):  # no engine answers: the next start's sweep removes them
+            remove_containers(target[len(CONTAINERS) :])
+    elif Path(target).exists():
+        remove(Path(target))
 
 
 if __name__ == "__main__":

@@ -7,13 +7,14 @@ the writers are done, and finishes the one under way before the run reads the fi
   PostgreSQL ``pg_terminate_backend``, MySQL/MariaDB ``KILL CONNECTION``;
 - ``pause``: SIGSTOP to the server's processes for half the interval, then SIGCONT (a frozen VM);
 - ``restart``: an immediate shutdown (a crash) and a start on the same socket;
-- ``partition``: every connection cut and none accepted for half the interval, ``latency``: 20 ms
-  added to every chunk each way for half the interval, both in the harness's own TCP proxy
+- ``partition``: every connection cut and none accepted for half the interval, ``hang``: no byte
+  passed either way for half the interval while every connection stays open, ``latency``: 20 ms
+  added to every chunk each way for half the interval, all in the harness's own TCP proxy
   between the sessions and the server (:mod:`race_harness.runner.proxy`).
 
 ``pause`` and ``restart`` need a server the harness started itself (the embedded PostgreSQL, a
 container: the engine's pause and restart);
-``partition`` and ``latency`` a server reached over TCP.
+``partition``, ``hang`` and ``latency`` a server reached over TCP.
 Sessions survive: a write whose connection died ends ``fail`` when it certainly did not apply, or
 ``info`` when its COMMIT may have, and the session reconnects (waiting out a restart).
 """
@@ -28,8 +29,7 @@ from race_harness.errors import UsageError
 from race_harness.history import History
 from race_harness.runner.proxy import Proxy
 
-FAULTS = ("kill-connections", "pause", "restart", "partition", "latency")
-NETWORK_FAULTS = frozenset({"partition", "latency"})  # through the harness's TCP proxy (runner/proxy.py)
+FAULTS = ("kill-connections", "pause", "restart", "partition", "hang", "latency")
 LATENCY_S = 0.02  # what latency adds to every chunk of bytes, each way
 
 
@@ -88,7 +88,7 @@ class Nemesis:
             self.history.fault(fault, started, self.history.now(), detail)
 
     def _do(self, fault: str) -> str:
-        seconds = min(self.interval / 2, 2.0)  # how long a pause, a partition or added latency lasts
+        seconds = min(self.interval / 2, 2.0)  # how long a pause, a partition, a hang or added latency lasts
         if fault == "kill-connections":
             return f"{self.backend.kill_sessions(self.database)} sessions ended"
         if fault == "pause":
@@ -101,5 +101,8 @@ class Nemesis:
         if fault == "partition":
             cut = self.proxy.partition(seconds)
             return f"{cut} connections cut, none accepted for {seconds:g} s"
+        if fault == "hang":
+            self.proxy.hang(seconds)
+            return f"no byte passed either way for {seconds:g} s, connections kept open"
         self.proxy.latency(seconds, LATENCY_S)
         return f"{LATENCY_S * 1000:g} ms added each way for {seconds:g} s"

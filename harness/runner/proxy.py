@@ -2,9 +2,11 @@
 
 The harness runs it itself on 127.0.0.1 and points the sessions (and an application's own engine)
 at it, while the admin connection that creates and drops the scratch database goes straight to the
-server. Two faults act on it: ``partition`` cuts every connection and refuses new ones for a while
-(the sessions see their connections reset and cannot reconnect until it heals), ``latency`` delays
-every chunk of bytes in both directions.
+server. Three faults act on it, the three ways a network fails: ``partition`` drops (cuts every
+connection and refuses new ones for a while: the sessions see their connections reset and cannot
+reconnect until it heals), ``hang`` holds (connections stay open and new ones are accepted, but no
+byte passes either way: a statement neither fails nor answers until it heals, as behind a dead
+link that sends no reset), ``latency`` delays every chunk of bytes in both directions.
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ class Proxy:
         self._open: set[socket.socket] = set()
         self._refuse_until = 0.0
         self._delay_until, self._delay_s = 0.0, 0.0
+        self._hang_until = 0.0
         self._closed = False
         self._thread = threading.Thread(target=self._accept, name="proxy", daemon=True)
         self._thread.start()
@@ -46,6 +49,12 @@ class Proxy:
         """Delay every chunk by ``delay_s`` for ``seconds``."""
         with self._lock:
             self._delay_until, self._delay_s = time.monotonic() + seconds, delay_s
+        time.sleep(seconds)
+
+    def hang(self, seconds: float) -> None:
+        """Pass no byte either way for ``seconds``; every connection stays open."""
+        with self._lock:
+            self._hang_until = time.monotonic() + seconds
         time.sleep(seconds)
 
     # --- forwarding -----------------------------------------------------------------------------------
@@ -76,6 +85,8 @@ class Proxy:
                 data = src.recv(CHUNK)
                 if not data:
                     break
+                while (wait := self._hang_until - time.monotonic()) > 0:
+                    time.sleep(min(wait, 0.05))  # held, not lost: it passes when the link heals
                 if time.monotonic() < self._delay_until:
                     time.sleep(self._delay_s)
                 dst.sendall(data)

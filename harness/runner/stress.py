@@ -31,14 +31,14 @@ from sqlalchemy import Connection, Engine, make_url
 from sqlalchemy.exc import DBAPIError
 
 from race_harness.databases.base import Backend, Isolation, ScratchDatabase
-from race_harness.defaults import Scope
+from race_harness.defaults import NETWORK_FAULTS, Scope
 from race_harness.entity import EntityTables
 from race_harness.errors import DatabaseError, UsageError
 from race_harness.history import Event, History
 from race_harness.model import State
 from race_harness.runner.app_steps import dispose_app_engines, steps_for
 from race_harness.runner.config import RunConfig
-from race_harness.runner.nemesis import NETWORK_FAULTS, Nemesis
+from race_harness.runner.nemesis import Nemesis
 from race_harness.runner.proxy import Proxy
 from race_harness.runner.steps import Attempt, short_error, should_retry
 from race_harness.scenario import Scenario, WriteOp, WriterContext, get_scenario

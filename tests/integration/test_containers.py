@@ -8,14 +8,20 @@ these tests skip with the engine's one-line reason, unless ``$RACE_HARNESS_REQUI
 
 from __future__ import annotations
 
+import contextlib
+import os
+import signal
 import subprocess
+import sys
+import time
 from pathlib import Path
 
 import pytest
 
 from race_harness import RunConfig, check, get_scenario, get_strategy, run_stress
-from race_harness.databases.containers import PID_LABEL, ContainerBackend
-from tests.cli import COMMAND, race_harness
+from race_harness.databases.containers import CREATOR_LABEL, LABEL, PID_LABEL, ContainerBackend
+from race_harness.databases.creators import own_tag
+from tests.cli import COMMAND, race_harness, sweep_lock
 
 from .conftest import get_backend
 
@@ -63,3 +69,61 @@ def test_without_an_engine_the_provider_says_so_in_one_line(tmp_path: Path) -> N
     assert proc.returncode == 2
     assert proc.stderr.count("\n") == 1 and f"no Docker engine answers at {missing}" in proc.stderr
     assert not (tmp_path / "reports").exists()
+
+
+@pytest.mark.parametrize("settle", [0.0, 6.0], ids=["while-it-starts", "mid-run"])
+def test_sigkill_leaves_no_container(tmp_path: Path, settle: float) -> None:
+    """SIGKILL runs no clean-up of the harness's own; the container's guard removes it within seconds."""
+    get_backend("container:postgres:15")
+    args = [*COMMAND, "run", "-d", "container:postgres:15", "-s", "counter", "-S", "full-row", "--duration", "120"]
+    proc = subprocess.Popen([*args, "-q"], cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 120
+        while not containers_of(proc.pid):
+            assert proc.poll() is None and time.monotonic() < deadline, "no container was started"
+            time.sleep(0.2)
+        time.sleep(settle)
+        assert proc.poll() is None
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    deadline = time.monotonic() + 60
+    while containers_of(proc.pid) and time.monotonic() < deadline:
+        time.sleep(0.5)
+    assert containers_of(proc.pid) == []
+
+
+def test_clean_removes_the_containers_of_ended_runs_and_nothing_else(tmp_path: Path) -> None:
+    """Containers whose creator is provably gone are removed; a live creator's, or one with no
+    creator label, are listed and kept (real containers, labelled as the harness labels its own)."""
+    get_backend("container:postgres:15")
+    import docker
+
+    ended = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    pid = int(ended.stdout)  # that process has ended: a creator that is provably gone
+    gone = f"{pid}_{own_tag().split('_')[1]}_{own_tag().split('_')[2]}"
+    labels = {"gone": {LABEL: "1", CREATOR_LABEL: gone}, "live": {LABEL: "1", CREATOR_LABEL: own_tag()}}
+    labels["unlabelled"] = {LABEL: "1"}
+    client = docker.from_env(timeout=30)
+    made = {}
+    try:
+        with sweep_lock(exclusive=True):  # no other worker's start may remove what this test made first
+            for what, label in labels.items():
+                container = client.containers.run(
+                    "postgres:15", ["sleep", "300"], detach=True, labels=label, name=f"rh-test-{what}-{os.getpid()}"
+                )
+                made[what] = container.name
+            cleaned = race_harness("clean", "-d", "sqlite", cwd=tmp_path)
+        assert cleaned.returncode == 0, cleaned.stderr
+        assert f"  removed {made['gone']}: its creator has ended" in cleaned.stdout, cleaned.stdout
+        assert f"  kept    {made['live']}: its creator, pid {os.getpid()}, still runs" in cleaned.stdout
+        assert f"  kept    {made['unlabelled']}: no creator label" in cleaned.stdout
+        left = {c.name for c in client.containers.list(all=True, filters={"label": LABEL})}
+        assert made["gone"] not in left and {made["live"], made["unlabelled"]} <= left
+    finally:
+        for name in made.values():
+            with contextlib.suppress(docker.errors.NotFound):
+                client.containers.get(name).remove(force=True, v=True)
+        client.close()

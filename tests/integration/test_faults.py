@@ -3,8 +3,8 @@
 Each case is one ``race-harness run --nemesis ...`` of full-row and version-occ on Glance, as a user
 runs it. It must complete (exit 0); full-row must still lose updates, with evidence; version-occ
 must lose none while its writes raced; and the faults must be in the cell's history, as many as the
-run had time for. ``kill-connections``, ``partition`` and ``latency`` (the last two in the harness's
-TCP proxy) run on PostgreSQL and MariaDB; ``pause`` and ``restart`` need a server the harness
+run had time for. ``kill-connections``, ``partition``, ``hang`` and ``latency`` (the last three in the
+harness's TCP proxy) run on PostgreSQL and MariaDB; ``pause`` and ``restart`` need a server the harness
 started itself: the embedded PostgreSQL, and containers (podman or Docker) where an engine answers.
 """
 
@@ -30,6 +30,8 @@ CASES = [
     ("mysql", "kill-connections"),
     ("postgres", "partition"),
     ("mysql", "partition"),
+    ("postgres", "hang"),
+    ("mysql", "hang"),
     ("postgres", "latency"),
     ("mysql", "latency"),
     ("embedded-postgres", "kill-connections"),
