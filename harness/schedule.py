@@ -9,10 +9,17 @@ Sessions are capital letters. Each session performs one write operation in the s
 ``commit`` commits at the end of its ``write``, so ``A.read B.read A.write B.write`` is the shortest
 form of the classic lost update. ``B=update_all`` picks the operation session B performs from the
 scenario's named operations (the first one when not given).
+
+For an application's own functions a schedule can also name the statements they send
+(:mod:`race_harness.statements`): ``A.select:images B.select:images B.update:images B.commit
+A.update:images A.commit``, or by position, ``A.1 B.1 B.2 B.3 A.2 A.3``. Each step lets the
+session's next statement go and holds the session before the one after it; a session's statements
+after its last scheduled step run at the end, session by session.
 """
 
 from __future__ import annotations
 
+import re
 import string
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -24,6 +31,8 @@ STEPS = ("read", "write", "commit")
 FULL = list(STEPS)
 SHORT = ["read", "write"]  # the write commits
 EXAMPLE = "A.read B.read A.write B.write"
+MAX_STATEMENTS = 50  # statements one session may send in a statement-level schedule
+_STATEMENT_REF = re.compile(r"^(?:\d+|[a-z]+(?::[\w$]+)?)$")
 
 
 @dataclass(frozen=True)
@@ -33,6 +42,11 @@ class Step:
 
     def __str__(self) -> str:
         return f"{self.session}.{self.name}"
+
+    @property
+    def is_statement(self) -> bool:
+        """A statement step (``A.2``, ``A.update:images``), not a phase (read, write, commit)."""
+        return self.name not in STEPS
 
 
 def session_index(letter: str) -> int:
@@ -65,10 +79,10 @@ class Schedule:
                 operations[session] = operation
                 continue
             session, dot, name = token.partition(".")
-            if not dot or name not in STEPS:
+            if not dot or not (name in STEPS or _STATEMENT_REF.match(name)):
                 raise UsageError(
-                    f"expected steps like A.read, A.write, A.commit (or B=OPERATION) but got {shown(token, 40)} in "
-                    f"schedule {shown(text.strip())}"
+                    f"expected steps like A.read, A.write, A.commit, a statement like A.update:images or A.2 "
+                    f"(or B=OPERATION) but got {shown(token, 40)} in schedule {shown(text.strip())}"
                 )
             _check_session(session, token)
             steps.append(Step(session, name))
@@ -77,6 +91,11 @@ class Schedule:
     @property
     def sessions(self) -> list[str]:
         return sorted({s.session for s in self.steps})
+
+    @property
+    def statement_level(self) -> bool:
+        """Steps are the statements an application sends (``A.update:images``), not phases."""
+        return any(s.is_statement for s in self.steps)
 
     def steps_of(self, session: str) -> list[str]:
         return [s.name for s in self.steps if s.session == session]
@@ -104,11 +123,41 @@ def _check_session(session: str, token: str) -> None:
 def _validate(schedule: Schedule) -> None:
     if not schedule.steps:
         raise UsageError(f"expected at least one session's steps, e.g. {EXAMPLE!r}, but the schedule is empty")
+    if schedule.statement_level:
+        _validate_statements(schedule)
+        return
     for session in schedule.sessions:
         got = schedule.steps_of(session)
         if got not in (FULL, SHORT):
             raise UsageError(
                 f"session {session} must run read, write[, commit] once each in that order but got {', '.join(got)}"
+            )
+    unused = sorted({s for s, _ in schedule.operations} - set(schedule.sessions))
+    if unused:
+        raise UsageError(f"an operation is given for session {unused[0]}, which has no steps in the schedule")
+
+
+def _validate_statements(schedule: Schedule) -> None:
+    """Statement steps: a number must be the statement's position in its session, and no session
+    may have more than :data:`MAX_STATEMENTS`. Whether a label matches what the session sends is
+    known only when it sends it (the run says so in one line)."""
+    count: dict[str, int] = {}
+    for step in schedule.steps:
+        n = count[step.session] = count.get(step.session, 0) + 1
+        if n > MAX_STATEMENTS:
+            raise UsageError(
+                f"session {step.session} has more than {MAX_STATEMENTS} statement steps (step {step}); "
+                f"expected at most {MAX_STATEMENTS}"
+            )
+        if step.name.isdigit() and int(step.name) != n:
+            raise UsageError(
+                f"step {step} is session {step.session}'s statement {n} in this schedule; "
+                f"expected {step.session}.{n} (positions count from 1, in order)"
+            )
+        if step.name in ("read", "write"):
+            raise UsageError(
+                f"step {step} is a phase, but this schedule names statements; expected a statement "
+                f"like {step.session}.select:TABLE or {step.session}.{n}"
             )
     unused = sorted({s for s, _ in schedule.operations} - set(schedule.sessions))
     if unused:

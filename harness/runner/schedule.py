@@ -40,15 +40,17 @@ from race_harness.checkers import CheckResult, check
 from race_harness.databases.base import Backend, Isolation, ScratchDatabase
 from race_harness.defaults import DEFAULT_STEP_TIMEOUT_S
 from race_harness.entity import EntityTables
-from race_harness.errors import UsageError
+from race_harness.errors import UsageError, shown
 from race_harness.history import History, Written
 from race_harness.model import Snapshot, State, Value, is_kv, kv_key
 from race_harness.runner.app_steps import AppSteps, dispose_app_engines, steps_for
 from race_harness.runner.config import RunConfig
+from race_harness.runner.statement_steps import StatementSteps
 from race_harness.runner.steps import Attempt, OpSteps, short_error, should_retry
 from race_harness.runner.stress import CellPlan, plan_cell
 from race_harness.scenario import Scenario, WriteOp
 from race_harness.schedule import Schedule, Step, session_index
+from race_harness.statements import Statement
 from race_harness.strategies.base import Strategy
 
 NO_LOCK_VIEW_WAIT_S = 0.5  # without a lock view (SQLite), a step not done by then is assumed blocked
@@ -89,6 +91,16 @@ class ScheduleResult:
     # what -s / -S take to find the scenario and strategy again (an import path for a project's own)
     scenario_ref: str | None = None
     strategy_ref: str | None = None
+    executed: list[Step] = field(default_factory=list)  # statement-level: every step, by the label it sent
+    statements: dict[str, list[Statement]] = field(default_factory=dict)  # statement-level: each session's
+
+    @property
+    def executed_schedule(self) -> Schedule:
+        """Statement-level: the schedule as it ran, every statement named by its label, the ones run
+        after the given steps included; replayed, it runs the same way every time."""
+        if not self.executed:
+            return self.schedule
+        return Schedule(tuple(self.executed), self.schedule.operations)
 
     @property
     def verdict(self) -> str:
@@ -184,6 +196,8 @@ class _Session(threading.Thread):
     def _step(self, name: str) -> str:
         if self.ended is not None:
             return f"skipped ({_outcome(self.ended)} earlier)"
+        if self.run_.schedule.statement_level:
+            return self._statement_step(name)
         if name == "read":
             self._invoke = self.run_.history.invoke(self.index, "writer", self.op.f, self.op.entity, self.op.intent)
             self.attempts = 1
@@ -203,6 +217,50 @@ class _Session(threading.Thread):
         if ended is not None:
             self._end(ended)
         return text
+
+    def _statement_step(self, name: str) -> str:
+        """Send the statement the call is held before, if it is the one the step names."""
+        run = self.run_
+        steps = self._steps
+        if steps is None:  # the session's first step: the call starts and runs up to its first statement
+            self._invoke = run.history.invoke(self.index, "writer", self.op.f, self.op.entity, self.op.intent)
+            self.attempts = 1
+            self._enter_guard()
+            steps = self._steps = StatementSteps(
+                run.backend, run.tables, self.conn, self.op, session_letter=self.letter
+            )
+            ended = steps.begin()
+            if ended is not None:
+                self._end(ended)
+                return f"ended before its first statement: {_outcome(ended)}"
+        assert isinstance(steps, StatementSteps)
+        held = steps.next
+        n = len(steps.sent) + 1
+        if held is None:  # the call ended; only its end can have made it so
+            assert self.ended is not None
+            return f"skipped ({_outcome(self.ended)} earlier)"
+        if run.strict and name != str(n) and name != held.label:
+            raise UsageError(
+                f"schedule step {self.letter}.{name}: session {self.letter} ({self.op.f}) sends {held.label} as its "
+                f"statement {n}; expected {self.letter}.{held.label} or {self.letter}.{n} there"
+            )
+        run.executed.append(Step(self.letter, held.label))
+        ended = steps.step()
+        if ended is not None:
+            self._end(ended)
+            return f"{held.label}: {_outcome(ended)}"
+        return f"{held.label}: sent"
+
+    @property
+    def unfinished(self) -> bool:
+        """A statement-level session whose call is still held before a statement."""
+        steps = self._steps
+        return isinstance(steps, StatementSteps) and self.ended is None and steps.next is not None
+
+    @property
+    def sent(self) -> int:
+        steps = self._steps
+        return len(steps.sent) if isinstance(steps, StatementSteps) else 0
 
     def _advance(self, name: str) -> Attempt | None:
         run = self.run_
@@ -282,6 +340,7 @@ class _Run:
         plan: CellPlan,
         engine: Engine,
         tables: EntityTables,
+        finish_order: list[str] | None = None,
     ) -> None:
         self.runner, self.schedule, self.scenario, self.strategy, self.plan = runner, schedule, scenario, strategy, plan
         self.backend, self.config, self.engine, self.tables = runner.backend, runner.config, engine, tables
@@ -290,6 +349,9 @@ class _Run:
         self.fatal: list[UsageError] = []  # set-up errors of the scenario, raised once the sessions ended
         self.transcript: list[str] = [f"schedule: {schedule}"]
         self.order: list[Step] = []
+        self.executed: list[Step] = []  # statement-level: each step as the label of what it sent
+        self.strict = runner.strict_statements
+        self.finish_order = finish_order
         self.lock_waits = self.assumed_waits = self.canceled = 0
         self.monitor = runner.monitor(engine)
         # SQLite: the harness's own knowledge of who holds the database's single write lock
@@ -300,6 +362,15 @@ class _Run:
         except DBAPIError as exc:  # e.g. MySQL without the PROCESS privilege
             self.has_lock_view = False
             self.transcript.append(f"note: no lock view ({short_error(exc)}); blocked steps are assumed by timeout")
+
+    def statements(self) -> dict[str, list[Statement]]:
+        """Statement-level: what each session sent, in order."""
+        out = {}
+        for letter, session in self.sessions.items():
+            steps = session._steps
+            if isinstance(steps, StatementSteps):
+                out[letter] = list(steps.sent)
+        return out
 
     def session_id(self, conn: Connection) -> int | None:
         info = conn.info
@@ -337,6 +408,14 @@ class _Run:
         timeout = self.runner.step_timeout
         while pending:
             step = next((st for st in pending if st.session not in blocked), None)
+            if step is None and self.schedule.statement_level:
+                # a session whose scheduled steps are all done may hold the lock the others wait for:
+                # its statements after the schedule go now, as they would at the end
+                scheduled = {st.session for st in pending}
+                free = [x for k, x in sorted(sessions.items()) if k not in scheduled | set(blocked) and x.unfinished]
+                if free:
+                    self._extra_step(free[0], sessions, blocked, timeout)
+                    continue
             if step is None:  # only the database can move on now: deadlock detector or lock timeout
                 if not self._wait_any(sessions, blocked, timeout):
                     self._cancel(sessions, blocked)
@@ -352,9 +431,48 @@ class _Run:
                 blocked[step.session] = step
                 self.transcript.append(f"step {step}: {self._waiting(session, sessions, state)}")
             self._settle(sessions, blocked)
+        if self.schedule.statement_level:
+            self._finish_statements(sessions, blocked, timeout)
         while blocked:
             if not self._wait_any(sessions, blocked, timeout):
                 self._cancel(sessions, blocked)
+
+    def _finish_statements(self, sessions: dict[str, _Session], blocked: dict[str, Step], timeout: float) -> None:
+        """The statements after each session's last scheduled step, one at a time, session by session
+        (in ``finish_order`` when given), a blocked one's turn passed to the next."""
+        order = self.finish_order or sorted(sessions)
+        strict, self.strict = self.strict, False
+        try:
+            while True:
+                live = [sessions[s] for s in order if sessions[s].unfinished and s not in blocked]
+                if not live:
+                    if blocked:
+                        if not self._wait_any(sessions, blocked, timeout):
+                            self._cancel(sessions, blocked)
+                        continue
+                    return
+                self._extra_step(live[0], sessions, blocked, timeout)
+        finally:
+            self.strict = strict
+
+    def _extra_step(
+        self, session: _Session, sessions: dict[str, _Session], blocked: dict[str, Step], timeout: float
+    ) -> None:
+        """One statement after the session's scheduled steps: released, awaited, written down."""
+        step = Step(session.letter, str(session.sent + 1))
+        strict, self.strict = self.strict, False
+        try:
+            self.order.append(step)
+            session.release(step.name)
+            state = self._await(session, timeout)
+        finally:
+            self.strict = strict
+        if state == "done":
+            self.transcript.append(f"step {step} (after the schedule): {session.text}")
+        else:
+            blocked[session.letter] = step
+            self.transcript.append(f"step {step} (after the schedule): {self._waiting(session, sessions, state)}")
+        self._settle(sessions, blocked)
 
     def _await(self, session: _Session, limit: float) -> Wait:
         """Until the step completes or is seen blocked; "assumed" when neither shows in time."""
@@ -467,6 +585,9 @@ class ScheduleRunner:
         self._engines: dict[tuple[Isolation, bool], Engine] = {}
         self._monitors: dict[int, Connection] = {}
         self._tables: dict[str, EntityTables] = {}  # table name -> the tables holding it
+        # statement-level: a step naming a statement the session does not send there is an error
+        # (what a person wrote); the explorer turns it off, for a path that came out shorter
+        self.strict_statements = True
 
     def __enter__(self) -> ScheduleRunner:
         self._scratch = self.backend.create_database()
@@ -524,21 +645,30 @@ class ScheduleRunner:
         self._tables.update(dict.fromkeys(names, tables))
         return tables, initial
 
-    def run(self, schedule: Schedule | str, scenario: Scenario, strategy: Strategy) -> ScheduleResult:
+    def run(
+        self, schedule: Schedule | str, scenario: Scenario, strategy: Strategy, *, finish_order: list[str] | None = None
+    ) -> ScheduleResult:
         """Run the schedule once. With whole-second timestamps a run whose steps did not fit in one
         wall-clock second (a loaded machine) is run again, up to :data:`SECOND_ATTEMPTS` times; a
         result with ``same_second`` False is one that never fitted, to be set aside, not counted."""
-        out = self._run_once(schedule, scenario, strategy)
+        out = self._run_once(schedule, scenario, strategy, finish_order)
         for attempt in range(2, SECOND_ATTEMPTS + 1):
             if out.same_second is not False:
                 break
-            out = self._run_once(schedule, scenario, strategy)
+            out = self._run_once(schedule, scenario, strategy, finish_order)
             out.transcript.append(f"note: attempt {attempt}: the earlier ones did not fit in one second")
         return out
 
-    def _run_once(self, schedule: Schedule | str, scenario: Scenario, strategy: Strategy) -> ScheduleResult:
+    def _run_once(
+        self, schedule: Schedule | str, scenario: Scenario, strategy: Strategy, finish_order: list[str] | None
+    ) -> ScheduleResult:
         if isinstance(schedule, str):
             schedule = Schedule.parse(schedule)
+        if schedule.statement_level and not scenario.is_app:
+            raise UsageError(
+                f"schedule {shown(str(schedule))} names statements, but scenario {scenario.name!r} runs a strategy's "
+                "read, write and commit phases; statement steps need an application's own functions (operation(...))"
+            )
         for s in schedule.sessions:  # unknown operation names fail before anything runs
             scenario.schedule_write(session_index(s), schedule.operation(s), len(schedule.sessions))
         plan = plan_cell(strategy, self.backend, self.config)
@@ -557,7 +687,7 @@ class ScheduleRunner:
                 # another runner's database); the engines it used are closed first
                 dispose_app_engines()
                 scenario.configure_app(self._scratch.url)
-            run = _Run(self, schedule, scenario, strategy, plan, engine, tables)
+            run = _Run(self, schedule, scenario, strategy, plan, engine, tables, finish_order)
             run.execute()
             if run.fatal:
                 raise run.fatal[0]
@@ -588,6 +718,8 @@ class ScheduleRunner:
             window() if whole_seconds else None,
             scenario.ref,
             strategy.ref,
+            run.executed,
+            run.statements(),
         )
         if out.same_second is False:
             out.transcript.append("note: the steps did not fit in one whole second; whole-second timestamps may differ")
