@@ -55,6 +55,9 @@ schedules:
   A.read B.read A.write B.write A.commit B.commit   with commit: the write transaction stays open
   B=update_all A.read B.read ...         B performs the scenario's operation update_all
   clobbered-attribute                    a scenario's named minimal schedule (race-harness list)
+  A.select:images B.select:images B.update:images B.commit A.update:images A.commit
+                                         an application's own statements (race-harness explore prints them);
+  A.1 B.1 B.2 B.3 A.2 A.3                the same by position; statements after a session's last step run at the end
 """
 
 EPILOG = """\
@@ -304,6 +307,45 @@ def _build_parser() -> argparse.ArgumentParser:
         f"blocked, and canceled when nothing else can move (default: {DEFAULT_STEP_TIMEOUT_S:g})",
     )
     rp.add_argument("-q", "--quiet", action="store_true", help="no transcript, only the verdict lines")
+
+    ex = sub.add_parser(
+        "explore",
+        help="explore the interleavings of an application's statements until one loses an update",
+        description="Run 2 or 3 sessions, each calling one of an application scenario's operations, under every "
+        "interleaving of the statements they send that can end differently (partial-order reduction: steps that "
+        "touch no common table, or only read it, commute), likeliest counterexample first. Print how many "
+        "interleavings ran and how many were pruned, and the first that loses an update as a `race-harness replay` "
+        "command over statement steps that reproduces it every time.",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog=EPILOG,
+    )
+    ex.add_argument(
+        "-s", "--scenario", required=True, metavar="NAME", help="an application scenario: name or import path"
+    )
+    ex.add_argument(
+        "-o",
+        "--operation",
+        action="append",
+        metavar="OP",
+        help="the operation session A, B, ... calls, once per session (default: the scenario's first two, or its "
+        "only one twice)",
+    )
+    ex.add_argument("-d", "--db", action="append", metavar="DB", help="database (repeatable; default: embedded)")
+    ex.add_argument("--isolation", choices=ISOLATIONS, help="isolation level (default: the database's own)")
+    ex.add_argument(
+        "--max-interleavings", type=int, default=1000, metavar="N", help="stop after N interleavings (default: 1000)"
+    )
+    ex.add_argument(
+        "--max-seconds", type=float, default=120.0, metavar="SECONDS", help="stop after this long (default: 120)"
+    )
+    ex.add_argument("--all", action="store_true", help="go on after the first lost update: count every trace")
+    ex.add_argument(
+        "--step-timeout",
+        type=float,
+        default=DEFAULT_STEP_TIMEOUT_S,
+        metavar="SECONDS",
+        help=f"as for replay (default: {DEFAULT_STEP_TIMEOUT_S:g})",
+    )
 
     cln = sub.add_parser(
         "clean",
@@ -751,6 +793,56 @@ def cmd_replay(args: argparse.Namespace) -> int:
     return EXIT_LOST if unsafe else 0
 
 
+def cmd_explore(args: argparse.Namespace) -> int:
+    from race_harness.databases import resolve_all
+    from race_harness.runner import RunConfig
+    from race_harness.runner.explorer import explore
+    from race_harness.runner.schedule import ScheduleRunner
+    from race_harness.scenario import get_scenario
+    from race_harness.strategies import get_strategy
+
+    positive_int("max-interleavings", args.max_interleavings)
+    scenario = get_scenario(args.scenario)
+    if not scenario.is_app:
+        raise UsageError(
+            f"explore needs an application scenario (its own functions, operation(...)) but {scenario.name!r} runs "
+            "strategies; use race-harness run or replay for it"
+        )
+    for name in args.operation or []:
+        if name not in scenario.schedule_operations:
+            raise UsageError(
+                f"unknown operation {name!r} of scenario {scenario.name}; expected one of "
+                f"{', '.join(scenario.schedule_operations)}"
+            )
+    backends = resolve_all(args.db or list(DEFAULT_DBS))
+    expectation = scenario.expectation(get_strategy("app"))
+    unsafe = unproven = False
+    try:
+        _start(backends)
+        for backend in backends:
+            print(f"exploring {scenario.name} on {backend.label} ...", file=sys.stderr, flush=True)
+            with ScheduleRunner(backend, RunConfig(isolation=args.isolation), args.step_timeout) as runner:
+                found = explore(
+                    runner,
+                    scenario,
+                    args.operation,
+                    max_interleavings=args.max_interleavings,
+                    max_seconds=args.max_seconds,
+                    stop_on_first=not args.all,
+                )
+            print("\n".join(found.summary()))
+            if expectation == "none" and found.verdict == "lost-updates":
+                unsafe = True
+                print(f"FAIL: {scenario.name} is declared safe but lost an update on {backend.label}", file=sys.stderr)
+            elif expectation == "none" and found.verdict == "inconclusive":
+                unproven = True
+                print(f"INCONCLUSIVE: {scenario.name} on {backend.label}: {found.summary()[-1]}", file=sys.stderr)
+            print()
+    finally:
+        _close(backends)
+    return EXIT_LOST if unsafe else EXIT_INCONCLUSIVE if unproven else 0
+
+
 def cmd_clean(args: argparse.Namespace) -> int:
     from race_harness.databases import resolve_all
     from race_harness.databases.creators import creator_of
@@ -917,6 +1009,7 @@ def _run_command(args: argparse.Namespace) -> int:
             "run": cmd_run,
             "p4": cmd_p4,
             "replay": cmd_replay,
+            "explore": cmd_explore,
             "report": cmd_report,
             "list": cmd_list,
             "clean": cmd_clean,

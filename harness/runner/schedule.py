@@ -184,20 +184,22 @@ class _Session(threading.Thread):
             except UsageError as exc:  # the scenario's set-up is wrong: the run ends with it, in one line
                 self.run_.fatal.append(exc)
                 self.text = f"error: {exc}"
-                self._end(Attempt("info", error=self.text))
+                if self.ended is None:
+                    self._end(Attempt("info", error=self.text))
             except Exception as exc:  # a harness error: recorded, the operation's outcome unknown
                 self.run_.errors.append(f"session {self.letter} at {name}: {type(exc).__name__}: {exc}")
                 self.text = f"harness error: {type(exc).__name__}: {exc}"
-                self._end(Attempt("info", error=self.text))
+                if self.ended is None:
+                    self._end(Attempt("info", error=self.text))
             self.done.set()
 
     # --- steps ------------------------------------------------------------------------------------
 
     def _step(self, name: str) -> str:
-        if self.ended is not None:
-            return f"skipped ({_outcome(self.ended)} earlier)"
         if self.run_.schedule.statement_level:
             return self._statement_step(name)
+        if self.ended is not None:
+            return f"skipped ({_outcome(self.ended)} earlier)"
         if name == "read":
             self._invoke = self.run_.history.invoke(self.index, "writer", self.op.f, self.op.entity, self.op.intent)
             self.attempts = 1
@@ -222,6 +224,8 @@ class _Session(threading.Thread):
         """Send the statement the call is held before, if it is the one the step names."""
         run = self.run_
         steps = self._steps
+        if steps is None and self.ended is not None:  # ended before its call began (a set-up error)
+            return f"skipped ({_outcome(self.ended)} earlier)"
         if steps is None:  # the session's first step: the call starts and runs up to its first statement
             self._invoke = run.history.invoke(self.index, "writer", self.op.f, self.op.entity, self.op.intent)
             self.attempts = 1
@@ -238,6 +242,12 @@ class _Session(threading.Thread):
         n = len(steps.sent) + 1
         if held is None:  # the call ended; only its end can have made it so
             assert self.ended is not None
+            if run.strict and self.ended.type == "ok":
+                sent = " ".join(st.label for st in steps.sent)
+                raise UsageError(
+                    f"schedule step {self.letter}.{name}: session {self.letter} ({self.op.f}) sends only "
+                    f"{len(steps.sent)} statements ({sent}); expected at most {self.letter}.{len(steps.sent)}"
+                )
             return f"skipped ({_outcome(self.ended)} earlier)"
         if run.strict and name != str(n) and name != held.label:
             raise UsageError(
