@@ -43,6 +43,8 @@ _EXPORTS = {
     "Schedule": "race_harness.schedule",
     "ScheduleResult": "race_harness.runner.schedule",
     "ScheduleRunner": "race_harness.runner.schedule",
+    "Exploration": "race_harness.runner.explorer",
+    "explore_statements": "race_harness.runner.explorer",
     "ScratchDatabase": "race_harness.databases",
     "SecondBursts": "race_harness.scenario",
     "Snapshot": "race_harness.model",
@@ -85,6 +87,7 @@ __all__ = [
     "Entity",
     "EntitySchema",
     "Event",
+    "Exploration",
     "FinishOnCommit",
     "HarnessError",
     "History",
@@ -113,6 +116,7 @@ __all__ = [
     "assert_no_lost_updates",
     "available",
     "check",
+    "explore_statements",
     "get_scenario",
     "get_strategy",
     "mask_url",
@@ -164,6 +168,7 @@ if TYPE_CHECKING:  # the same names, for type checkers and IDEs (tests/unit/test
     from race_harness.model import EntitySchema, Intent, Snapshot
     from race_harness.operations import AppOperation, operation
     from race_harness.runner import RunConfig, RunRecord, run_stress
+    from race_harness.runner.explorer import Exploration, explore_statements
     from race_harness.runner.schedule import ScheduleResult, ScheduleRunner
     from race_harness.scenario import (
         NamedSchedule,

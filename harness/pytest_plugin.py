@@ -45,6 +45,7 @@ if TYPE_CHECKING:
     from race_harness.databases import Backend, ScratchDatabase
     from race_harness.matrix import CellResult
     from race_harness.runner.config import RunConfig
+    from race_harness.runner.explorer import Exploration
     from race_harness.runner.schedule import ScheduleResult, ScheduleRunner
     from race_harness.scenario import Scenario
     from race_harness.schedule import Schedule
@@ -217,6 +218,41 @@ class RaceRunner:
         what = f"{result.scenario} x {result.strategy} [{result.schedule}]"
         self._record(what, result.result, result.history, commands)
         return result
+
+    def explore(
+        self,
+        scenario: Scenario | str,
+        *operations: str,
+        max_interleavings: int = 1000,
+        max_seconds: float = 120.0,
+        **config: Any,
+    ) -> Exploration:
+        """Every interleaving of the statements the application's ``operations`` send (one per
+        session; default: the scenario's first two, or its only one twice) that can end differently,
+        until one loses an update. What ``@pytest.mark.race`` judges: the losing interleaving, or,
+        when none lost, the exploration's verdict (inconclusive if a bound stopped it)."""
+        from dataclasses import replace
+
+        from race_harness.runner.config import RunConfig
+        from race_harness.runner.explorer import explore
+        from race_harness.runner.schedule import ScheduleRunner
+
+        key = RunConfig(**config)
+        if key not in self._schedules:
+            self._schedules[key] = ScheduleRunner(self.backend, key, self.step_timeout).__enter__()
+        sc = _scenario(scenario)
+        found = explore(
+            self._schedules[key], sc, operations or None, max_interleavings=max_interleavings, max_seconds=max_seconds
+        )
+        what = f"{sc.name} explored ({found.explored} of {found.total} interleavings, {found.pruned} pruned)"
+        if found.first_lost is not None:
+            command = found.replay_command(repeat=20)
+            assert command is not None
+            self._record(what, found.first_lost.result, found.first_lost.history, {"replay": command})
+            return found
+        best = max(found.results, key=lambda r: r.result.contention)
+        self._record(what, replace(best.result, verdict=found.verdict), best.history, {})  # type: ignore[arg-type]
+        return found
 
     def _record(self, what: str, result: CheckResult, history: Any, commands: dict[str, str]) -> RaceRun:
         """Keep the run; a losing one's history is saved, and with a report directory every run's

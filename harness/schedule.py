@@ -32,7 +32,12 @@ FULL = list(STEPS)
 SHORT = ["read", "write"]  # the write commits
 EXAMPLE = "A.read B.read A.write B.write"
 MAX_STATEMENTS = 50  # statements one session may send in a statement-level schedule
-_STATEMENT_REF = re.compile(r"^(?:\d+|[a-z]+(?::[\w$]+)?)$")
+_STATEMENT_REF = re.compile(r"^(?:\d+|commit|[a-z]+:[\w$]+)$")  # A.2, A.commit, A.update:images
+
+
+def is_statement_ref(name: str) -> bool:
+    """A step name for a statement: its position, ``commit``, or ``verb:table``."""
+    return _STATEMENT_REF.match(name) is not None
 
 
 @dataclass(frozen=True)
@@ -79,7 +84,7 @@ class Schedule:
                 operations[session] = operation
                 continue
             session, dot, name = token.partition(".")
-            if not dot or not (name in STEPS or _STATEMENT_REF.match(name)):
+            if not dot or not (name in STEPS or is_statement_ref(name)):
                 raise UsageError(
                     f"expected steps like A.read, A.write, A.commit, a statement like A.update:images or A.2 "
                     f"(or B=OPERATION) but got {shown(token, 40)} in schedule {shown(text.strip())}"

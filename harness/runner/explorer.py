@@ -306,4 +306,6 @@ def _record(found: Exploration, result: ScheduleResult) -> bool:
     return True
 
 
-__all__ = ["DEFAULT_MAX_INTERLEAVINGS", "DEFAULT_MAX_SECONDS", "Exploration", "explore"]
+explore_statements = explore  # the name the package exports (race_harness.explore is the Hypothesis module)
+
+__all__ = ["DEFAULT_MAX_INTERLEAVINGS", "DEFAULT_MAX_SECONDS", "Exploration", "explore", "explore_statements"]

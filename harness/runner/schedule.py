@@ -49,7 +49,7 @@ from race_harness.runner.statement_steps import StatementSteps
 from race_harness.runner.steps import Attempt, OpSteps, short_error, should_retry
 from race_harness.runner.stress import CellPlan, plan_cell
 from race_harness.scenario import Scenario, WriteOp
-from race_harness.schedule import Schedule, Step, session_index
+from race_harness.schedule import Schedule, Step, is_statement_ref, session_index
 from race_harness.statements import Statement
 from race_harness.strategies.base import Strategy
 
@@ -254,7 +254,8 @@ class _Session(threading.Thread):
                 f"schedule step {self.letter}.{name}: session {self.letter} ({self.op.f}) sends {held.label} as its "
                 f"statement {n}; expected {self.letter}.{held.label} or {self.letter}.{n} there"
             )
-        run.executed.append(Step(self.letter, held.label))
+        # a label a schedule cannot name (a SAVEPOINT, a SET) is written by its position
+        run.executed.append(Step(self.letter, held.label if is_statement_ref(held.label) else str(n)))
         ended = steps.step()
         if ended is not None:
             self._end(ended)

@@ -32,7 +32,7 @@ def test_a_session_without_commit_commits_in_its_write() -> None:
     ("text", "message"),
     [
         ("", "the schedule is empty"),
-        ("A.read A.reed", "expected steps like A.read, A.write, A.commit (or B=OPERATION) but got 'A.reed'"),
+        ("A.read A.reed", "a statement like A.update:images or A.2 (or B=OPERATION) but got 'A.reed'"),
         ("a.read a.write", "expected a session letter A-Z but got 'a'"),
         ("AB.read", "expected a session letter A-Z but got 'AB'"),
         ("A.write A.read", "session A must run read, write[, commit] once each in that order but got write, read"),
