@@ -55,7 +55,7 @@ class StatementSteps(AppSteps):
     def _before(self, statement: Statement) -> None:
         if len(self.sent) >= self.limit:
             raise TooManyStatements(
-                f"session {self.letter} ({self.call.name}) sent more than {self.limit} statements "
+                f"session {self.letter} ({self.op.f}) sent more than {self.limit} statements "
                 f"(statement {self.limit + 1}: {statement.label}); expected at most {self.limit} in a "
                 "statement-level schedule"
             )
