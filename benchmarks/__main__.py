@@ -14,7 +14,7 @@ from typing import Any
 from benchmarks.common import BenchError, machine
 from race_harness.errors import HarnessError
 
-BENCHMARKS = ("driver", "first-loss", "matrix", "checker", "scale", "startup")
+BENCHMARKS = ("driver", "first-loss", "matrix", "checker", "scale", "startup", "explore")
 HELP = """\
 benchmarks:
   driver      runner read-modify-write vs pgbench on the same PostgreSQL (ops/s, ratio)
@@ -24,6 +24,8 @@ benchmarks:
   scale       8, 64, 256 sessions on one hot row: ops/s, harness errors, harness CPU share
   startup     plugin cost in a pytest run, race-harness --help, one-schedule replay end to end
               (replay on --pg)
+  explore     race-harness explore vs frontrun 0.7.0 (installed for it alone) on the Glance, Nova and
+              counter races on --pg: interleavings and wall time to the first counterexample
 
 databases: --pg and --db take what race-harness run --db takes (postgres, mysql, a URL,
   embedded-postgres); postgres/mysql read $RACE_HARNESS_POSTGRES_URL / $RACE_HARNESS_MYSQL_URL.
@@ -58,6 +60,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "matrix": lambda: _import("matrix").bench(args.quick),
         "checker": lambda: _import("checker").bench(args.quick),
         "scale": lambda: _import("scale").bench(dbs, args.quick),
+        "explore": lambda: _import("explore").bench(args.pg, args.quick),
         "startup": lambda: _import("startup").bench(args.pg, args.quick),
     }
     if isinstance(sys.stdout, io.TextIOWrapper):
