@@ -257,10 +257,17 @@ class _Session(threading.Thread):
         # a label a schedule cannot name (a SAVEPOINT, a SET) is written by its position
         run.executed.append(Step(self.letter, held.label if is_statement_ref(held.label) else str(n)))
         ended = steps.step()
+        said = "" if name == held.label else f"{held.label}: "  # A.3 says which statement it was
         if ended is not None:
             self._end(ended)
-            return f"{held.label}: {_outcome(ended)}"
-        return f"{held.label}: sent"
+            return f"{said}{_outcome(ended)}"
+        return f"{said}sent"
+
+    @property
+    def may_wait_for_write_lock(self) -> bool:
+        """SQLite: a statement step waits for the write lock only when it writes; a phase may always."""
+        steps = self._steps
+        return steps.sending_write if isinstance(steps, StatementSteps) else True
 
     @property
     def unfinished(self) -> bool:
@@ -496,7 +503,7 @@ class _Run:
         while True:
             if session.waiting_in_harness:
                 return "blocked"
-            if self.write_lock_view:
+            if self.write_lock_view and session.may_wait_for_write_lock:
                 holders = [s for s in self.sessions.values() if s is not session and s.holds_write_lock]
                 if holders and not session.done.is_set():
                     session.holders = {-s.index - 1 for s in holders}  # harness ids: not server connection ids

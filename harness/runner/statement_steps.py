@@ -36,12 +36,14 @@ class StatementSteps(AppSteps):
         self.next: Statement | None = None  # the statement the call is held before
         self.sent: list[Statement] = []  # released so far, in order
         self._txn_wrote = False  # the open transaction has sent a write (SQLite's write lock is the call's)
+        self._txn_open = False  # a statement went out since the last COMMIT
         self.pause = self._hold
 
     # --- boundaries, on the call's thread --------------------------------------------------------------
 
     def before_statement(self, statement: str) -> None:
         self._before(statement_of(statement))
+        self._txn_open = True
         if is_write(statement):
             self._wrote = self._txn_wrote = True
             self.stage = "write"
@@ -50,7 +52,7 @@ class StatementSteps(AppSteps):
         self._before(COMMIT)
         if self._wrote:
             self.committing = True  # an error from here on may come after the COMMIT applied
-        self._txn_wrote = False
+        self._txn_wrote = self._txn_open = False
 
     def _before(self, statement: Statement) -> None:
         if len(self.sent) >= self.limit:
@@ -70,7 +72,7 @@ class StatementSteps(AppSteps):
         if session is not None:
             if session.in_transaction():
                 session.commit()
-        elif self.call.uses == "dbapi":
+        elif self.call.uses == "dbapi" and self._txn_open:  # a driver cannot say; what it sent can
             handle.commit()
         elif self.call.uses == "connection" and self.conn.in_transaction():
             self.conn.commit()
@@ -86,6 +88,12 @@ class StatementSteps(AppSteps):
     def step(self) -> Attempt | None:
         """Send the statement held before, run on to the next: None while held again, else the end."""
         return self._resume()
+
+    @property
+    def sending_write(self) -> bool:
+        """The statement released last (the one under way) writes: only such a statement can wait
+        for SQLite's write lock (in WAL mode a read never waits for the writer)."""
+        return bool(self.sent) and self.next is None and bool(self.sent[-1].writes)
 
     @property
     def holds_write_lock(self) -> bool:

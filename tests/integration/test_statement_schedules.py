@@ -16,11 +16,12 @@ import subprocess
 import sys
 import textwrap
 from pathlib import Path
+from typing import Any
 
 import pytest
 from sqlalchemy import Connection, select
 
-from race_harness import Entity, Scenario, UsageError, operation
+from race_harness import Entity, Scenario, UsageError, get_strategy, operation
 from race_harness.databases import Backend
 from race_harness.examples import counter_core, glance_orm, nova_core
 from race_harness.runner.explorer import explore
@@ -64,6 +65,44 @@ def test_the_fixed_code_loses_nothing_in_any_interleaving(backend: Backend, app:
     assert found.explored > 1 and found.pruned > 0 and found.explored + found.pruned == found.total
     assert found.contention > 0  # the sessions did race: refused saves, waits, overlapping writes
     assert f"no lost update in any of the {found.explored} distinct interleavings" in "\n".join(found.summary())
+
+
+def _driver_hit(conn: Any, page: int) -> None:
+    """The counter against the driver itself (psycopg, PyMySQL or sqlite3), no SQLAlchemy."""
+    mark = "?" if conn.__class__.__module__.startswith("sqlite3") else "%s"
+    cur = conn.cursor()
+    cur.execute(f"SELECT hits FROM app_page_hits WHERE id = {mark}", (page,))
+    (hits,) = cur.fetchone()
+    conn.commit()
+    cur.execute(f"UPDATE app_page_hits SET hits = {mark} WHERE id = {mark}", (hits + 1, page))
+    conn.commit()
+
+
+def test_code_that_uses_the_driver_directly_is_stepped_statement_by_statement(backend: Backend) -> None:
+    driver = Scenario(
+        "driver_counter",
+        entity=Entity(counter_core.PAGES, keys=[1], seed=counter_core._seed),
+        operations={"hit": operation(_driver_hit, uses="dbapi", increments={"hits": 1})},
+    )
+    with ScheduleRunner(backend) as runner:
+        found = explore(runner, driver)
+    assert found.verdict == "lost-updates" and found.explored == 1, found.summary()
+    labels = ["select:app_page_hits", "commit", "update:app_page_hits", "commit"]
+    assert found.statements == {"A": labels, "B": labels}
+
+
+def test_a_statement_blocked_on_a_lock_shows_its_holder_and_the_schedule_goes_on(backend: Backend) -> None:
+    schedule = (
+        "A.select:app_page_hits A.commit A.update:app_page_hits B.select:app_page_hits B.commit "
+        "B.update:app_page_hits A.commit B.commit"
+    )
+    with ScheduleRunner(backend) as runner:
+        result = runner.run(schedule, counter_core.FIXED, get_strategy("app"))
+    text = result.format()
+    assert "step B.update:app_page_hits: <waiting ...> (lock held by A)" in text, text
+    assert "step A.commit: committed" in text and "step B.update:app_page_hits: <... completed> sent" in text, text
+    assert result.lock_waits == 1 and result.assumed_waits == 0 and result.canceled == 0, text
+    assert result.verdict == "no-lost-updates" and result.result.acknowledged == 2, text
 
 
 def test_a_schedule_naming_a_statement_the_session_does_not_send_is_one_line(tmp_path: Path) -> None:
@@ -111,7 +150,7 @@ def test_a_session_sending_more_statements_than_the_bound_is_one_line(backend: B
 
 
 def test_phases_and_strategy_scenarios_are_refused_in_one_line(backend: Backend) -> None:
-    from race_harness import get_scenario, get_strategy
+    from race_harness import get_scenario
 
     with ScheduleRunner(backend) as runner:
         with pytest.raises(UsageError, match="explore needs an application's own functions"):
