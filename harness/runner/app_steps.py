@@ -81,10 +81,10 @@ def _watch(engine: Engine) -> None:
             return
 
         @event.listens_for(engine, "before_cursor_execute")
-        def _statement(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
+        def _statement(conn: Any, cursor: Any, statement: str, parameters: Any, context: Any, many: bool) -> None:
             steps = getattr(_CURRENT, "steps", None)
             if steps is not None:
-                steps.before_statement(statement)
+                steps.before_statement(statement, context)
 
         @event.listens_for(engine, "commit")
         def _commit(conn: Any) -> None:
@@ -104,11 +104,11 @@ def _watch_all() -> None:
             return
 
         @event.listens_for(Engine, "before_cursor_execute")
-        def _statement(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
+        def _statement(conn: Any, cursor: Any, statement: str, parameters: Any, context: Any, many: bool) -> None:
             steps = getattr(_CURRENT, "steps", None)
             if steps is not None and steps.call.uses == "app":
                 steps.app_statement(conn)
-                steps.before_statement(statement)
+                steps.before_statement(statement, context)
 
         @event.listens_for(Engine, "commit")
         def _commit(conn: Any) -> None:
@@ -240,7 +240,9 @@ class AppSteps:
 
     # --- boundaries, called on the function's thread -------------------------------------------------
 
-    def before_statement(self, statement: str) -> None:
+    def before_statement(self, statement: str, context: Any = None) -> None:
+        """Before each statement the call sends; ``context`` is SQLAlchemy's execution context, when
+        the statement went through SQLAlchemy."""
         writes = is_write(statement)
         if self.stage == "read" and (self._read_ended or writes):
             self.stage = "write"

@@ -52,7 +52,8 @@ class Exploration:
     explored: int = 0  # interleavings run
     pruned: int = 0  # interleavings not run: equivalent to one that ran
     total: int = 0  # interleavings of the statements the probe saw
-    complete: bool = False  # every trace ran (not stopped by a bound or by the first loss)
+    complete: bool = False  # every trace ran (not stopped by a bound, nor by the first loss)
+    first_lost_at: int = 0  # which interleaving (1 is the probe) lost an update first
     stopped: str | None = None  # which bound stopped it
     first_lost: ScheduleResult | None = None
     results: list[ScheduleResult] = field(default_factory=list)
@@ -68,7 +69,7 @@ class Exploration:
         """lost-updates with a counterexample; no-lost-updates only when every trace ran with contention."""
         if self.first_lost is not None:
             return "lost-updates"
-        if self.complete and self.contention and not any(r.harness_errors for r in self.results):
+        if self.complete and self.contention and not any(r.harness_errors or r.canceled for r in self.results):
             return "no-lost-updates"
         return "inconclusive"
 
@@ -85,8 +86,11 @@ class Exploration:
             lines.append(f"  session {letter}: {len(labels)} statements: {' '.join(labels)}")
         if self.first_lost is not None:
             r = self.first_lost.result
-            lines.append(f"lost update in interleaving {self.explored}: {self.first_lost.schedule}")
+            lines.append(f"lost update in interleaving {self.first_lost_at}: {self.first_lost.schedule}")
             lines += [f"- {a.explanation}" for a in r.anomalies[:2]]
+            if self.complete:
+                losing = sum(r.lost for r in self.results)
+                lines.append(f"every distinct interleaving ran (--all): {losing} of {self.explored} lost an update")
             lines.append(f"replay it with:\n  {self.replay_command()}")
         elif self.complete:
             raced = "with contention" if self.contention else "but no interleaving had contention"
@@ -211,9 +215,9 @@ def explore(
             traces = _Traces(profile)
             found.pruned = 0
         _profiled(found, profile)
-        if found.first_lost is not None or found.stopped:
+        if found.stopped or (found.first_lost is not None and stop_on_first):
             return found
-        found.complete = found.first_lost is None
+        found.complete = True  # every trace ran (with --all, also after a loss)
         return found
     finally:
         runner.strict_statements = strict
@@ -301,7 +305,7 @@ def _record(found: Exploration, result: ScheduleResult) -> bool:
     ran = replace(result, schedule=result.executed_schedule)  # what ran, by label: the replayable form
     found.results.append(ran)
     if result.lost and found.first_lost is None:
-        found.first_lost = ran
+        found.first_lost, found.first_lost_at = ran, found.explored
         return False
     return True
 

@@ -34,6 +34,7 @@ class StatementSteps(AppSteps):
         super().__init__(*args)
         self.letter, self.limit = session_letter, limit
         self.next: Statement | None = None  # the statement the call is held before
+        self.current: Statement | None = None  # the one the last step released
         self.sent: list[Statement] = []  # released so far, in order
         self._txn_wrote = False  # the open transaction has sent a write (SQLite's write lock is the call's)
         self._txn_open = False  # a statement went out since the last COMMIT
@@ -41,8 +42,11 @@ class StatementSteps(AppSteps):
 
     # --- boundaries, on the call's thread --------------------------------------------------------------
 
-    def before_statement(self, statement: str) -> None:
-        self._before(statement_of(statement))
+    def before_statement(self, statement: str, context: Any = None) -> None:
+        compiled = getattr(context, "compiled", None)
+        bound = getattr(context, "compiled_parameters", None) or [None]
+        # one set of bound values names the rows; an executemany's several are every row (None)
+        self._before(statement_of(statement, compiled, bound[0] if len(bound) == 1 else None))
         self._txn_open = True
         if is_write(statement):
             self._wrote = self._txn_wrote = True
@@ -87,13 +91,14 @@ class StatementSteps(AppSteps):
 
     def step(self) -> Attempt | None:
         """Send the statement held before, run on to the next: None while held again, else the end."""
+        self.current = self.next
         return self._resume()
 
     @property
     def sending_write(self) -> bool:
         """The statement released last (the one under way) writes: only such a statement can wait
         for SQLite's write lock (in WAL mode a read never waits for the writer)."""
-        return bool(self.sent) and self.next is None and bool(self.sent[-1].writes)
+        return self.current is not None and bool(self.current.writes) and self._at != "end"
 
     @property
     def holds_write_lock(self) -> bool:

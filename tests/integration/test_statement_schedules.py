@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import Connection, select
+from sqlalchemy import Connection, insert, select
 
 from race_harness import Entity, Scenario, UsageError, get_strategy, operation
 from race_harness.databases import Backend
@@ -103,6 +103,26 @@ def test_a_statement_blocked_on_a_lock_shows_its_holder_and_the_schedule_goes_on
     assert "step A.commit: committed" in text and "step B.update:app_page_hits: <... completed> sent" in text, text
     assert result.lock_waits == 1 and result.assumed_waits == 0 and result.canceled == 0, text
     assert result.verdict == "no-lost-updates" and result.result.acknowledged == 2, text
+
+
+def test_sessions_on_different_rows_are_one_trace_and_prove_nothing(backend: Backend) -> None:
+    """Row grain: A counts page 1 and B page 2, so every statement of one commutes with every one of
+    the other; the probe is the only distinct interleaving, and with no contention it proves nothing.
+    (Each execution's own bound values name the rows: SQLAlchemy's cached compiled form keeps the first
+    execution's, which would put both sessions on page 1.)"""
+    two_pages = Scenario(
+        "two_pages",
+        entity=Entity(counter_core.PAGES, keys=[1, 2], seed=lambda c: _two_pages(c)),
+        operations={"hit": operation(counter_core.hit, increments={"hits": 1})},
+    )
+    with ScheduleRunner(backend) as runner:
+        found = explore(runner, two_pages)
+    assert found.complete and found.explored == 1 and found.pruned == found.total - 1 == 69, found.summary()
+    assert found.verdict == "inconclusive" and found.contention == 0
+
+
+def _two_pages(conn: Connection) -> None:
+    conn.execute(insert(counter_core.PAGES).values([{"id": 1, "hits": 0}, {"id": 2, "hits": 0}]))
 
 
 def test_a_schedule_naming_a_statement_the_session_does_not_send_is_one_line(tmp_path: Path) -> None:
