@@ -793,15 +793,22 @@ def cmd_replay(args: argparse.Namespace) -> int:
     return EXIT_LOST if unsafe else 0
 
 
+PROGRESS_EVERY_S = 5.0
+
+
 def cmd_explore(args: argparse.Namespace) -> int:
     from race_harness.databases import resolve_all
     from race_harness.runner import RunConfig
-    from race_harness.runner.explorer import explore
+    from race_harness.runner.explorer import Exploration, explore
     from race_harness.runner.schedule import ScheduleRunner
     from race_harness.scenario import get_scenario
     from race_harness.strategies import get_strategy
 
     positive_int("max-interleavings", args.max_interleavings)
+    if not (args.max_seconds > 0 and math.isfinite(args.max_seconds)):
+        raise UsageError(f"expected a positive, finite number of seconds but got --max-seconds {args.max_seconds!r}")
+    if args.operation is not None and not 2 <= len(args.operation) <= 3:
+        raise UsageError(f"expected -o once per session, 2 or 3 times, but got it {len(args.operation)} time(s)")
     scenario = get_scenario(args.scenario)
     if not scenario.is_app:
         raise UsageError(
@@ -821,6 +828,14 @@ def cmd_explore(args: argparse.Namespace) -> int:
         _start(backends)
         for backend in backends:
             print(f"exploring {scenario.name} on {backend.label} ...", file=sys.stderr, flush=True)
+            last = [time.monotonic()]
+
+            def progress(found: Exploration, last: list[float] = last) -> None:
+                if time.monotonic() - last[0] >= PROGRESS_EVERY_S:  # long work says how far it got
+                    last[0] = time.monotonic()
+                    done = f"{found.explored} interleavings explored, {found.pruned} pruned"
+                    print(f"  ... {done} ({found.seconds_so_far:.0f} s)", file=sys.stderr, flush=True)
+
             with ScheduleRunner(backend, RunConfig(isolation=args.isolation), args.step_timeout) as runner:
                 found = explore(
                     runner,
@@ -829,6 +844,7 @@ def cmd_explore(args: argparse.Namespace) -> int:
                     max_interleavings=args.max_interleavings,
                     max_seconds=args.max_seconds,
                     stop_on_first=not args.all,
+                    progress=progress,
                 )
             print("\n".join(found.summary()))
             if expectation == "none" and found.verdict == "lost-updates":

@@ -27,7 +27,7 @@ from __future__ import annotations
 import itertools
 import math
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 
 from race_harness.errors import UsageError
@@ -59,6 +59,13 @@ class Exploration:
     results: list[ScheduleResult] = field(default_factory=list)
     seconds: float = 0.0
     statements: dict[str, list[str]] = field(default_factory=dict)  # each session's labels, from the probe
+    progress: Callable[[Exploration], None] | None = field(default=None, repr=False)
+
+    started: float = field(default_factory=time.monotonic, repr=False)
+
+    @property
+    def seconds_so_far(self) -> float:
+        return time.monotonic() - self.started
 
     @property
     def contention(self) -> int:
@@ -174,9 +181,11 @@ def explore(
     max_interleavings: int = DEFAULT_MAX_INTERLEAVINGS,
     max_seconds: float = DEFAULT_MAX_SECONDS,
     stop_on_first: bool = True,
+    progress: Callable[[Exploration], None] | None = None,
 ) -> Exploration:
     """Explore the interleavings of ``sessions`` calls of the scenario's operations (``operations``
-    names one per session; by default the scenario's first two, or its only one for each)."""
+    names one per session; by default the scenario's first two, or its only one for each).
+    ``progress`` is called after every interleaving run."""
     if not scenario.is_app:
         raise UsageError(
             f"explore needs an application's own functions (operation(...)) but scenario {scenario.name!r} runs a "
@@ -193,7 +202,7 @@ def explore(
     letters = list(SESSION_LETTERS[: len(ops)])
     assignment = dict(zip(letters, ops, strict=True))
     strategy = get_strategy("app")
-    found = Exploration(scenario.name, runner.backend.label, assignment)
+    found = Exploration(scenario.name, runner.backend.label, assignment, progress=progress)
     started = time.monotonic()
     strict, runner.strict_statements = runner.strict_statements, False
     bounds = (max_interleavings, max_seconds, started)
@@ -304,6 +313,8 @@ def _record(found: Exploration, result: ScheduleResult) -> bool:
     found.explored += 1
     ran = replace(result, schedule=result.executed_schedule)  # what ran, by label: the replayable form
     found.results.append(ran)
+    if found.progress is not None:
+        found.progress(found)
     if result.lost and found.first_lost is None:
         found.first_lost, found.first_lost_at = ran, found.explored
         return False
