@@ -9,6 +9,8 @@ import pytest
 
 from tests.cli import race_harness
 
+_FIXED = "race_harness.examples.counter_core:FIXED"
+
 CASES = [
     (["run", "-s", "nope"], "unknown scenario 'nope'; expected one of: counter, glance_image_update"),
     (
@@ -40,6 +42,15 @@ CASES = [
         "expected innodb_snapshot_isolation=ON or OFF in the database URL but got innodb_snapshot_isolation='MAYBE'",
     ),
     (["replay", "-s", "counter", "--schedule", ""], "expected --schedule STEPS"),
+    (["explore", "-s", "counter"], "explore needs an application scenario (its own functions, operation(...))"),
+    (["explore", "-s", _FIXED, "-o", "hit"], "expected -o once per session, 2 or 3 times, but got it 1 time(s)"),
+    (["explore", "-s", _FIXED, "-o", "hit", "-o", "nope"], "unknown operation 'nope' of scenario counter_core"),
+    (["explore", "-s", _FIXED, "--max-interleavings", "0"], "expected a positive integer but got max-interleav"),
+    (["explore", "-s", _FIXED, "--max-seconds", "nan"], "expected a positive, finite number of seconds but got"),
+    (
+        ["replay", "-s", _FIXED, "--schedule", "A.1 A.read"],
+        "step A.read is a phase, but this schedule names statements; expected a statement like A.select:TABLE or A.2",
+    ),
     (
         ["replay", "-s", "counter", "-S", "full-row", "--schedule", "A.read " * 2000 + "A.oops"],
         "... (14006 characters)",
