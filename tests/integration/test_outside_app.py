@@ -125,3 +125,17 @@ def _cli_layers(installed: Path, app_dir: Path, db: str, names: list[str], proce
         if all(cells[n]["outcome"] == "lost" for n in cells if n in HELPDESK_NAIVE):
             return
     raise AssertionError(f"helpdesk's naive layers were not caught in {tries} bursts on {db}: {cells}")
+
+
+def test_the_installed_examples_explore_and_their_replay_runs_verbatim(installed: Path, app_dir: Path) -> None:
+    """``race_harness.examples`` ships in the wheel: explored from a project's directory, the
+    printed replay command (over statement steps) reproduces the loss 20/20 there."""
+    explored = ok(
+        run(["race-harness", "explore", "-s", "race_harness.examples.glance_orm:SCENARIO", "-d", "sqlite"],
+            app_dir, venv_bin=installed),
+        "race-harness explore",
+    )  # fmt: skip
+    assert "explored 1 of 252 interleavings" in explored, explored
+    command = next(line.strip() for line in explored.splitlines() if line.strip().startswith("race-harness replay"))
+    proc = run(shlex.split(command), app_dir, timeout=600, venv_bin=installed)
+    assert proc.returncode == 0 and "reproduced 20/20" in proc.stdout, f"{command}\n{proc.stdout}\n{proc.stderr}"
