@@ -41,9 +41,10 @@ elif race == "nova":
 else:
     md = glance_orm.Base.metadata
     seed = glance_orm._seed(glance_orm.Image)
+    update_image = glance_orm._update_image(glance_orm.Image)
     workers = [
-        lambda s: _session(lambda se: glance_orm._rename(glance_orm.Image)(se, glance_orm.IMAGE_ID, "renamed")),
-        lambda s: _session(lambda se: glance_orm._set_status(glance_orm.Image)(se, glance_orm.IMAGE_ID, "active")),
+        lambda s: _session(lambda se: update_image(se, glance_orm.IMAGE_ID, name="renamed")),
+        lambda s: _session(lambda se: update_image(se, glance_orm.IMAGE_ID, status="active")),
     ]
 
     def invariant(s):

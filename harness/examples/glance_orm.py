@@ -56,25 +56,15 @@ def image_save(session: Session, image: Image | VersionedImage) -> None:
     session.commit()
 
 
-Request = Callable[[Session, str, str], None]
-
-
-def _rename(model: type[Image | VersionedImage]) -> Request:
-    def rename(session: Session, image_id: str, name: str) -> None:
+def _update_image(model: type[Image | VersionedImage]) -> Callable[..., None]:
+    def update_image(session: Session, image_id: str, **changes: str) -> None:
+        """The API's image update (Glance's ``image_repo.get``, set attributes, ``image_repo.save``)."""
         image = image_get(session, model, image_id)
-        image.name = name
+        for attribute, value in changes.items():
+            setattr(image, attribute, value)
         image_save(session, image)
 
-    return rename
-
-
-def _set_status(model: type[Image | VersionedImage]) -> Request:
-    def set_status(session: Session, image_id: str, status: str) -> None:
-        image = image_get(session, model, image_id)
-        image.status = status
-        image_save(session, image)
-
-    return set_status
+    return update_image
 
 
 def _seed(model: type[Image | VersionedImage]) -> Callable[[Connection], None]:
@@ -92,8 +82,8 @@ def _scenario(name: str, expected: Expectation, model: type[Image | VersionedIma
         name,
         entity=Entity(model, keys=[IMAGE_ID], seed=_seed(model), tokens=["version"] if model is VersionedImage else ()),
         operations={
-            "rename": operation(_rename(model), uses="session", sets="name"),
-            "set_status": operation(_set_status(model), uses="session", sets="status"),
+            "rename": operation(_update_image(model), uses="session", sets="name"),
+            "set_status": operation(_update_image(model), uses="session", sets="status"),
         },
         summary=summary,
         expected={"app": expected},

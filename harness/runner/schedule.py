@@ -439,16 +439,7 @@ class _Run:
                     self._cancel(sessions, blocked)
                 continue
             pending.remove(step)
-            self.order.append(step)
-            session = sessions[step.session]
-            session.release(step.name)
-            state = self._await(session, timeout)
-            if state == "done":
-                self.transcript.append(f"step {step}: {session.text}")
-            else:
-                blocked[step.session] = step
-                self.transcript.append(f"step {step}: {self._waiting(session, sessions, state)}")
-            self._settle(sessions, blocked)
+            self._release(step, sessions, blocked, timeout)
         if self.schedule.statement_level:
             self._finish_statements(sessions, blocked, timeout)
         while blocked:
@@ -480,16 +471,23 @@ class _Run:
         step = Step(session.letter, str(session.sent + 1))
         strict, self.strict = self.strict, False
         try:
-            self.order.append(step)
-            session.release(step.name)
-            state = self._await(session, timeout)
+            self._release(step, sessions, blocked, timeout, " (after the schedule)")
         finally:
             self.strict = strict
+
+    def _release(
+        self, step: Step, sessions: dict[str, _Session], blocked: dict[str, Step], timeout: float, note: str = ""
+    ) -> None:
+        """Release one step, wait until it is done or seen blocked, write it down, settle the others."""
+        self.order.append(step)
+        session = sessions[step.session]
+        session.release(step.name)
+        state = self._await(session, timeout)
         if state == "done":
-            self.transcript.append(f"step {step} (after the schedule): {session.text}")
+            self.transcript.append(f"step {step}{note}: {session.text}")
         else:
-            blocked[session.letter] = step
-            self.transcript.append(f"step {step} (after the schedule): {self._waiting(session, sessions, state)}")
+            blocked[step.session] = step
+            self.transcript.append(f"step {step}{note}: {self._waiting(session, sessions, state)}")
         self._settle(sessions, blocked)
 
     def _await(self, session: _Session, limit: float) -> Wait:
