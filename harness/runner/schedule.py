@@ -276,9 +276,10 @@ class _Session(threading.Thread):
         return isinstance(steps, StatementSteps) and self.ended is None and steps.next is not None
 
     @property
-    def sent(self) -> int:
+    def sent(self) -> list[Statement]:
+        """Statement-level: the statements the session's call sent, in order."""
         steps = self._steps
-        return len(steps.sent) if isinstance(steps, StatementSteps) else 0
+        return list(steps.sent) if isinstance(steps, StatementSteps) else []
 
     def _advance(self, name: str) -> Attempt | None:
         run = self.run_
@@ -383,12 +384,7 @@ class _Run:
 
     def statements(self) -> dict[str, list[Statement]]:
         """Statement-level: what each session sent, in order."""
-        out = {}
-        for letter, session in self.sessions.items():
-            steps = session._steps
-            if isinstance(steps, StatementSteps):
-                out[letter] = list(steps.sent)
-        return out
+        return {letter: session.sent for letter, session in self.sessions.items() if session.sent}
 
     def session_id(self, conn: Connection) -> int | None:
         info = conn.info
@@ -450,25 +446,21 @@ class _Run:
         """The statements after each session's last scheduled step, one at a time, session by session
         (in ``finish_order`` when given), a blocked one's turn passed to the next."""
         order = self.finish_order or sorted(sessions)
-        strict, self.strict = self.strict, False
-        try:
-            while True:
-                live = [sessions[s] for s in order if sessions[s].unfinished and s not in blocked]
-                if not live:
-                    if blocked:
-                        if not self._wait_any(sessions, blocked, timeout):
-                            self._cancel(sessions, blocked)
-                        continue
-                    return
+        while True:
+            live = [sessions[s] for s in order if sessions[s].unfinished and s not in blocked]
+            if live:
                 self._extra_step(live[0], sessions, blocked, timeout)
-        finally:
-            self.strict = strict
+            elif blocked:
+                if not self._wait_any(sessions, blocked, timeout):
+                    self._cancel(sessions, blocked)
+            else:
+                return
 
     def _extra_step(
         self, session: _Session, sessions: dict[str, _Session], blocked: dict[str, Step], timeout: float
     ) -> None:
         """One statement after the session's scheduled steps: released, awaited, written down."""
-        step = Step(session.letter, str(session.sent + 1))
+        step = Step(session.letter, str(len(session.sent) + 1))
         strict, self.strict = self.strict, False
         try:
             self._release(step, sessions, blocked, timeout, " (after the schedule)")
