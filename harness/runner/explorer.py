@@ -203,9 +203,8 @@ def explore(
     assignment = dict(zip(letters, ops, strict=True))
     strategy = get_strategy("app")
     found = Exploration(scenario.name, runner.backend.label, assignment, progress=progress)
-    started = time.monotonic()
     strict, runner.strict_statements = runner.strict_statements, False
-    bounds = (max_interleavings, max_seconds, started)
+    bounds = (max_interleavings, max_seconds)
     try:
         probe = Schedule(tuple(Step(s, "1") for s in letters), tuple(sorted(assignment.items())))
         first = runner.run(probe, scenario, strategy, finish_order=letters[::-1])
@@ -230,7 +229,7 @@ def explore(
         return found
     finally:
         runner.strict_statements = strict
-        found.seconds = time.monotonic() - started
+        found.seconds = found.seconds_so_far
         if found.complete:
             found.pruned = max(found.total - found.explored, 0)
 
@@ -248,7 +247,7 @@ def _explore_traces(
     traces: _Traces,
     seen: set[tuple[bool, ...]],
     assignment: dict[str, str],
-    bounds: tuple[int, float, float],
+    bounds: tuple[int, float],
     stop_on_first: bool,
 ) -> dict[str, list[Statement]] | None:
     """Run one interleaving of each trace not seen yet, fewest switches first, serial orders last.
@@ -269,6 +268,7 @@ def _explore_traces(
 
     for order in orders():
         key = traces.key(order)
+        assert key is not None, "an order made from the profile fits it"
         if key in seen:
             found.pruned += 1
             continue
@@ -277,7 +277,7 @@ def _explore_traces(
             found.stopped = stop
             return None
         result = runner.run(_schedule(order, assignment), scenario, strategy)
-        seen.add(key)  # type: ignore[arg-type]
+        seen.add(key)
         if (ran := traces.key([st.session for st in result.executed])) is not None:
             seen.add(ran)
         if not _record(found, result) and stop_on_first:
@@ -300,10 +300,10 @@ def _schedule(order: Sequence[str], assignment: dict[str, str]) -> Schedule:
     return Schedule(tuple(steps), tuple(sorted(assignment.items())))
 
 
-def _bound(found: Exploration, max_interleavings: int, max_seconds: float, started: float) -> str | None:
+def _bound(found: Exploration, max_interleavings: int, max_seconds: float) -> str | None:
     if found.explored >= max_interleavings:
         return f"count bound ({max_interleavings} interleavings)"
-    if time.monotonic() - started >= max_seconds:
+    if found.seconds_so_far >= max_seconds:
         return f"time bound ({max_seconds:g} s)"
     return None
 
