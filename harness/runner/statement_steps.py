@@ -36,7 +36,8 @@ class StatementSteps(AppSteps):
         self.next: Statement | None = None  # the statement the call is held before
         self.current: Statement | None = None  # the one the last step released
         self.sent: list[Statement] = []  # released so far, in order
-        self._txn_wrote = False  # the open transaction has sent a write (SQLite's write lock is the call's)
+        self._txn_wrote = False  # a write of the open transaction completed (SQLite's write lock is the call's)
+        self._write_out = False  # the statement released last writes; done once the call is held again
         self._txn_open = False  # a statement went out since the last COMMIT
         self.pause = self._hold
 
@@ -49,7 +50,7 @@ class StatementSteps(AppSteps):
         self._before(statement_of(statement, compiled, bound[0] if len(bound) == 1 else None))
         self._txn_open = True
         if is_write(statement):
-            self._wrote = self._txn_wrote = True
+            self._wrote = self._write_out = True
             self.stage = "write"
 
     def before_commit(self) -> None:
@@ -59,6 +60,10 @@ class StatementSteps(AppSteps):
         self._txn_wrote = self._txn_open = False
 
     def _before(self, statement: Statement) -> None:
+        # the statement before this one has returned: a write that waited in SQLite's busy handler
+        # holds the write lock only from now (while it waited, the lock was another session's)
+        self._txn_wrote = self._txn_wrote or self._write_out
+        self._write_out = False
         if len(self.sent) >= self.limit:
             raise TooManyStatements(
                 f"session {self.letter} ({self.op.f}) sent more than {self.limit} statements "
@@ -93,12 +98,6 @@ class StatementSteps(AppSteps):
         """Send the statement held before, run on to the next: None while held again, else the end."""
         self.current = self.next
         return self._resume()
-
-    @property
-    def sending_write(self) -> bool:
-        """The statement released last (the one under way) writes: only such a statement can wait
-        for SQLite's write lock (in WAL mode a read never waits for the writer)."""
-        return self.current is not None and bool(self.current.writes) and self._at != "end"
 
     @property
     def holds_write_lock(self) -> bool:
