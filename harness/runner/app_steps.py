@@ -54,6 +54,7 @@ from race_harness.schema import Tables
 from race_harness.strategies.base import Strategy
 
 _WRITES = re.compile(r"^\s*(?:/\*.*?\*/\s*|--[^\n]*\n\s*)*(insert|update|delete|replace|merge)\b", re.I | re.S)
+_BEGIN_WRITE = re.compile(r"^\s*begin\s+(immediate|exclusive)\b", re.I)
 _CURRENT = threading.local()  # the AppSteps whose function runs on this thread
 _WATCHED: weakref.WeakSet[Engine] = weakref.WeakSet()
 _WATCH_LOCK = threading.Lock()
@@ -72,6 +73,11 @@ class AppCrashed(HarnessError):
 
 def is_write(statement: str) -> bool:
     return _WRITES.match(statement) is not None
+
+
+def takes_write_lock(statement: str) -> bool:
+    """SQLite: the statement waits for the database's one write lock (a read never does in WAL mode)."""
+    return is_write(statement) or _BEGIN_WRITE.match(statement) is not None
 
 
 def _watch(engine: Engine) -> None:
@@ -209,6 +215,7 @@ class AppSteps:
         self._cancelled = False
         self._read_ended = False
         self._wrote = False
+        self._sql_out: str | None = None  # the statement the call sent last, until it is held again
         self.db_id: int | None = None  # the server's id of the connection the application uses itself
         self._app_conn: Any = None
         self._misdirected: AppMisdirected | None = None
@@ -248,9 +255,11 @@ class AppSteps:
             self.stage = "write"
             self.pause("write")
         if writes:
-            self._wrote = True  # sent now: from here on SQLite's write lock is this call's
+            self._wrote = True  # sent now: SQLite's write lock is this call's once it returns
+        self._sql_out = statement
 
     def before_commit(self) -> None:
+        self._sql_out = None  # a COMMIT never waits for SQLite's write lock (WAL)
         if self.stage == "read":
             self._read_ended = True  # a read transaction's COMMIT: the next statement starts the write
         elif self.stage == "write":
@@ -423,10 +432,17 @@ class AppSteps:
 
     @property
     def holds_write_lock(self) -> bool:
-        """A writing statement was sent and the call has not ended: on SQLite, where the harness is
-        the lock view, another session that waits now waits for this one. Stopped at the write
-        boundary it has sent none, so it holds nothing yet."""
-        return self._wrote and self._at != "end"
+        """A writing statement was sent and returned, and the call has not ended: on SQLite, where the
+        harness is the lock view, another session that waits now waits for this one. Only a call
+        held at a boundary is known to have every statement back (one still running may be waiting
+        for the lock itself); stopped at the write boundary it has sent none, so it holds nothing yet."""
+        return self._wrote and self._at not in (None, "end")
+
+    @property
+    def sending_write(self) -> bool:
+        """The call runs and what it sent last writes: only that can wait for SQLite's write lock."""
+        sql = self._sql_out
+        return self._at is None and sql is not None and takes_write_lock(sql)
 
     def abort(self) -> None:
         """End a call stopped at a boundary without letting it go on: it unwinds from there and

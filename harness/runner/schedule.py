@@ -155,9 +155,11 @@ class _Session(threading.Thread):
         self._invoke: int | None = None
         self._steps: OpSteps | AppSteps | None = None
         self._release_guard: Callable[[], object] | None = None
-        # statement-level: the statement the last release sends, set on this thread just before it goes
-        # out (None until then, so a coordinator that looks early sees nothing under way)
-        self.sending: Statement | None = None
+        # statement-level: the statement the last release sends waits for SQLite's write lock; set on
+        # this thread just before it goes out (False until then: a coordinator that looks early sees
+        # nothing under way)
+        self.sending_write = False
+        self.phase = ""  # phase-level: the step released last (read, write, commit)
 
     @property
     def db_id(self) -> int | None:
@@ -175,7 +177,7 @@ class _Session(threading.Thread):
 
     def release(self, name: str) -> None:
         self.done.clear()
-        self.sending = None
+        self.sending_write, self.phase = False, name
         self.inbox.put(name)
 
     def stop(self) -> None:
@@ -260,7 +262,7 @@ class _Session(threading.Thread):
             )
         # a label a schedule cannot name (a SAVEPOINT, a SET) is written by its position
         run.executed.append(Step(self.letter, held.label if is_statement_ref(held.label) else str(n)))
-        self.sending = held
+        self.sending_write = steps.next_takes_lock
         ended = steps.step()
         said = "" if name == held.label else f"{held.label}: "  # A.3 says which statement it was
         if ended is not None:
@@ -270,16 +272,19 @@ class _Session(threading.Thread):
 
     @property
     def may_wait_for_write_lock(self) -> bool:
-        """SQLite: a statement step waits for the write lock only when it writes (in WAL mode a read
-        never waits for the writer, nor a COMMIT); a phase may always.
+        """SQLite: a step waits for the write lock only when what it sends writes (in WAL mode a read
+        never waits for the writer, nor a COMMIT); a phase-level read only when it begins IMMEDIATE.
 
         The coordinator looks while the session's thread may not yet have taken the release up (a
         loaded machine widens that window): until it has, nothing is under way, so nothing waits.
-        Judging by the statement released before once made a COMMIT look blocked by a waiting writer."""
+        Judging by the statement released before once made a COMMIT look blocked by a waiting writer,
+        and a slow plain read look blocked by the writer."""
         if self.run_.schedule.statement_level:
-            sending = self.sending
-            return sending is not None and bool(sending.writes) and not self.done.is_set()
-        return True
+            return self.sending_write and not self.done.is_set()
+        steps = self._steps
+        if isinstance(steps, AppSteps):
+            return steps.sending_write
+        return steps is not None and steps.may_wait_for_write_lock(self.phase)
 
     @property
     def unfinished(self) -> bool:

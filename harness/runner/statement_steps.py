@@ -17,7 +17,7 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from race_harness.errors import UsageError
-from race_harness.runner.app_steps import AppSteps, is_write
+from race_harness.runner.app_steps import AppSteps, is_write, takes_write_lock
 from race_harness.runner.steps import Attempt
 from race_harness.schedule import MAX_STATEMENTS
 from race_harness.statements import COMMIT, Statement, statement_of
@@ -38,6 +38,7 @@ class StatementSteps(AppSteps):
         self.sent: list[Statement] = []  # released so far, in order
         self._txn_wrote = False  # a write of the open transaction completed (SQLite's write lock is the call's)
         self._write_out = False  # the statement released last writes; done once the call is held again
+        self.next_takes_lock = False  # the statement held before waits for SQLite's write lock when sent
         self._txn_open = False  # a statement went out since the last COMMIT
         self.pause = self._hold
 
@@ -46,14 +47,17 @@ class StatementSteps(AppSteps):
     def before_statement(self, statement: str, context: Any = None) -> None:
         compiled = getattr(context, "compiled", None)
         bound = getattr(context, "compiled_parameters", None) or [None]
+        self.next_takes_lock = takes_write_lock(statement)
         # one set of bound values names the rows; an executemany's several are every row (None)
         self._before(statement_of(statement, compiled, bound[0] if len(bound) == 1 else None))
         self._txn_open = True
+        self._write_out = self.next_takes_lock
         if is_write(statement):
-            self._wrote = self._write_out = True
+            self._wrote = True
             self.stage = "write"
 
     def before_commit(self) -> None:
+        self.next_takes_lock = False  # a COMMIT never waits for SQLite's write lock (WAL)
         self._before(COMMIT)
         if self._wrote:
             self.committing = True  # an error from here on may come after the COMMIT applied

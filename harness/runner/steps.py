@@ -86,7 +86,7 @@ class OpSteps:
         self.txn: RootTransaction | None = None
         self.snapshot: Snapshot | None = None
         self.written: Written | None = None
-        self.writing = False  # the write transaction is open (on SQLite: this session holds the write lock)
+        self.writing = False  # a write of the transaction returned (on SQLite: this session holds the write lock)
         # commit() follows write() at once, so the last write may go out with the COMMIT
         self.write_with_commit = write_with_commit and can_send_with_commit(conn)
         self.last_write: LastWrite | None = None
@@ -94,6 +94,16 @@ class OpSteps:
     @property
     def holds_write_lock(self) -> bool:
         return self.writing and self.txn is not None and self.txn.is_active
+
+    def may_wait_for_write_lock(self, phase: str) -> bool:
+        """SQLite (WAL): whether the phase under way sends something that waits for the write lock.
+        A read waits only when it begins IMMEDIATE; a COMMIT never does, unless the last write goes
+        out with it."""
+        if phase == "read":
+            return self.strategy.lock_on_read and self.scope != "separate"
+        if phase == "commit":
+            return self.last_write is not None
+        return True
 
     def _fail(self, exc: DBAPIError) -> Attempt:
         self.abort()
@@ -124,13 +134,15 @@ class OpSteps:
         try:
             if self.txn is None:
                 self.txn = self.backend.begin_write(self.conn)
-            self.writing = True
+                self.writing = True  # BEGIN IMMEDIATE returned: the lock is this session's
             result = self.strategy.save(self.conn, self.tables, self.snapshot, self.op.intent, utc_now())
             if isinstance(result, SaveOnCommit | FinishOnCommit):
                 if self.write_with_commit:
                     self.last_write, self.written = result, result.written
                     return None
                 result = run_now(self.conn, result)
+            # only now: a write that waited in SQLite's busy handler held nothing while it waited
+            self.writing = True
         except DBAPIError as exc:
             return self._fail(exc)
         except BaseException:
