@@ -400,11 +400,24 @@ class StressRun:
         if self._fatal is not None:
             raise self._fatal
         wall = time.monotonic() - started
-        if cfg.nemesis:
-            engine.dispose()  # pooled connections may be ones the nemesis killed: read with fresh ones
-        with engine.connect() as conn, conn.begin():
-            final = self.tables.states(conn, self.scenario.entities)
+        final = self._final_states(engine)
         return RunRecord(history, initial, final, wall, self.plan, list(self.errors), self.tables.setup_seconds)
+
+    def _final_states(self, engine: Engine) -> dict[int, State]:
+        """The entities as the run left them. After faults the pool's connections may be ones the
+        nemesis killed, and a restarted server may still be coming back: fresh connections, tried
+        for as long as a session would reconnect. A database that cannot be read is said in one line."""
+        deadline = time.monotonic() + (RECONNECT_S if self.config.nemesis else 0)
+        while True:
+            if self.config.nemesis:
+                engine.dispose()
+            try:
+                with engine.connect() as conn, conn.begin():
+                    return self.tables.states(conn, self.scenario.entities)
+            except DBAPIError as exc:
+                if time.monotonic() > deadline:
+                    raise DatabaseError(f"the final state could not be read: {short_error(exc)}") from None
+                time.sleep(0.5)
 
     def _start_readers(
         self, engine: Engine, readers: range, wait: Callable[[], object], start: threading.Barrier | None = None
