@@ -34,7 +34,6 @@ class StatementSteps(AppSteps):
         super().__init__(*args)
         self.letter, self.limit = session_letter, limit
         self.next: Statement | None = None  # the statement the call is held before
-        self.current: Statement | None = None  # the one the last step released
         self.sent: list[Statement] = []  # released so far, in order
         self._txn_wrote = False  # a write of the open transaction completed (SQLite's write lock is the call's)
         self._write_out = False  # the statement released last writes; done once the call is held again
@@ -100,7 +99,6 @@ class StatementSteps(AppSteps):
 
     def step(self) -> Attempt | None:
         """Send the statement held before, run on to the next: None while held again, else the end."""
-        self.current = self.next
         return self._resume()
 
     @property
