@@ -277,14 +277,14 @@ class ContainerBackend(Backend):
         while True:  # started again; a start refused while the engine still tidies up is tried again
             try:
                 wrapped.start()
+                break
             except APIError as exc:
                 wrapped.reload()
-                if wrapped.status != "running":
-                    if time.monotonic() > deadline:
-                        raise DatabaseError(f"{self.image} did not start again after its restart: {exc}") from None
-                    time.sleep(0.2)
-                    continue
-            break
+                if wrapped.status == "running":
+                    break
+                if time.monotonic() > deadline:
+                    raise DatabaseError(f"{self.image} did not start again after its restart: {exc}") from None
+                time.sleep(0.2)
         if self._port() != port:
             raise DatabaseError(f"{self.image} came back on another port ({self._port()}, was {port})")
         server = self.server

@@ -25,7 +25,7 @@ import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import Connection, Engine, make_url
 from sqlalchemy.exc import DBAPIError
@@ -265,22 +265,29 @@ def _drop_within(scratch: ScratchDatabase, seconds: float) -> None:
         raise failed[0]
 
 
+T = TypeVar("T")
 RECONNECT_S = 30.0  # how long a session keeps trying to reconnect: a restarting server comes back within it
 
 
-def reconnect(engine: Engine, dead: Connection) -> Connection:
-    """A fresh connection for a session whose connection died (a killed session, a restarted server),
-    tried again with a growing pause until RECONNECT_S has passed; then the last error ends the session."""
-    dead.close()
-    deadline, pause = time.monotonic() + RECONNECT_S, 0.02
+def retrying(attempt: Callable[[], T], seconds: float) -> T:
+    """``attempt()`` again after a database error, with a growing pause, until ``seconds`` have passed;
+    then the last error is raised."""
+    deadline, pause = time.monotonic() + seconds, 0.02
     while True:
         try:
-            return engine.connect()
+            return attempt()
         except DBAPIError:
             if time.monotonic() + pause > deadline:
                 raise
             time.sleep(pause)
             pause = min(pause * 2, 1.0)
+
+
+def reconnect(engine: Engine, dead: Connection) -> Connection:
+    """A fresh connection for a session whose connection died (a killed session, a restarted server),
+    tried for RECONNECT_S; then the last error ends the session."""
+    dead.close()
+    return retrying(engine.connect, RECONNECT_S)
 
 
 def _split(ops: int, writers: int) -> list[int]:
@@ -407,17 +414,17 @@ class StressRun:
         """The entities as the run left them. After faults the pool's connections may be ones the
         nemesis killed, and a restarted server may still be coming back: fresh connections, tried
         for as long as a session would reconnect. A database that cannot be read is said in one line."""
-        deadline = time.monotonic() + (RECONNECT_S if self.config.nemesis else 0)
-        while True:
+
+        def read() -> dict[int, State]:
             if self.config.nemesis:
                 engine.dispose()
-            try:
-                with engine.connect() as conn, conn.begin():
-                    return self.tables.states(conn, self.scenario.entities)
-            except DBAPIError as exc:
-                if time.monotonic() > deadline:
-                    raise DatabaseError(f"the final state could not be read: {short_error(exc)}") from None
-                time.sleep(0.5)
+            with engine.connect() as conn, conn.begin():
+                return self.tables.states(conn, self.scenario.entities)
+
+        try:
+            return retrying(read, RECONNECT_S if self.config.nemesis else 0)
+        except DBAPIError as exc:
+            raise DatabaseError(f"the final state could not be read: {short_error(exc)}") from None
 
     def _start_readers(
         self, engine: Engine, readers: range, wait: Callable[[], object], start: threading.Barrier | None = None
