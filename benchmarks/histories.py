@@ -44,6 +44,7 @@ class _Session:
     invoke_index: int = -1
     read: Snapshot | None = None
     intent: Intent | None = None
+    read_at: int | None = None
 
 
 def generate(
@@ -54,8 +55,11 @@ def generate(
     writers: int = 8,
     readers: int = 2,
     seed: int = 0,
+    times: bool = False,
 ) -> Generated:
-    """A history of exactly ``operations`` completed operations (invoke + completion each)."""
+    """A history of exactly ``operations`` completed operations (invoke + completion each).
+    ``times``: each write also records when its read returned and its write went out (as a stress
+    run does), which the stale-write witnesses need."""
     rng = random.Random(seed)
     (entity,) = scenario.entities  # the built-in scenarios have one entity; that is what is simulated
     state: State = dict(scenario.initial[entity])
@@ -95,6 +99,7 @@ def generate(
             nxt = "read"
         elif phase == "read":
             s.read = Snapshot(entity, dict(state), version, None)
+            s.read_at = now
             nxt = "commit" if s.role == "writer" else "complete"
             if s.role == "reader":
                 outcome[number] = ("ok", {"read": s.read})
@@ -110,6 +115,8 @@ def generate(
                 state = target
                 version += 1 if apply == "version-occ" else 0
                 outcome[number] = ("ok", {"read": s.read, "written": written})
+                if times:
+                    outcome[number][1].update(read_at=s.read_at, write_at=now)
             nxt = "complete"
         else:  # complete
             kind, extra = outcome.pop(number)
@@ -126,6 +133,8 @@ def generate(
                     read=extra.get("read"),  # type: ignore[arg-type]
                     written=extra.get("written"),  # type: ignore[arg-type]
                     reason=extra.get("reason"),  # type: ignore[arg-type]
+                    read_at=extra.get("read_at"),  # type: ignore[arg-type]
+                    write_at=extra.get("write_at"),  # type: ignore[arg-type]
                 )
             )
             done += 1

@@ -23,19 +23,35 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, datetime, time
 from decimal import Decimal
 from functools import cached_property
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import Column, Connection, MetaData, Select, Table, TypeDecorator, bindparam, select
+from sqlalchemy import (
+    Column,
+    ColumnElement,
+    Connection,
+    MetaData,
+    Select,
+    Table,
+    TypeDecorator,
+    and_,
+    bindparam,
+    select,
+)
 from sqlalchemy.sql import sqltypes
 
 from race_harness.app_setup import SchemaSetup, run_setup
 from race_harness.databases.direct import fetch_all
 from race_harness.errors import UsageError
 from race_harness.model import Snapshot, State, Value, kv_field
+
+if TYPE_CHECKING:
+    from sqlalchemy import Dialect
+
+    from race_harness.witness import EntityView
 
 Seed = Callable[[Connection], object]
 Reader = Callable[[Connection, Any], Mapping[str, Any] | None]
@@ -79,12 +95,15 @@ class Children:
     """One-to-many child rows of the entity: ``table``'s rows whose ``parent`` column references the
     entity's key, each named by its ``key`` column. ``value`` names the column that is the child's
     value; None for a table of keys alone (tags). ``parent`` may be left out when ``table`` has one
-    foreign key to the entity's table."""
+    foreign key to the entity's table. ``where``: the column values a row has while it counts
+    (``{"deleted": 0}`` for OpenStack's soft delete, ``{"deleted_at": None}`` for Rails' and
+    Django's); a row without them is soft-deleted, absent from the state and from every read-set."""
 
     table: Table | type
     key: str
     value: str | None = None
     parent: str | None = None
+    where: Mapping[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -169,6 +188,11 @@ class Entity:
                     "name the one that holds the entity's key (Children(parent=...))"
                 )
             parent = refs[0]
+        for name in spec.where:
+            if name not in table.c:
+                raise UsageError(
+                    f"Children(where=...) names column {name!r}, which is not a column of child table {table.name!r}"
+                )
         return table, parent, table.c[spec.key], table.c[spec.value] if spec.value is not None else None
 
     @cached_property
@@ -193,11 +217,14 @@ class Entity:
         cols.append(child_key)
         if child_value is not None:
             cols.append(child_value)
-        return (
-            select(*cols)
-            .select_from(self.parent.outerjoin(table, parent == self.key_column))
-            .where(self.key_column == key)
-        )
+        assert self.children is not None
+        joined = and_(parent == self.key_column, *self.present_filter(table))
+        return select(*cols).select_from(self.parent.outerjoin(table, joined)).where(self.key_column == key)
+
+    def present_filter(self, table: Table) -> list[ColumnElement[bool]]:
+        """The soft-delete filter as conditions on ``table`` (the child table): rows that count."""
+        assert self.children is not None
+        return [table.c[name].is_(None) if v is None else table.c[name] == v for name, v in self.children.where.items()]
 
     @cached_property
     def plain_columns(self) -> bool:
@@ -273,6 +300,16 @@ class EntityTables:
         self.entity = entity
         self.scenario = scenario or entity.parent.name  # what an error in the set-up names
         self.setup_seconds: float | None = None  # how long the application's own schema set-up took
+        self._views: dict[str, EntityView] = {}
+
+    def view(self, dialect: Dialect) -> EntityView:
+        """How the entity's tables appear in statements on ``dialect`` (what a call's witness reads)."""
+        view = self._views.get(dialect.name)
+        if view is None:
+            from race_harness.witness import EntityView
+
+            view = self._views[dialect.name] = EntityView(self.entity, dialect)
+        return view
 
     @property
     def metadata(self) -> MetaData:

@@ -10,6 +10,8 @@ Light on purpose (no SQLAlchemy): the CLI imports it before it knows what work i
 from __future__ import annotations
 
 import re
+import traceback
+from pathlib import Path
 
 _USERINFO = re.compile(r"(?P<scheme>[A-Za-z0-9+.\-]+://)(?P<user>[^:/@\s]*):(?P<pw>[^@\s]*)@")
 
@@ -44,6 +46,14 @@ class DatabaseError(HarnessError):
 
 class DatabaseUnreachableError(DatabaseError):
     """The server did not accept a connection."""
+
+
+def crash(exc: BaseException) -> str:
+    """An exception as a harness error reports it: its type, its message, and where it was raised
+    (the innermost frame), so a session's crash is never mistaken for a quiet run."""
+    frames = traceback.extract_tb(exc.__traceback__)
+    at = f" (at {Path(frames[-1].filename).name}:{frames[-1].lineno} in {frames[-1].name})" if frames else ""
+    return f"{type(exc).__name__}: {exc}{at}"
 
 
 def shown(text: str, limit: int = 80) -> str:

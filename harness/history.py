@@ -48,10 +48,13 @@ class Event:
     attempts: int = 1
     reason: str | None = None  # why a write failed: conflict, deadlock, serialization, integrity, ...
     error: str | None = None
-    # on a write's completion: when its last attempt began reading and began writing (the report's
-    # timeline marks them); absent on reads, in schedules, and in histories written before them
+    # on a write's completion: when its last attempt's read returned and its write went out (the
+    # report's timeline marks them; the checker's witnesses place the write by them); absent on
+    # reads, on a strategy's writes in schedules, and in histories written before them
     read_at: int | None = None
     write_at: int | None = None
+    # an application call's: per field it stored, the statement (SQL and parameters, trimmed) that did
+    statements: Mapping[str, str] | None = None
 
     def to_json(self) -> dict[str, object]:
         out: dict[str, object] = {
@@ -79,6 +82,8 @@ class Event:
             out["read_at"] = self.read_at
         if self.write_at is not None:
             out["write_at"] = self.write_at
+        if self.statements:
+            out["statements"] = dict(self.statements)
         return out
 
     @classmethod
@@ -103,6 +108,7 @@ class Event:
             error=cast(str | None, data.get("error")),
             read_at=cast(int | None, data.get("read_at")),
             write_at=cast(int | None, data.get("write_at")),
+            statements=cast(dict[str, str] | None, data.get("statements")),
         )
 
 
@@ -144,6 +150,7 @@ class Operation:
     error: str | None = None
     read_at: int | None = None
     write_at: int | None = None
+    statements: Mapping[str, str] = field(default_factory=dict)
 
     @property
     def is_write(self) -> bool:
@@ -210,6 +217,7 @@ class History:
         error: str | None = None,
         read_at: int | None = None,
         write_at: int | None = None,
+        statements: Mapping[str, str] | None = None,
     ) -> None:
         with self._lock:
             inv = self._events[invoke_index]
@@ -229,6 +237,7 @@ class History:
                     error=error,
                     read_at=read_at,
                     write_at=write_at,
+                    statements=statements or None,
                 )
             )
 
@@ -266,6 +275,7 @@ class History:
             error=ev.error,
             read_at=ev.read_at,
             write_at=ev.write_at,
+            statements=ev.statements or {},
         )
         self._settle(slot, op, inv)
 

@@ -74,7 +74,7 @@ def run_cell(scenario: Scenario, strategy: Strategy, backend: Backend, config: R
         return cell
     started = time.monotonic()
     record = run_stress(scenario, strategy, backend, config, plan)
-    result = check(record.history, record.initial, record.final, token=strategy.token)
+    result = check(record.history, record.initial, record.final, token=strategy.token, invariants=scenario.invariants)
     if record.harness_errors:
         result.checker_errors.extend(f"runner: {e}" for e in record.harness_errors)
         if result.verdict == "no-lost-updates":

@@ -28,7 +28,7 @@ from __future__ import annotations
 
 import inspect
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any, Literal
 
 from race_harness.errors import UsageError
@@ -80,41 +80,42 @@ class AppOperation:
     def op_name(self) -> str:
         return self.name or str(getattr(self.function, "__name__", "operation"))
 
-    def bind(self, entity: Entity) -> None:
-        """Check the declaration against the scenario's entity and the function's signature."""
+    def bound(self, entity: Entity, name: str) -> AppOperation:
+        """A copy checked against the scenario's entity and the function's signature, named ``name``
+        unless it has a name of its own (this declaration is left as it is: it may serve others)."""
         from sqlalchemy import Integer, Numeric
 
+        op = replace(self, name=self.name or name, kinds=dict(self.kinds), keys=len(entity.keys))
         columns = {c.name: c for c in entity.state_columns}
-        for fld in [*self.sets, *self.increments]:
+        for fld in [*op.sets, *op.increments]:
             if fld not in columns and entity.read is None:
                 known = ", ".join(columns) or "none"
                 raise UsageError(
-                    f"operation {self.op_name!r} names field {fld!r}, which is not a column of "
+                    f"operation {op.op_name!r} names field {fld!r}, which is not a column of "
                     f"{entity.parent.name!r} in the state; expected one of: {known}"
                 )
-        for fld in self.sets:
+        for fld in op.sets:
             col = columns.get(fld)
             kind: FieldType = "int" if col is not None and isinstance(col.type, Integer | Numeric) else "text"
-            self.kinds[fld] = kind
-        if (self.adds_child or self.removes_child) and entity.children is None and entity.read is None:
-            raise UsageError(f"operation {self.op_name!r} changes child rows but the entity declares no children")
-        if self.removes_child is not None and self.removes_child not in self.values:
+            op.kinds[fld] = kind
+        if (op.adds_child or op.removes_child) and entity.children is None and entity.read is None:
+            raise UsageError(f"operation {op.op_name!r} changes child rows but the entity declares no children")
+        if op.removes_child is not None and op.removes_child not in op.values:
             raise UsageError(
-                f"operation {self.op_name!r} removes the child named by parameter {self.removes_child!r}: "
+                f"operation {op.op_name!r} removes the child named by parameter {op.removes_child!r}: "
                 "give its key in values={...}"
             )
-        if self.entity is not None and not 1 <= self.entity <= len(entity.keys):
-            raise UsageError(f"operation {self.op_name!r}: entity {self.entity} is not 1..{len(entity.keys)}")
-        for fld, by in self.increments.items():
-            delta = by if isinstance(by, int) else self.values.get(by, 1)
-            if not isinstance(delta, int) or isinstance(delta, bool) or delta <= 0:
-                # the counter check adds acknowledged increments up; a decrement would read as a duplicate
+        if op.entity is not None and not 1 <= op.entity <= len(entity.keys):
+            raise UsageError(f"operation {op.op_name!r}: entity {op.entity} is not 1..{len(entity.keys)}")
+        for fld, by in op.increments.items():
+            delta = by if isinstance(by, int) else op.values.get(by, 1)
+            if not isinstance(delta, int) or isinstance(delta, bool) or delta == 0:
                 raise UsageError(
-                    f"operation {self.op_name!r}: the increment of {fld!r} must be a positive whole number "
-                    f"but is {delta!r} (decrements are not checked yet)"
+                    f"operation {op.op_name!r}: the increment of {fld!r} must be a whole number other than 0 "
+                    f"(negative for a decrement) but is {delta!r}"
                 )
-        self.keys = len(entity.keys)
-        self._check_signature()
+        op._check_signature()
+        return op
 
     def _parameter_names(self) -> list[str]:
         names = [*self.sets.values(), *(p for p in self.increments.values() if isinstance(p, str))]

@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import numpy.typing as npt
 
-from race_harness.model import Snapshot, Value, is_kv
+from race_harness.model import Snapshot, State, Value, is_kv
 
 if TYPE_CHECKING:
     from race_harness.history import Operation
@@ -51,6 +51,7 @@ class TableBuilder:
         # per operation
         self.id, self.process, self.entity = array("q"), array("q"), array("q")
         self.start, self.end, self.attempts = array("q"), array("q"), array("q")
+        self.read_at, self.write_at = array("q"), array("q")  # NONE where not recorded
         self.writer, self.type, self.flags = array("b"), array("b"), array("b")
         self.read_state, self.read_version, self.read_stamp, self.reason = (
             array("q"),
@@ -139,6 +140,8 @@ class TableBuilder:
         self.start.append(op.start)
         self.end.append(NEVER if op.end is None else op.end)
         self.attempts.append(op.attempts)
+        self.read_at.append(NONE if op.read_at is None else op.read_at)
+        self.write_at.append(NONE if op.write_at is None else op.write_at)
         self.writer.append(op.role == "writer")
         self.type.append(TYPE_CODES[op.type])
         flags = 0
@@ -251,6 +254,7 @@ class OpTable:
         self.n = len(self.ops)
         self.id, self.process, self.entity = _i64(b.id), _i64(b.process), _i64(b.entity)
         self.start, self.end, self.attempts = _i64(b.start), _i64(b.end), _i64(b.attempts)
+        self.read_at, self.write_at = _i64(b.read_at), _i64(b.write_at)
         self.writer = _i8(b.writer).astype(bool)
         self.type = _i8(b.type)
         self.flags = _i8(b.flags)
@@ -306,6 +310,36 @@ class OpTable:
         """Per field id: written by increments, so checked by sum (its values are not unique)."""
         out = np.zeros(len(self.fields), dtype=bool)
         out[self.inc_field[self.intended_writes[self.inc_op]]] = True
+        return out
+
+    @cached_property
+    def counter_sign(self) -> npt.NDArray[np.int8]:
+        """Per counter field: +1 when every delta declared for it is positive, -1 when every one is
+        negative, 0 when both occur (then its values name no version: a value can come back)."""
+        out = np.zeros(len(self.fields), dtype=np.int8)
+        mine = self.intended_writes[self.inc_op]
+        fields, deltas = self.inc_field[mine], self.inc_delta[mine]
+        up = np.zeros(len(self.fields), dtype=bool)
+        down = np.zeros(len(self.fields), dtype=bool)
+        up[fields[deltas > 0]] = True
+        down[fields[deltas < 0]] = True
+        out[up & ~down] = 1
+        out[down & ~up] = -1
+        return out
+
+    @cached_property
+    def deletion(self) -> Bool:
+        """Per value key: the value None, a field deleted (a child row removed)."""
+        return np.fromiter((value is None for _, _, value in self.keys), dtype=bool, count=len(self.keys))
+
+    def initial_keys(self, initial: Mapping[int, State]) -> Bool:
+        """Per value key: it is the value its field had in the initial state."""
+        out = np.zeros(len(self.keys), dtype=bool)
+        for entity, state in initial.items():
+            for fld, value in state.items():
+                key = self.key_id(entity, fld, value)
+                if key != NONE:
+                    out[key] = True
         return out
 
     @cached_property

@@ -21,6 +21,7 @@ from types import ModuleType
 from typing import TYPE_CHECKING, Literal, Protocol
 
 from race_harness.app_setup import Configure, run_setup
+from race_harness.checkers.invariants import Predicate
 from race_harness.errors import UnknownNameError, UsageError
 from race_harness.model import EntitySchema, FieldType, Intent, State, Value
 from race_harness.operations import AppCall, AppOperation
@@ -126,6 +127,8 @@ class Scenario:
     entity: Entity | None = None
     # configure(url) points an application that connects itself at the scratch database (uses="app")
     configure: Configure | None = None
+    # name -> predicate over an entity's state that must hold on every read and on the final state
+    invariants: Mapping[str, Predicate] = field(default_factory=dict)
     # precision -> the storage built for it (see tables()); a copy made with replace() builds its own
     _tables: dict[int, EntityTables] = field(default_factory=dict, init=False, repr=False, compare=False)
 
@@ -136,18 +139,26 @@ class Scenario:
             )
         if self.next_write is None and not self.operations:
             raise UsageError(f"scenario {self.name!r} has no operations (operations={{name: operation(...)}})")
+        bound: dict[str, Operation] = {}
         for name, op in self.operations.items():
             if isinstance(op, AppOperation):
                 if self.entity is None:
                     raise UsageError(f"operation {name!r} calls an application function: declare the scenario's entity")
-                if op.name is None:
-                    op.name = name
-                op.bind(self.entity)
+                # a bound copy: the declaration given stays as it was, so it can serve other scenarios
+                op = op.bound(self.entity, name)
                 if op.uses == "app" and self.configure is None:
                     raise UsageError(
                         f"operation {name!r} of scenario {self.name!r} connects itself (uses='app'): give the "
                         "scenario configure=..., which points the application at a database URL"
                     )
+            bound[name] = op
+        object.__setattr__(self, "operations", bound)  # frozen: set once, while it is made
+        for name, predicate in self.invariants.items():
+            if not callable(predicate):
+                raise UsageError(
+                    f"scenario {self.name!r}: invariant {name!r} must be a function of an entity's state but got "
+                    f"{predicate!r}"
+                )
 
     def configure_app(self, url: URL) -> None:
         """Point the application at ``url`` (the scenario's ``configure``), if it connects itself."""

@@ -10,8 +10,8 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 
-from race_harness.checkers.invariants import Token, check_invariants
-from race_harness.checkers.lost_update import check_lost_updates, lost_kinds
+from race_harness.checkers.invariants import Predicate, Token, check_declared, check_invariants
+from race_harness.checkers.lost_update import check_lost_updates, failing_kinds
 from race_harness.checkers.result import Anomaly, CheckResult, Stats, Verdict
 from race_harness.checkers.stats import compute_stats
 from race_harness.history import History, Operation
@@ -25,10 +25,15 @@ def check(
     final: Mapping[int, State],
     *,
     token: Token | None = None,
+    invariants: Mapping[str, Predicate] | None = None,
 ) -> CheckResult:
-    """Judge one run. ``token`` names the concurrency token the strategy promises to maintain.
+    """Judge one run. ``token`` names the concurrency token the strategy promises to maintain;
+    ``invariants`` are the scenario's own, checked on every read and the final state.
 
-    Pass the ``History`` itself where there is one: its columns were built while it was recorded.
+    The checkers compose as Jepsen's do: any failing finding (a lost update, a change applied twice,
+    a broken declared invariant) fails the verdict; a checker that crashes makes it unknown
+    (inconclusive), never a pass. Pass the ``History`` itself where there is one: its columns were
+    built while it was recorded.
     """
     errors: list[str] = []
     stats = Stats()
@@ -49,9 +54,13 @@ def check(
         violations = check_invariants(table, initial, token)
     except Exception as exc:
         errors.append(f"invariants: {type(exc).__name__}: {exc}")
+    try:
+        anomalies = anomalies + check_declared(table, final, invariants or {})
+    except Exception as exc:
+        errors.append(f"declared invariants: {exc}")
 
     verdict: Verdict
-    if any(a.kind in lost_kinds() for a in anomalies):
+    if any(a.kind in failing_kinds() for a in anomalies):
         verdict = "lost-updates"
     elif errors or not contended(stats) or stats.ok == 0 or any(a.kind == "counter-undecided" for a in anomalies):
         # no contention: the race never had a chance to happen; no write acknowledged: nothing could be
@@ -70,4 +79,4 @@ def contended(stats: Stats) -> bool:
     return stats.raced_writes > 0 or stats.conflicts > 0 or stats.same_read_pairs > 0
 
 
-__all__ = ["Anomaly", "CheckResult", "Stats", "Token", "Verdict", "check", "contended"]
+__all__ = ["Anomaly", "CheckResult", "Predicate", "Stats", "Token", "Verdict", "check", "contended"]

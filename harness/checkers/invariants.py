@@ -4,7 +4,8 @@
   was invoked before the read completed and was not reported as failed (no invented values, no
   values from the future, no reads of rolled-back writes).
 - ``monotonic-reads``: within one reader session the entity's version and every counter never go
-  backwards. A counter that drops is what users of a lost-update-prone application see.
+  backwards (a counter only ever decremented never goes up; one changed both ways is not checked).
+  A counter that drops is what users of a lost-update-prone application see.
 - ``one-committed-state``: where the strategy maintains a concurrency token (version or
   ``updated_at``), two reads that saw the same token saw the same parent and child rows. A
   whole-second ``updated_at`` breaks this, which is exactly why it cannot guard a write.
@@ -12,30 +13,21 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Literal
 
 import numpy as np
 
 from race_harness.checkers.result import Anomaly
+from race_harness.checkers.witnesses import seconds
 from race_harness.history import Operation
-from race_harness.model import State
-from race_harness.optable import FAIL, I64, NEVER, NONE, OK, Bool, OpTable
+from race_harness.model import State, Value
+from race_harness.optable import FAIL, I64, NEVER, NONE, OK, OpTable
 
 Token = Literal["version", "updated_at"]
+Predicate = Callable[[Mapping[str, Value]], object]  # a scenario's invariant over an entity's state
 MAX_REPORTED = 100
 CHUNK = 1 << 20  # values per pass over the states' flattened values (8 MB per int64 temporary)
-
-
-def _initial_keys(table: OpTable, initial: Mapping[int, State]) -> Bool:
-    """Per value key: it is the value its field had in the initial state."""
-    out = np.zeros(len(table.keys), dtype=bool)
-    for entity, state in initial.items():
-        for fld, value in state.items():
-            key = table.key_id(entity, fld, value)
-            if key != NONE:
-                out[key] = True
-    return out
 
 
 def reads_trace_to_writes(table: OpTable, initial: Mapping[int, State]) -> list[Anomaly]:
@@ -48,7 +40,7 @@ def reads_trace_to_writes(table: OpTable, initial: Mapping[int, State]) -> list[
     # whole-length temporaries (hundreds of MB at 10^6 operations) cost more to fault in than the work.
     producer = t.producer
     made_by = np.maximum(producer, 0)
-    relevant = ~t.counter[t.key_field] & ~_initial_keys(t, initial)
+    relevant = ~t.counter[t.key_field] & ~t.initial_keys(initial)
     bad_key = relevant & ((producer == NONE) | (t.type[made_by] == FAIL))
     key_start = np.where(relevant & ~bad_key, t.start[made_by], -1)
     suspect = np.zeros(len(t.states), dtype=bool)
@@ -113,8 +105,10 @@ def monotonic_reads(table: OpTable) -> list[Anomaly]:
     found: list[tuple[int, str, int, int, int, int]] = []  # (position, field, prev row, row, prev, now)
     for prev, row in _backwards(t, reads, t.read_version[reads]):
         found.append((int(position[row]), "version", prev, row, int(t.read_version[prev]), int(t.read_version[row])))
-    for f in np.flatnonzero(t.counter).tolist():
+    signs = t.counter_sign
+    for f in np.flatnonzero(t.counter & (signs != 0)).tolist():  # a counter moved both ways may go back
         entity, fld = t.fields[f]
+        sign = int(signs[f])
         value_of_state = np.zeros(len(t.states), dtype=np.int64)
         has = np.zeros(len(t.states), dtype=bool)
         keys = np.flatnonzero(t.key_field == f)  # the counter's distinct values
@@ -131,7 +125,7 @@ def monotonic_reads(table: OpTable) -> list[Anomaly]:
         value_of_state[t.st_state[mine]] = key_value[t.st_key[mine]]
         has[t.st_state[mine]] = True
         rows = reads[(t.entity[reads] == entity) & has[t.read_state[reads]]]
-        values = value_of_state[t.read_state[rows]]
+        values = value_of_state[t.read_state[rows]] * sign  # a decremented counter must not go up
         for prev, row in _backwards(t, rows, values):
             before, now = int(value_of_state[t.read_state[prev]]), int(value_of_state[t.read_state[row]])
             found.append((int(position[row]), fld, prev, row, before, now))
@@ -192,4 +186,48 @@ def check_invariants(
     return reads_trace_to_writes(table, initial) + monotonic_reads(table) + one_committed_state(table, token)
 
 
-__all__ = ["Token", "check_invariants"]
+def _shown(state: Mapping[str, Value]) -> str:
+    text = ", ".join(f"{k}={v!r}" for k, v in sorted(state.items()))
+    return text if len(text) <= 160 else text[:157] + "..."
+
+
+def check_declared(
+    ops: OpTable | Sequence[Operation], final: Mapping[int, State], invariants: Mapping[str, Predicate]
+) -> list[Anomaly]:
+    """The scenario's own invariants (``Scenario(invariants={name: predicate})``), on every state a
+    reader saw and on the final state: each state that breaks one is a ``broken-invariant`` finding.
+    A predicate that raises is the check crashing (the verdict is unknown, never a pass)."""
+    if not invariants:
+        return []
+    table = ops if isinstance(ops, OpTable) else OpTable.of(ops)
+    t = table
+    reads = np.flatnonzero(~t.writer & (t.read_state != NONE) & (t.type == OK))
+    reads = reads[np.lexsort((t.id[reads], t.read_state[reads]))]
+    first_reader: dict[int, int] = {}
+    for row, sid in zip(reads.tolist(), t.read_state[reads].tolist(), strict=True):
+        first_reader.setdefault(sid, row)  # each distinct state judged once, shown with its first reader
+    out: list[Anomaly] = []
+    for name, holds in invariants.items():
+        broken: list[tuple[int, Anomaly]] = []
+        for sid, row in first_reader.items():
+            state = t.states[sid].state
+            if not _holds(name, holds, state):
+                op = t.ops[row]
+                text = f"{op.describe()} read {_shown(state)} at {seconds(op.end)}: the invariant {name!r} is broken."
+                broken.append((op.id, Anomaly("broken-invariant", op.entity, None, (op.id,), text)))
+        for entity, state in sorted(final.items()):
+            if not _holds(name, holds, state):
+                text = f"the final state of entity {entity} is {_shown(state)}: the invariant {name!r} is broken."
+                broken.append((NEVER, Anomaly("broken-invariant", entity, None, (), text)))
+        out += [a for _, a in sorted(broken, key=lambda x: x[0])][:MAX_REPORTED]
+    return out
+
+
+def _holds(name: str, predicate: Predicate, state: Mapping[str, Value]) -> bool:
+    try:
+        return bool(predicate(state))
+    except Exception as exc:
+        raise RuntimeError(f"the invariant {name!r} raised {type(exc).__name__}: {exc}") from exc
+
+
+__all__ = ["Predicate", "Token", "check_declared", "check_invariants"]

@@ -18,12 +18,14 @@ entity and both wrote a field, at least one of them with a value derived from it
 from __future__ import annotations
 
 import itertools
+from collections import defaultdict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
 
 from race_harness.checkers.result import Anomaly
+from race_harness.checkers.witnesses import seconds, stale_writes
 from race_harness.history import Operation
 from race_harness.model import State, Value, is_kv
 from race_harness.optable import (
@@ -50,10 +52,6 @@ class LostUpdateFindings:
     anomalies: list[Anomaly]
     lost_writes: int
     acknowledged: int
-
-
-def seconds(ns: int | None) -> str:
-    return "never" if ns is None else f"{ns / 1e9:.4f} s"
 
 
 def _name(entity: int, fld: str) -> str:
@@ -279,62 +277,90 @@ def _register_losses(
 
 def _counter_findings(
     table: OpTable, initial: Mapping[int, State], final: Mapping[int, State]
-) -> tuple[list[Anomaly], int, int]:
+) -> tuple[list[Anomaly], dict[int, int], int]:
+    """Counters checked by sum, in either direction: the acknowledged changes (increments and
+    decrements alike) must add up to how far the counter moved, give or take the changes of unknown
+    outcome. Returns the anomalies, per counter field the lost amount, and the acknowledged amount
+    (each change counted by its size)."""
     t = table
     anomalies: list[Anomaly] = []
-    lost = acknowledged = 0
+    lost: dict[int, int] = {}
+    acknowledged = 0
     mine = t.intended_writes[t.inc_op]
     kind = t.type[t.inc_op]
-    acked_by_field = np.zeros(len(t.fields), dtype=np.int64)
-    unknown_by_field = np.zeros(len(t.fields), dtype=np.int64)
-    np.add.at(acked_by_field, t.inc_field[mine & (kind == OK)], t.inc_delta[mine & (kind == OK)])
-    np.add.at(unknown_by_field, t.inc_field[mine & (kind == INFO)], t.inc_delta[mine & (kind == INFO)])
+    fields, deltas = t.inc_field, t.inc_delta
+    width = len(t.fields)
+    acked = np.zeros(width, dtype=np.int64)
+    size = np.zeros(width, dtype=np.int64)
+    unknown_up = np.zeros(width, dtype=np.int64)
+    unknown_down = np.zeros(width, dtype=np.int64)
+    ok, info = mine & (kind == OK), mine & (kind == INFO)
+    np.add.at(acked, fields[ok], deltas[ok])
+    np.add.at(size, fields[ok], np.abs(deltas[ok]))
+    np.add.at(unknown_up, fields[info & (deltas > 0)], deltas[info & (deltas > 0)])
+    np.add.at(unknown_down, fields[info & (deltas < 0)], deltas[info & (deltas < 0)])
+    signs = t.counter_sign
     for f in sorted(np.flatnonzero(t.counter).tolist(), key=lambda f: t.fields[f]):
         entity, fld = t.fields[f]
-        acked, unknown = int(acked_by_field[f]), int(unknown_by_field[f])
-        acknowledged += acked
+        want, up, down, sign = int(acked[f]), int(unknown_up[f]), int(unknown_down[f]), int(signs[f])
+        acknowledged += int(size[f])
         start = int(initial.get(entity, {}).get(fld, 0))
         end = int(final.get(entity, {}).get(fld, 0))
-        applied = end - start
-        if applied < acked:
-            lost += acked - applied
+        moved = end - start
+        what = _name(entity, fld)
+        changes = "increments" if sign > 0 else "decrements" if sign < 0 else "increments and decrements"
+        head = f"{what} went from {start} to {end} ({moved:+d}) but the acknowledged {changes} add up to {want:+d}"
+        unknown = f", those of unknown outcome to {up:+d} / {down:+d}" if up or down else ""
+        low, high = want + down, want + up  # where it may end if nothing was lost or applied twice
+        if low <= moved <= high:
+            proven = not (up or down) or (sign > 0 and moved == high) or (sign < 0 and moved == low)
+            if not proven:
+                # an unknown-outcome change that committed can stand in for an acknowledged one that
+                # was lost: only the counter moving by every change there was proves nothing was lost
+                anomalies.append(
+                    Anomaly(
+                        "counter-undecided",
+                        entity,
+                        fld,
+                        (),
+                        f"{head}{unknown}: {_up_to(sign, high - moved, moved - low)}acknowledged {changes} may be "
+                        "lost behind unknown ones that committed: undecided.",
+                    )
+                )
+            continue
+        missing = low - moved if moved < low else moved - high
+        if sign == 0 or (sign > 0) == (moved < low):  # short of what was acknowledged: changes are gone
+            lost[f] = missing
             anomalies.append(
                 Anomaly(
                     "counter-lost",
                     entity,
                     fld,
                     (),
-                    f"{_name(entity, fld)} went from {start} to {end} (+{applied}) but {acked} increments "
-                    f"were acknowledged: {acked - applied} acknowledged increments are lost.",
+                    f"{head}{unknown}: acknowledged {changes} worth {missing} are lost"
+                    + (" (or others were applied twice)" if sign == 0 else "")
+                    + ".",
                 )
             )
-        elif applied > acked + unknown:
+        else:
             anomalies.append(
                 Anomaly(
                     "counter-duplicated",
                     entity,
                     fld,
                     (),
-                    f"{_name(entity, fld)} went from {start} to {end} (+{applied}) but only {acked} "
-                    f"increments were acknowledged and {unknown} are of unknown outcome: some were applied "
-                    f"twice.",
-                )
-            )
-        elif unknown and applied < acked + unknown:
-            # an unknown-outcome increment that committed can stand in for an acknowledged one that
-            # was lost: only growth by acknowledged + unknown proves nothing was lost
-            anomalies.append(
-                Anomaly(
-                    "counter-undecided",
-                    entity,
-                    fld,
-                    (),
-                    f"{_name(entity, fld)} went from {start} to {end} (+{applied}): {acked} increments were "
-                    f"acknowledged and {unknown} are of unknown outcome, so up to {acked + unknown - applied} "
-                    f"acknowledged increments may be lost behind unknown ones that committed: undecided.",
+                    f"{head}{unknown}: it moved {missing} further than every change that may have committed, so "
+                    "some were applied twice.",
                 )
             )
     return anomalies, lost, acknowledged
+
+
+def _up_to(sign: int, below_high: int, above_low: int) -> str:
+    """How many acknowledged changes an undecided counter may hide, where the direction says."""
+    if sign > 0:
+        return f"up to {below_high} "
+    return f"up to {above_low} " if sign < 0 else ""
 
 
 def _same_read_overwrites(table: OpTable) -> list[Anomaly]:
@@ -357,6 +383,12 @@ def _same_read_overwrites(table: OpTable) -> list[Anomaly]:
     np.minimum.at(first, t.read_state[shared], t.id[shared])
     shared = shared[np.lexsort((t.id[shared], t.end[shared], first[t.read_state[shared]]))]
     anomalies: list[Anomaly] = []
+    both_ways: dict[int, set[str]] = {}
+    for f in range(len(t.fields)):
+        entity, name = t.fields[f]
+        if t.counter[f] and t.counter_sign[f] == 0:
+            both_ways.setdefault(entity, set()).add(name)
+    both_ways = defaultdict(set, both_ways)
     bounds = [0, *(np.flatnonzero(np.diff(t.read_state[shared])) + 1).tolist(), len(shared)]
     for lo, hi in itertools.pairwise(bounds):  # lazily: the cap usually stops it early
         group = [t.ops[r] for r in shared[lo:hi].tolist()]
@@ -365,7 +397,10 @@ def _same_read_overwrites(table: OpTable) -> list[Anomaly]:
                 if a.intent is None or b.intent is None:
                     continue
                 derived = derived_fields(a) | derived_fields(b)
-                clobbered = sorted(f for f in set(a.written) & set(b.written) if f in derived)
+                # a counter changed both ways can hold one value in two versions: same value, no proof
+                clobbered = sorted(
+                    f for f in set(a.written) & set(b.written) if f in derived and f not in both_ways[a.entity]
+                )
                 if not clobbered:
                     continue
                 if len(anomalies) >= MAX_DETAILED_PAIRS:
@@ -413,15 +448,27 @@ def check_lost_updates(
     table = ops if isinstance(ops, OpTable) else OpTable.of(ops)
     anomalies, lost_rows, register_acked = _register_losses(table, initial, final)
     counter_anomalies, counter_lost, counter_acked = _counter_findings(table, initial, final)
+    witnessed = stale_writes(table, initial)
     anomalies += counter_anomalies
+    anomalies += witnessed.anomalies
     anomalies += _same_read_overwrites(table)
     anomalies += _failed_writes_applied(table, final)
-    return LostUpdateFindings(anomalies, len(lost_rows) + counter_lost, register_acked + counter_acked)
+    lost = len(distinct(np.concatenate([lost_rows, witnessed.lost_rows])))
+    for f, rows in witnessed.counter_lost.items():  # each overwritten change by its size
+        shown = int(np.abs(table.inc_delta[np.isin(table.inc_op, rows) & (table.inc_field == f)]).sum())
+        counter_lost[f] = max(counter_lost.get(f, 0), shown)
+    return LostUpdateFindings(anomalies, lost + sum(counter_lost.values()), register_acked + counter_acked)
 
 
 def lost_kinds() -> frozenset[str]:
     """Anomaly kinds that mean an update was lost."""
-    return frozenset({"lost-update", "counter-lost", "same-read-overwrite"})
+    return frozenset({"lost-update", "counter-lost", "same-read-overwrite", "stale-write", "removed-child"})
 
 
-__all__ = ["INITIAL", "LostUpdateFindings", "check_lost_updates", "lost_kinds"]
+def failing_kinds() -> frozenset[str]:
+    """Anomaly kinds that fail the verdict: a lost update, a change applied twice, a broken invariant
+    the scenario declares (Jepsen's ``valid? false``)."""
+    return lost_kinds() | {"counter-duplicated", "broken-invariant"}
+
+
+__all__ = ["INITIAL", "LostUpdateFindings", "check_lost_updates", "failing_kinds", "lost_kinds"]

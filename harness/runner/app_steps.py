@@ -30,14 +30,17 @@ database's error proves an abort; any other exception is the application crashin
 
 from __future__ import annotations
 
+import collections
 import contextlib
 import re
 import threading
+import time
 import weakref
 from collections.abc import Callable
 from typing import Any
 
 from sqlalchemy import Connection, Engine, event
+from sqlalchemy.engine import cursor as sa_cursor
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.exc import StaleDataError
@@ -47,11 +50,11 @@ from race_harness.defaults import Scope
 from race_harness.entity import EntityTables
 from race_harness.errors import HarnessError, UsageError
 from race_harness.history import Written
-from race_harness.model import Snapshot
 from race_harness.runner.steps import Attempt, OpSteps, short_error
 from race_harness.scenario import WriteOp
 from race_harness.schema import Tables
 from race_harness.strategies.base import Strategy
+from race_harness.witness import CallWitness, result_columns
 
 _WRITES = re.compile(r"^\s*(?:/\*.*?\*/\s*|--[^\n]*\n\s*)*(insert|update|delete|replace|merge)\b", re.I | re.S)
 _BEGIN_WRITE = re.compile(r"^\s*begin\s+(immediate|exclusive)\b", re.I)
@@ -90,7 +93,13 @@ def _watch(engine: Engine) -> None:
         def _statement(conn: Any, cursor: Any, statement: str, parameters: Any, context: Any, many: bool) -> None:
             steps = getattr(_CURRENT, "steps", None)
             if steps is not None:
-                steps.before_statement(statement, context)
+                steps.sending(statement, context, parameters, many)
+
+        @event.listens_for(engine, "after_cursor_execute")
+        def _returned(conn: Any, cursor: Any, statement: str, parameters: Any, context: Any, many: bool) -> None:
+            steps = getattr(_CURRENT, "steps", None)
+            if steps is not None:
+                steps.returned(cursor, context)
 
         @event.listens_for(engine, "commit")
         def _commit(conn: Any) -> None:
@@ -114,7 +123,13 @@ def _watch_all() -> None:
             steps = getattr(_CURRENT, "steps", None)
             if steps is not None and steps.call.uses == "app":
                 steps.app_statement(conn)
-                steps.before_statement(statement, context)
+                steps.sending(statement, context, parameters, many)
+
+        @event.listens_for(Engine, "after_cursor_execute")
+        def _returned(conn: Any, cursor: Any, statement: str, parameters: Any, context: Any, many: bool) -> None:
+            steps = getattr(_CURRENT, "steps", None)
+            if steps is not None and steps.call.uses == "app":
+                steps.returned(cursor, context)
 
         @event.listens_for(Engine, "commit")
         def _commit(conn: Any) -> None:
@@ -134,23 +149,76 @@ def dispose_app_engines() -> None:
     _APP_ENGINES.clear()
 
 
+# SQLAlchemy's own strategy for a result read whole before the application fetches it (what it uses
+# for INSERT .. RETURNING rows of insertmanyvalues); a private name, in every 2.x release
+FullyBufferedCursorFetchStrategy = sa_cursor.FullyBufferedCursorFetchStrategy
+
+
+def _can_buffer(context: Any) -> bool:
+    """A driver cursor (no context), or SQLAlchemy's default client-side fetch: never a server-side
+    cursor, whose rows the application streams."""
+    if context is None:
+        return True
+    return not getattr(context, "_is_server_side", False) and (
+        getattr(context, "cursor_fetch_strategy", None) is sa_cursor._DEFAULT_FETCH
+    )
+
+
+def _as_tuples(rows: list[Any], description: Any) -> list[Any]:
+    """Rows as sequences in the description's order (a dict row factory's rows too)."""
+    if rows and isinstance(rows[0], dict):
+        names = [c[0] for c in description]
+        return [tuple(r.get(n) for n in names) for r in rows]
+    return rows
+
+
 class AppMisdirected(UsageError):
     """The application's statements go to another database than the scratch database."""
 
 
 class _Cursor:
-    """A driver cursor whose statements the steps see first."""
+    """A driver cursor whose statements the steps see first, and whose rows of the entity's tables
+    they read as they come back: read whole at once and handed to the application from a buffer,
+    unchanged."""
 
     def __init__(self, cursor: Any, steps: AppSteps) -> None:
         self._cursor, self._steps = cursor, steps
+        self._rows: collections.deque[Any] | None = None
+
+    @property  # type: ignore[misc]
+    def __class__(self) -> type:  # isinstance(cur, psycopg.Cursor) holds
+        return type(self._cursor)
+
+    def _run(self, method: Any, statement: Any, args: tuple[Any, ...], kwargs: dict[str, Any], many: bool) -> Any:
+        params = args[0] if args else next(iter(kwargs.values()), None)
+        self._steps.sending(str(statement), None, params, many)
+        result = method(statement, *args, **kwargs)
+        rows = self._steps.returned(self._cursor, None)
+        self._rows = collections.deque(rows) if rows is not None else None
+        return self if result is self._cursor else result  # psycopg and sqlite3 return the cursor itself
 
     def execute(self, statement: Any, *args: Any, **kwargs: Any) -> Any:
-        self._steps.before_statement(str(statement))
-        return self._cursor.execute(statement, *args, **kwargs)
+        return self._run(self._cursor.execute, statement, args, kwargs, False)
 
     def executemany(self, statement: Any, *args: Any, **kwargs: Any) -> Any:
-        self._steps.before_statement(str(statement))
-        return self._cursor.executemany(statement, *args, **kwargs)
+        return self._run(self._cursor.executemany, statement, args, kwargs, True)
+
+    def fetchone(self) -> Any:
+        if self._rows is None:
+            return self._cursor.fetchone()
+        return self._rows.popleft() if self._rows else None
+
+    def fetchmany(self, size: int | None = None) -> list[Any]:
+        if self._rows is None:
+            return list(self._cursor.fetchmany() if size is None else self._cursor.fetchmany(size))
+        count = self._cursor.arraysize if size is None else size
+        return [self._rows.popleft() for _ in range(min(count, len(self._rows)))]
+
+    def fetchall(self) -> list[Any]:
+        if self._rows is None:
+            return list(self._cursor.fetchall())
+        out, self._rows = list(self._rows), collections.deque()
+        return out
 
     def __enter__(self) -> _Cursor:
         self._cursor.__enter__()
@@ -160,7 +228,7 @@ class _Cursor:
         return self._cursor.__exit__(*exc)
 
     def __iter__(self) -> Any:
-        return iter(self._cursor)
+        return iter(self.fetchone, None) if self._rows is not None else iter(self._cursor)
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._cursor, name)
@@ -182,8 +250,7 @@ class WatchedDriverConnection:
         return _Cursor(self._conn.cursor(*args, **kwargs), self._steps)
 
     def execute(self, statement: Any, *args: Any, **kwargs: Any) -> Any:  # psycopg's and sqlite3's shortcut
-        self._steps.before_statement(str(statement))
-        return self._conn.execute(statement, *args, **kwargs)
+        return self.cursor().execute(statement, *args, **kwargs)  # what both drivers do themselves
 
     def commit(self) -> None:
         self._steps.before_commit()
@@ -197,12 +264,20 @@ class AppSteps:
     """One attempt at one application call on one connection; the step methods return the final
     :class:`~race_harness.runner.steps.Attempt` when the call ended there, else None."""
 
-    def __init__(self, backend: Backend, tables: EntityTables, conn: Connection, op: WriteOp) -> None:
+    def __init__(
+        self,
+        backend: Backend,
+        tables: EntityTables,
+        conn: Connection,
+        op: WriteOp,
+        clock: Callable[[], int] = time.monotonic_ns,
+    ) -> None:
         assert op.call is not None, "not an application operation"
         self.backend, self.tables, self.conn, self.op, self.call = backend, tables, conn, op, op.call
         self.key = tables.entity.key_of(op.entity)
-        self.snapshot: Snapshot | None = None  # the function's read is its own: nothing to show
-        self.written: Written | None = None
+        # what the call reads and writes of its entity, from its own statements (``clock``: the history's)
+        self.witness = CallWitness(tables.view(conn.dialect), op.entity, clock)
+        self._want_rows = False
         self.stage = "read"  # the boundary the function is working towards
         self.committing = False  # the COMMIT after the first write was sent (or is being sent)
         self.committed = False
@@ -246,6 +321,38 @@ class AppSteps:
             self.db_id = self.backend.driver_session_id(conn.connection.driver_connection)
 
     # --- boundaries, called on the function's thread -------------------------------------------------
+
+    def sending(self, statement: str, context: Any, parameters: Any, many: bool) -> None:
+        """A statement of the call is about to go out (held first, in a schedule): the step boundary,
+        then the witness notes it, as sent now."""
+        self.before_statement(statement, context)
+        try:
+            self._want_rows = self.witness.sent(statement, parameters, many)
+        except Exception:  # what the witness cannot read it leaves out; the call goes on untouched
+            self._want_rows = False
+
+    def returned(self, cursor: Any, context: Any) -> list[Any] | None:
+        """The statement returned: the witness reads its row count and, for a read of the entity's
+        tables, its rows. Those are read whole and handed on from a buffer (SQLAlchemy's own fully
+        buffered fetch strategy, or the driver cursor's proxy), so the application gets them unchanged.
+        Returns the rows read, or None when the cursor was left alone."""
+        want, self._want_rows = self._want_rows, False
+        rows: list[Any] | None = None
+        try:
+            description = cursor.description
+            if want and description is not None and _can_buffer(context):
+                rows = list(cursor.fetchall())
+                if context is not None:
+                    context.cursor_fetch_strategy = FullyBufferedCursorFetchStrategy(cursor, description, rows)
+            self.witness.returned(
+                cursor.rowcount,
+                description,
+                _as_tuples(rows, description) if rows is not None else None,
+                result_columns(context, self.witness.view) if rows is not None else None,
+            )
+        except Exception:  # never the application's problem: the witness just sees less
+            self.witness.returned(0)
+        return rows
 
     def before_statement(self, statement: str, context: Any = None) -> None:
         """Before each statement the call sends; ``context`` is SQLAlchemy's execution context, when
@@ -300,7 +407,10 @@ class AppSteps:
                 return Attempt("fail", reason="conflict", error=f"{self.call.name} refused the write")
             self._finish(session, handle)
             self.committed = True
-            return Attempt("ok", written=self._written())
+            w = self.witness
+            return Attempt(
+                "ok", w.snapshot, self._written(), read_at=w.read_at, write_at=w.write_at, statements=w.statements
+            )
         except _Cancelled:
             self._rollback(session)
             return Attempt("fail", reason="cancelled", error="the schedule was cancelled before this step")
@@ -327,9 +437,10 @@ class AppSteps:
                     session.close()
 
     def _written(self) -> Written:
-        """What the call was asked to store; what else it wrote back is the database's to show."""
+        """What the call's statements stored (the witness), over what it was asked to store."""
         out: dict[str, Any] = dict(self.op.intent.sets)
         out.update(dict.fromkeys(self.op.intent.removes))
+        out.update(self.witness.written)
         return out
 
     def _finish(self, session: Session | None, handle: Any) -> None:
@@ -462,11 +573,12 @@ def steps_for(
     op: WriteOp,
     *,
     write_with_commit: bool = False,
+    clock: Callable[[], int] = time.monotonic_ns,
 ) -> OpSteps | AppSteps:
     """The steps of one attempt at ``op``: the application's function stopped at its own statements,
     or the strategy's read and save."""
     if op.call is not None:
-        return AppSteps(backend, tables, conn, op)
+        return AppSteps(backend, tables, conn, op, clock)
     assert isinstance(tables, Tables), "a strategy's operation on an application's tables"
     return OpSteps(strategy, backend, tables, scope, conn, op, write_with_commit=write_with_commit)
 

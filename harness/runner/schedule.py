@@ -40,7 +40,7 @@ from race_harness.checkers import CheckResult, check
 from race_harness.databases.base import Backend, Isolation, ScratchDatabase
 from race_harness.defaults import DEFAULT_STEP_TIMEOUT_S
 from race_harness.entity import EntityTables
-from race_harness.errors import UsageError, shown
+from race_harness.errors import UsageError, crash, shown
 from race_harness.history import History, Written
 from race_harness.model import Snapshot, State, Value, is_kv, kv_key
 from race_harness.runner.app_steps import AppSteps, dispose_app_engines, steps_for
@@ -193,7 +193,7 @@ class _Session(threading.Thread):
                 if self.ended is None:
                     self._end(Attempt("info", error=self.text))
             except Exception as exc:  # a harness error: recorded, the operation's outcome unknown
-                self.run_.errors.append(f"session {self.letter} at {name}: {type(exc).__name__}: {exc}")
+                self.run_.errors.append(f"session {self.letter} at {name}: {crash(exc)}")
                 self.text = f"harness error: {type(exc).__name__}: {exc}"
                 if self.ended is None:
                     self._end(Attempt("info", error=self.text))
@@ -237,7 +237,7 @@ class _Session(threading.Thread):
             self.attempts = 1
             self._enter_guard()
             steps = self._steps = StatementSteps(
-                run.backend, run.tables, self.conn, self.op, session_letter=self.letter
+                run.backend, run.tables, self.conn, self.op, run.history.now, session_letter=self.letter
             )
             ended = steps.begin()
             if ended is not None:
@@ -304,7 +304,9 @@ class _Session(threading.Thread):
             if self.conn.invalidated:  # the connection died in an earlier attempt
                 self.conn.close()
                 self.conn = run.engine.connect()
-            self._steps = steps_for(run.strategy, run.backend, run.tables, run.plan.scope, self.conn, self.op)
+            self._steps = steps_for(
+                run.strategy, run.backend, run.tables, run.plan.scope, self.conn, self.op, clock=run.history.now
+            )
             return self._steps.read()
         assert self._steps is not None
         if name == "write":
@@ -361,6 +363,9 @@ class _Session(threading.Thread):
                 attempts=self.attempts,
                 reason=outcome.reason,
                 error=outcome.error,
+                read_at=outcome.read_at,
+                write_at=outcome.write_at,
+                statements=outcome.statements,
             )
 
 
@@ -718,7 +723,7 @@ class ScheduleRunner:
                 raise run.fatal[0]
         with engine.connect() as conn, conn.begin():
             final = tables.states(conn, scenario.entities)
-        result = check(run.history, initial, final, token=strategy.token)
+        result = check(run.history, initial, final, token=strategy.token, invariants=scenario.invariants)
         if run.errors:
             result.checker_errors.extend(f"runner: {e}" for e in run.errors)
             if result.verdict == "no-lost-updates":

@@ -22,8 +22,8 @@ always run it at ``write``, so a step releases exactly the statements it names.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 
 from sqlalchemy import Connection, RootTransaction
 from sqlalchemy.exc import DBAPIError
@@ -51,6 +51,11 @@ class Attempt:
     written: Written | None = None
     reason: str | None = None
     error: str | None = None
+    # an application call's own: when its read returned and its first effective write went out,
+    # and the statement that stored each field (what the checker's evidence quotes)
+    read_at: int | None = None
+    write_at: int | None = None
+    statements: Mapping[str, str] = field(default_factory=dict)
 
 
 def should_retry(outcome: Attempt, attempts: int, strategy: Strategy, config: RunConfig) -> bool:

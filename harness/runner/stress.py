@@ -33,7 +33,7 @@ from sqlalchemy.exc import DBAPIError
 from race_harness.databases.base import Backend, Isolation, ScratchDatabase
 from race_harness.defaults import NETWORK_FAULTS, Scope
 from race_harness.entity import EntityTables
-from race_harness.errors import DatabaseError, UsageError
+from race_harness.errors import DatabaseError, UsageError, crash
 from race_harness.history import Event, History
 from race_harness.model import State
 from race_harness.runner.app_steps import dispose_app_engines, steps_for
@@ -134,9 +134,19 @@ class WriterSession:
         """Read, think, write, commit: the three steps of :class:`OpSteps` back to back (an
         application function: called whole, with the think pause before its first write).
         ``marks`` gets when the attempt began reading and, after the pause, writing."""
-        steps = steps_for(self.strategy, self.backend, self.tables, self.plan.scope, conn, op, write_with_commit=True)
+        steps = steps_for(
+            self.strategy,
+            self.backend,
+            self.tables,
+            self.plan.scope,
+            conn,
+            op,
+            write_with_commit=True,
+            clock=self.history.now,
+        )
 
-        def think() -> None:
+        def think() -> None:  # the read has returned; the write is about to go out
+            marks[0] = self.history.now()
             self._think(rng)
             marks[1] = self.history.now()
 
@@ -147,7 +157,7 @@ class WriterSession:
     def write_once(self, conn: Connection, session: int, op: WriteOp, rng: random.Random) -> Connection:
         index = self.history.invoke(session, "writer", op.f, op.entity, op.intent)
         attempts = 0
-        marks: list[int | None] = [None, None]  # the last attempt's read and write moments
+        marks: list[int | None] = [None, None]  # the last attempt's read-returned and write moments
         try:
             while True:
                 attempts += 1
@@ -168,8 +178,9 @@ class WriterSession:
             attempts=attempts,
             reason=outcome.reason,
             error=outcome.error,
-            read_at=marks[0],
-            write_at=marks[1],
+            read_at=outcome.read_at if outcome.read_at is not None else marks[0],
+            write_at=outcome.write_at if outcome.write_at is not None else marks[1],
+            statements=outcome.statements,
         )
         return conn
 
@@ -232,7 +243,7 @@ def _writer_process(spec: _ChildSpec, start: Any, results: Any) -> None:
         with contextlib.suppress(Exception):
             start.abort()
     except Exception as exc:
-        errors.append(f"writer process {spec.session}: {type(exc).__name__}: {exc}")
+        errors.append(f"writer process {spec.session}: {crash(exc)}")
         with contextlib.suppress(Exception):
             start.abort()
     results.put((spec.session, [ev.to_json() for ev in history.events], errors, fatal))
@@ -322,7 +333,7 @@ class StressRun:
                 start.abort()
         except Exception as exc:  # a session crash is a harness error the run reports, not a hang
             with self._errors_lock:
-                self.errors.append(f"session {session}: {type(exc).__name__}: {exc}")
+                self.errors.append(f"session {session}: {crash(exc)}")
             if start is not None:
                 start.abort()  # the sessions waiting for this one to start are released, not left waiting
 

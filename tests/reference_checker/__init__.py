@@ -9,12 +9,13 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 
+from race_harness.checkers.invariants import Predicate
 from race_harness.checkers.result import Anomaly, CheckResult, Stats, Verdict
 from race_harness.history import Operation
 from race_harness.model import State
 from tests.reference_checker.index import HistoryIndex
-from tests.reference_checker.invariants import Token, check_invariants
-from tests.reference_checker.lost_update import check_lost_updates, lost_kinds
+from tests.reference_checker.invariants import Token, check_declared, check_invariants
+from tests.reference_checker.lost_update import check_lost_updates, failing_kinds
 from tests.reference_checker.stats import compute_stats
 
 
@@ -24,6 +25,7 @@ def check(
     final: Mapping[int, State],
     *,
     token: Token | None = None,
+    invariants: Mapping[str, Predicate] | None = None,
 ) -> CheckResult:
     """Judge one run. ``token`` names the concurrency token the strategy promises to maintain."""
     errors: list[str] = []
@@ -45,9 +47,13 @@ def check(
         violations = check_invariants(ops, initial, token, index)
     except Exception as exc:
         errors.append(f"invariants: {type(exc).__name__}: {exc}")
+    try:
+        anomalies = anomalies + check_declared(ops, final, invariants or {})
+    except Exception as exc:
+        errors.append(f"declared invariants: {exc}")
 
     verdict: Verdict
-    if any(a.kind in lost_kinds() for a in anomalies):
+    if any(a.kind in failing_kinds() for a in anomalies):
         verdict = "lost-updates"
     elif (
         errors

@@ -28,6 +28,16 @@ def counter_fields(ops: Sequence[Operation]) -> set[tuple[int, str]]:
     return {(op.entity, f) for op in ops if op.role == "writer" and op.intent for f in op.intent.increments}
 
 
+def counter_signs(ops: Sequence[Operation]) -> dict[tuple[int, str], int]:
+    """Per counter: +1 when every declared delta is positive, -1 when every one is negative, else 0."""
+    seen: dict[tuple[int, str], set[bool]] = defaultdict(set)
+    for op in ops:
+        if op.role == "writer" and op.intent:
+            for f, delta in op.intent.increments.items():
+                seen[(op.entity, f)].add(delta > 0)
+    return {k: (1 if v == {True} else -1 if v == {False} else 0) for k, v in seen.items()}
+
+
 class HistoryIndex:
     """The per-history lookups, each computed on first use and then shared by every checker."""
 
@@ -41,6 +51,10 @@ class HistoryIndex:
     @cached_property
     def counters(self) -> set[tuple[int, str]]:
         return counter_fields(self.ops)
+
+    @cached_property
+    def counter_signs(self) -> dict[tuple[int, str], int]:
+        return counter_signs(self.ops)
 
     @cached_property
     def same_read_groups(self) -> list[list[Operation]]:

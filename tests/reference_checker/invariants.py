@@ -12,15 +12,23 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
 from typing import Literal
 
+from race_harness.checkers.invariants import Predicate
 from race_harness.checkers.result import Anomaly
 from race_harness.history import Operation
 from race_harness.model import State, Value
 from tests.reference_checker.index import HistoryIndex, ValueKey
 
 Token = Literal["version", "updated_at"]
+
+
+def seconds(ns: int | None) -> str:
+    return "never" if ns is None else f"{ns / 1e9:.4f} s"
+
+
 MAX_REPORTED = 100
 
 
@@ -90,7 +98,8 @@ def _producers_of(
 
 
 def monotonic_reads(ops: Sequence[Operation], index: HistoryIndex | None = None) -> list[Anomaly]:
-    counters = (index or HistoryIndex(ops)).counters
+    signs = (index or HistoryIndex(ops)).counter_signs
+    counters = {k for k, sign in signs.items() if sign != 0}  # a counter moved both ways may go back
     last: dict[tuple[int, int, str], tuple[int, Operation]] = {}
     out: list[Anomaly] = []
     for r in sorted(
@@ -102,19 +111,20 @@ def monotonic_reads(ops: Sequence[Operation], index: HistoryIndex | None = None)
         for entity, fld in counters:
             value = r.read.state.get(fld)
             if entity == r.entity and isinstance(value, int):
-                observed[fld] = value
+                observed[fld] = value * signs[(entity, fld)]
         for fld, value in observed.items():
             key = (r.process, r.entity, fld)
             prev = last.get(key)
             if prev is not None and value < prev[0]:
+                sign = 1 if fld == "version" else signs[(r.entity, fld)]
                 out.append(
                     Anomaly(
                         "invariant:monotonic-reads",
                         r.entity,
                         fld,
                         (prev[1].id, r.id),
-                        f"reader session {r.process} saw {fld}={prev[0]} ({prev[1].describe()}) and later "
-                        f"{fld}={value} ({r.describe()}): it went backwards.",
+                        f"reader session {r.process} saw {fld}={prev[0] * sign} ({prev[1].describe()}) and later "
+                        f"{fld}={value * sign} ({r.describe()}): it went backwards.",
                     )
                 )
             last[key] = (value, r)
@@ -160,4 +170,45 @@ def check_invariants(
     )
 
 
-__all__ = ["Token", "check_invariants"]
+def _shown(state: Mapping[str, Value]) -> str:
+    text = ", ".join(f"{k}={v!r}" for k, v in sorted(state.items()))
+    return text if len(text) <= 160 else text[:157] + "..."
+
+
+def check_declared(
+    ops: Sequence[Operation], final: Mapping[int, State], invariants: Mapping[str, Predicate]
+) -> list[Anomaly]:
+    """The scenario's own invariants on every state a reader saw (each distinct state judged once,
+    shown with its first reader) and on the final state."""
+    first: dict[tuple[int, object], Operation] = {}
+    for r in sorted(
+        (o for o in ops if o.role == "reader" and o.read is not None and o.type == "ok"), key=lambda o: o.id
+    ):
+        assert r.read is not None
+        first.setdefault((r.entity, r.read.fingerprint), r)
+    out: list[Anomaly] = []
+    for name, holds in invariants.items():
+        broken: list[tuple[float, Anomaly]] = []
+        for r in first.values():
+            assert r.read is not None
+            if not _holds(name, holds, r.read.state):
+                text = (
+                    f"{r.describe()} read {_shown(r.read.state)} at {seconds(r.end)}: the invariant {name!r} is broken."
+                )
+                broken.append((r.id, Anomaly("broken-invariant", r.entity, None, (r.id,), text)))
+        for entity, state in sorted(final.items()):
+            if not _holds(name, holds, state):
+                text = f"the final state of entity {entity} is {_shown(state)}: the invariant {name!r} is broken."
+                broken.append((math.inf, Anomaly("broken-invariant", entity, None, (), text)))
+        out += [a for _, a in sorted(broken, key=lambda x: x[0])][:MAX_REPORTED]
+    return out
+
+
+def _holds(name: str, predicate: Predicate, state: Mapping[str, Value]) -> bool:
+    try:
+        return bool(predicate(state))
+    except Exception as exc:
+        raise RuntimeError(f"the invariant {name!r} raised {type(exc).__name__}: {exc}") from exc
+
+
+__all__ = ["Token", "check_declared", "check_invariants"]

@@ -26,6 +26,7 @@ from race_harness.checkers.result import Anomaly
 from race_harness.history import Operation
 from race_harness.model import State, Value, is_kv
 from tests.reference_checker.index import HistoryIndex, ValueKey
+from tests.reference_checker.witnesses import stale_writes
 
 INITIAL = -1  # producer id of a value that comes from the initial state
 MAX_DETAILED_PAIRS = 200  # same-read pairs explained one by one; the rest are only counted
@@ -190,64 +191,84 @@ def _register_losses(
     return anomalies, lost_ops
 
 
+def _up_to(sign: int, below_high: int, above_low: int) -> str:
+    if sign > 0:
+        return f"up to {below_high} "
+    return f"up to {above_low} " if sign < 0 else ""
+
+
 def _counter_findings(
     ops: Sequence[Operation],
     initial: Mapping[int, State],
     final: Mapping[int, State],
-    counters: set[tuple[int, str]],
-) -> tuple[list[Anomaly], int, int]:
+    signs: Mapping[tuple[int, str], int],
+) -> tuple[list[Anomaly], dict[tuple[int, str], int], int]:
+    """Counters by sum, in either direction (see the columnar checker's docstring)."""
     anomalies: list[Anomaly] = []
-    lost = 0
+    lost: dict[tuple[int, str], int] = {}
     acknowledged = 0
-    for entity, fld in sorted(counters):
-        acked = unknown = 0
+    for entity, fld in sorted(signs):
+        want = up = down = size = 0
         for op in ops:
             if op.role == "writer" and op.entity == entity and op.intent and fld in op.intent.increments:
                 delta = op.intent.increments[fld]
                 if op.type == "ok":
-                    acked += delta
+                    want += delta
+                    size += abs(delta)
                 elif op.type == "info":
-                    unknown += delta
-        acknowledged += acked
+                    if delta > 0:
+                        up += delta
+                    else:
+                        down += delta
+        sign = signs[(entity, fld)]
+        acknowledged += size
         start = int(initial.get(entity, {}).get(fld, 0))
         end = int(final.get(entity, {}).get(fld, 0))
-        applied = end - start
-        if applied < acked:
-            lost += acked - applied
+        moved = end - start
+        changes = "increments" if sign > 0 else "decrements" if sign < 0 else "increments and decrements"
+        head = (
+            f"{_name(entity, fld)} went from {start} to {end} ({moved:+d}) but the acknowledged {changes} "
+            f"add up to {want:+d}"
+        )
+        unknown = f", those of unknown outcome to {up:+d} / {down:+d}" if up or down else ""
+        low, high = want + down, want + up
+        if low <= moved <= high:
+            proven = not (up or down) or (sign > 0 and moved == high) or (sign < 0 and moved == low)
+            if not proven:
+                anomalies.append(
+                    Anomaly(
+                        "counter-undecided",
+                        entity,
+                        fld,
+                        (),
+                        f"{head}{unknown}: {_up_to(sign, high - moved, moved - low)}acknowledged {changes} may be "
+                        "lost behind unknown ones that committed: undecided.",
+                    )
+                )
+            continue
+        missing = low - moved if moved < low else moved - high
+        if sign == 0 or (sign > 0) == (moved < low):
+            lost[(entity, fld)] = missing
             anomalies.append(
                 Anomaly(
                     "counter-lost",
                     entity,
                     fld,
                     (),
-                    f"{_name(entity, fld)} went from {start} to {end} (+{applied}) but {acked} increments "
-                    f"were acknowledged: {acked - applied} acknowledged increments are lost.",
+                    f"{head}{unknown}: acknowledged {changes} worth {missing} are lost"
+                    + (" (or others were applied twice)" if sign == 0 else "")
+                    + ".",
                 )
             )
-        elif applied > acked + unknown:
+        else:
             anomalies.append(
                 Anomaly(
                     "counter-duplicated",
                     entity,
                     fld,
                     (),
-                    f"{_name(entity, fld)} went from {start} to {end} (+{applied}) but only {acked} "
-                    f"increments were acknowledged and {unknown} are of unknown outcome: some were applied "
-                    f"twice.",
-                )
-            )
-        elif unknown and applied < acked + unknown:
-            # an unknown-outcome increment that committed can stand in for an acknowledged one that
-            # was lost: only growth by acknowledged + unknown proves nothing was lost
-            anomalies.append(
-                Anomaly(
-                    "counter-undecided",
-                    entity,
-                    fld,
-                    (),
-                    f"{_name(entity, fld)} went from {start} to {end} (+{applied}): {acked} increments were "
-                    f"acknowledged and {unknown} are of unknown outcome, so up to {acked + unknown - applied} "
-                    f"acknowledged increments may be lost behind unknown ones that committed: undecided.",
+                    f"{head}{unknown}: it moved {missing} further than every change that may have committed, so "
+                    "some were applied twice.",
                 )
             )
     return anomalies, lost, acknowledged
@@ -262,6 +283,7 @@ def _derived(op: Operation) -> set[str]:
 
 def _same_read_overwrites(history: HistoryIndex) -> list[Anomaly]:
     anomalies: list[Anomaly] = []
+    both_ways = {k for k, sign in history.counter_signs.items() if sign == 0}
     for shared_group in history.same_read_groups:
         group = sorted(shared_group, key=lambda o: o.end or 0)  # the index's lists are shared: no in-place sort
         for i, a in enumerate(group):
@@ -269,7 +291,9 @@ def _same_read_overwrites(history: HistoryIndex) -> list[Anomaly]:
                 if a.intent is None or b.intent is None:
                     continue
                 shared = set(a.written) & set(b.written)
-                clobbered = sorted(f for f in shared if f in _derived(a) | _derived(b))
+                clobbered = sorted(
+                    f for f in shared if f in _derived(a) | _derived(b) and (a.entity, f) not in both_ways
+                )
                 if not clobbered:
                     continue
                 if len(anomalies) >= MAX_DETAILED_PAIRS:
@@ -299,8 +323,10 @@ def check_lost_updates(
     history = index or HistoryIndex(ops)
     counters = history.counters
     anomalies, lost_ops = _register_losses(ops, initial, final, history)
-    counter_anomalies, counter_lost, counter_acked = _counter_findings(ops, initial, final, counters)
+    counter_anomalies, counter_lost, counter_acked = _counter_findings(ops, initial, final, history.counter_signs)
+    witnessed, witnessed_lost, counter_witnessed = stale_writes(ops, initial, history)
     anomalies += counter_anomalies
+    anomalies += witnessed
     anomalies += _same_read_overwrites(history)
     anomalies += _failed_writes_applied(history.by_value, final)
     register_acked = sum(
@@ -311,7 +337,12 @@ def check_lost_updates(
         and op.intent
         and any((op.entity, f) not in counters for f in op.intent.sets)
     )
-    return LostUpdateFindings(anomalies, len(lost_ops) + counter_lost, register_acked + counter_acked)
+    by_id = {op.id: op for op in ops}
+    for key, ids in counter_witnessed.items():
+        shown = sum(abs(by_id[i].intent.increments[key[1]]) for i in ids)  # type: ignore[union-attr]
+        counter_lost[key] = max(counter_lost.get(key, 0), shown)
+    lost = len(lost_ops | witnessed_lost) + sum(counter_lost.values())
+    return LostUpdateFindings(anomalies, lost, register_acked + counter_acked)
 
 
 def _failed_writes_applied(by_value: Mapping[ValueKey, Operation], final: Mapping[int, State]) -> list[Anomaly]:
@@ -335,7 +366,11 @@ def _failed_writes_applied(by_value: Mapping[ValueKey, Operation], final: Mappin
 
 def lost_kinds() -> frozenset[str]:
     """Anomaly kinds that mean an update was lost."""
-    return frozenset({"lost-update", "counter-lost", "same-read-overwrite"})
+    return frozenset({"lost-update", "counter-lost", "same-read-overwrite", "stale-write", "removed-child"})
 
 
-__all__ = ["INITIAL", "LostUpdateFindings", "check_lost_updates", "lost_kinds"]
+def failing_kinds() -> frozenset[str]:
+    return lost_kinds() | {"counter-duplicated", "broken-invariant"}
+
+
+__all__ = ["INITIAL", "LostUpdateFindings", "check_lost_updates", "failing_kinds", "lost_kinds"]

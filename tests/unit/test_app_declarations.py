@@ -103,7 +103,10 @@ def test_an_operation_declares_the_intent_and_gets_unique_values() -> None:
     ("make", "expected"),
     [
         (lambda: operation(receive, sets="colour"), "names field 'colour', which is not a column of 'items'"),
-        (lambda: operation(receive, increments={"on_hand": "qty"}, values={"qty": -1}), "must be a positive whole"),
+        (
+            lambda: operation(receive, increments={"on_hand": "qty"}, values={"qty": 0}),
+            "must be a whole number other than 0",
+        ),
         (lambda: operation(receive, sets="on_hand"), "cannot be called as (handle, key, on_hand=...)"),
         (lambda: operation(receive, uses="orm", sets="on_hand"), "expected uses to be one of session, connection"),
         (lambda: operation(receive), "declares no change"),
