@@ -159,7 +159,10 @@ class AppOperation:
                 params[self.child_value] = value = f"v{child}"
             sets[kv_field(child)] = value
         removes = frozenset({kv_field(str(self.values[self.removes_child]))} if self.removes_child else ())
-        entity = self.entity or (ctx.session + ctx.seq) % self.keys + 1
+        # a session stays on a key for two calls, then moves to the next: the operations take turns
+        # call by call, so moving every call would give each key always the same operation (with two
+        # operations over an even number of keys), and calls on one key would never change different fields
+        entity = self.entity or (ctx.session + ctx.seq // 2) % self.keys + 1
         call = AppCall(self.function, self.uses, params, self.conflicts, self.refused)
         return WriteOp(self.op_name, entity, Intent(sets=sets, increments=increments, removes=removes), call)
 

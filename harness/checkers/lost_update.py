@@ -363,6 +363,29 @@ def _up_to(sign: int, below_high: int, above_low: int) -> str:
     return f"up to {above_low} " if sign < 0 else ""
 
 
+def _clobbered(a: Operation, b: Operation, both_ways: set[str]) -> list[str]:
+    """Fields through which one of two writes that read the same state overwrote the other's change.
+
+    Each wrote, from the read (beyond its own intent), a field the other changed: whichever committed
+    second undid the other's change, whatever the order. Or one deleted a child row the other added
+    (absent from their common read): it came second, so the row is gone. A counter changed both
+    ways is left out: it can hold one value in two versions, so the same value proves no same read."""
+    assert a.read is not None
+    read = a.read.state
+
+    def changed(x: Operation) -> set[str]:
+        return {f for f, v in x.written.items() if read.get(f) != v and f not in both_ways}
+
+    def removed_new(x: Operation, y_changed: set[str]) -> set[str]:
+        return {f for f in derived_fields(x) if x.written[f] is None and f not in read and f in y_changed}
+
+    ca, cb = changed(a), changed(b)
+    one, other = derived_fields(a) & cb, derived_fields(b) & ca
+    if one and other:
+        return sorted(one | other)
+    return sorted(removed_new(a, cb) | removed_new(b, ca))
+
+
 def _same_read_overwrites(table: OpTable) -> list[Anomaly]:
     t = table
     candidates = np.flatnonzero(t.writer & (t.type == OK) & (t.read_state != NONE))
@@ -396,11 +419,7 @@ def _same_read_overwrites(table: OpTable) -> list[Anomaly]:
             for b in group[i + 1 :]:
                 if a.intent is None or b.intent is None:
                     continue
-                derived = derived_fields(a) | derived_fields(b)
-                # a counter changed both ways can hold one value in two versions: same value, no proof
-                clobbered = sorted(
-                    f for f in set(a.written) & set(b.written) if f in derived and f not in both_ways[a.entity]
-                )
+                clobbered = _clobbered(a, b, both_ways[a.entity])
                 if not clobbered:
                     continue
                 if len(anomalies) >= MAX_DETAILED_PAIRS:
@@ -412,10 +431,10 @@ def _same_read_overwrites(table: OpTable) -> list[Anomaly]:
                         a.entity,
                         clobbered[0],
                         (a.id, b.id),
-                        f"{a.describe()} and {b.describe()} both read version {a.read.version} of entity "
-                        f"{a.entity} (the same state), both were acknowledged, and both wrote "
-                        f"{', '.join(clobbered)}, at least one from its stale read: whichever committed "
-                        f"second overwrote the other's change without seeing it.",
+                        f"{a.describe()} and {b.describe()} both read the same state of entity {a.entity}"
+                        f"{f' (version {a.read.version})' if a.read.version else ''}, both were acknowledged, and "
+                        f"each wrote back, from that read, what the other changed ({', '.join(clobbered)}): "
+                        f"whichever committed second overwrote the other's change without seeing it.",
                     )
                 )
     return anomalies

@@ -281,6 +281,20 @@ def _derived(op: Operation) -> set[str]:
     return {f for f in op.written if f not in own}
 
 
+def _clobbered(a: Operation, b: Operation, both_ways: set[str]) -> list[str]:
+    """Each wrote from the read what the other changed, or one deleted a row the other added."""
+    assert a.read is not None
+    read = a.read.state
+    ca = {f for f, v in a.written.items() if read.get(f) != v and f not in both_ways}
+    cb = {f for f, v in b.written.items() if read.get(f) != v and f not in both_ways}
+    one, other = _derived(a) & cb, _derived(b) & ca
+    if one and other:
+        return sorted(one | other)
+    gone_a = {f for f in _derived(a) if a.written[f] is None and f not in read and f in cb}
+    gone_b = {f for f in _derived(b) if b.written[f] is None and f not in read and f in ca}
+    return sorted(gone_a | gone_b)
+
+
 def _same_read_overwrites(history: HistoryIndex) -> list[Anomaly]:
     anomalies: list[Anomaly] = []
     both_ways = {k for k, sign in history.counter_signs.items() if sign == 0}
@@ -290,10 +304,7 @@ def _same_read_overwrites(history: HistoryIndex) -> list[Anomaly]:
             for b in group[i + 1 :]:
                 if a.intent is None or b.intent is None:
                     continue
-                shared = set(a.written) & set(b.written)
-                clobbered = sorted(
-                    f for f in shared if f in _derived(a) | _derived(b) and (a.entity, f) not in both_ways
-                )
+                clobbered = _clobbered(a, b, {f for e, f in both_ways if e == a.entity})
                 if not clobbered:
                     continue
                 if len(anomalies) >= MAX_DETAILED_PAIRS:
@@ -305,10 +316,10 @@ def _same_read_overwrites(history: HistoryIndex) -> list[Anomaly]:
                         a.entity,
                         clobbered[0],
                         (a.id, b.id),
-                        f"{a.describe()} and {b.describe()} both read version {a.read.version} of entity "
-                        f"{a.entity} (the same state), both were acknowledged, and both wrote "
-                        f"{', '.join(clobbered)}, at least one from its stale read: whichever committed "
-                        f"second overwrote the other's change without seeing it.",
+                        f"{a.describe()} and {b.describe()} both read the same state of entity {a.entity}"
+                        f"{f' (version {a.read.version})' if a.read.version else ''}, both were acknowledged, and "
+                        f"each wrote back, from that read, what the other changed ({', '.join(clobbered)}): "
+                        f"whichever committed second overwrote the other's change without seeing it.",
                     )
                 )
     return anomalies
