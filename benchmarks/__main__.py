@@ -14,7 +14,7 @@ from typing import Any
 from benchmarks.common import BenchError, machine
 from race_harness.errors import HarnessError
 
-BENCHMARKS = ("driver", "first-loss", "matrix", "checker", "scale", "startup", "explore")
+BENCHMARKS = ("driver", "first-loss", "matrix", "checker", "scale", "startup", "explore", "detection")
 HELP = """\
 benchmarks:
   driver      runner read-modify-write vs pgbench on the same PostgreSQL (ops/s, ratio)
@@ -24,6 +24,9 @@ benchmarks:
   scale       8, 64, 256 sessions on one hot row: ops/s, harness errors, harness CPU share
   startup     plugin cost in a pytest run, race-harness --help, one-schedule replay end to end
               (replay on --pg)
+  detection   how often default stress runs catch naive application code losing updates (and never
+              its fix), beside the bundled full-row strategy; the statement hooks' cost per call
+              (on --db, and SQLite)
   explore     race-harness explore vs frontrun 0.7.0 (installed for it alone) on the Glance, Nova and
               counter races on --pg: interleavings and wall time to the first counterexample
 
@@ -57,6 +60,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     runs: dict[str, Callable[[], None]] = {
         "driver": lambda: _import("driver").bench(args.pg, args.quick),
         "first-loss": lambda: _import("first_loss").bench(dbs, args.quick),
+        "detection": lambda: _import("detection").bench([*dbs, "sqlite"], args.quick),
         "matrix": lambda: _import("matrix").bench(args.quick),
         "checker": lambda: _import("checker").bench(args.quick),
         "scale": lambda: _import("scale").bench(dbs, args.quick),
