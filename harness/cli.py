@@ -48,6 +48,7 @@ EXIT_LOST = 1  # a strategy declared safe lost an update (p4: the plain read-mod
 EXIT_USAGE = 2  # bad input or an unusable database
 EXIT_INCONCLUSIVE = 3  # a strategy declared safe proved nothing: no contention, a harness error, undecided
 EXIT_CRASH = 4  # race-harness itself failed: a bug, never to be read as a verdict (Python's own would be 1)
+EXIT_NOT_REPRODUCED = 5  # a loss the scenario declares (or replay --expect lost) did not happen: not a pass
 
 SCHEDULE_HELP = """\
 schedules:
@@ -294,6 +295,12 @@ def _build_parser() -> argparse.ArgumentParser:
     )
     rp.add_argument("-d", "--db", action="append", metavar="DB", help="database (repeatable; default: embedded)")
     rp.add_argument("--repeat", type=int, default=1, metavar="N", help="run the schedule N times (default: 1)")
+    rp.add_argument(
+        "--expect",
+        choices=("lost", "none"),
+        help="what the runs must show: lost (at least one loses an update, else exit 5) or none (none does, else "
+        "exit 1); default: lost for a named schedule, else what the scenario declares for the strategy",
+    )
     rp.add_argument("--isolation", choices=ISOLATIONS, help="isolation level (default: the database's own)")
     rp.add_argument("--scope", choices=SCOPES, default="separate", help="separate (default) or single transaction")
     rp.add_argument("--on-conflict", choices=("fail", "retry"), default="fail", help="as for run (default: fail)")
@@ -540,11 +547,22 @@ def cmd_run(args: argparse.Namespace) -> int:
             undecided = [a.explanation for a in c.result.anomalies if a.kind == "counter-undecided"]
             why = undecided[0] if undecided else NO_CONTENTION
         print(f"INCONCLUSIVE: {c.strategy} on {c.scenario} on {c.database} proved nothing: {why}", file=sys.stderr)
+    # a cell declared to lose that did not is a reproduction that stopped reproducing (exit 5)
+    missed = [c for c in cells if c.not_reproduced]
+    for c in missed:
+        why = "; ".join([*(c.result.checker_errors if c.result else []), *c.harness_errors][:2])
+        print(
+            f"NOT REPRODUCED: {c.strategy} is declared to lose updates in {c.scenario} but came out {c.shown} on "
+            f"{c.database}" + (f": {why}" if why else ""),
+            file=sys.stderr,
+        )
     if args.junit_xml and not unwritten:
         _, unwritten = _write(lambda: _junit_run(args.junit_xml, cells))
     if unwritten:
         print(f"race-harness: error: the results could not be written: {unwritten}", file=sys.stderr)
-    return EXIT_LOST if unsafe else EXIT_INCONCLUSIVE if unproven else EXIT_USAGE if unwritten else 0
+    if unsafe or unproven or missed:
+        return EXIT_LOST if unsafe else EXIT_INCONCLUSIVE if unproven else EXIT_NOT_REPRODUCED
+    return EXIT_USAGE if unwritten else 0
 
 
 def _close(backends: Sequence[Backend]) -> None:
@@ -570,7 +588,7 @@ def _junit_run(path: Path, cells: Sequence[CellResult]) -> Path:
     for c in cells:
         r = c.result
         figures = f"{c.shown}: {r.lost_writes}/{r.acknowledged} lost; declared {c.expected}" if r else c.shown
-        why = (r.anomalies[0].explanation if r and r.anomalies else "") if c.unsafe else ""
+        why = (r.failures[0].explanation if r and r.failures else "") if c.unsafe else ""
         cases.append(
             Case(
                 c.scenario,
@@ -581,6 +599,8 @@ def _junit_run(path: Path, cells: Sequence[CellResult]) -> Path:
                 else None,
                 error=f"declared safe but proved nothing ({c.shown})"
                 if c.expected == "none" and c.shown == "inconclusive"
+                else f"declared to lose updates but not reproduced ({c.shown})"
+                if c.not_reproduced
                 else None,
                 skipped=c.not_run if c.result is None else None,
                 output=figures,
@@ -739,6 +759,7 @@ def cmd_replay(args: argparse.Namespace) -> int:
         )
     if given is None and not scenario.schedules:
         raise UsageError(f"scenario {scenario.name} names no schedules; give one with --schedule 'A.read B.read ...'")
+    named = None
     if given is None or ("." not in given and "=" not in given):
         named = scenario.named_schedule(given or next(iter(scenario.schedules)))
         text, spec = named.text, args.strategy or named.strategy
@@ -755,8 +776,18 @@ def cmd_replay(args: argparse.Namespace) -> int:
     config = RunConfig(
         isolation=args.isolation, scope=args.scope, on_conflict=args.on_conflict, max_attempts=args.max_attempts
     )
+    # what the replay must show: --expect, else a named schedule's bug (with its own strategy), else
+    # what the scenario declares for the strategy
+    expect = args.expect or ("lost" if named and strategy.spec == named.strategy else scenario.expectation(strategy))
+    why_lost = (
+        "--expect lost"
+        if args.expect
+        else f"the scenario's named schedule for {strategy.spec}"
+        if named and strategy.spec == named.strategy
+        else f"{scenario.name} declares that {strategy.spec} loses updates"
+    )
     backends = resolve_all(args.db or list(DEFAULT_DBS))
-    unsafe = False
+    unsafe = missed = False
     try:
         _start(backends)
         for backend in backends:
@@ -780,17 +811,24 @@ def cmd_replay(args: argparse.Namespace) -> int:
                 f"{backend.label}: reproduced {lost}/{len(results)} (verdicts: {', '.join(verdicts) or 'none'})"
                 + (f"; {len(aside)} set aside: their steps did not fit in one second" if aside else "")
             )
-            if scenario.expectation(strategy) == "none" and lost:
+            if expect == "none" and lost:
                 unsafe = True
                 print(
                     f"FAIL: {strategy.spec} is declared safe for {scenario.name} but lost an update on {backend.label}",
+                    file=sys.stderr,
+                )
+            elif expect == "lost" and not lost:
+                missed = True
+                print(
+                    f"NOT REPRODUCED: the schedule is expected to lose an update ({why_lost}) but none of "
+                    f"{len(results) + len(aside)} run(s) did on {backend.label}",
                     file=sys.stderr,
                 )
             if not args.quiet:
                 print()
     finally:
         _close(backends)
-    return EXIT_LOST if unsafe else 0
+    return EXIT_LOST if unsafe else EXIT_NOT_REPRODUCED if missed else 0
 
 
 PROGRESS_EVERY_S = 5.0
@@ -823,7 +861,7 @@ def cmd_explore(args: argparse.Namespace) -> int:
             )
     backends = resolve_all(args.db or list(DEFAULT_DBS))
     expectation = scenario.expectation(get_strategy("app"))
-    unsafe = unproven = False
+    unsafe = unproven = missed = False
     try:
         _start(backends)
         for backend in backends:
@@ -853,10 +891,17 @@ def cmd_explore(args: argparse.Namespace) -> int:
             elif expectation == "none" and found.verdict == "inconclusive":
                 unproven = True
                 print(f"INCONCLUSIVE: {scenario.name} on {backend.label}: {found.summary()[-1]}", file=sys.stderr)
+            elif expectation == "lost" and found.verdict != "lost-updates":
+                missed = True
+                print(
+                    f"NOT REPRODUCED: {scenario.name} is declared to lose updates but no interleaving explored did on "
+                    f"{backend.label}: {found.summary()[-1]}",
+                    file=sys.stderr,
+                )
             print()
     finally:
         _close(backends)
-    return EXIT_LOST if unsafe else EXIT_INCONCLUSIVE if unproven else 0
+    return EXIT_LOST if unsafe else EXIT_INCONCLUSIVE if unproven else EXIT_NOT_REPRODUCED if missed else 0
 
 
 def cmd_clean(args: argparse.Namespace) -> int:

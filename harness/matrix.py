@@ -46,6 +46,12 @@ class CellResult:
         return self.expected == "none" and self.shown == "lost"
 
     @property
+    def not_reproduced(self) -> bool:
+        """A cell declared to lose updates did not (none, or proved nothing): a reproduction that
+        stopped reproducing, never a pass (exit 5)."""
+        return self.expected == "lost" and self.result is not None and self.shown != "lost"
+
+    @property
     def matches(self) -> bool | None:
         if self.expected in (None, "n/a") or self.result is None:
             return None

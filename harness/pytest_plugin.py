@@ -350,18 +350,26 @@ def pytest_runtest_call(item: pytest.Item) -> Iterator[None]:
     if not results:
         pytest.fail("@pytest.mark.race: the test ran no race (use the race_runner fixture)", pytrace=False)
     lost = [(what, r) for what, r, _ in results if r.verdict == "lost-updates"]
+    # a run the harness itself could not carry out (a session crashed) is reported as that, never as
+    # a race that did not happen
+    broken = [(what, e) for what, r, _ in results for e in r.checker_errors]
     if expect == "lost" and not lost:
         verdicts = ", ".join(sorted({r.verdict for _, r, _ in results}))
         pytest.fail(
-            f"expected a lost update, but none of {len(results)} race run(s) lost one ({verdicts})", pytrace=False
+            f"expected a lost update, but it was not reproduced: none of {len(results)} race run(s) lost one "
+            f"({verdicts})" + (f"; {broken[0][0]}: {broken[0][1]}" if broken else ""),
+            pytrace=False,
         )
     if expect == "none":
         if lost:
             what, r = lost[0]
-            why = r.anomalies[0].explanation if r.anomalies else ""
+            why = r.failures[0].explanation if r.failures else ""
             how = next(run.reproduce for run in runs if run.result is r)
             message = "\n".join([f"{what} lost {r.lost_writes} of {r.acknowledged} update(s): {why}", *how])
             pytest.fail(message, pytrace=False)
+        if broken:
+            what, error = broken[0]
+            pytest.fail(f"{what} proved nothing: a harness error: {error}", pytrace=False)
         if not any(r.contention for _, r, _ in results):
             pytest.fail(
                 f"no lost update, but none of {len(results)} race run(s) had contention: the race never happened",

@@ -353,8 +353,25 @@ def describe(scenario: Scenario) -> list[str]:
     if scenario.entity is not None:
         e = scenario.entity
         seed = getattr(e.seed, "__qualname__", repr(e.seed))
-        tokens = f", not the tokens {', '.join(e.tokens)}" if e.tokens else ""
-        lines.append(f"  the columns of {e.parent.name} but its key {e.key_column.name}{tokens}; as {seed} seeds them")
+        if e.read is not None:  # what the checker reads is the application's own read, not the default
+            reader = getattr(e.read, "__qualname__", repr(e.read))
+            lines.append(f"  what {reader}(conn, key) returns (the scenario's own read); as {seed} seeds them")
+        else:
+            tokens = f", not the tokens {', '.join(e.all_tokens)}" if e.all_tokens else ""
+            lines.append(
+                f"  the columns of {e.parent.name} but its key {e.key_column.name}{tokens}; as {seed} seeds them"
+            )
+            if e.children is not None:
+                table, _, key, value = e.child_columns
+                kept = " and ".join(
+                    f"{c} {'IS NULL' if v is None else f'= {v!r}'}" for c, v in e.children.where.items()
+                )
+                shown = value.name if value is not None else '""'
+                lines.append(
+                    f"  and kv:<{key.name}> = {shown} per row of {table.name}"
+                    + (f" where {kept} (the others are soft-deleted: absent)" if kept else "")
+                )
+            lines.append(f"  read in one statement: {' '.join(str(e.snapshot_select).split())}")
         lines += [f"  entity {n}: key {e.key_of(n)!r}" for n in e.entities]
     for entity, state in scenario.initial.items():
         lines.append(f"  entity {entity}: " + ", ".join(f"{k}={v!r}" for k, v in state.items()))

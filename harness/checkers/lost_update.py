@@ -24,7 +24,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from race_harness.checkers.result import Anomaly
+from race_harness.checkers.result import FAILING_KINDS, LOST_KINDS, Anomaly
 from race_harness.checkers.witnesses import seconds, stale_writes
 from race_harness.history import Operation
 from race_harness.model import State, Value, is_kv
@@ -481,13 +481,13 @@ def check_lost_updates(
 
 def lost_kinds() -> frozenset[str]:
     """Anomaly kinds that mean an update was lost."""
-    return frozenset({"lost-update", "counter-lost", "same-read-overwrite", "stale-write", "removed-child"})
+    return LOST_KINDS
 
 
 def failing_kinds() -> frozenset[str]:
     """Anomaly kinds that fail the verdict: a lost update, a change applied twice, a broken invariant
     the scenario declares (Jepsen's ``valid? false``)."""
-    return lost_kinds() | {"counter-duplicated", "broken-invariant"}
+    return FAILING_KINDS
 
 
 __all__ = ["INITIAL", "LostUpdateFindings", "check_lost_updates", "failing_kinds", "lost_kinds"]

@@ -2,10 +2,32 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Literal
 
 Verdict = Literal["lost-updates", "no-lost-updates", "inconclusive"]
+# anomaly kinds that mean an acknowledged update was lost
+LOST_KINDS = frozenset({"lost-update", "counter-lost", "same-read-overwrite", "stale-write", "removed-child"})
+# ... and the kinds that fail the verdict as a loss does (Jepsen's valid? false): a change applied
+# twice, an invariant the scenario declares broken
+FAILING_KINDS = LOST_KINDS | {"counter-duplicated", "broken-invariant"}
+# which failing finding tells the story best, as the one example a report shows
+EVIDENCE_ORDER = (
+    "lost-update",
+    "counter-lost",
+    "stale-write",
+    "removed-child",
+    "same-read-overwrite",
+    "counter-duplicated",
+    "broken-invariant",
+)
+
+
+def headline(kinds: Sequence[str]) -> int | None:
+    """The index of the finding a report shows as its example (by :data:`EVIDENCE_ORDER`), or None."""
+    ranked = [(EVIDENCE_ORDER.index(k), i) for i, k in enumerate(kinds) if k in EVIDENCE_ORDER]
+    return min(ranked)[1] if ranked else None
 
 
 @dataclass(frozen=True)
@@ -53,6 +75,11 @@ class CheckResult:
     invariant_violations: list[Anomaly]
     stats: Stats
     checker_errors: list[str] = field(default_factory=list)
+
+    @property
+    def failures(self) -> list[Anomaly]:
+        """The findings that fail the verdict, in the order found (the first is the headline's)."""
+        return [a for a in self.anomalies if a.kind in FAILING_KINDS]
 
     @property
     def contention(self) -> int:

@@ -68,7 +68,7 @@ def timeline(cell: ReportCell, anomaly: dict[str, Any], max_ops: int = 60) -> st
     ids = list(anomaly.get("ops") or [])
     if path is None or not path.exists() or not ids:
         return None
-    if anomaly.get("kind") == "lost-update":
+    if anomaly.get("kind") in ("lost-update", "stale-write", "removed-child"):  # ops: the lost write, then the other
         roles = ("lost", "overwrote it")
     else:  # same-read-overwrite: they read one version; the later commits wrote over the earlier one
         roles = ("overwritten", "wrote over it from the same read")

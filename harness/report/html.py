@@ -94,6 +94,10 @@ def _explanation(cell: ReportCell) -> tuple[str, dict[str, Any] | None] | None:
             return counter["explanation"], None
         drawn = {"kind": "same-read-overwrite", "ops": account.group[:4]}
         return f"{counter['explanation']} {account.text}", drawn
+    # a stale write-back or a child removed unasked: the lost write and the one that overwrote it
+    stale = next((a for a in anomalies if a.get("kind") in ("stale-write", "removed-child")), None)
+    if stale is not None:
+        return stale["explanation"], stale
     pair = next((a for a in anomalies if a.get("kind") == "same-read-overwrite"), None)
     return (pair["explanation"], pair) if pair is not None else None
 

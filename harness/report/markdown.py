@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
+from race_harness.checkers.result import headline
 from race_harness.report.merge import FIGURE_COLUMNS, Merged, ReportCell, figure_rows
 
 MAX_EXPLANATIONS = 12
@@ -64,12 +66,12 @@ def render_markdown(merged: Merged) -> str:
         "",
         table(FIGURE_COLUMNS, figure_rows(merged)),
     ]
-    explained = [
-        (c, a)
-        for c in merged.cells
-        for a in (c.get("anomalies") or [])[:1]
-        if a.get("kind") in ("lost-update", "counter-lost")
-    ][:MAX_EXPLANATIONS]
+    explained: list[tuple[ReportCell, dict[str, Any]]] = []
+    for c in merged.cells:
+        anomalies = c.get("anomalies") or []
+        at = headline([str(a.get("kind")) for a in anomalies])
+        if at is not None and len(explained) < MAX_EXPLANATIONS:
+            explained.append((c, anomalies[at]))
     if explained:
         out += ["", "## Lost updates, explained", ""]
         out += [f"- **{' x '.join(c.key[:3])}**: {a['explanation']}" for c, a in explained]

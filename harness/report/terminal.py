@@ -13,6 +13,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn
 from rich.table import Table
 
 from race_harness.checkers import CheckResult
+from race_harness.checkers.result import headline
 from race_harness.matrix import CellResult
 
 PLAIN_WIDTH = 120  # pipes and CI logs: wide enough for a table, narrow enough for a log viewer
@@ -208,16 +209,16 @@ def format_not_run(cells: Sequence[CellResult], width: int | None = None) -> str
 
 
 def format_evidence(cells: Sequence[CellResult], per_scenario: int = 1, width: int | None = None) -> str:
-    """One plain-language example of a lost update per scenario, wrapped at the width."""
+    """One plain-language example of a lost update (or other failing finding) per scenario, wrapped at the width."""
     shown: dict[str, int] = {}
     lines = []
     for cell in cells:
         if cell.result is None or shown.get(cell.scenario, 0) >= per_scenario:
             continue
-        lost = [a for a in cell.result.anomalies if a.kind in ("lost-update", "counter-lost")]
-        if lost:
+        at = headline([a.kind for a in cell.result.anomalies])
+        if at is not None:
             shown[cell.scenario] = shown.get(cell.scenario, 0) + 1
-            text = f"- {cell.scenario} x {cell.strategy} x {cell.database}: {lost[0].explanation}"
+            text = f"- {cell.scenario} x {cell.strategy} x {cell.database}: {cell.result.anomalies[at].explanation}"
             lines.append(wrap(text, width or plain_width()))
     return "\n".join(lines)
 

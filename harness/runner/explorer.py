@@ -94,7 +94,7 @@ class Exploration:
         if self.first_lost is not None:
             r = self.first_lost.result
             lines.append(f"lost update in interleaving {self.first_lost_at}: {self.first_lost.schedule}")
-            lines += [f"- {a.explanation}" for a in r.anomalies[:2]]
+            lines += [f"- {a.explanation}" for a in (r.failures or r.anomalies)[:2]]
             if self.complete:
                 losing = sum(r.lost for r in self.results)
                 lines.append(f"every distinct interleaving ran (--all): {losing} of {self.explored} lost an update")

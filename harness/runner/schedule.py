@@ -132,7 +132,7 @@ class ScheduleResult:
         lines = [*self.transcript]
         r = self.result
         lines.append(f"verdict: {r.verdict} ({r.lost_writes} lost of {r.acknowledged} acknowledged)")
-        lines += [f"- {a.explanation}" for a in r.anomalies[:3]]
+        lines += [f"- {a.explanation}" for a in (r.failures or r.anomalies)[:3]]
         lines += [f"harness error: {e}" for e in self.harness_errors]
         return "\n".join(lines)
 
