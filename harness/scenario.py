@@ -362,13 +362,13 @@ def describe(scenario: Scenario) -> list[str]:
                 f"  the columns of {e.parent.name} but its key {e.key_column.name}{tokens}; as {seed} seeds them"
             )
             if e.children is not None:
-                table, _, key, value = e.child_columns
+                child, _, child_key, value = e.child_columns
                 kept = " and ".join(
                     f"{c} {'IS NULL' if v is None else f'= {v!r}'}" for c, v in e.children.where.items()
                 )
                 shown = value.name if value is not None else '""'
                 lines.append(
-                    f"  and kv:<{key.name}> = {shown} per row of {table.name}"
+                    f"  and kv:<{child_key.name}> = {shown} per row of {child.name}"
                     + (f" where {kept} (the others are soft-deleted: absent)" if kept else "")
                 )
             lines.append(f"  read in one statement: {' '.join(str(e.snapshot_select).split())}")

@@ -52,12 +52,16 @@ class EntityView:
         self.child: str | None = None
         self.child_parent = self.child_key = ""
         self.child_value: str | None = None
+        self.child_id: str | None = None
         self.present: dict[str, Value | None] = {}  # a child row is there only with these values
         if entity.children is not None:
             table, parent, key, value = entity.child_columns
             self.child = table.name.lower()
             self.child_parent, self.child_key = parent.name.lower(), key.name.lower()
             self.child_value = value.name.lower() if value is not None else None
+            primary = list(table.primary_key.columns)
+            # a child row updated or deleted by its own id (the ORM's way) is known by the id a read returned
+            self.child_id = primary[0].name.lower() if len(primary) == 1 else None
             self.present = {k.lower(): normalise(v) for k, v in entity.children.where.items()}
             self._columns.update({(self.child, c.name.lower()): c for c in table.c})
         self.tables = frozenset(t for t in (self.parent, self.child) if t is not None)
@@ -121,6 +125,7 @@ class CallWitness:
     write_at: int | None = None  # when the first statement that took effect was sent
     _pending: tuple[Dml, Any, bool, str, int] | None = None
     _read_any: bool = False
+    _child_ids: dict[Value | None, tuple[int | None, Value | None]] = field(default_factory=dict)  # id -> (entity, key)
 
     def sent(self, sql: str, params: Any, many: bool) -> bool:
         """Before a statement goes out; True when its rows are wanted (a SELECT of the entity's tables)."""
@@ -129,7 +134,8 @@ class CallWitness:
             self._pending = None
             return False
         self._pending = (dml, params, many, sql, self.clock())
-        return dml.verb == "select" and self.write_at is None
+        # rows are read until the first write; a child table's after it too (the ids its rows go by)
+        return dml.verb == "select" and (self.write_at is None or self.view.child in dml.tables)
 
     def returned(
         self,
@@ -145,7 +151,7 @@ class CallWitness:
             return
         dml, params, many, sql, sent_at = pending
         if dml.verb == "select":
-            if rows is not None and self.write_at is None:
+            if rows is not None:
                 self._read(dml, params, rows, columns or self._by_name(dml, description))
             return
         if rowcount == 0:
@@ -217,10 +223,14 @@ class CallWitness:
             if owner != self.entity:
                 continue
             decoded = {name: v.decode(v.child, name, raw) for name, raw in child.items()}
+            if v.child_id is not None and v.child_id in decoded:
+                self._child_ids[decoded[v.child_id]] = (owner, decoded[v.child_key])
             children = {} if children is None else children
             if v.is_present(decoded):
                 value = decoded.get(v.child_value) if v.child_value is not None else ""
                 children[kv_field(str(decoded[v.child_key]))] = "" if value is None else value
+        if self.write_at is not None:
+            return  # the read-set is what was read before the first write
         if whole_child_set and (children is not None or (read_parent and v.child in dml.tables)):
             for name in [n for n in self.read_state if n.startswith("kv:")]:
                 del self.read_state[name]
@@ -273,6 +283,17 @@ class CallWitness:
         child = v.child
         targets: list[tuple[Any, list[Value | None]]] = []
         for params in paramsets:
+            by_id = dml.condition(v.child_id) if v.child_id is not None else None
+            if by_id is not None and dml.condition(v.child_key) is None:
+                assert v.child_id is not None
+                ids = [bind(t, params) for t in by_id]
+                known = [self._child_ids.get(v.decode(child, v.child_id, i)) for i in ids]
+                if any(k is None for k in known):
+                    return {}  # a row this call never read: whose and which, the statement does not say
+                mine = [key for owner, key in (k for k in known if k is not None) if owner == self.entity]
+                if mine:
+                    targets.append((params, mine))
+                continue
             if v.entity_by(dml, v.child_parent, params, child) != self.entity:
                 continue
             terms = dml.condition(v.child_key)
