@@ -20,6 +20,8 @@ from typing import Any
 from sqlalchemy import Connection, Engine, ForeignKey, Integer, String, create_engine, insert, select, update
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column
 
+from race_harness import Children, Entity
+
 
 class Base(DeclarativeBase):
     pass
@@ -215,3 +217,9 @@ def app_tag(note: int, label: str) -> None:
 def app_tag_fixed(note: int, label: str) -> None:
     with ENGINE["engine"].connect() as conn:
         core_tag_fixed(conn, note, label)
+
+
+# the scenario's entity over these tables: a note, its live tags (deleted = 0) as its child rows
+ENTITY = Entity(
+    Note, keys=[1], seed=seed, children=Children(Tag, key="label", where={"deleted": 0}), metadata=Base.metadata
+)

@@ -15,19 +15,13 @@ from typing import Any
 
 import pytest
 
-from race_harness import Children, Entity, Scenario, ScheduleRunner, get_strategy, operation
+from race_harness import Scenario, ScheduleRunner, get_strategy, operation
 from race_harness.databases import Backend
 from race_harness.operations import Handle
 from tests.example_app import witnessed as app
 
 STYLES: dict[Handle, str] = {"session": "orm", "connection": "core", "dbapi": "dbapi", "app": "app"}
-ENTITY = Entity(
-    app.Note,
-    keys=[1],
-    seed=app.seed,
-    children=Children(app.Tag, key="label", where={"deleted": 0}),
-    metadata=app.Base.metadata,
-)
+ENTITY = app.ENTITY
 
 
 def _scenario(uses: Handle, fixed: bool) -> Scenario:

@@ -31,7 +31,10 @@ class Story:
         type: Outcome = "ok",
         entity: int = 1,
         reason: str | None = None,
+        read_at: float | None = None,
+        write_at: float | None = None,
     ) -> Operation:
+        """A write; ``read_at`` / ``write_at`` (ms): when its read returned and its write went out."""
         intent = Intent(sets=dict(sets or {}), increments=dict(increments or {}), replace_children=replace_children)
         op = Operation(
             id=len(self.ops),
@@ -46,6 +49,9 @@ class Story:
             read=Snapshot(entity, dict(read if read is not None else self.initial[entity]), version, None),
             written=dict(written if written is not None else intent.sets),
             reason=reason,
+            read_at=None if read_at is None else int(read_at * MS),
+            write_at=None if write_at is None else int(write_at * MS),
+            statements={f: f"UPDATE notes SET {f} = ? -- by session {session}" for f in (written or {})},
         )
         self.ops.append(op)
         return op
