@@ -158,3 +158,31 @@ def test_list_v_says_how_an_application_that_connects_itself_is_set_up() -> None
     text = "\n".join(describe(sc))
     assert "the application connects itself: " in text and "(url) points it at the scratch database" in text
     assert "made by myapp-manage migrate '{url}'" in text and "calls " in text and "(key, ...)" in text
+
+
+def test_a_declaration_serves_several_scenarios_unchanged() -> None:
+    """Building a scenario binds a copy: the operation given keeps its own name and key count, and a
+    scenario over four keys does not make another over one key pick keys it does not have."""
+    receiving = operation(receive, increments={"on_hand": "qty"}, values={"qty": -2})
+    one = Scenario("one", entity=Entity(ITEMS, keys=["A"], seed=_seed), operations={"in": receiving})
+    four = Scenario("four", entity=Entity(ITEMS, keys=["A", "B", "C", "D"], seed=_seed), operations={"got": receiving})
+    assert receiving.name is None and receiving.keys == 1 and receiving.kinds == {}
+    assert {one.write(_ctx(s, n)).entity for s in range(8) for n in range(8)} == {1}
+    assert {four.write(_ctx(s, n)).entity for s in range(8) for n in range(8)} == {1, 2, 3, 4}
+    assert one.write(_ctx()).f == "in" and four.write(_ctx()).f == "got"
+    assert one.write(_ctx()).intent.increments == {"on_hand": -2}  # a decrement
+
+
+def test_two_operations_meet_on_every_key() -> None:
+    """Calls of different operations reach every key: a key that only ever saw one of them could
+    never lose a change of another field."""
+    sc = Scenario(
+        "items",
+        entity=Entity(ITEMS, keys=["A", "B", "C", "D"], seed=_seed),
+        operations={
+            "receive": operation(receive, increments={"on_hand": "qty"}, values={"qty": 1}),
+            "price": operation(rename, sets="price"),
+        },
+    )
+    seen = {(w.entity, w.f) for w in (sc.write(_ctx(s, n)) for s in range(8) for n in range(25))}
+    assert seen == {(e, f) for e in range(1, 5) for f in ("receive", "price")}
