@@ -190,7 +190,8 @@ class _Cursor:
         return type(self._cursor)
 
     def _run(self, method: Any, statement: Any, args: tuple[Any, ...], kwargs: dict[str, Any], many: bool) -> Any:
-        params = args[0] if args else next(iter(kwargs.values()), None)
+        # the parameters, however the driver names them: psycopg params=, PyMySQL args=, sqlite3 parameters=
+        params = args[0] if args else kwargs.get("params", kwargs.get("args", kwargs.get("parameters")))
         self._steps.sending(str(statement), None, params, many)
         result = method(statement, *args, **kwargs)
         rows = self._steps.returned(self._cursor, None)
