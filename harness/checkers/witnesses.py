@@ -24,7 +24,7 @@ run's); a history without it gets the final-state and same-read witnesses alone.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 
 import numpy as np
@@ -101,6 +101,18 @@ def _setters(t: OpTable) -> _ByField:
     return _ByField(rows, t.set_field[mine], t.end[rows], t.id[rows])  # ties by invocation: any order given
 
 
+def _acked_before(t: OpTable, rows: I64, fields: I64) -> Iterator[tuple[int, I64, I64, I64]]:
+    """Per field of the queries (write ``rows`` storing ``fields``): the acknowledged writes whose
+    intent set it, in order of acknowledgement; the queries on it; and per query, how many of those
+    were acknowledged before the query's write went out."""
+    setters = _setters(t)
+    for f in distinct(fields).tolist():
+        candidates = setters.of(f)
+        if len(candidates):
+            mine = np.flatnonzero(fields == f)
+            yield f, candidates, mine, np.searchsorted(t.end[candidates], t.write_at[rows[mine]], side="left")
+
+
 def _register_stale(
     t: OpTable, initial: Mapping[int, State], entries: tuple[I64, I64, I64]
 ) -> list[tuple[int, int, int]]:
@@ -113,19 +125,11 @@ def _register_stale(
     keep = (producer != NONE) | from_initial
     rows, fields, producer = rows[keep], fields[keep], producer[keep]
     before = np.where(producer != NONE, t.end[np.maximum(producer, 0)], -1)  # W must start after this
-    setters = _setters(t)
     found: list[tuple[int, int, int]] = []
-    for f in distinct(fields).tolist():
-        candidates = setters.of(f)
-        if not len(candidates):
-            continue
+    for f, candidates, mine, count in _acked_before(t, rows, fields):
         top, at = _running_max(t.start[candidates])
-        mine = np.flatnonzero(fields == f)
-        count = np.searchsorted(t.end[candidates], t.write_at[rows[mine]], side="left")  # acknowledged before C wrote
-        hit = count > 0
         last = np.maximum(count - 1, 0)
-        hit &= top[last] > before[mine]
-        for i in np.flatnonzero(hit).tolist():
+        for i in np.flatnonzero((count > 0) & (top[last] > before[mine])).tolist():
             found.append((int(rows[mine[i]]), f, int(candidates[at[last[i]]])))
     return found
 
@@ -138,14 +142,8 @@ def _removed_children(t: OpTable, entries: tuple[I64, I64, I64]) -> list[tuple[i
     width = max(len(t.fields), 1)
     asked = np.isin(rows * width + fields, t.rm_op * width + t.rm_field)
     rows, fields = rows[~asked], fields[~asked]
-    setters = _setters(t)
     found: list[tuple[int, int, int]] = []
-    for f in distinct(fields).tolist():
-        candidates = setters.of(f)
-        if not len(candidates):
-            continue
-        mine = np.flatnonzero(fields == f)
-        count = np.searchsorted(t.end[candidates], t.write_at[rows[mine]], side="left")
+    for f, candidates, mine, count in _acked_before(t, rows, fields):
         for i in np.flatnonzero(count > 0).tolist():
             found.append((int(rows[mine[i]]), f, int(candidates[count[i] - 1])))
     return found
