@@ -562,6 +562,10 @@ def cmd_run(args: argparse.Namespace) -> int:
         print(f"race-harness: error: the results could not be written: {unwritten}", file=sys.stderr)
     if unsafe or unproven or missed:
         return EXIT_LOST if unsafe else EXIT_INCONCLUSIVE if unproven else EXIT_NOT_REPRODUCED
+    if cells and all(c.result is None for c in cells):  # every cell n/a: nothing was tested, not a pass
+        reasons = sorted({c.not_run for c in cells if c.not_run})
+        print(f"race-harness: error: nothing ran: every cell is n/a ({'; '.join(reasons)[:300]})", file=sys.stderr)
+        return EXIT_USAGE
     return EXIT_USAGE if unwritten else 0
 
 
@@ -813,10 +817,8 @@ def cmd_replay(args: argparse.Namespace) -> int:
             )
             if expect == "none" and lost:
                 unsafe = True
-                print(
-                    f"FAIL: {strategy.spec} is declared safe for {scenario.name} but lost an update on {backend.label}",
-                    file=sys.stderr,
-                )
+                why = "--expect none" if args.expect else f"{strategy.spec} is declared safe for {scenario.name}"
+                print(f"FAIL: {why}, but the schedule lost an update on {backend.label}", file=sys.stderr)
             elif expect == "lost" and not lost:
                 missed = True
                 print(

@@ -175,9 +175,11 @@ class Entity:
         assert self.children is not None
         spec = self.children
         table = as_table(spec.table, "Children.table")
-        for name in (spec.key, spec.value, spec.parent):
+        for arg, name in (("key", spec.key), ("value", spec.value), ("parent", spec.parent)):
             if name is not None and name not in table.c:
-                raise UsageError(f"column {name!r} is not a column of child table {table.name!r}")
+                raise UsageError(
+                    f"Children({arg}=...) names column {name!r}, which is not a column of child table {table.name!r}"
+                )
         if spec.parent is not None:
             parent = table.c[spec.parent]
         else:

@@ -51,7 +51,10 @@ class DatabaseUnreachableError(DatabaseError):
 def crash(exc: BaseException) -> str:
     """An exception as a harness error reports it: its type, its message, and where it was raised
     (the innermost frame), so a session's crash is never mistaken for a quiet run."""
-    frames = traceback.extract_tb(exc.__traceback__)
+    origin = exc
+    while origin.__cause__ is not None:  # raised from another (the application's own error): that one's place
+        origin = origin.__cause__
+    frames = traceback.extract_tb(origin.__traceback__)
     at = f" (at {Path(frames[-1].filename).name}:{frames[-1].lineno} in {frames[-1].name})" if frames else ""
     return f"{type(exc).__name__}: {exc}{at}"
 

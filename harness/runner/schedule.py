@@ -42,7 +42,7 @@ from race_harness.defaults import DEFAULT_STEP_TIMEOUT_S
 from race_harness.entity import EntityTables
 from race_harness.errors import UsageError, crash, shown
 from race_harness.history import History, Written
-from race_harness.model import Snapshot, State, Value, is_kv, kv_key
+from race_harness.model import Intent, Snapshot, State, Value, is_kv, kv_key
 from race_harness.runner.app_steps import AppSteps, dispose_app_engines, steps_for
 from race_harness.runner.config import RunConfig
 from race_harness.runner.statement_steps import StatementSteps
@@ -319,7 +319,8 @@ class _Session(threading.Thread):
     def _describe(self, name: str, ended: Attempt | None) -> str:
         steps = self._steps
         if ended is not None and ended.type == "ok":
-            return f"{_written(ended.written or {}, ended.read)}; committed" if name == "write" else "committed"
+            done = _written(ended.written or {}, ended.read, self.op.intent)
+            return f"{done}; committed" if name == "write" else "committed"
         if ended is not None:
             return _outcome(ended)
         assert steps is not None
@@ -328,7 +329,7 @@ class _Session(threading.Thread):
         if name == "read":
             assert steps.snapshot is not None
             return _read(steps.snapshot, self.op)
-        return _written(steps.written or {}, steps.snapshot)
+        return _written(steps.written or {}, steps.snapshot, self.op.intent)
 
     def _enter_guard(self) -> None:
         """The strategy's in-process guard, held until the operation ends. A plain lock is tried
@@ -806,9 +807,15 @@ def _read(snapshot: Snapshot, op: WriteOp) -> str:
     return f"read version {snapshot.version} ({'; '.join(shown)})"
 
 
-def _written(written: Written, snapshot: Snapshot | None) -> str:
+def _written(written: Written, snapshot: Snapshot | None, intent: Intent | None = None) -> str:
     before = snapshot.state if snapshot else {}
     changed = [_show(f, v) for f, v in sorted(written.items()) if v is None or before.get(f) != v]
+    # a change the database computed (n = n + 1) stores no value of the call's own: shown as the change
+    changed += [
+        f"{f} {'+' if d > 0 else '-'}= {abs(d)} (computed by the database)"
+        for f, d in sorted((intent.increments if intent else {}).items())
+        if f not in written
+    ]
     same = sum(1 for f, v in written.items() if v is not None and before.get(f) == v)
     text = "wrote " + (", ".join(changed) or "nothing new")
     return text + (f" (+{same} as read)" if same else "")

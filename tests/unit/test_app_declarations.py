@@ -131,7 +131,10 @@ def test_a_wrong_declaration_is_one_line_naming_it(make: object, expected: str) 
         (lambda: Entity(ITEMS, keys=["A"], seed=_seed, tokens=["nope"]), "token column 'nope' is not a column"),
         (lambda: Entity(ITEMS, keys=["A"], seed=_seed, version="revision"), "token column 'revision' is not a column"),
         (lambda: Entity(ITEMS, keys=["A"], seed=_seed, key="nope"), "key column 'nope'"),
-        (lambda: Entity(ITEMS, keys=["A"], seed=_seed, children=Children(TAGS, key="x")), "column 'x' is not"),
+        (
+            lambda: Entity(ITEMS, keys=["A"], seed=_seed, children=Children(TAGS, key="x")),
+            "Children(key=...) names column 'x', which is not a column of child table",
+        ),
         (lambda: Entity("items", keys=["A"], seed=_seed), "must be a sqlalchemy Table or an ORM mapped class"),
         (lambda: Scenario("s", entity=ENTITY), "has no operations"),
     ],
