@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # A Docker-compatible container engine for testcontainers on a machine that has none and can pull no
-# image: rootful podman serving the Docker API on a Unix socket, with PostgreSQL 15 and MariaDB 10.11
-# images built locally from Debian packages and tagged as the upstream names (postgres:15,
-# mariadb:10.11), so `--db container:postgres:15` runs unchanged. Everything is cached: a second run
+# image: rootful podman serving the Docker API on a Unix socket, with PostgreSQL 15, MariaDB 10.11 and
+# MySQL 9.7 images built locally from Debian packages (MySQL from the unstable suite) and tagged as the
+# upstream names (postgres:15, mariadb:10.11, mysql:9 and mysql:9.7), so `--db container:postgres:15` runs unchanged. Everything is cached: a second run
 # takes seconds. Debian 12, as root. Prints the environment to use (also written to $ENV_FILE).
 #
 # Why each setting (found on this project's machines):
@@ -10,7 +10,7 @@
 # - default ulimits at the caller's hard limit: the sandbox cannot raise RLIMIT_NOFILE
 #   ("setrlimit RLIMIT_NOFILE: Operation not permitted" with podman's default of 1048576)
 # - cgroupfs and the file events logger: there is no systemd or journald
-# - the base image comes from debootstrap with the Debian mirror apt already uses: nothing is pulled
+# - the base images come from debootstrap with the Debian mirror apt already uses: nothing is pulled
 # - TESTCONTAINERS_RYUK_DISABLED: the reaper image cannot be pulled, so the harness removes its own
 #   containers (and the tests check that none is left)
 # - TESTCONTAINERS_CONNECTION_MODE=docker_host: /.dockerenv exists here, and testcontainers would
@@ -40,20 +40,24 @@ cgroup_manager = "cgroupfs"
 events_logger = "file"
 CONF
 
-if ! podman image exists localhost/debian:bookworm; then
-  mirror=${DEBIAN_MIRROR:-$(grep -h -m1 -E '^URIs:' /etc/apt/sources.list.d/*.sources 2>/dev/null | awk '{print $2; exit}')}
-  [ -n "$mirror" ] || mirror=$(grep -h -m1 -E '^deb ' /etc/apt/sources.list 2>/dev/null | awk '{print $2; exit}')
+mirror=${DEBIAN_MIRROR:-$(grep -h -m1 -E '^URIs:' /etc/apt/sources.list.d/*.sources 2>/dev/null | awk '{print $2; exit}')}
+[ -n "$mirror" ] || mirror=$(grep -h -m1 -E '^deb ' /etc/apt/sources.list 2>/dev/null | awk '{print $2; exit}')
+
+base() {  # base SUITE: a minimal Debian root from debootstrap, imported as localhost/debian:SUITE
+  podman image exists "localhost/debian:$1" && return
   [ -n "$mirror" ] || { log "no Debian mirror found in apt's sources; set DEBIAN_MIRROR"; exit 1; }
-  log "building the base image with debootstrap from $mirror"
+  log "building the $1 base image with debootstrap from $mirror"
   rm -rf "$WORK/rootfs"
-  debootstrap --variant=minbase bookworm "$WORK/rootfs" "$mirror" >"$WORK/debootstrap.log" 2>&1 \
-    || { tail -20 "$WORK/debootstrap.log" >&2; exit 1; }
+  debootstrap --variant=minbase "$1" "$WORK/rootfs" "$mirror" >"$WORK/debootstrap-$1.log" 2>&1 \
+    || { tail -20 "$WORK/debootstrap-$1.log" >&2; exit 1; }
   rm -rf "$WORK"/rootfs/var/cache/apt/* "$WORK"/rootfs/var/lib/apt/lists/*
   printf 'path-exclude=/usr/share/doc/*\npath-exclude=/usr/share/man/*\npath-exclude=/usr/share/locale/*\n' \
     > "$WORK/rootfs/etc/dpkg/dpkg.cfg.d/01-container-slim"
-  tar -C "$WORK/rootfs" -c . | podman import -q - localhost/debian:bookworm >/dev/null
+  tar -C "$WORK/rootfs" -c . | podman import -q - "localhost/debian:$1" >/dev/null
   rm -rf "$WORK/rootfs"
-fi
+}
+base bookworm
+base sid  # MySQL proper (Oracle's server) is packaged only in Debian's unstable suite
 
 build() {  # build IMAGE_DIR TAG UPSTREAM_NAME
   if ! podman image exists "$2"; then
@@ -65,6 +69,8 @@ build() {  # build IMAGE_DIR TAG UPSTREAM_NAME
 }
 build postgres localhost/race-harness-postgres:15 docker.io/library/postgres:15
 build mariadb localhost/race-harness-mariadb:10.11 docker.io/library/mariadb:10.11
+build mysql localhost/race-harness-mysql:9 docker.io/library/mysql:9
+podman tag localhost/race-harness-mysql:9 docker.io/library/mysql:9.7
 
 # A service whose working directory was deleted (it was started inside a CI clone that is gone)
 # still answers pings but cannot start containers: conmon fails with "Failed to get working

@@ -23,6 +23,7 @@ from race_harness.errors import DatabaseError
 _ABORTS = {
     1213: "deadlock",  # ER_LOCK_DEADLOCK: the whole transaction was rolled back
     1205: "lock-timeout",  # ER_LOCK_WAIT_TIMEOUT: the statement was rolled back; we roll back the rest
+    3572: "lock-timeout",  # MySQL 8+ ER_LOCK_NOWAIT: FOR UPDATE NOWAIT found the row locked (PostgreSQL's 55P03)
     1020: "serialization",  # MariaDB ER_CHECKREAD "Record has changed since last read" (snapshot isolation)
     1062: "integrity",  # ER_DUP_ENTRY
     1452: "integrity",  # ER_NO_REFERENCED_ROW_2
@@ -65,7 +66,9 @@ class MySQLBackend(ServerBackend):
     @property
     def label(self) -> str:
         extra = "".join(f" {k}={v}" for k, v in self.session.items())
-        return self.version + extra
+        # the driver, where it is not the default PyMySQL: the same server through two drivers is two columns
+        driver = " (mysqlclient)" if self.admin_url.get_driver_name() == "mysqldb" else ""
+        return self.version + driver + extra
 
     def with_session(self, **settings: str) -> MySQLBackend:
         """The same server with extra session variables (its own column in a comparison)."""
@@ -141,7 +144,8 @@ class MySQLBackend(ServerBackend):
         return int(conn.exec_driver_sql("SELECT CONNECTION_ID()").scalar_one())
 
     def driver_session_id(self, driver_connection: Any) -> int | None:
-        thread_id = getattr(driver_connection, "thread_id", None)  # PyMySQL: the server's connection id
+        # the server's connection id: PyMySQL and mysqlclient both have thread_id()
+        thread_id = getattr(driver_connection, "thread_id", None)
         return int(thread_id()) if callable(thread_id) else None
 
     @property

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import importlib.util
+
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError
 
@@ -9,16 +11,22 @@ from race_harness.errors import UsageError, mask_url
 
 __all__ = ["DRIVERS", "mask_url", "parse_server_url", "render"]
 
-# drivers the harness ships and tests with
+# drivers the harness ships and tests with: a URL's scheme -> SQLAlchemy's driver name. PyMySQL comes
+# with the package; mysqlclient (MySQLdb, Django's MySQL driver and the faster one) is the
+# `mysqlclient` extra, since it compiles against the client library (Debian: libmariadb-dev)
 DRIVERS = {
     "postgresql": "postgresql+psycopg",
     "postgres": "postgresql+psycopg",
     "postgresql+psycopg": "postgresql+psycopg",
     "mysql": "mysql+pymysql",
     "mysql+pymysql": "mysql+pymysql",
+    "mysql+mysqldb": "mysql+mysqldb",
     "mariadb": "mariadb+pymysql",
     "mariadb+pymysql": "mariadb+pymysql",
+    "mariadb+mysqldb": "mariadb+mysqldb",
 }
+# the import name of each optional driver, and where it comes from
+OPTIONAL_DRIVERS = {"mysqldb": ("MySQLdb", "pip install 'race-harness[mysqlclient]' (it needs libmariadb-dev)")}
 
 
 def render(url: URL) -> str:
@@ -39,10 +47,11 @@ def parse_server_url(text: str) -> URL:
         raise UsageError(f"malformed database URL {shown!r}: {mask_url(str(exc))}") from None
     driver = DRIVERS.get(url.drivername)
     if driver is None:
-        raise UsageError(
-            f"unsupported database URL scheme {url.drivername!r} in {shown!r}; expected one of: "
-            f"postgresql, postgresql+psycopg, mysql, mysql+pymysql, mariadb, mariadb+pymysql"
-        )
+        schemes = ", ".join(k for k in DRIVERS if k != "postgres")
+        raise UsageError(f"unsupported database URL scheme {url.drivername!r} in {shown!r}; expected one of: {schemes}")
+    module, install = OPTIONAL_DRIVERS.get(driver.partition("+")[2], (None, ""))
+    if module is not None and importlib.util.find_spec(module) is None:
+        raise UsageError(f"the database URL {shown!r} names the driver {module}, which is not installed: {install}")
     try:
         _ = url.port  # SQLAlchemy parses the port lazily; a non-numeric port fails here
     except ValueError:

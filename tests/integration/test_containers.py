@@ -25,7 +25,7 @@ from tests.cli import COMMAND, race_harness, sweep_lock
 
 from .conftest import get_backend
 
-IMAGES = ["postgres:15", "mariadb:10.11"]
+IMAGES = ["postgres:15", "mariadb:10.11", "mysql:9"]
 
 
 def containers_of(pid: int) -> list[str]:
@@ -71,11 +71,15 @@ def test_without_an_engine_the_provider_says_so_in_one_line(tmp_path: Path) -> N
     assert not (tmp_path / "reports").exists()
 
 
-@pytest.mark.parametrize("settle", [0.0, 6.0], ids=["while-it-starts", "mid-run"])
-def test_sigkill_leaves_no_container(tmp_path: Path, settle: float) -> None:
+@pytest.mark.parametrize(
+    ("image", "settle"),
+    [("postgres:15", 0.0), ("postgres:15", 6.0), ("mysql:9", 6.0)],
+    ids=["postgres-while-it-starts", "postgres-mid-run", "mysql-mid-run"],
+)
+def test_sigkill_leaves_no_container(tmp_path: Path, image: str, settle: float) -> None:
     """SIGKILL runs no clean-up of the harness's own; the container's guard removes it within seconds."""
-    get_backend("container:postgres:15")
-    args = [*COMMAND, "run", "-d", "container:postgres:15", "-s", "counter", "-S", "full-row", "--duration", "120"]
+    get_backend(f"container:{image}")
+    args = [*COMMAND, "run", "-d", f"container:{image}", "-s", "counter", "-S", "full-row", "--duration", "120"]
     proc = subprocess.Popen([*args, "-q"], cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         deadline = time.monotonic() + 120
@@ -95,10 +99,11 @@ def test_sigkill_leaves_no_container(tmp_path: Path, settle: float) -> None:
     assert containers_of(proc.pid) == []
 
 
-def test_clean_removes_the_containers_of_ended_runs_and_nothing_else(tmp_path: Path) -> None:
+@pytest.mark.parametrize("image", ["postgres:15", "mysql:9"])
+def test_clean_removes_the_containers_of_ended_runs_and_nothing_else(tmp_path: Path, image: str) -> None:
     """Containers whose creator is provably gone are removed; a live creator's, or one with no
     creator label, are listed and kept (real containers, labelled as the harness labels its own)."""
-    get_backend("container:postgres:15")
+    get_backend(f"container:{image}")
     import docker
 
     ended = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
@@ -112,7 +117,11 @@ def test_clean_removes_the_containers_of_ended_runs_and_nothing_else(tmp_path: P
         with sweep_lock(exclusive=True):  # no other worker's start may remove what this test made first
             for what, label in labels.items():
                 container = client.containers.run(
-                    "postgres:15", ["sleep", "300"], detach=True, labels=label, name=f"rh-test-{what}-{os.getpid()}"
+                    image,
+                    ["sleep", "300"],
+                    detach=True,
+                    labels=label,
+                    name=f"rh-test-{what}-{image.replace(':', '-')}-{os.getpid()}",
                 )
                 made[what] = container.name
             cleaned = race_harness("clean", "-d", "sqlite", cwd=tmp_path)
@@ -127,3 +136,16 @@ def test_clean_removes_the_containers_of_ended_runs_and_nothing_else(tmp_path: P
             with contextlib.suppress(docker.errors.NotFound):
                 client.containers.get(name).remove(force=True, v=True)
         client.close()
+
+
+def test_p4_on_mysql_agrees_with_hermitage(tmp_path: Path) -> None:
+    """MySQL proper: lost updates at READ COMMITTED and REPEATABLE READ in one transaction (InnoDB has no
+    first-updater-wins), a deadlock victim (1213) at SERIALIZABLE, and losses in two transactions."""
+    get_backend("container:mysql:9")
+    proc = race_harness("p4", "-d", "container:mysql:9", "--report-dir", "out", cwd=tmp_path, timeout=600)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    rows = [line for line in proc.stdout.splitlines() if line.startswith("full-row")]
+    assert len(rows) == 6 and not [r for r in rows if r.rstrip().endswith("!")], proc.stdout
+    assert "mysql 9." in proc.stdout and "(container)" in proc.stdout
+    (single_serializable,) = [r for r in rows if "serializable" in r and "single" in r]
+    assert "refused (1213" in single_serializable, single_serializable

@@ -40,6 +40,9 @@ CASES = [
     ("container:postgres:15", "pause"),
     ("container:postgres:15", "restart"),
     ("container:mariadb:10.11", "restart"),
+    ("container:mysql:9", "kill-connections"),
+    ("container:mysql:9", "pause"),
+    ("container:mysql:9", "restart"),
 ]
 
 

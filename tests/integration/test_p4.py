@@ -23,7 +23,7 @@ from .conftest import get_backend
 
 ROUNDS = 4
 # "mysql" is the server as configured (MySQL proper has no snapshot variable; MariaDB 11.6.2+ defaults it ON)
-COLUMNS = ["postgres", "mysql", "mysql snapshot OFF", "mysql snapshot ON", "sqlite"]
+COLUMNS = ["postgres", "mysql", "mysql snapshot OFF", "mysql snapshot ON", "sqlite", "container:mysql:9"]
 CELLS = [
     (name, isolation, scope)
     for name in COLUMNS

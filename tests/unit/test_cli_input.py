@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from race_harness.errors import UsageError
 from tests.cli import race_harness
 
 _FIXED = "race_harness.examples.counter_core:FIXED"
@@ -178,3 +179,17 @@ def test_a_crash_is_exit_4_in_one_line_never_1(tmp_path: Path) -> None:
     shown = race_harness("run", "-s", "counter", "-S", "broken:Broken", "-d", "sqlite", cwd=tmp_path,
                          env={"RACE_HARNESS_TRACEBACK": "1"})  # fmt: skip
     assert shown.returncode == 4 and "Traceback (most recent call last)" in shown.stderr
+
+
+def test_a_url_naming_a_driver_that_is_not_installed_is_one_line(monkeypatch: pytest.MonkeyPatch) -> None:
+    """mysqlclient is an extra: its URL without it says what to install (the check reads which
+    module each optional driver is; here it names one that no environment has)."""
+    from race_harness.databases import urls
+
+    monkeypatch.setitem(urls.OPTIONAL_DRIVERS, "mysqldb", ("no_such_driver_module", "pip install it"))
+    with pytest.raises(UsageError) as err:
+        urls.parse_server_url("mysql+mysqldb://root:s3cret@127.0.0.1:3306/test")
+    assert str(err.value) == (
+        "the database URL 'mysql+mysqldb://root:***@127.0.0.1:3306/test' names the driver no_such_driver_module, "
+        "which is not installed: pip install it"
+    )
