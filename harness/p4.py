@@ -37,6 +37,7 @@ def documented(backend: Backend, isolation: Isolation, scope: Scope) -> Document
     """What Hermitage (and MariaDB's documentation, for snapshot isolation) says a plain RMW does."""
     if scope == "separate":
         return Documented(True, source="no isolation level spans two transactions")
+    backend = backend.server  # a server in a container is judged as that server
     if backend.family == "postgresql":
         return Documented(True) if isolation == "read-committed" else Documented(False, ("serialization",))
     if backend.family == "sqlite":

@@ -105,6 +105,12 @@ class Backend(ABC):
         return self.version
 
     @property
+    def server(self) -> Backend:
+        """The backend that talks to the server itself: this one, or the one a wrapper (a container)
+        delegates to. What depends on the server's kind (Hermitage's table) asks this."""
+        return self
+
+    @property
     def version(self) -> str:
         if self._version is None:
             self._version = self.fetch_version()

@@ -17,6 +17,7 @@ its own scratch databases (their names carry the process id).
 
 from __future__ import annotations
 
+import contextlib
 import os
 from collections.abc import Iterator
 
@@ -24,6 +25,7 @@ import pytest
 
 from race_harness.databases import Backend, resolve
 from race_harness.errors import HarnessError
+from tests.cli import sweep_lock
 from tests.installs import installed  # noqa: F401 - a fixture: race-harness built and installed in a fresh venv
 
 _started: dict[str, Backend | str] = {}
@@ -51,7 +53,10 @@ def get_backend(name: str) -> Backend:
                     _started[name] = problem
                     return _unavailable(name, problem, "containers")
             (backend,) = resolve(name)
-            backend.start()
+            # a container's start removes the containers of ended creators: never while a test of
+            # `race-harness clean` holds the lock with containers it made for that
+            with sweep_lock(exclusive=False) if name.startswith("container:") else contextlib.nullcontext():
+                backend.start()
             _started[name] = backend
         except HarnessError as exc:
             _started[name] = str(exc)

@@ -13,6 +13,7 @@ import pytest
 
 from race_harness import RunConfig, Scenario, ScheduleRunner, check, get_scenario, get_strategy, operation, run_stress
 from race_harness.databases import Backend
+from race_harness.databases.mysql import MySQLBackend
 from race_harness.databases.providers import backend_for_url
 from tests.cli import race_harness
 from tests.example_app import witnessed as app
@@ -30,8 +31,9 @@ def mysqlclient(request: pytest.FixtureRequest) -> Backend:
         if "mysqlclient" in _required():
             pytest.fail(f"mysqlclient is required by $RACE_HARNESS_REQUIRE: {reason}")
         pytest.skip(reason)
-    server = get_backend(request.param)
-    url = server.admin_url.set(drivername=f"{server.admin_url.get_backend_name()}+mysqldb")  # type: ignore[attr-defined]
+    server = get_backend(request.param).server  # a container's: the server in it
+    assert isinstance(server, MySQLBackend)
+    url = server.admin_url.set(drivername=f"{server.admin_url.get_backend_name()}+mysqldb")
     backend = backend_for_url(url.render_as_string(hide_password=False))
     backend.start()
     assert backend.label.endswith("(mysqlclient)"), backend.label
@@ -50,13 +52,20 @@ def mysqlclient(request: pytest.FixtureRequest) -> Backend:
     ],
 )
 def test_verdicts_through_mysqlclient(mysqlclient: Backend, scenario_name: str, spec: str, expected: str) -> None:
+    """As test_verdicts judges every cell: a loss within a few runs; a safe strategy loses in none and
+    proves the race in one."""
     scenario, strategy = get_scenario(scenario_name), get_strategy(spec)
-    record = run_stress(scenario, strategy, mysqlclient, RunConfig(ops=120))
-    assert not record.harness_errors, record.harness_errors
-    result = check(record.history, record.initial, record.final, token=strategy.token)
-    assert result.verdict == expected, [a.explanation for a in result.anomalies[:2]]
-    if expected == "no-lost-updates":
-        assert result.contention > 0
+    seen = []
+    for _ in range(4):
+        record = run_stress(scenario, strategy, mysqlclient, RunConfig(ops=120))
+        assert not record.harness_errors, record.harness_errors
+        result = check(record.history, record.initial, record.final, token=strategy.token)
+        seen.append(result.verdict)
+        if expected == "no-lost-updates":
+            assert result.verdict != "lost-updates", [a.explanation for a in result.failures[:2]]
+        if result.verdict == expected:
+            break
+    assert seen[-1] == expected, seen
     assert mysqlclient.leftover_databases() == []
 
 
