@@ -537,7 +537,10 @@ class AppSteps:
     def describe_stop(self) -> str:
         """Where the call stopped, for the schedule's transcript."""
         if self._at == "write":
-            return f"{self.call.name} ran up to its first write, not sent"
+            state = self.witness.read_state  # what its own statements read of the entity so far
+            read = ", ".join(f"{k}={v!r}" for k, v in sorted(state.items()))
+            shown = f"; it read {read[:150] + '...' if len(read) > 150 else read}" if state else ""
+            return f"{self.call.name} ran up to its first write, not sent{shown}"
         if self._at == "commit":
             return f"{self.call.name} ran up to its COMMIT, not sent"
         return f"{self.call.name} ran on"

@@ -131,7 +131,10 @@ class ScheduleResult:
     def format(self) -> str:
         lines = [*self.transcript]
         r = self.result
-        lines.append(f"verdict: {r.verdict} ({r.lost_writes} lost of {r.acknowledged} acknowledged)")
+        # a failing verdict with nothing counted lost (a broken invariant, a counter that moved too far) says why
+        found = sorted({a.kind for a in r.failures}) if r.failures and not r.lost_writes else []
+        extra = f"; {', '.join(found)}" if found else ""
+        lines.append(f"verdict: {r.verdict} ({r.lost_writes} lost of {r.acknowledged} acknowledged{extra})")
         lines += [f"- {a.explanation}" for a in (r.failures or r.anomalies)[:3]]
         lines += [f"harness error: {e}" for e in self.harness_errors]
         return "\n".join(lines)
