@@ -13,6 +13,7 @@ import pytest
 
 from race_harness import RunConfig, Scenario, ScheduleRunner, check, get_scenario, get_strategy, operation, run_stress
 from race_harness.databases import Backend
+from race_harness.databases.creators import own_prefix
 from race_harness.databases.mysql import MySQLBackend
 from race_harness.databases.providers import backend_for_url
 from tests.cli import race_harness
@@ -66,7 +67,8 @@ def test_verdicts_through_mysqlclient(mysqlclient: Backend, scenario_name: str, 
         if result.verdict == expected:
             break
     assert seen[-1] == expected, seen
-    assert mysqlclient.leftover_databases() == []
+    # its own scratch databases are gone (another xdist worker's may be in use on the same server)
+    assert [n for n in mysqlclient.leftover_databases() if n.startswith(own_prefix())] == []
 
 
 def test_application_code_on_mysqlclients_own_connection(mysqlclient: Backend) -> None:
