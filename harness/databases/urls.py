@@ -26,7 +26,9 @@ DRIVERS = {
     "mariadb+mysqldb": "mariadb+mysqldb",
 }
 # the import name of each optional driver, and where it comes from
-OPTIONAL_DRIVERS = {"mysqldb": ("MySQLdb", "pip install 'race-harness[mysqlclient]' (it needs libmariadb-dev)")}
+OPTIONAL_DRIVERS = {
+    "mysqldb": ("MySQLdb", "pip install 'race-harness[mysqlclient]' (it builds with libmariadb-dev and pkg-config)")
+}
 
 
 def render(url: URL) -> str:
