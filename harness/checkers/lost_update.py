@@ -25,6 +25,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from race_harness.checkers.result import FAILING_KINDS, LOST_KINDS, Anomaly
+from race_harness.checkers.witnesses import label as _label
 from race_harness.checkers.witnesses import seconds, stale_writes
 from race_harness.history import Operation
 from race_harness.model import State, Value, is_kv
@@ -185,10 +186,6 @@ class _Stored:
         if racing.any():
             return int(stored[racing][np.argmin(ends[racing])])
         return int(stored[np.argmax(ends)])
-
-
-def _label(fld: str) -> str:
-    return f"key {fld[3:]!r}" if is_kv(fld) else fld
 
 
 def _explain_lost(
@@ -406,12 +403,10 @@ def _same_read_overwrites(table: OpTable) -> list[Anomaly]:
     np.minimum.at(first, t.read_state[shared], t.id[shared])
     shared = shared[np.lexsort((t.id[shared], t.end[shared], first[t.read_state[shared]]))]
     anomalies: list[Anomaly] = []
-    both_ways: dict[int, set[str]] = {}
-    for f in range(len(t.fields)):
+    both_ways: defaultdict[int, set[str]] = defaultdict(set)  # per entity: its counters changed both ways
+    for f in np.flatnonzero(t.counter & (t.counter_sign == 0)).tolist():
         entity, name = t.fields[f]
-        if t.counter[f] and t.counter_sign[f] == 0:
-            both_ways.setdefault(entity, set()).add(name)
-    both_ways = defaultdict(set, both_ways)
+        both_ways[entity].add(name)
     bounds = [0, *(np.flatnonzero(np.diff(t.read_state[shared])) + 1).tolist(), len(shared)]
     for lo, hi in itertools.pairwise(bounds):  # lazily: the cap usually stops it early
         group = [t.ops[r] for r in shared[lo:hi].tolist()]

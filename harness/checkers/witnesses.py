@@ -48,7 +48,8 @@ def seconds(ns: int | None) -> str:
     return "never" if ns is None else f"{ns / 1e9:.4f} s"
 
 
-def _label(fld: str) -> str:
+def label(fld: str) -> str:
+    """A field as evidence names it: ``key 'k'`` for a child row, else the column."""
     return f"key {fld[3:]!r}" if is_kv(fld) else fld
 
 
@@ -231,17 +232,17 @@ def _value(t: OpTable, row: int, fld: str) -> Value | None:
 def _explain(t: OpTable, kind: str, c_row: int, f: int, w_row: int) -> Anomaly:
     c, w = t.ops[c_row], t.ops[w_row]
     entity, fld = t.fields[f]
-    label = _label(fld)
+    shown = label(fld)
     if kind == "removed-child":
         text = (
-            f"{c.describe()} deleted {label}, which its request did not ask to remove, at {seconds(c.write_at)}"
+            f"{c.describe()} deleted {shown}, which its request did not ask to remove, at {seconds(c.write_at)}"
             f"{_quoted(c, fld)}, after {w.describe()} had added it and been acknowledged at {seconds(w.end)}: "
             f"op {w.id}'s write is lost."
         )
     elif t.counter[f]:
         read = c.read.state.get(fld) if c.read else None
         text = (
-            f"{c.describe()} read {label} = {read!r} (its read returned at {seconds(c.read_at)}) and stored "
+            f"{c.describe()} read {shown} = {read!r} (its read returned at {seconds(c.read_at)}) and stored "
             f"{_value(t, c_row, fld)!r} at {seconds(c.write_at)}{_quoted(c, fld)}; in between {w.describe()} "
             f"stored {_value(t, w_row, fld)!r} and was acknowledged at {seconds(w.end)}, and no write that could "
             f"have committed after it put {read!r} back: op {c.id} computed its value from a stale read, "
@@ -252,8 +253,8 @@ def _explain(t: OpTable, kind: str, c_row: int, f: int, w_row: int) -> Anomaly:
         producer = t.producer[t.key_id(entity, fld, stored)] if t.key_id(entity, fld, stored) != NONE else NONE
         source = "the initial value" if producer == NONE else f"the value {t.ops[int(producer)].describe()} set"
         text = (
-            f"{c.describe()} stored {label} = {stored!r}, {source}, at {seconds(c.write_at)}{_quoted(c, fld)}, "
-            f"after {w.describe()} had set {label} = {w.intent.sets[fld] if w.intent else None!r} and been "
+            f"{c.describe()} stored {shown} = {stored!r}, {source}, at {seconds(c.write_at)}{_quoted(c, fld)}, "
+            f"after {w.describe()} had set {shown} = {w.intent.sets[fld] if w.intent else None!r} and been "
             f"acknowledged at {seconds(w.end)}: a write-back from a read older than op {w.id}'s write "
             f"overwrote it; op {w.id}'s write is lost."
         )
