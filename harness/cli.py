@@ -545,7 +545,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     # a cell declared safe that proved nothing is not a pass (exit 3), and never reads as a lost update
     unproven = [c for c in cells if c.expected == "none" and c.shown == "inconclusive"]
     for c in unproven:
-        why = "; ".join([*(c.result.checker_errors if c.result else []), *c.harness_errors][:2])
+        why = _errors(c)
         if not why and c.result is not None:
             undecided = [a.explanation for a in c.result.anomalies if a.kind == "counter-undecided"]
             why = undecided[0] if undecided else NO_CONTENTION
@@ -553,7 +553,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     # a cell declared to lose that did not is a reproduction that stopped reproducing (exit 5)
     missed = [c for c in cells if c.not_reproduced]
     for c in missed:
-        why = "; ".join([*(c.result.checker_errors if c.result else []), *c.harness_errors][:2])
+        why = _errors(c)
         print(
             f"NOT REPRODUCED: {c.strategy} is declared to lose updates in {c.scenario} but came out {c.shown} on "
             f"{c.database}" + (f": {why}" if why else ""),
@@ -570,6 +570,11 @@ def cmd_run(args: argparse.Namespace) -> int:
         print(f"race-harness: error: nothing ran: every cell is n/a ({'; '.join(reasons)[:300]})", file=sys.stderr)
         return EXIT_USAGE
     return EXIT_USAGE if unwritten else 0
+
+
+def _errors(cell: CellResult) -> str:
+    """The first two errors behind a cell's verdict (a checker's, a crashed session's), or ''."""
+    return "; ".join([*(cell.result.checker_errors if cell.result else []), *cell.harness_errors][:2])
 
 
 def _close(backends: Sequence[Backend]) -> None:
@@ -785,12 +790,13 @@ def cmd_replay(args: argparse.Namespace) -> int:
     )
     # what the replay must show: --expect, else a named schedule's bug (with its own strategy), else
     # what the scenario declares for the strategy
-    expect = args.expect or ("lost" if named and strategy.spec == named.strategy else scenario.expectation(strategy))
+    named_bug = named is not None and strategy.spec == named.strategy
+    expect = args.expect or ("lost" if named_bug else scenario.expectation(strategy))
     why_lost = (
         "--expect lost"
         if args.expect
         else f"the scenario's named schedule for {strategy.spec}"
-        if named and strategy.spec == named.strategy
+        if named_bug
         else f"{scenario.name} declares that {strategy.spec} loses updates"
     )
     backends = resolve_all(args.db or list(DEFAULT_DBS))

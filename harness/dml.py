@@ -51,7 +51,6 @@ _TOKEN = re.compile(
 _CLAUSE_ENDS = frozenset(
     {"from", "where", "returning", "order", "limit", "on", "group", "having", "union", "for", "values", "select"}
 )
-_WRITE_VERBS = frozenset({"insert", "update", "delete", "replace"})
 
 
 @dataclass(frozen=True)
@@ -100,10 +99,6 @@ class Dml:
     columns: tuple[str, ...] = ()
     rows: tuple[tuple[Term, ...], ...] = ()
     where: tuple[Condition, ...] | None = ()
-
-    @property
-    def writes(self) -> bool:
-        return self.verb in _WRITE_VERBS
 
     def condition(self, column: str) -> tuple[Term, ...] | None:
         """The values the WHERE clause requires ``column`` to equal, or None when it does not say."""

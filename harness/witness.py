@@ -273,7 +273,7 @@ class CallWitness:
                 return out  # ON CONFLICT DO NOTHING may have skipped some: which, the count does not say
             for row, params in rows:
                 values = {c: v.decode(v.child, c, bind(t, params)) for c, t in zip(dml.columns, row, strict=True)}
-                if self._owner(values.get(v.child_parent)) != self.entity or values.get(v.child_key) is None:
+                if v.entity_of.get(values.get(v.child_parent)) != self.entity or values.get(v.child_key) is None:
                     continue
                 if v.is_present(values):
                     value = values.get(v.child_value) if v.child_value is not None else ""
@@ -316,9 +316,6 @@ class CallWitness:
                     if value is not UNKNOWN:
                         out[name] = v.decode(child, v.child_value, value)
         return out
-
-    def _owner(self, parent_value: Value | None) -> int | None:
-        return self.view.entity_of.get(parent_value)
 
     def _soft_deletes(self, dml: Dml, params: Any) -> bool:
         """The UPDATE sets a column of the soft-delete filter to what no present row has. A value the

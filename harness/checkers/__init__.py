@@ -11,8 +11,8 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 
 from race_harness.checkers.invariants import Predicate, Token, check_declared, check_invariants
-from race_harness.checkers.lost_update import check_lost_updates, failing_kinds
-from race_harness.checkers.result import Anomaly, CheckResult, Stats, Verdict
+from race_harness.checkers.lost_update import check_lost_updates
+from race_harness.checkers.result import FAILING_KINDS, Anomaly, CheckResult, Stats, Verdict
 from race_harness.checkers.stats import compute_stats
 from race_harness.history import History, Operation
 from race_harness.model import State
@@ -60,7 +60,7 @@ def check(
         errors.append(f"declared invariants: {exc}")
 
     verdict: Verdict
-    if any(a.kind in failing_kinds() for a in anomalies):
+    if any(a.kind in FAILING_KINDS for a in anomalies):
         verdict = "lost-updates"
     elif errors or not contended(stats) or stats.ok == 0 or any(a.kind == "counter-undecided" for a in anomalies):
         # no contention: the race never had a chance to happen; no write acknowledged: nothing could be

@@ -24,7 +24,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from race_harness.checkers.result import FAILING_KINDS, LOST_KINDS, Anomaly
+from race_harness.checkers.result import LOST_KINDS, Anomaly
 from race_harness.checkers.witnesses import label as _label
 from race_harness.checkers.witnesses import seconds, stale_writes
 from race_harness.history import Operation
@@ -479,10 +479,4 @@ def lost_kinds() -> frozenset[str]:
     return LOST_KINDS
 
 
-def failing_kinds() -> frozenset[str]:
-    """Anomaly kinds that fail the verdict: a lost update, a change applied twice, a broken invariant
-    the scenario declares (Jepsen's ``valid? false``)."""
-    return FAILING_KINDS
-
-
-__all__ = ["INITIAL", "LostUpdateFindings", "check_lost_updates", "failing_kinds", "lost_kinds"]
+__all__ = ["INITIAL", "LostUpdateFindings", "check_lost_updates", "lost_kinds"]
