@@ -34,7 +34,19 @@ from race_harness.defaults import (
     LOCAL_URLS,
     SCOPES,
 )
-from race_harness.errors import HarnessError, UsageError, mask_url, positive_int, shown
+from race_harness.errors import (
+    EXIT_CRASH,
+    EXIT_INCONCLUSIVE,
+    EXIT_LOST,
+    EXIT_NOT_REPRODUCED,
+    EXIT_USAGE,
+    HarnessError,
+    UsageError,
+    mask_url,
+    positive_int,
+    shown,
+)
+from race_harness.tally import NO_CONTENTION
 
 if TYPE_CHECKING:
     from race_harness.databases.base import Backend
@@ -44,11 +56,6 @@ if TYPE_CHECKING:
     from race_harness.scenario import Scenario
     from race_harness.strategies import Strategy
 
-EXIT_LOST = 1  # a strategy declared safe lost an update (p4: the plain read-modify-write disagrees)
-EXIT_USAGE = 2  # bad input or an unusable database
-EXIT_INCONCLUSIVE = 3  # a strategy declared safe proved nothing: no contention, a harness error, undecided
-EXIT_CRASH = 4  # race-harness itself failed: a bug, never to be read as a verdict (Python's own would be 1)
-EXIT_NOT_REPRODUCED = 5  # a loss the scenario declares (or replay --expect lost) did not happen: not a pass
 
 SCHEDULE_HELP = """\
 schedules:
@@ -233,6 +240,9 @@ def _build_parser() -> argparse.ArgumentParser:
         help="also write the cells as JUnit XML test cases (a declared-safe cell that lost fails)",
     )
     run.add_argument("-q", "--quiet", action="store_true", help="no progress lines, only the table")
+    run.add_argument(
+        "--legend", action="store_true", help="explain every column of the table (default: a few lines naming them)"
+    )
 
     p4 = sub.add_parser(
         "p4",
@@ -451,11 +461,12 @@ def cmd_run(args: argparse.Namespace) -> int:
         new_run_dir,
         write_results,
     )
-    from race_harness.report.terminal import CellProgress, plain_width, print_rich_table
+    from race_harness.report.terminal import CellProgress, plain_width, print_rich_table, wrap
     from race_harness.runner import RunConfig
     from race_harness.runner.nemesis import check_faults
     from race_harness.scenario import get_scenario, scenario_names
     from race_harness.strategies import get_strategy
+    from race_harness.tally import tally
 
     base = RunConfig(
         writers=args.writers,
@@ -522,7 +533,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     else:
         print(format_table(cells, width))
     print()
-    print(format_legend(cells, width))
+    print(format_legend(cells, width, full=args.legend))
     not_run = format_not_run(cells, width)
     if not_run:
         print("\n" + not_run)
@@ -533,17 +544,21 @@ def cmd_run(args: argparse.Namespace) -> int:
     unsafe = [c for c in cells if c.unsafe]
     by_name = {s.name: s for s in scenarios}
     by_spec = {s.spec: s for s in strategies}
+
+    def reproduce(c: CellResult) -> list[str]:
+        config = replace(base, isolation=c.requested[0], scope=c.requested[1])  # type: ignore[arg-type]
+        return _reproduce(by_name[c.scenario], by_spec[c.strategy], specs[c.database], config, c)
+
     for c in unsafe:
         print(
             f"FAIL: {c.strategy} is declared safe for {c.scenario} but lost {c.result.lost_writes if c.result else 0} "
             f"update(s) on {c.database}",
             file=sys.stderr,
         )
-        config = replace(base, isolation=c.requested[0], scope=c.requested[1])  # type: ignore[arg-type]
-        for line in _reproduce(by_name[c.scenario], by_spec[c.strategy], specs[c.database], config, c):
+        for line in reproduce(c):
             print(f"  {line}", file=sys.stderr)
     # a cell declared safe that proved nothing is not a pass (exit 3), and never reads as a lost update
-    unproven = [c for c in cells if c.expected == "none" and c.shown == "inconclusive"]
+    unproven = [c for c in cells if c.standing == "unproven"]
     for c in unproven:
         why = _errors(c)
         if not why and c.result is not None:
@@ -560,11 +575,14 @@ def cmd_run(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
     if args.junit_xml and not unwritten:
-        _, unwritten = _write(lambda: _junit_run(args.junit_xml, cells))
+        _, unwritten = _write(lambda: _junit_run(args.junit_xml, cells, specs, reproduce))
     if unwritten:
         print(f"race-harness: error: the results could not be written: {unwritten}", file=sys.stderr)
-    if unsafe or unproven or missed:
-        return EXIT_LOST if unsafe else EXIT_INCONCLUSIVE if unproven else EXIT_NOT_REPRODUCED
+    standings = tally(c.judged for c in cells)
+    sys.stderr.flush()
+    print("\n" + "\n".join(wrap(line, width, indent="    ") for line in standings.lines()), flush=True)
+    if standings.exit_code():
+        return standings.exit_code()
     if cells and all(c.result is None for c in cells):  # every cell n/a: nothing was tested, not a pass
         reasons = sorted({c.not_run for c in cells if c.not_run})
         print(f"race-harness: error: nothing ran: every cell is n/a ({'; '.join(reasons)[:300]})", file=sys.stderr)
@@ -588,37 +606,50 @@ def _close(backends: Sequence[Backend]) -> None:
         b.close()
 
 
-NO_CONTENTION = (
-    "no contention: no write saw another acknowledged while it ran, none was refused, no two read the same version"
-)
-
-
-def _junit_run(path: Path, cells: Sequence[CellResult]) -> Path:
-    from race_harness.report.junit import Case, write_junit
+def _junit_run(
+    path: Path, cells: Sequence[CellResult], specs: dict[str, str], reproduce: Callable[[CellResult], list[str]]
+) -> Path:
+    """The cells as JUnit cases, named by the ``--db`` value asked for; a failure carries its evidence
+    and the commands that reproduce it, as the terminal prints them."""
+    from race_harness.report.junit import Case, Problem, write_junit
+    from race_harness.tally import tally
 
     cases = []
     for c in cells:
         r = c.result
         figures = f"{c.shown}: {r.lost_writes}/{r.acknowledged} lost; declared {c.expected}" if r else c.shown
-        why = (r.failures[0].explanation if r and r.failures else "") if c.unsafe else ""
+        failure = error = None
+        if c.unsafe and r is not None:
+            first = r.failures[0] if r.failures else None
+            failure = Problem(
+                first.kind if first else "lost-update",
+                "\n".join(
+                    [
+                        f"declared none, lost {r.lost_writes}/{r.acknowledged} on {c.database}",
+                        *([first.explanation] if first else []),
+                        *reproduce(c),
+                    ]
+                ),
+            )
+        elif c.standing == "unproven":
+            why = _errors(c) or NO_CONTENTION
+            error = Problem("inconclusive", f"declared none, proved nothing on {c.database}: {why}")
+        elif c.not_reproduced:
+            error = Problem("not-reproduced", f"declared lost, came out {c.shown} on {c.database}")
+        asked = f"{mask_url(specs.get(c.database, c.database))}, {c.requested[0] or 'default'}, {c.requested[1]}"
         cases.append(
             Case(
                 c.scenario,
-                f"{c.strategy} [{c.database}, {c.requested[0] or 'default'}, {c.requested[1]}, {c.writers_in}]",
+                f"{c.strategy} [{asked}, {c.writers_in}]",
                 c.wall_s,
-                failure=f"declared safe but lost {r.lost_writes} of {r.acknowledged} update(s): {why}"
-                if c.unsafe and r
-                else None,
-                error=f"declared safe but proved nothing ({c.shown})"
-                if c.expected == "none" and c.shown == "inconclusive"
-                else f"declared to lose updates but not reproduced ({c.shown})"
-                if c.not_reproduced
-                else None,
+                failure=failure,
+                error=error,
                 skipped=c.not_run if c.result is None else None,
                 output=figures,
+                properties={"database": c.database, "expected": str(c.expected), "outcome": c.shown},
             )
         )
-    write_junit(path, "race-harness run", cases)
+    write_junit(path, "race-harness run", cases, {"race-harness.headline": tally(c.judged for c in cells).text()})
     return path
 
 
@@ -712,16 +743,19 @@ def _documented(cell: P4Cell) -> str:
 
 
 def _junit_p4(path: Path, cells: Sequence[P4Cell]) -> Path:
-    from race_harness.report.junit import Case, write_junit
+    from race_harness.report.junit import Case, Problem, write_junit
 
     cases = [
         Case(
-            c.backend.label,
+            mask_url(c.backend.spec),  # as asked: a test's history survives a server upgrade
             f"{c.strategy} [{c.isolation}, {c.scope}]",
             c.cell.wall_s,
-            failure=f"{c.text()}; Hermitage documents {_documented(c)}" if c.agrees is False else None,
+            failure=Problem("disagrees", f"{c.text()}; Hermitage documents {_documented(c)}")
+            if c.agrees is False
+            else None,
             skipped=c.cell.not_run if c.cell.result is None else None,
             output=c.text(),
+            properties={"database": c.backend.label},
         )
         for c in cells
     ]

@@ -13,6 +13,13 @@ import re
 import traceback
 from pathlib import Path
 
+# what every command's exit code means (README: "Exit codes"); one meaning each
+EXIT_LOST = 1  # a strategy declared safe lost an update (p4: the plain read-modify-write disagrees)
+EXIT_USAGE = 2  # bad input or an unusable database
+EXIT_INCONCLUSIVE = 3  # a strategy declared safe proved nothing: no contention, a harness error, undecided
+EXIT_CRASH = 4  # race-harness itself failed: a bug, never to be read as a verdict (Python's own would be 1)
+EXIT_NOT_REPRODUCED = 5  # a loss the scenario declares (or replay --expect lost) did not happen: not a pass
+
 _USERINFO = re.compile(r"(?P<scheme>[A-Za-z0-9+.\-]+://)(?P<user>[^:/@\s]*):(?P<pw>[^@\s]*)@")
 
 

@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Any
 from race_harness.errors import UsageError
 from race_harness.runner.schedule import ScheduleResult
 from race_harness.scenario import Scenario
-from race_harness.schedule import FULL, SESSION_LETTERS, Schedule, interleave, session_index
+from race_harness.schedule import FULL, SESSION_LETTERS, Schedule, interleave
 from race_harness.strategies.base import Strategy
 
 if TYPE_CHECKING:
@@ -93,10 +93,7 @@ def schedule_settings(**overrides: Any) -> Any:
 
 def failure_message(result: ScheduleResult) -> str:
     r = result.result
-    sessions = ", ".join(
-        f"{s}={result.schedule.operation(s) or 'default'} (session {session_index(s)})"
-        for s in result.schedule.sessions
-    )
+    sessions = ", ".join(f"{s}={result.schedule.operation(s) or 'default'}" for s in result.schedule.sessions)
     return "\n".join(
         [
             f"{result.scenario} x {result.strategy} on {result.database} lost {r.lost_writes} of {r.acknowledged} "

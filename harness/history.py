@@ -161,7 +161,17 @@ class Operation:
         return self.end is not None and self.end < other.start
 
     def describe(self) -> str:
-        return f"op {self.id} (session {self.process}, {self.f})"
+        return f"op {self.id} (session {session_name(self.process)}, {self.f})"
+
+
+def session_name(process: int) -> str:
+    """How every output names a session: A, B, ... as schedules do (A is process 0), then AA, AB, ..."""
+    name = ""
+    n = process + 1
+    while n:
+        n, rest = divmod(n - 1, 26)
+        name = chr(ord("A") + rest) + name
+    return name
 
 
 class History:

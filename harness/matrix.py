@@ -13,6 +13,7 @@ from race_harness.history import History
 from race_harness.runner import CellPlan, RunConfig, plan_cell, run_stress
 from race_harness.scenario import Expectation, Scenario
 from race_harness.strategies.base import Strategy
+from race_harness.tally import Judged, Standing, standing
 
 Shown = Literal["lost", "none", "inconclusive", "n/a"]
 SHOWN: dict[str, Shown] = {"lost-updates": "lost", "no-lost-updates": "none", "inconclusive": "inconclusive"}
@@ -41,21 +42,39 @@ class CellResult:
         return "n/a" if self.result is None else SHOWN[self.result.verdict]
 
     @property
+    def standing(self) -> Standing:
+        return standing(self.expected, self.shown)
+
+    @property
     def unsafe(self) -> bool:
         """A strategy declared safe for this scenario lost an update: the run fails (exit 1)."""
-        return self.expected == "none" and self.shown == "lost"
+        return self.standing == "unsafe"
 
     @property
     def not_reproduced(self) -> bool:
         """A cell declared to lose updates did not (none, or proved nothing): a reproduction that
         stopped reproducing, never a pass (exit 5)."""
-        return self.expected == "lost" and self.result is not None and self.shown != "lost"
+        return self.standing == "not-reproduced"
 
     @property
     def matches(self) -> bool | None:
         if self.expected in (None, "n/a") or self.result is None:
             return None
         return self.shown == self.expected
+
+    @property
+    def name(self) -> str:
+        """How a reader finds the cell: scenario x strategy x database, then what was asked when not the default."""
+        asked = [a for a in (self.requested[0], None if self.requested[1] == "separate" else self.requested[1]) if a]
+        if self.writers_in == "processes":
+            asked.append("processes")
+        return f"{self.scenario} x {self.strategy} x {self.database}" + (f" ({', '.join(asked)})" if asked else "")
+
+    @property
+    def judged(self) -> Judged:
+        r = self.result
+        figure = f"{self.shown} {r.lost_writes}/{r.acknowledged}" if r is not None and self.shown == "lost" else ""
+        return Judged(self.name, None if self.expected == "n/a" else self.expected, self.shown, figure)
 
 
 Progress = Callable[[int, int, str, "CellResult | None"], None]

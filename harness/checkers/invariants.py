@@ -20,7 +20,7 @@ import numpy as np
 
 from race_harness.checkers.result import Anomaly
 from race_harness.checkers.witnesses import seconds
-from race_harness.history import Operation
+from race_harness.history import Operation, session_name
 from race_harness.model import State, Value
 from race_harness.optable import FAIL, I64, NEVER, NONE, OK, OpTable
 
@@ -138,7 +138,7 @@ def monotonic_reads(table: OpTable) -> list[Anomaly]:
                 r.entity,
                 fld,
                 (p.id, r.id),
-                f"reader session {r.process} saw {fld}={before} ({p.describe()}) and later "
+                f"reader session {session_name(r.process)} saw {fld}={before} ({p.describe()}) and later "
                 f"{fld}={now} ({r.describe()}): it went backwards.",
             )
         )

@@ -11,7 +11,7 @@ import re
 from collections.abc import Sequence
 from typing import Any
 
-from race_harness.history import History, Operation
+from race_harness.history import History, Operation, session_name
 from race_harness.report.merge import ReportCell
 
 plt: Any
@@ -140,9 +140,9 @@ def _mark(ax: Any, op: Operation, y: int, color: str, role: str) -> None:
 
 
 def _lane_name(ops: Sequence[Operation], process: int) -> str:
-    """As the explanations name it: "session 5"; a reader says so."""
+    """As the explanations name it: "session F"; a reader says so."""
     role = next(op.role for op in ops if op.process == process)
-    return f"session {process}" + (" (reader)" if role == "reader" else "")
+    return f"session {session_name(process)}" + (" (reader)" if role == "reader" else "")
 
 
 def _color(op: Operation, ids: Sequence[int]) -> str:

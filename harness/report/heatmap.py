@@ -70,8 +70,8 @@ def _shade(rgb: tuple[int, int, int], share: float) -> str:
     return f"#{r:02x}{g:02x}{b:02x}"
 
 
-def heat_map(merged: Merged, chart: Chart) -> str | None:
-    """The chart as an HTML table; None when no cell has anything to show."""
+def heat_map(merged: Merged, chart: Chart, heads: list[str]) -> str | None:
+    """The chart as an HTML table under the matrix's column ``heads``; None when no cell has anything to show."""
     dbs = merged.databases
     grid = {
         (row, db): v
@@ -84,7 +84,7 @@ def heat_map(merged: Merged, chart: Chart) -> str | None:
         return None
     top = max(values) or 1.0
     variant = len({row[2] for row in merged.rows}) > 1  # "default separate" in every row says nothing
-    head = "<th></th>" + "".join(f"<th>{html.escape(db)}</th>" for db in dbs)
+    head = '<th class="label"></th>' + "".join(heads)
     body = []
     for row in merged.rows:
         if not any((row, db) in grid for db in dbs):
@@ -103,6 +103,6 @@ def heat_map(merged: Merged, chart: Chart) -> str | None:
     return f'<div class="scroll">{table}</div>'
 
 
-def heat_maps(merged: Merged) -> list[tuple[Chart, str | None]]:
+def heat_maps(merged: Merged, heads: list[str]) -> list[tuple[Chart, str | None]]:
     """Every chart with its table, or None (its caption then says why it is not drawn)."""
-    return [(chart, heat_map(merged, chart)) for chart in CHARTS]
+    return [(chart, heat_map(merged, chart, heads)) for chart in CHARTS]

@@ -7,8 +7,10 @@ refuse what they do not understand instead of silently misreading it.
 from __future__ import annotations
 
 import json
+import os
 import platform
 import re
+import socket
 import sys
 import uuid
 from collections.abc import Sequence
@@ -32,6 +34,15 @@ def harness_version() -> str:
         return version("race-harness")
     except PackageNotFoundError:
         return "unknown"
+
+
+def machine() -> dict[str, object]:
+    """Where and under what load a run was measured: a merged report shows it beside figures from elsewhere."""
+    try:
+        load: float | None = round(os.getloadavg()[0], 2)
+    except OSError:  # not every platform has a load average
+        load = None
+    return {"hostname": socket.gethostname(), "cpus": os.cpu_count(), "load_1m": load}
 
 
 def _slug(text: str) -> str:
@@ -96,6 +107,7 @@ def write_results(
         "harness_version": harness_version(),
         "python": sys.version.split()[0],
         "platform": platform.platform(),
+        "machine": machine(),
         "command": [mask_url(a) for a in argv],
         "configs": [asdict(c) for c in configs],
         "databases": [{"label": b.label, "family": b.family, "source": b.source} for b in backends],

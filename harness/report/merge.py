@@ -16,8 +16,32 @@ from typing import Any
 
 from race_harness.errors import UsageError
 from race_harness.report.json_report import FORMAT, VERSION
+from race_harness.tally import Judged
 
 CellKey = tuple[str, str, str, str, str, str]
+
+
+@dataclass(frozen=True)
+class RunInfo:
+    """Where a results file was measured: its figures are only comparable with figures from the same run."""
+
+    number: int  # 1, 2, ...: how the report refers to it
+    source: Path
+    created: str
+    hostname: str
+    cpus: int | None
+    load_1m: float | None
+    platform: str
+
+    @property
+    def where(self) -> str:
+        """``ci-runner-3, 2 CPUs, load 0.4, at 2026-12-04T20:31:02+00:00``."""
+        parts = [self.hostname or "an unnamed host"]
+        if self.cpus:
+            parts.append(f"{self.cpus} CPUs")
+        if self.load_1m is not None:
+            parts.append(f"load {self.load_1m:g}")
+        return ", ".join(parts) + (f", at {self.created}" if self.created else "")
 
 
 @dataclass
@@ -25,6 +49,7 @@ class ReportCell:
     data: dict[str, Any]
     source: Path  # the results.json it came from
     created: str
+    run: int = 1  # the RunInfo.number of its source
 
     def get(self, key: str, default: Any = None) -> Any:
         return self.data.get(key, default)
@@ -59,6 +84,23 @@ class ReportCell:
         return _short(used) if used and used != self.key[3] else ""
 
     @property
+    def name(self) -> str:
+        """How a reader finds it: scenario x strategy x database, and what was asked when it is not the default."""
+        asked = self.row[2]
+        return " x ".join(self.key[:3]) + ("" if asked == "default separate" else f" ({asked})")
+
+    @property
+    def anchor(self) -> str:
+        """The id of its finding in report.html and report.md: the same cell, the same link, in both."""
+        return "f-" + re.sub(r"[^a-z0-9]+", "-", " ".join(self.key).lower()).strip("-")
+
+    @property
+    def judged(self) -> Judged:
+        lost = f"lost {self.get('lost_writes')}/{self.get('acknowledged')}" if self.get("outcome") == "lost" else ""
+        expected = self.get("expected")
+        return Judged(self.name, None if expected == "n/a" else expected, str(self.get("outcome")), lost, self.anchor)
+
+    @property
     def history_path(self) -> Path | None:
         rel = self.data.get("history")
         return self.source.parent / rel if rel else None
@@ -73,6 +115,7 @@ class Merged:
     cells: list[ReportCell]
     sources: list[Path]
     notes: list[str] = field(default_factory=list)
+    runs: list[RunInfo] = field(default_factory=list)
 
     @property
     def databases(self) -> list[str]:
@@ -81,7 +124,16 @@ class Merged:
 
     @property
     def rows(self) -> list[tuple[str, str, str]]:
-        return list(dict.fromkeys(c.row for c in self.cells))
+        """In the order first seen, each scenario's rows together: a strategy that only a later file has
+        (a regression found by a newer run) sits with its scenario, not at the end of the matrix."""
+        rows = list(dict.fromkeys(c.row for c in self.cells))
+        first = {scenario: i for i, (scenario, _, _) in reversed(list(enumerate(rows)))}
+        return sorted(rows, key=lambda row: first[row[0]])
+
+    def runs_of(self, cells: Sequence[ReportCell]) -> list[RunInfo]:
+        """The runs these cells were measured in, in file order."""
+        numbers = {c.run for c in cells}
+        return [r for r in self.runs if r.number in numbers]
 
     def cell(self, row: tuple[str, str, str], database: str) -> ReportCell | None:
         return next((c for c in self.cells if c.row == row and c.key[2] == database), None)
@@ -157,10 +209,22 @@ def merge(paths: Sequence[Path]) -> Merged:
     for path in paths:
         doc = read_results(path)
         merged.sources.append(path)
+        found = doc.get("machine")
+        machine: dict[str, Any] = found if isinstance(found, dict) else {}  # files before the field: unknown
+        run = RunInfo(
+            len(merged.sources),
+            path,
+            str(doc.get("created", "")),
+            str(machine.get("hostname") or ""),
+            machine.get("cpus") if isinstance(machine.get("cpus"), int) else None,
+            machine.get("load_1m") if isinstance(machine.get("load_1m"), int | float) else None,
+            str(doc.get("platform", "")),
+        )
+        merged.runs.append(run)
         if doc.get("partial"):
             merged.notes.append(f"{path} holds the cells of an interrupted run (partial)")
         for data in doc["cells"]:
-            cell = ReportCell(data, path, str(doc.get("created", "")))
+            cell = ReportCell(data, path, run.created, run.number)
             old = by_key.get(cell.key)
             if old is not None:
                 keep, drop = (cell, old) if cell.created >= old.created else (old, cell)

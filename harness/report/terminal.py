@@ -53,13 +53,13 @@ COLUMNS = (
     Column("isolation", lambda c: ISOLATION_SHORT[c.plan.isolation] if c.plan else "-", key=True),
     Column("scope", lambda c: c.plan.scope if c.plan else "-", key=True),
     Column("writers", lambda c: c.writers_in, key=True),
-    Column("verdict", _verdict, keep=True),
-    Column("expected", lambda c: c.expected or "-", drop=8),
+    Column("verdict", _verdict, keep=True),  # before "expected": the answer, then what it should be
+    Column("expected", lambda c: c.expected or "-", keep=True),
     Column("lost/ack", _stat(lambda r: f"{r.lost_writes}/{r.acknowledged}"), keep=True),
-    Column("raced", _stat(_raced), drop=9),
+    Column("raced", _stat(_raced), drop=8),
     Column("in-flight", _stat(lambda r: f"{r.stats.in_flight_p50:g}"), drop=3),
     Column("same-read", _stat(lambda r: str(r.stats.same_read_pairs)), drop=2),
-    Column("conflicts", _stat(lambda r: str(r.stats.conflicts)), drop=7),
+    Column("conflicts", _stat(lambda r: str(r.stats.conflicts)), drop=9),
     Column("retries", _stat(lambda r: str(r.stats.retries)), drop=4),
     Column("ops/s", _stat(lambda r: f"{r.stats.ops_per_s:.0f}"), drop=5),
     Column("p50-ms", _stat(lambda r: f"{r.stats.latency_p50_ms:.1f}"), drop=1),
@@ -84,6 +84,23 @@ LEGEND_ENTRIES = {
     "ops/s": "acknowledged writes per second.",
     "p50-ms": "median latency of acknowledged writes.",
     "p99-ms": "99th-percentile latency of acknowledged writes.",
+}
+
+
+# the default legend: a few words per column shown, packed on a few lines (--legend: LEGEND_ENTRIES)
+SHORT_LEGEND = {
+    "verdict": "none: nothing lost, writes raced",
+    "inconclusive": "inconclusive: proved nothing",
+    "!": "' !': not as expected",
+    "isolation": "RC/RR/SER: read committed/repeatable read/serializable",
+    "lost/ack": "lost/ack: writes lost / acknowledged",
+    "raced": "raced: writes that raced another's acknowledgement",
+    "in-flight": "in-flight: median writes in flight",
+    "same-read": "same-read: pairs that read one version",
+    "conflicts": "conflicts: saves refused",
+    "retries": "retries: extra attempts",
+    "ops/s": "ops/s: acknowledged writes/s",
+    "p50-ms": "p50/p99-ms: write latency",
 }
 
 
@@ -192,15 +209,25 @@ def wrap(text: str, width: int, indent: str = "  ") -> str:
     return textwrap.fill(text, width, subsequent_indent=indent, break_long_words=False, break_on_hyphens=False)
 
 
-def format_legend(cells: Sequence[CellResult], width: int | None = None) -> str:
-    """The legend of what the table shows (and what it left out at this width), wrapped at the width."""
+def format_legend(cells: Sequence[CellResult], width: int | None = None, *, full: bool = False) -> str:
+    """What the table shows, wrapped at the width: a few lines naming the columns shown, or with
+    ``full`` (``--legend``) a paragraph per column; and what it left out at this width."""
     width = width or plain_width()
     shown = layout(cells, width)
-    names = [name for name, _ in shown.heading] + [c.name for c in shown.columns]
-    entries = [f"{n}: {LEGEND_ENTRIES[n]}" for n in LEGEND_ENTRIES if n in names or n == "verdict"]
-    if shown.dropped:
-        entries.append(f"left out at {width} columns: {', '.join(shown.dropped)} (every figure is in results.json)")
-    return "\n".join(wrap(e, width) for e in entries)
+    names = {name for name, _ in shown.heading} | {c.name for c in shown.columns}
+    left_out = f"not shown at {width} columns: {', '.join(shown.dropped)}" if shown.dropped else ""
+    if full:
+        entries = [f"{n}: {LEGEND_ENTRIES[n]}" for n in LEGEND_ENTRIES if n in names or n == "verdict"]
+        if left_out:
+            entries.append(f"{left_out} (every figure is in results.json)")
+        return "\n".join(wrap(e, width) for e in entries)
+    short = [
+        text
+        for n, text in SHORT_LEGEND.items()
+        if n in names or n in ("verdict", "inconclusive", "!") or (n == "p50-ms" and "p99-ms" in names)
+    ]
+    tail = [left_out] if left_out else []
+    return "\n".join(pack([*short, *tail, "--legend: every column explained"], width, sep=" · "))
 
 
 def format_not_run(cells: Sequence[CellResult], width: int | None = None) -> str:

@@ -34,7 +34,7 @@ from race_harness.databases.base import Backend, Isolation, ScratchDatabase
 from race_harness.defaults import NETWORK_FAULTS, Scope
 from race_harness.entity import EntityTables
 from race_harness.errors import DatabaseError, UsageError, crash
-from race_harness.history import Event, History
+from race_harness.history import Event, History, session_name
 from race_harness.model import State
 from race_harness.runner.app_steps import dispose_app_engines, steps_for
 from race_harness.runner.config import RunConfig
@@ -325,7 +325,8 @@ class StressRun:
             body()
         except threading.BrokenBarrierError:  # another session failed first; its error is the cause
             with self._errors_lock:
-                self.errors.append(f"session {session}: did not start: another session failed before the start")
+                name = session_name(session)
+                self.errors.append(f"session {name}: did not start: another session failed before the start")
         except UsageError as exc:  # not the session's fault but the scenario's: the run stops with it
             self._fatal = self._fatal or exc
             self._writers_done.set()
@@ -333,7 +334,7 @@ class StressRun:
                 start.abort()
         except Exception as exc:  # a session crash is a harness error the run reports, not a hang
             with self._errors_lock:
-                self.errors.append(f"session {session}: {crash(exc)}")
+                self.errors.append(f"session {session_name(session)}: {crash(exc)}")
             if start is not None:
                 start.abort()  # the sessions waiting for this one to start are released, not left waiting
 

@@ -18,7 +18,7 @@ from typing import Literal
 
 from race_harness.checkers.invariants import Predicate
 from race_harness.checkers.result import Anomaly
-from race_harness.history import Operation
+from race_harness.history import Operation, session_name
 from race_harness.model import State, Value
 from tests.reference_checker.index import HistoryIndex, ValueKey
 
@@ -123,7 +123,8 @@ def monotonic_reads(ops: Sequence[Operation], index: HistoryIndex | None = None)
                         r.entity,
                         fld,
                         (prev[1].id, r.id),
-                        f"reader session {r.process} saw {fld}={prev[0] * sign} ({prev[1].describe()}) and later "
+                        f"reader session {session_name(r.process)} saw {fld}={prev[0] * sign} "
+                        f"({prev[1].describe()}) and later "
                         f"{fld}={value * sign} ({r.describe()}): it went backwards.",
                     )
                 )

@@ -46,9 +46,9 @@ def test_a_stale_write_back_that_a_later_write_covers_is_lost() -> None:
     assert "lost-update" not in kinds(result)  # the final state alone shows nothing
     (stale,) = [a for a in result.anomalies if a.kind == "stale-write"]
     assert stale.ops == (0, 1) and stale.field == "title"
-    assert stale.explanation.startswith("op 1 (session 1, update) stored title = 't0', the initial value, at 0.0120 s")
+    assert stale.explanation.startswith("op 1 (session B, update) stored title = 't0', the initial value, at 0.0120 s")
     assert "(its statement: UPDATE notes SET title = ? -- by session 1)" in stale.explanation
-    assert "after op 0 (session 0, update) had set title = 'A' and been acknowledged at 0.0100 s" in stale.explanation
+    assert "after op 0 (session A, update) had set title = 'A' and been acknowledged at 0.0100 s" in stale.explanation
 
 
 def test_without_the_time_of_writing_the_same_history_proves_nothing_lost() -> None:
@@ -126,7 +126,7 @@ def test_a_broken_invariant_fails_and_a_crashing_one_proves_nothing() -> None:
     result = _both(s, {1: {"stock": -1}}, never_negative)
     broken = [a for a in result.anomalies if a.kind == "broken-invariant"]
     assert [a.ops for a in broken] == [(2,), ()] and result.verdict == "lost-updates"
-    assert "op 2 (session 9, read) read stock=-1 at 0.0130 s: the invariant 'stock never below zero' is broken" in (
+    assert "op 2 (session J, read) read stock=-1 at 0.0130 s: the invariant 'stock never below zero' is broken" in (
         broken[0].explanation
     )
     crashing = _both(s, {1: {"stock": -1}}, {"bad": lambda state: state["nope"]})
