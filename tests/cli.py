@@ -6,6 +6,7 @@ import contextlib
 import fcntl
 import os
 import re
+import shlex
 import subprocess
 import sys
 import tempfile
@@ -96,3 +97,19 @@ def table_rows(stdout: str) -> list[dict[str, str]]:
             break
         rows.append({**common, **dict(zip(names, cut(line), strict=True))})
     return rows
+
+
+def printed_command(text: str, start: str = "race-harness replay") -> list[str]:
+    """The arguments of the first command in ``text`` that begins with ``start``, as a POSIX shell reads
+    it when pasted: over several lines, breaks between arguments end with a backslash, and a schedule
+    may break inside its quotes."""
+    at = text.index(start)
+    lines = text[at:].split("\n")
+    taken = []
+    for line in lines:
+        taken.append(line)
+        joined = "\n".join(taken)
+        if not joined.endswith("\\") and joined.count("'") % 2 == 0:
+            break
+    command = "\n".join(taken).replace("\\\n", " ")
+    return shlex.split(command)

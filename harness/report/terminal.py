@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import os
 import sys
-import textwrap
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
@@ -15,8 +13,8 @@ from rich.table import Table
 from race_harness.checkers import CheckResult
 from race_harness.checkers.result import headline
 from race_harness.matrix import CellResult
+from race_harness.report.text import pack, plain_width, wrap
 
-PLAIN_WIDTH = 120  # pipes and CI logs: wide enough for a table, narrow enough for a log viewer
 GAP = 2
 ISOLATION_SHORT = {"read-committed": "RC", "repeatable-read": "RR", "serializable": "SER"}
 
@@ -170,22 +168,6 @@ def layout(cells: Sequence[CellResult], width: int) -> Layout:
     return Layout(heading, columns, rows, dropped, False, width)
 
 
-def pack(items: Sequence[str], width: int, *, sep: str = "  ", first: str = "", indent: str = "") -> list[str]:
-    """Items on as few lines as fit the width, never split inside an item (unless one alone is wider)."""
-    lines: list[str] = []
-    line = indent + first
-    for item in items:
-        start = line in (indent, indent + first)
-        candidate = line + ("" if start else sep) + item
-        if len(candidate) <= width or start:
-            line = candidate
-        else:
-            lines.append(line.rstrip())
-            line = indent + ("  " if first else "") + item
-    lines.append(line.rstrip())
-    return [textwrap.shorten(x, width, placeholder="…") if len(x) > width else x for x in lines]
-
-
 def plain_table(rows: Sequence[Sequence[str]]) -> str:
     """Aligned columns for logs and pipes: the header, a dashed rule that marks each column, the rows."""
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
@@ -194,19 +176,8 @@ def plain_table(rows: Sequence[Sequence[str]]) -> str:
     return "\n".join(lines)
 
 
-def plain_width() -> int:
-    """A log's width: $COLUMNS when the caller set one, else 120."""
-    columns = os.environ.get("COLUMNS", "")
-    return int(columns) if columns.isdigit() and int(columns) > 0 else PLAIN_WIDTH
-
-
 def format_table(cells: Sequence[CellResult], width: int | None = None) -> str:
     return "\n".join(layout(cells, width or plain_width()).lines())
-
-
-def wrap(text: str, width: int, indent: str = "  ") -> str:
-    """Prose at the width, broken between words only."""
-    return textwrap.fill(text, width, subsequent_indent=indent, break_long_words=False, break_on_hyphens=False)
 
 
 def format_legend(cells: Sequence[CellResult], width: int | None = None, *, full: bool = False) -> str:

@@ -821,7 +821,8 @@ def _written(written: Written, snapshot: Snapshot | None, intent: Intent | None 
     ]
     same = sum(1 for f, v in written.items() if v is not None and before.get(f) == v)
     text = "wrote " + (", ".join(changed) or "nothing new")
-    return text + (f" (+{same} as read)" if same else "")
+    # the columns a full-row write stores back unchanged: what a concurrent change to them is lost to
+    return text + (f" and {same} other column{'s' if same != 1 else ''} back as read" if same else "")
 
 
 def _outcome(attempt: Attempt) -> str:

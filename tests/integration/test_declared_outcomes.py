@@ -57,7 +57,7 @@ def test_replay_holds_a_reproduction_to_what_it_declares(tmp_path: Path) -> None
     cwd = _project(tmp_path)
     missed = race_harness("replay", "-s", "races.py:MISDECLARED", "--schedule", SCHEDULE, "--db", "sqlite", cwd=cwd)
     assert missed.returncode == 5, missed.stdout + missed.stderr
-    assert "sqlite 3" in missed.stdout and ": reproduced 0/1" in missed.stdout
+    assert "sqlite 3" in missed.stdout and ": not reproduced, 0/1 lost" in missed.stdout
     assert "NOT REPRODUCED: the schedule is expected to lose an update (misdeclared declares" in missed.stderr
     found = race_harness("replay", "-s", NAIVE, "--schedule", SCHEDULE, "--db", "sqlite", "--repeat", "3", cwd=cwd)
     assert found.returncode == 0 and "reproduced 3/3" in found.stdout, found.stdout + found.stderr

@@ -22,6 +22,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.cli import printed_command
 from tests.installs import ok, run
 from tests.integration.conftest import get_backend
 
@@ -136,6 +137,6 @@ def test_the_installed_examples_explore_and_their_replay_runs_verbatim(installed
         "race-harness explore",
     )  # fmt: skip
     assert "explored 1 of 252 interleavings" in explored, explored
-    command = next(line.strip() for line in explored.splitlines() if line.strip().startswith("race-harness replay"))
-    proc = run(shlex.split(command), app_dir, timeout=600, venv_bin=installed)
+    command = printed_command(explored)
+    proc = run(command, app_dir, timeout=600, venv_bin=installed)
     assert proc.returncode == 0 and "reproduced 20/20" in proc.stdout, f"{command}\n{proc.stdout}\n{proc.stderr}"
