@@ -161,6 +161,7 @@ class RaceRun:
     what: str
     result: CheckResult
     history: Any
+    database: str = ""  # the server's label
     reproduce: list[str] = field(default_factory=list)  # lines of the failure message
 
 
@@ -258,7 +259,7 @@ class RaceRunner:
         """Keep the run; a losing one's history is saved, and with a report directory every run's
         verdict (and a losing one's commands, which run verbatim in the project's directory) is
         a line of ``results.jsonl``."""
-        run = RaceRun(what, result, history)
+        run = RaceRun(what, result, history, self.backend.label)
         labels = {"run": "run it again with", "replay": "the losing pair as a schedule"}
         if "run" not in commands:
             labels["replay"] = "reproduce with"
@@ -353,26 +354,29 @@ def pytest_runtest_call(item: pytest.Item) -> Iterator[None]:
     # a run the harness itself could not carry out (a session crashed) is reported as that, never as
     # a race that did not happen
     broken = [(what, e) for what, r, _ in results for e in r.checker_errors]
+    # the first line is the headline (what pytest -q's short summary keeps): declared, came out, where
+    where = ", ".join(dict.fromkeys(run.database for run in runs))
     if expect == "lost" and not lost:
         verdicts = ", ".join(sorted({r.verdict for _, r, _ in results}))
         pytest.fail(
-            f"expected a lost update, but it was not reproduced: none of {len(results)} race run(s) lost one "
+            f"expected lost, not reproduced on {where}: none of {len(results)} race run(s) lost an update "
             f"({verdicts})" + (f"; {broken[0][0]}: {broken[0][1]}" if broken else ""),
             pytrace=False,
         )
     if expect == "none":
         if lost:
             what, r = lost[0]
+            run = next(run for run in runs if run.result is r)
             why = r.failures[0].explanation if r.failures else ""
-            how = next(run.reproduce for run in runs if run.result is r)
-            message = "\n".join([f"{what} lost {r.lost_writes} of {r.acknowledged} update(s): {why}", *how])
-            pytest.fail(message, pytrace=False)
+            headline = f"expected none, lost {r.lost_writes}/{r.acknowledged} on {run.database}: {what}"
+            pytest.fail("\n".join([headline, *([why] if why else []), *run.reproduce]), pytrace=False)
         if broken:
             what, error = broken[0]
-            pytest.fail(f"{what} proved nothing: a harness error: {error}", pytrace=False)
+            pytest.fail(f"expected none, inconclusive on {where}: {what}: a harness error: {error}", pytrace=False)
         if not any(r.contention for _, r, _ in results):
             pytest.fail(
-                f"no lost update, but none of {len(results)} race run(s) had contention: the race never happened",
+                f"expected none, inconclusive on {where}: none of {len(results)} race run(s) had contention, "
+                "the race never happened",
                 pytrace=False,
             )
     return outcome
