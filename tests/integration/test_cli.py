@@ -108,18 +108,31 @@ def test_a_plugin_that_claims_safety_and_loses_updates_fails_the_run(tmp_path: P
     )
     assert proc.returncode == 1, proc.stdout + proc.stderr
     assert "FAIL: version-occ-no-check is declared safe for counter but lost" in proc.stderr
-    # the same verdicts as JUnit test cases: the plug-in's cell fails, version-occ's passes
-    suite = ElementTree.parse(tmp_path / "junit" / "cells.xml").getroot().find("testsuite")
-    assert suite is not None and suite.get("name") == "counter" and suite.get("failures") == "1"
-    cases = {c.get("name", "").split(" [")[0]: c for c in suite.iter("testcase")}
+    # the same verdicts as JUnit test cases, read back as CI systems read them: the plug-in's cell
+    # fails with its evidence and the commands that reproduce it, version-occ's passes
+    from junitparser import Failure, JUnitXml
+
+    xml = JUnitXml.fromfile(str(tmp_path / "junit" / "cells.xml"))
+    (suite,) = list(xml)
+    assert suite.name == "counter" and suite.failures == 1 and suite.tests == 2
+    assert suite.timestamp and suite.hostname  # when and where it ran
+    headline = {p.name: p.value for p in suite.properties()}["race-harness.headline"]
+    assert headline == "2 cells: 0 lost as declared, 1 none as declared, 1 differs, 0 inconclusive", headline
+    cases = {case.name.split(" [")[0]: case for case in suite}
     assert set(cases) == {"version-occ-no-check", "version-occ"}
-    failure = cases["version-occ-no-check"].find("failure")
-    assert failure is not None and "declared safe but lost" in failure.get("message", "")
-    assert cases["version-occ"].find("failure") is None and cases["version-occ"].find("error") is None
+    # named by the --db value asked for, not the server's version: test history survives an upgrade
+    assert cases["version-occ"].name == "version-occ [sqlite, default, separate, threads]"
+    (failure,) = cases["version-occ-no-check"].result
+    assert isinstance(failure, Failure) and failure.type in ("lost-update", "counter-lost", "stale-write")
+    assert re.fullmatch(r"declared none, lost \d+/\d+ on sqlite [\d.]+", failure.message or ""), failure.message
+    assert "run it again: race-harness run " in (failure.text or "")
+    assert "the losing pair: race-harness replay " in (failure.text or "")
+    assert cases["version-occ"].is_passed
     # each printed command runs verbatim from here: the cell again (exit 1 again), and the losing pair
     again = re.search(r"run it again: race-harness (run .+)", proc.stderr)
     pair = re.search(r"the losing pair: race-harness (replay .+)", proc.stderr)
     assert again and pair, proc.stderr
+    assert again[0] in (failure.text or "") and pair[0] in (failure.text or "")
     rerun = race_harness(*shlex.split(again[1]), "-q", "--report-dir", "again", cwd=tmp_path, env=env)
     assert rerun.returncode == 1 and "FAIL: version-occ-no-check" in rerun.stderr, rerun.stderr
     replayed = race_harness(*shlex.split(pair[1]), "-q", cwd=tmp_path, env=env)

@@ -61,6 +61,7 @@ def report(two_servers: list[Path], tmp_path_factory: pytest.TempPathFactory) ->
     proc = race_harness("report", *map(str, two_servers), "-o", str(out), cwd=out)
     assert proc.returncode == 0, proc.stderr
     assert "databases: postgresql 15" in proc.stdout and "postgresql 18" in proc.stdout
+    assert "8 cells: 4 lost as declared, 4 none as declared, 0 differ, 0 inconclusive" in proc.stdout
     return out
 
 
@@ -87,12 +88,16 @@ def test_two_servers_become_two_columns_of_one_matrix(report: Path) -> None:
     tables = markdown_tables(md)
     verdicts = tables[0]
     header = verdicts[0]
-    assert header[:3] == ["scenario", "strategy", "isolation / scope"]
+    assert header[:3] == ["scenario", "strategy", "asked"]
     assert any(h.startswith("postgresql 15") for h in header) and any(h.startswith("postgresql 18") for h in header)
     rows = {(r[0], r[1]): r for r in verdicts[2:]}
     for db in range(3, len(header)):
-        assert rows[("counter", "full-row")][db].startswith("**lost**")
-        assert rows[("glance_image_update", "version-occ")][db].startswith("none")
+        # as declared (✅), linked to its finding
+        assert re.fullmatch(
+            r"\[✅ lost \d+/\d+( RC)?\]\(#f-counter-full-row-[a-z0-9-]+\)", rows[("counter", "full-row")][db]
+        )
+        assert rows[("glance_image_update", "version-occ")][db].startswith("✅ none")
+    assert md.startswith("# race-harness comparison\n\n**8 cells: 4 lost as declared, 4 none as declared, 0 differ")
 
 
 def test_markdown_is_a_valid_github_table(report: Path) -> None:
@@ -228,3 +233,47 @@ def test_report_names_a_damaged_history_in_one_line(tmp_path: Path, damage: str)
     assert proc.returncode == 2, proc.stderr
     assert proc.stderr.count("\n") == 1 and expected in proc.stderr and "Traceback" not in proc.stderr
     assert not (tmp_path / "out" / "report.html").exists()  # nothing half-written
+
+
+MISDECLARED = """
+from dataclasses import replace
+
+from race_harness import get_scenario
+
+_counter = get_scenario("counter")
+# each declares one verdict the run will contradict: full-row loses, version-occ does not
+FULL_ROW_SAFE = replace(_counter, name="counter_full_row_safe", expected={"full-row": "none"})
+VERSION_OCC_LOSES = replace(_counter, name="counter_version_occ_loses", expected={"version-occ": "lost"})
+"""
+
+
+def _readme_codes_for(command: str) -> dict[int, str]:
+    """The README's exit-code table: code -> meaning, for the rows that name ``command`` (or every command)."""
+    readme = (Path(__file__).parents[2] / "README.md").read_text()
+    rows = re.findall(r"^\| (\d+) \| (.+) \|$", readme, re.M)
+    return {int(code): text for code, text in rows if f"`{command}`" in text or int(code) in (2, 4)}
+
+
+def test_report_exits_as_the_readme_table_says(tmp_path: Path) -> None:
+    """Real runs on SQLite, one per standing, each merged alone: report's exit code is the table's."""
+    (tmp_path / "misdeclared.py").write_text(MISDECLARED)
+    runs = {
+        "as declared": (["-s", "counter", "-S", "version-occ", "-S", "full-row"], 0),
+        "a declared-safe strategy lost": (["-s", "misdeclared.py:FULL_ROW_SAFE", "-S", "full-row"], 1),
+        "a declared-safe strategy proved nothing": (["-s", "counter", "-S", "version-occ", "-w", "1"], 3),
+        "a declared loss did not happen": (["-s", "misdeclared.py:VERSION_OCC_LOSES", "-S", "version-occ"], 5),
+    }
+    table = _readme_codes_for("report")
+    assert set(table) == {0, 1, 2, 3, 4, 5}, table
+    for n, (what, (args, code)) in enumerate(runs.items()):
+        ran = race_harness("run", *args, "-d", "sqlite", "-n", "40", "-q", "--report-dir", f"r{n}", cwd=tmp_path)
+        assert ran.returncode == code, f"{what}: run exited {ran.returncode}\n{ran.stdout}\n{ran.stderr}"
+        (results,) = (tmp_path / f"r{n}").glob("run-*/results.json")
+        merged = race_harness("report", str(results), "-o", f"out{n}", cwd=tmp_path)
+        assert merged.returncode == code, f"{what}: report exited {merged.returncode}\n{merged.stdout}{merged.stderr}"
+        assert (tmp_path / f"out{n}" / "report.md").exists()  # written whatever the verdicts
+        headline = (tmp_path / f"out{n}" / "report.md").read_text().splitlines()[2]
+        assert headline in {f"**{line}**" for line in merged.stdout.splitlines()}, (headline, merged.stdout)
+    bad = race_harness("report", "missing.json", "-o", "never", cwd=tmp_path)
+    assert bad.returncode == 2 and bad.stderr.count("\n") == 1 and not (tmp_path / "never").exists()
+    assert "bad input" in table[2] and "report" in table[1] and "report" in table[3] and "report" in table[5]

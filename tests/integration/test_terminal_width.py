@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from tests.cli import race_harness, run_in_terminal
+from tests.cli import printed_command, race_harness, run_in_terminal
 from tests.integration.conftest import answering_databases
 
 ESCAPE = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]|\x1b[()][A-Z0-9]")
@@ -74,3 +74,31 @@ def test_the_table_fits_the_width_and_cuts_nothing_that_matters(tmp_path: Path, 
     assert not too_long, f"terminal output wider than {width}: {too_long}"
     table = screen[screen.index("in every row:") if "in every row:" in screen else 0 :]
     _shown_whole(table.replace("\r", ""), _cells(fancy_dir))
+
+
+EIGHTY = {
+    "run": ["run", "-s", "glance_image_update", "-s", "counter", "-d", "sqlite", "-n", "30", "-q"],
+    "replay": ["replay", "-s", "glance_image_update", "-S", "full-row", "-d", "sqlite"],
+    "explore": ["explore", "-s", "race_harness.examples.documents_core:SCENARIO", "-d", "sqlite"],
+    "list -v": ["list", "-v"],
+}
+
+
+@pytest.mark.parametrize("command", EIGHTY)
+def test_every_command_fits_80_columns(tmp_path: Path, command: str) -> None:
+    """What a command prints for a person fits an 80-column log (stderr's error lines excepted), and a
+    printed command still runs as printed."""
+    proc = race_harness(*EIGHTY[command], cwd=tmp_path, env={"COLUMNS": "80"})
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    too_long = [line for line in proc.stdout.splitlines() if len(line) > 80]
+    assert not too_long, f"{command} at 80 columns:\n" + "\n".join(too_long)
+    if command == "run":
+        header = next(line for line in proc.stdout.splitlines() if line.startswith("scenario "))
+        assert header.split()[:4] == ["scenario", "strategy", "verdict", "expected"], header
+        assert proc.stdout.rstrip().splitlines()[-1].startswith("10 cells: ")  # the headline ends the run
+        legend = proc.stdout.split("\n\n")[2].splitlines()
+        assert 1 <= len(legend) <= 7 and "--legend" in legend[-1], legend
+    if command == "explore":
+        argv = printed_command(proc.stdout)  # broken over lines as a shell reads it back
+        replayed = race_harness(*argv[1:], "--repeat", "3", cwd=tmp_path, env={"COLUMNS": "80"})
+        assert replayed.returncode == 0 and "reproduced 3/3" in replayed.stdout, replayed.stdout + replayed.stderr
