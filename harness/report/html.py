@@ -7,8 +7,7 @@ import html
 from race_harness.report import charts
 from race_harness.report.findings import Finding, findings
 from race_harness.report.heatmap import heat_maps
-from race_harness.report.markdown import verdict_text
-from race_harness.report.merge import FIGURE_COLUMNS, Merged, figure_rows
+from race_harness.report.merge import FIGURE_COLUMNS, Merged, ReportCell, figure_rows
 from race_harness.tally import describe, tally
 
 MAX_TIMELINES = 12  # scenario x strategy groups drawn; every finding's text is there regardless
@@ -27,9 +26,10 @@ table { border-collapse: collapse; margin: 0.5rem 0; font-size: 13px; }
 #matrix thead th { position: sticky; top: 0; z-index: 2; }
 /* the label column wraps, so that on a phone it leaves room for the verdicts beside it */
 #matrix .label, table.heat th.label { position: sticky; left: 0; background: #fff; z-index: 1;
-       white-space: normal; min-width: 6rem; max-width: 36vw; }
+       white-space: normal; min-width: 6rem; max-width: 34vw; }
 #matrix thead th.label { z-index: 3; background: #f0f4f8; }
 #matrix small { color: #52606d; }
+#matrix td.mismatch small:last-child { display: block; }  /* "declared none" under the verdict it contradicts */
 #matrix a, #headline-list a { color: inherit; }
 p.not-drawn { color: #52606d; font-style: italic; }
 table.heat { font-size: 11px; white-space: nowrap; }
@@ -61,6 +61,21 @@ def _headline(merged: Merged) -> str:
     return f'<p id="headline">{_e(counted.text())}</p>{listed}'
 
 
+def verdict_html(cell: ReportCell) -> tuple[str, str]:
+    """A matrix cell: the verdict with its figure; the isolation that ran and the declared verdict it
+    contradicts each on a short line of their own, so the column stays narrow."""
+    outcome = str(cell.get("outcome"))
+    if outcome == "lost":
+        text = f"lost {cell.get('lost_writes')}/{cell.get('acknowledged')}"
+    else:
+        conflicts = cell.stats.get("conflicts") if outcome == "none" else None
+        text = outcome + (f" ({conflicts} conflicts)" if conflicts else "")
+    notes = [cell.isolation_note] if cell.isolation_note and outcome != "n/a" else []
+    if cell.get("matches_expectation") is False:
+        notes.append(f"declared {cell.get('expected')}")
+    return _e(text), "".join(f" <small>{_e(n)}</small>" for n in notes)
+
+
 def column_heads(merged: Merged) -> list[str]:
     """A header per database; where runs are merged, which run measured it (see Sources)."""
     many = len(merged.runs) > 1
@@ -89,11 +104,9 @@ def _matrix(merged: Merged, explained: set[str]) -> str:
             classes = [str(cell.get("outcome"))]
             if cell.get("matches_expectation") is False:
                 classes.append("mismatch")
-            text = _e(verdict_text(cell, with_isolation=False).replace("**", ""))
+            text, note = verdict_html(cell)
             if cell.anchor in explained:
                 text = f'<a href="#{_e(cell.anchor)}">{text}</a>'
-            shows = cell.isolation_note and cell.get("outcome") != "n/a"
-            note = f" <small>{_e(cell.isolation_note)}</small>" if shows else ""
             title = f"{cell.name}: {cell.get('outcome')}, isolation {cell.get('isolation') or '?'}"
             tds.append(f'<td class="{_e(" ".join(classes))}" title="{_e(title)}">{text}{note}</td>')
         body.append("<tr>" + "".join(tds) + "</tr>")

@@ -23,28 +23,6 @@ def table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
 MARKS = {True: "✅", False: "❌"}  # as declared / against the declaration; inconclusive: ⚠️
 
 
-def verdict_text(cell: ReportCell | None, *, with_isolation: bool = True) -> str:
-    """A matrix cell: the verdict with its figure, and the isolation that ran when the row does not say it."""
-    if cell is None:
-        return ""
-    outcome = cell.get("outcome", "?")
-    s = cell.stats
-    notes = []
-    if outcome == "lost":
-        text = f"**lost** {cell.get('lost_writes')}/{cell.get('acknowledged')}"
-    else:
-        text = outcome
-        if outcome == "none" and s.get("conflicts"):
-            notes.append(f"{s['conflicts']} conflicts")
-    if with_isolation and cell.isolation_note and outcome != "n/a":
-        notes.append(cell.isolation_note)
-    if notes:
-        text += f" ({', '.join(notes)})"
-    if cell.get("matches_expectation") is False:
-        text += f" ⚠ expected {cell.get('expected')}"
-    return text
-
-
 def mark(cell: ReportCell) -> str:
     """✅ as declared, ❌ against the declaration, ⚠️ proved nothing; nothing for an undeclared or n/a cell."""
     outcome = cell.get("outcome")
