@@ -354,6 +354,9 @@ def pytest_runtest_call(item: pytest.Item) -> Iterator[None]:
     # a run the harness itself could not carry out (a session crashed) is reported as that, never as
     # a race that did not happen
     broken = [(what, e) for what, r, _ in results for e in r.checker_errors]
+    contended = any(r.contention for _, r, _ in results)
+    came_out = "lost" if lost else "inconclusive" if broken or not contended else "none"
+    item.user_properties.append((STANDING, f"{expect} {came_out}"))  # for the session's headline (and xdist)
     # the first line is the headline (what pytest -q's short summary keeps): declared, came out, where
     where = ", ".join(dict.fromkeys(run.database for run in runs))
     if expect == "lost" and not lost:
@@ -373,10 +376,34 @@ def pytest_runtest_call(item: pytest.Item) -> Iterator[None]:
         if broken:
             what, error = broken[0]
             pytest.fail(f"expected none, inconclusive on {where}: {what}: a harness error: {error}", pytrace=False)
-        if not any(r.contention for _, r, _ in results):
+        if not contended:
             pytest.fail(
                 f"expected none, inconclusive on {where}: none of {len(results)} race run(s) had contention, "
                 "the race never happened",
                 pytrace=False,
             )
     return outcome
+
+
+STANDING = "race-harness.standing"  # a race test's "<declared> <came out>", a user property of its report
+
+
+def pytest_terminal_summary(terminalreporter: Any) -> None:
+    """The session ends with the same headline as ``run`` and ``report``, over its race tests: each
+    ``@pytest.mark.race`` test is a cell (xdist workers send it in their reports' user properties)."""
+    from race_harness.tally import Judged, describe, tally
+
+    judged = []
+    for reports in terminalreporter.stats.values():
+        for report in reports:
+            standing = dict(getattr(report, "user_properties", ()) or ()).get(STANDING)
+            if getattr(report, "when", None) == "call" and isinstance(standing, str):
+                expected, outcome = standing.split(" ", 1)
+                judged.append(Judged(report.nodeid, expected, outcome))
+    if not judged:
+        return
+    counted = tally(judged)
+    terminalreporter.write_sep("-", "race-harness")
+    terminalreporter.write_line(counted.text("race test"))
+    for j in counted.failing:
+        terminalreporter.write_line(f"  {describe(j)}")

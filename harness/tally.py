@@ -75,7 +75,7 @@ class Tally:
         """What a reader must look at: the differing cells, then the declared ones that proved nothing."""
         return [*self.differing, *self.unsettled]
 
-    def text(self) -> str:
+    def text(self, noun: str = "cell") -> str:
         """``264 cells: 48 lost as declared, 215 none as declared, 1 differs, 0 inconclusive``."""
         parts = [
             f"{self['lost-as-declared']} lost as declared",
@@ -87,7 +87,7 @@ class Tally:
             parts.append(f"{self['undeclared']} not declared")
         if self["n/a"]:
             parts.append(f"{self['n/a']} not run")
-        return f"{self.cells} cell{'s' if self.cells != 1 else ''}: {', '.join(parts)}"
+        return f"{self.cells} {noun}{'s' if self.cells != 1 else ''}: {', '.join(parts)}"
 
     def exit_code(self) -> int:
         """0, or what the worst standing means (README: exit codes): 1 before 3 before 5."""

@@ -107,6 +107,9 @@ def test_passing_and_failing_tests_leave_no_database_behind(servers: list[Backen
     assert re.search(
         r"expected none, lost 1/2 on \S+ [\d.]+[^:]*: counter x full-row \[A.read B.read A.write B.write\]", report
     )
+    # the session ends with the same headline as run and report, over its race tests (sent by xdist workers)
+    assert "4 race tests: 2 lost as declared, 0 none as declared, 2 differ, 0 inconclusive" in report, report
+    assert "differs: test_inner.py::test_marker_catches_a_wrong_expectation[" in report
     noted = [p.name for p in out.iterdir() if p.name.startswith(("normal", "failing"))]
     assert len(noted) == 4  # a database per test and database
     assert _leftovers(servers, out) == []
