@@ -56,9 +56,9 @@ def render_markdown(merged: Merged) -> str:
     explained = {f.cell.anchor for f in found}
     counted = tally(c.judged for c in merged.cells)
     out = ["# race-harness comparison", "", f"**{counted.text()}**", ""]
-    out += [f"- [{escape(describe(j))}](#{j.anchor})" for j in counted.failing]
+    if counted.failing:
+        out += [*(f"- [{escape(describe(j))}](#{j.anchor})" for j in counted.failing), ""]
     out += [
-        "",
         f"{len(merged.sources)} result file(s), databases: {', '.join(dbs)}.",
         "",
         "## Verdicts",
