@@ -164,7 +164,13 @@ def test_list_shows_the_servers_that_answer_and_starts_none(tmp_path: Path) -> N
     proc = race_harness("list", cwd=tmp_path, env=unset)
     assert proc.returncode == 0, proc.stderr
     assert "glance_image_update" in proc.stdout and "timestamp-occ" in proc.stdout
-    lines = {line.split()[0]: line for line in proc.stdout.splitlines() if line.startswith("  ") and line.split()}
+    lines: dict[str, str] = {}  # name -> its entry, continuation lines (wrapped at the width) joined
+    for line in proc.stdout.splitlines():
+        if re.match(r"  \S", line):
+            name = line.split()[0]
+            lines[name] = line
+        elif line.startswith("      ") and lines:
+            lines[name] += " " + line.strip()
     assert "reachable: postgresql " in lines["postgres"] and "127.0.0.1:5432" in lines["postgres"]
     assert "reachable: mariadb " in lines["mysql"] or "reachable: mysql " in lines["mysql"]
     assert "reachable: sqlite" in lines["sqlite"]
