@@ -4,9 +4,10 @@ The function runs unmodified and owns its transactions, so the steps are marked 
 
 - ``read`` runs it up to its first writing statement (INSERT, UPDATE, DELETE, REPLACE, MERGE), not
   sent yet: an ORM function has loaded its object, changed it in memory, and is about to flush. A
-  function that reads in a transaction of its own (commits before writing anything) stops at the
-  first statement after that COMMIT instead, so ``A.read B.read`` puts both reads before any write
-  transaction, as the bundled scenarios' separate-scope reads are;
+  function that reads in a transaction of its own stops at the first statement after that
+  transaction ends instead, however it ends (a COMMIT, a ROLLBACK, or a reader session closed or its
+  connection returned to the pool, as oslo.db's reader sessions end), so ``A.read B.read`` puts both
+  reads before any write transaction, as the bundled scenarios' separate-scope reads are;
 - ``write`` runs it up to the COMMIT that follows (not sent yet);
 - ``commit`` runs it to its end.
 
@@ -19,8 +20,10 @@ The statements are seen through SQLAlchemy's ``before_cursor_execute`` and ``com
 ``Session`` or ``Connection``; a driver connection (``uses="dbapi"``) is handed over behind a thin
 proxy that sees ``cursor().execute``, ``execute`` and ``commit`` and passes everything else through.
 An application that connects itself (``uses="app"``) is seen through the same events installed on
-every ``Engine`` (its own included, whenever it was made): the thread that runs the call names the
-session, and the connection its first statement goes out on is the session's for the lock view.
+every ``Engine`` (its own included, whenever it was made): the context that runs the call (a
+``ContextVar``, so work the call hands to another thread with its context, as ``asyncio.to_thread``
+and Starlette's ``run_in_threadpool`` do, is still its own) names the session, and the connection its
+first statement goes out on is the session's for the lock view.
 
 Outcome rules, as for the strategies: a declared conflict (and ``StaleDataError``) or a database
 error before the COMMIT was sent is ``fail``; an error from the COMMIT itself is ``info`` unless the
@@ -37,6 +40,7 @@ import threading
 import time
 import weakref
 from collections.abc import Callable
+from contextvars import ContextVar
 from typing import Any
 
 from sqlalchemy import Connection, Engine, event
@@ -58,7 +62,9 @@ from race_harness.witness import CallWitness, result_columns
 
 _WRITES = re.compile(r"^\s*(?:/\*.*?\*/\s*|--[^\n]*\n\s*)*(insert|update|delete|replace|merge)\b", re.I | re.S)
 _BEGIN_WRITE = re.compile(r"^\s*begin\s+(immediate|exclusive)\b", re.I)
-_CURRENT = threading.local()  # the AppSteps whose function runs on this thread
+# the call being made: set in the context that runs it, so work it hands to another thread with its
+# context (asyncio.to_thread, Starlette's run_in_threadpool, contextvars.copy_context().run) is its own
+_CURRENT: ContextVar[AppSteps | None] = ContextVar("race_harness_app_call", default=None)
 _WATCHED: weakref.WeakSet[Engine] = weakref.WeakSet()
 _WATCH_LOCK = threading.Lock()
 _APP_ENGINES: weakref.WeakSet[Engine] = weakref.WeakSet()  # the applications' own engines seen at work
@@ -83,31 +89,46 @@ def takes_write_lock(statement: str) -> bool:
     return is_write(statement) or _BEGIN_WRITE.match(statement) is not None
 
 
+def _install(target: Engine | type[Engine], only_app: bool) -> None:
+    """The statement and transaction hooks on ``target`` (an engine, or every engine): they act for the
+    call running in the current context (``only_app``: a call with ``uses="app"``, whose statements go
+    through engines the harness did not make)."""
+
+    def steps_here() -> AppSteps | None:
+        steps = _CURRENT.get()
+        return steps if steps is not None and (not only_app or steps.call.uses == "app") else None
+
+    @event.listens_for(target, "before_cursor_execute")
+    def _statement(conn: Any, cursor: Any, statement: str, parameters: Any, context: Any, many: bool) -> None:
+        if (steps := steps_here()) is not None:
+            if only_app:
+                steps.app_statement(conn)
+            steps.sending(statement, context, parameters, many)
+
+    @event.listens_for(target, "after_cursor_execute")
+    def _returned(conn: Any, cursor: Any, statement: str, parameters: Any, context: Any, many: bool) -> None:
+        if (steps := steps_here()) is not None:
+            steps.returned(cursor, context)
+
+    @event.listens_for(target, "commit")
+    def _commit(conn: Any) -> None:
+        if (steps := steps_here()) is not None:
+            steps.before_commit()
+
+    # a transaction that ends without COMMIT (a reader session's close(), a connection returned to the
+    # pool: SQLAlchemy rolls it back through this event) ends a read phase all the same
+    @event.listens_for(target, "rollback")
+    def _rollback(conn: Any) -> None:
+        if (steps := steps_here()) is not None:
+            steps.transaction_ended()
+
+
 def _watch(engine: Engine) -> None:
-    """Install the statement and commit hooks on ``engine`` once; they act for the thread's AppSteps."""
+    """Install the hooks on ``engine`` once; they act for the call running in the current context."""
     with _WATCH_LOCK:
-        if engine in _WATCHED:
-            return
-
-        @event.listens_for(engine, "before_cursor_execute")
-        def _statement(conn: Any, cursor: Any, statement: str, parameters: Any, context: Any, many: bool) -> None:
-            steps = getattr(_CURRENT, "steps", None)
-            if steps is not None:
-                steps.sending(statement, context, parameters, many)
-
-        @event.listens_for(engine, "after_cursor_execute")
-        def _returned(conn: Any, cursor: Any, statement: str, parameters: Any, context: Any, many: bool) -> None:
-            steps = getattr(_CURRENT, "steps", None)
-            if steps is not None:
-                steps.returned(cursor, context)
-
-        @event.listens_for(engine, "commit")
-        def _commit(conn: Any) -> None:
-            steps = getattr(_CURRENT, "steps", None)
-            if steps is not None:
-                steps.before_commit()
-
-        _WATCHED.add(engine)
+        if engine not in _WATCHED:
+            _install(engine, only_app=False)
+            _WATCHED.add(engine)
 
 
 def _watch_all() -> None:
@@ -115,29 +136,9 @@ def _watch_all() -> None:
     They act only for a call with ``uses="app"`` (the others' engines have hooks of their own)."""
     global _watching_all
     with _WATCH_LOCK:
-        if _watching_all:
-            return
-
-        @event.listens_for(Engine, "before_cursor_execute")
-        def _statement(conn: Any, cursor: Any, statement: str, parameters: Any, context: Any, many: bool) -> None:
-            steps = getattr(_CURRENT, "steps", None)
-            if steps is not None and steps.call.uses == "app":
-                steps.app_statement(conn)
-                steps.sending(statement, context, parameters, many)
-
-        @event.listens_for(Engine, "after_cursor_execute")
-        def _returned(conn: Any, cursor: Any, statement: str, parameters: Any, context: Any, many: bool) -> None:
-            steps = getattr(_CURRENT, "steps", None)
-            if steps is not None and steps.call.uses == "app":
-                steps.returned(cursor, context)
-
-        @event.listens_for(Engine, "commit")
-        def _commit(conn: Any) -> None:
-            steps = getattr(_CURRENT, "steps", None)
-            if steps is not None and steps.call.uses == "app":
-                steps.before_commit()
-
-        _watching_all = True
+        if not _watching_all:
+            _install(Engine, only_app=True)
+            _watching_all = True
 
 
 def dispose_app_engines() -> None:
@@ -257,6 +258,10 @@ class WatchedDriverConnection:
         self._steps.before_commit()
         self._conn.commit()
 
+    def rollback(self) -> None:
+        self._steps.transaction_ended()
+        self._conn.rollback()
+
     def __getattr__(self, name: str) -> Any:
         return getattr(self._conn, name)
 
@@ -290,6 +295,7 @@ class AppSteps:
         self._go = False
         self._cancelled = False
         self._read_ended = False
+        self._sent = False  # the call sent a statement: a transaction's end now ends its read
         self._wrote = False
         self._sql_out: str | None = None  # the statement the call sent last, until it is held again
         self.db_id: int | None = None  # the server's id of the connection the application uses itself
@@ -365,6 +371,13 @@ class AppSteps:
         if writes:
             self._wrote = True  # sent now: SQLite's write lock is this call's once it returns
         self._sql_out = statement
+        self._sent = True
+
+    def transaction_ended(self) -> None:
+        """A transaction ended without COMMIT (ROLLBACK, a close, a return to the pool): after a read,
+        the read phase ended with it, and the next statement starts the write."""
+        if self.stage == "read" and self._sent:
+            self._read_ended = True
 
     def before_commit(self) -> None:
         self._sql_out = None  # a COMMIT never waits for SQLite's write lock (WAL)
@@ -383,7 +396,7 @@ class AppSteps:
         return self._call()
 
     def _call(self) -> Attempt:
-        _CURRENT.steps = self
+        current = _CURRENT.set(self)
         session: Session | None = None
         try:
             handle: Any
@@ -432,7 +445,7 @@ class AppSteps:
                 "fail" if definite else "info", reason=self.backend.classify(db_error), error=short_error(db_error)
             )
         finally:
-            _CURRENT.steps = None
+            _CURRENT.reset(current)
             if session is not None:
                 with contextlib.suppress(Exception):
                     session.close()

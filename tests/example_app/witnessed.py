@@ -14,7 +14,10 @@ as OpenStack's oslo.db does). Each way has four calls:
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import sqlite3
+from collections.abc import Iterator
 from typing import Any
 
 from sqlalchemy import Connection, Engine, ForeignKey, Integer, String, create_engine, insert, select, update
@@ -223,3 +226,44 @@ def app_tag_fixed(note: int, label: str) -> None:
 ENTITY = Entity(
     Note, keys=[1], seed=seed, children=Children(Tag, key="label", where={"deleted": 0}), metadata=Base.metadata
 )
+
+
+# --- oslo.db-style sessions (uses="app"): readers end with close(), never a COMMIT -------------------
+
+
+@contextlib.contextmanager
+def reader() -> Iterator[Session]:
+    """As oslo.db's enginefacade reader: a session whose transaction ends with ``close()`` (the
+    connection's rollback on its return to the pool), never with a COMMIT."""
+    session = Session(ENGINE["engine"])
+    try:
+        yield session
+    finally:
+        session.close()
+
+
+@contextlib.contextmanager
+def writer() -> Iterator[Session]:
+    """As oslo.db's enginefacade writer: one transaction, committed at the end of the block."""
+    with Session(ENGINE["engine"]) as session, session.begin():
+        yield session
+
+
+def oslo_tag(note: int, label: str) -> None:
+    """The Nova shape over oslo-style sessions: the target from the reader, the write's own read of
+    the live tags, and every live tag not in the target soft-deleted."""
+    with reader() as session:
+        target = {t.label for t in session.scalars(select(Tag).where(Tag.note_id == note, Tag.deleted == 0))} | {label}
+    with writer() as session:
+        live = session.scalars(select(Tag).where(Tag.note_id == note, Tag.deleted == 0)).all()
+        for t in live:
+            if t.label not in target:
+                t.deleted = t.id
+        if label not in {t.label for t in live}:
+            session.add(Tag(note_id=note, label=label, deleted=0))
+
+
+def threaded_save(note: int, **change: str) -> None:
+    """``app_save`` on a worker thread, as an ASGI app's sync endpoint runs (asyncio.to_thread and
+    Starlette's run_in_threadpool carry the caller's context to it)."""
+    asyncio.run(asyncio.to_thread(app_save, note, **change))

@@ -93,3 +93,42 @@ def test_the_fixed_code_loses_nothing_and_its_calls_raced(backend: Backend, uses
     a, b = (op for op in result.history.operations() if op.role == "writer")
     assert a.read is not None and a.read.state == b.read.state  # type: ignore[union-attr]
     assert set(a.written) >= set(a.intent.sets), a  # type: ignore[union-attr]
+
+
+def test_a_read_that_ends_with_close_and_no_commit_ends_the_read_phase(backend: Backend) -> None:
+    """oslo.db's reader sessions end with close() (the pool's rollback), never a COMMIT. The phase
+    schedule still puts both reads before either write transaction, so the Nova shape (a target from
+    the reader, the missing tags deleted by the writer) loses a tag every time, 20 of 20."""
+    scenario = Scenario(
+        "oslo_sessions",
+        entity=ENTITY,
+        configure=app.configure,
+        operations={"tag": operation(app.oslo_tag, uses="app", adds_child="label")},
+        expected={"app": "lost"},
+    )
+    with ScheduleRunner(backend) as runner:
+        results = [
+            runner.run("A=tag B=tag A.read B.read A.write B.write", scenario, get_strategy("app")) for _ in range(20)
+        ]
+    assert [r.verdict for r in results] == ["lost-updates"] * 20, results[0].format()
+    removed = [x for x in results[0].result.anomalies if x.kind == "removed-child"]
+    assert removed and "wit_tags" in removed[0].explanation, results[0].format()
+
+
+def test_a_call_that_hands_its_statements_to_another_thread_is_still_seen(backend: Backend) -> None:
+    """The call is named by its context, not its thread: statements sent from a worker thread that
+    carries the caller's context (asyncio.to_thread, as an ASGI app's sync endpoint runs) are the call's."""
+    scenario = Scenario(
+        "threaded",
+        entity=ENTITY,
+        configure=app.configure,
+        operations={
+            "retitle": operation(app.threaded_save, uses="app", sets="title"),
+            "rebody": operation(app.threaded_save, uses="app", sets="body"),
+        },
+        expected={"app": "lost"},
+    )
+    with ScheduleRunner(backend) as runner:
+        result = runner.run("A=retitle B=rebody A.read B.read A.write B.write", scenario, get_strategy("app"))
+    assert result.verdict == "lost-updates", result.format()
+    assert result.result.lost_writes == 1 and "wit_notes" in result.format(), result.format()
