@@ -24,7 +24,7 @@ from dataclasses import dataclass
 
 from sqlalchemy.engine import URL, make_url
 
-from race_harness.errors import UsageError
+from race_harness.errors import UsageError, mask_url
 
 SchemaSetup = Callable[[str], object]
 Configure = Callable[[str], object]
@@ -34,7 +34,7 @@ COMMAND_TIMEOUT_S = 600.0
 def masked(url: str) -> str:
     """``url`` with its password as ``***``, for messages."""
     try:
-        return make_url(url).render_as_string(hide_password=True)
+        return mask_url(make_url(url).render_as_string(hide_password=True))
     except Exception:  # not a URL at all: say nothing of it
         return "<the scratch database URL>"
 

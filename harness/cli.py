@@ -1073,18 +1073,19 @@ def _probe(spec: str) -> None:
     """Connect (start, for embedded servers) and print the version, or why not, in one line."""
     from race_harness.databases import resolve_all
 
+    shown = mask_url(spec)
     try:
         backends = resolve_all([spec])
     except HarnessError as exc:
-        _row(spec, f"unusable: {mask_url(str(exc))}", 6)
+        _row(shown, f"unusable: {mask_url(str(exc))}", 6)
         return
     for b in backends:
         try:
             b.start()
-            _row(spec, f"reachable: {b.label}  [{b.source}]", 6)
+            _row(shown, f"reachable: {b.label}  [{b.source}]", 6)
         except HarnessError as exc:
             where = os.environ.get(ENV_URLS[spec], "") if spec in ENV_URLS else ""
-            _row(spec, f"NOT reachable at {mask_url(where or LOCAL_URLS.get(spec, spec))}: {mask_url(str(exc))}", 6)
+            _row(shown, f"NOT reachable at {mask_url(where or LOCAL_URLS.get(spec, spec))}: {mask_url(str(exc))}", 6)
         finally:
             b.close()
 

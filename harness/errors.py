@@ -20,12 +20,18 @@ EXIT_INCONCLUSIVE = 3  # a strategy declared safe proved nothing: no contention,
 EXIT_CRASH = 4  # race-harness itself failed: a bug, never to be read as a verdict (Python's own would be 1)
 EXIT_NOT_REPRODUCED = 5  # a loss the scenario declares (or replay --expect lost) did not happen: not a pass
 
-_USERINFO = re.compile(r"(?P<scheme>[A-Za-z0-9+.\-]+://)(?P<user>[^:/@\s]*):(?P<pw>[^@\s]*)@")
+# the userinfo of a URL: the password runs to the *last* "@" before the host, so one with an unescaped
+# "@" or ":" (rhpw:ss:w@rd@host) is masked whole; a user name may hold an "@" (user@corp:pw@host)
+_USERINFO = re.compile(r"(?P<scheme>[A-Za-z][A-Za-z0-9+.\-]*://)(?P<user>[^:/\s]*):(?P<pw>[^\s/?#]*)@")
+# a password given as a query parameter (libpq's password and sslpassword, PyMySQL's passwd, ...)
+_QUERY_PASSWORD = re.compile(r"(?P<key>[?&;](?:password|passwd|pwd|pass|sslpassword)=)[^&#;\s'\"]*", re.I)
 
 
 def mask_url(text: str) -> str:
-    """Replace the password of every ``scheme://user:password@`` in ``text`` with ``***``."""
-    return _USERINFO.sub(lambda m: f"{m['scheme']}{m['user']}:***@", text)
+    """Every password in ``text`` replaced by ``***``: a URL's ``user:password@`` (reserved characters
+    and all) and a ``password=``-like query parameter."""
+    text = _USERINFO.sub(lambda m: f"{m['scheme']}{m['user']}:***@", text)
+    return _QUERY_PASSWORD.sub(lambda m: f"{m['key']}***", text)
 
 
 class HarnessError(Exception):

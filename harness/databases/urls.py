@@ -32,7 +32,8 @@ OPTIONAL_DRIVERS = {
 
 
 def render(url: URL) -> str:
-    return url.render_as_string(hide_password=True)
+    """A URL to show: the password hidden, and one given as a query parameter too."""
+    return mask_url(url.render_as_string(hide_password=True))
 
 
 def parse_server_url(text: str) -> URL:
@@ -54,6 +55,13 @@ def parse_server_url(text: str) -> URL:
     module, install = OPTIONAL_DRIVERS.get(driver.partition("+")[2], (None, ""))
     if module is not None and importlib.util.find_spec(module) is None:
         raise UsageError(f"the database URL {shown!r} names the driver {module}, which is not installed: {install}")
+    if url.host and "@" in url.host:
+        # SQLAlchemy split the userinfo at its first "@": the rest of the password would reach the
+        # driver as a host name, and its error message would print it
+        raise UsageError(
+            f"malformed database URL {shown!r}: its password holds an unescaped '@'; "
+            "expected it percent-encoded (%40 for @, %3A for :, %2F for /)"
+        )
     try:
         _ = url.port  # SQLAlchemy parses the port lazily; a non-numeric port fails here
     except ValueError:

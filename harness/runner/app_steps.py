@@ -52,7 +52,7 @@ from sqlalchemy.orm.exc import StaleDataError
 from race_harness.databases.base import Backend
 from race_harness.defaults import Scope
 from race_harness.entity import EntityTables
-from race_harness.errors import HarnessError, UsageError
+from race_harness.errors import HarnessError, UsageError, mask_url
 from race_harness.history import Written
 from race_harness.runner.steps import Attempt, OpSteps, short_error
 from race_harness.scenario import WriteOp
@@ -317,7 +317,7 @@ class AppSteps:
         if (found.get_backend_name(), found.database) != (expected.get_backend_name(), expected.database):
             self._misdirected = AppMisdirected(
                 f"scenario {self.tables.scenario!r}: operation {self.call.name} sent its statement to "
-                f"{found.render_as_string(hide_password=True)}, "
+                f"{mask_url(found.render_as_string(hide_password=True))}, "
                 f"not the scratch database {expected.database}: the scenario's configure(url) did not point "
                 "the application's engine at the URL it was given"
             )
