@@ -59,6 +59,26 @@ if TYPE_CHECKING:
     from race_harness.strategies import Strategy
 
 
+def _ascii_number(kind: type[int] | type[float]) -> Callable[[str], int | float]:
+    """An argparse type: ``kind`` from ASCII text only (Python's int() and float() also read other
+    scripts' digits: an Arabic-Indic one would be taken as 1)."""
+
+    def parse(text: str) -> int | float:
+        try:
+            if not text.isascii():
+                raise ValueError
+            return kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"invalid {kind.__name__} value: {text!r}") from None
+
+    parse.__name__ = kind.__name__
+    return parse
+
+
+INT, FLOAT = _ascii_number(int), _ascii_number(float)
+MAX_REPEAT = 100_000  # a schedule's replays: each is a few statements, so this is hours, not a typo's years
+MAX_INTERLEAVINGS = 10_000_000
+
 SCHEDULE_HELP = """\
 schedules:
   A.read B.read A.write B.write          sessions are letters; each runs read, write[, commit] in order
@@ -143,17 +163,17 @@ def _build_parser() -> argparse.ArgumentParser:
     run.add_argument(
         "-d", "--db", action="append", metavar="DB", help="database to run on (repeatable; default: embedded)"
     )
-    run.add_argument("-w", "--writers", type=int, default=8, help="concurrent writer sessions (default: 8)")
-    run.add_argument("-r", "--readers", type=int, default=2, help="concurrent reader sessions (default: 2)")
-    run.add_argument("-n", "--ops", type=int, help="writer operations per cell (default: the scenario's, or 200)")
-    run.add_argument("--duration", type=float, metavar="SECONDS", help="run each cell for this long instead of --ops")
+    run.add_argument("-w", "--writers", type=INT, default=8, help="concurrent writer sessions (default: 8)")
+    run.add_argument("-r", "--readers", type=INT, default=2, help="concurrent reader sessions (default: 2)")
+    run.add_argument("-n", "--ops", type=INT, help="writer operations per cell (default: the scenario's, or 200)")
+    run.add_argument("--duration", type=FLOAT, metavar="SECONDS", help="run each cell for this long instead of --ops")
     run.add_argument(
         "--think-ms",
-        type=float,
+        type=FLOAT,
         default=2.0,
         help="max random pause between a writer's read and its write, widening the race (default: 2)",
     )
-    run.add_argument("--seed", type=int, default=0, help="seed for operation choice and pauses (default: 0)")
+    run.add_argument("--seed", type=INT, default=0, help="seed for operation choice and pauses (default: 0)")
     run.add_argument(
         "--on-conflict",
         choices=("fail", "retry"),
@@ -163,7 +183,7 @@ def _build_parser() -> argparse.ArgumentParser:
     )
     run.add_argument(
         "--max-attempts",
-        type=int,
+        type=INT,
         default=5,
         help="attempts per request with --on-conflict retry (default: 5)",
     )
@@ -199,7 +219,7 @@ def _build_parser() -> argparse.ArgumentParser:
     )
     run.add_argument(
         "--nemesis-interval",
-        type=float,
+        type=FLOAT,
         default=1.0,
         metavar="SECONDS",
         help="seconds between two faults (default: 1.0); pause, partition, hang and latency last half of it, "
@@ -207,7 +227,7 @@ def _build_parser() -> argparse.ArgumentParser:
     )
     run.add_argument(
         "--lock-timeout",
-        type=float,
+        type=FLOAT,
         default=30.0,
         metavar="SECONDS",
         help="a statement waiting for a lock longer than this fails (fail lock-timeout) and the run goes on: "
@@ -215,7 +235,7 @@ def _build_parser() -> argparse.ArgumentParser:
     )
     run.add_argument(
         "--stall-timeout",
-        type=float,
+        type=FLOAT,
         default=120.0,
         metavar="SECONDS",
         help="end the run when no operation starts or ends for this long: the database stopped answering "
@@ -260,9 +280,9 @@ def _build_parser() -> argparse.ArgumentParser:
     p4.add_argument(
         "-S", "--strategy", action="append", metavar="SPEC", help="strategies besides full-row, or 'all' (repeatable)"
     )
-    p4.add_argument("-w", "--writers", type=int, default=8, help="concurrent writer sessions (default: 8)")
-    p4.add_argument("-n", "--ops", type=int, default=120, help="increments per cell (default: 120)")
-    p4.add_argument("--think-ms", type=float, default=2.0, help="max pause between read and write (default: 2)")
+    p4.add_argument("-w", "--writers", type=INT, default=8, help="concurrent writer sessions (default: 8)")
+    p4.add_argument("-n", "--ops", type=INT, default=120, help="increments per cell (default: 120)")
+    p4.add_argument("--think-ms", type=FLOAT, default=2.0, help="max pause between read and write (default: 2)")
     p4.add_argument(
         "--report-dir", type=Path, default=Path("reports"), help="where results.json goes (default: reports)"
     )
@@ -312,7 +332,7 @@ def _build_parser() -> argparse.ArgumentParser:
         "(default: the scenario's first named schedule)",
     )
     rp.add_argument("-d", "--db", action="append", metavar="DB", help="database (repeatable; default: embedded)")
-    rp.add_argument("--repeat", type=int, default=1, metavar="N", help="run the schedule N times (default: 1)")
+    rp.add_argument("--repeat", type=INT, default=1, metavar="N", help="run the schedule N times (default: 1)")
     rp.add_argument(
         "--expect",
         choices=("lost", "none"),
@@ -322,10 +342,10 @@ def _build_parser() -> argparse.ArgumentParser:
     rp.add_argument("--isolation", choices=ISOLATIONS, help="isolation level (default: the database's own)")
     rp.add_argument("--scope", choices=SCOPES, default="separate", help="separate (default) or single transaction")
     rp.add_argument("--on-conflict", choices=("fail", "retry"), default="fail", help="as for run (default: fail)")
-    rp.add_argument("--max-attempts", type=int, default=5, help="attempts per operation with retries (default: 5)")
+    rp.add_argument("--max-attempts", type=INT, default=5, help="attempts per operation with retries (default: 5)")
     rp.add_argument(
         "--step-timeout",
-        type=float,
+        type=FLOAT,
         default=DEFAULT_STEP_TIMEOUT_S,
         metavar="SECONDS",
         help="last resort for a step neither done nor seen waiting in the lock view: it is then assumed "
@@ -358,15 +378,15 @@ def _build_parser() -> argparse.ArgumentParser:
     ex.add_argument("-d", "--db", action="append", metavar="DB", help="database (repeatable; default: embedded)")
     ex.add_argument("--isolation", choices=ISOLATIONS, help="isolation level (default: the database's own)")
     ex.add_argument(
-        "--max-interleavings", type=int, default=1000, metavar="N", help="stop after N interleavings (default: 1000)"
+        "--max-interleavings", type=INT, default=1000, metavar="N", help="stop after N interleavings (default: 1000)"
     )
     ex.add_argument(
-        "--max-seconds", type=float, default=120.0, metavar="SECONDS", help="stop after this long (default: 120)"
+        "--max-seconds", type=FLOAT, default=120.0, metavar="SECONDS", help="stop after this long (default: 120)"
     )
     ex.add_argument("--all", action="store_true", help="go on after the first lost update: count every trace")
     ex.add_argument(
         "--step-timeout",
-        type=float,
+        type=FLOAT,
         default=DEFAULT_STEP_TIMEOUT_S,
         metavar="SECONDS",
         help=f"as for replay (default: {DEFAULT_STEP_TIMEOUT_S:g})",
@@ -413,6 +433,8 @@ def _params(items: Sequence[str]) -> dict[str, float]:
         name, sep, value = item.partition("=")
         try:
             if not sep or not name:
+                raise ValueError
+            if not value.isascii():
                 raise ValueError
             number = float(value)
         except ValueError:
@@ -665,6 +687,8 @@ def _check_outputs(args: argparse.Namespace) -> None:
 
     check_output_dir(args.report_dir, "--report-dir")
     if args.junit_xml:
+        if args.junit_xml.is_dir():
+            raise UsageError(f"--junit-xml {str(args.junit_xml)!r} is a directory; expected the path of a file")
         check_output_dir(args.junit_xml.parent, "--junit-xml")
 
 
@@ -809,6 +833,8 @@ def cmd_replay(args: argparse.Namespace) -> int:
     width = output_width()
 
     positive_int("repeat", args.repeat)
+    if args.repeat > MAX_REPEAT:
+        raise UsageError(f"expected at most {MAX_REPEAT:,} repeats but got --repeat {args.repeat}")
     scenario = get_scenario(args.scenario)
     given = args.schedule
     if given is not None and not given.strip():
@@ -905,6 +931,10 @@ def cmd_explore(args: argparse.Namespace) -> int:
     width = output_width()
 
     positive_int("max-interleavings", args.max_interleavings)
+    if args.max_interleavings > MAX_INTERLEAVINGS:
+        raise UsageError(
+            f"expected at most {MAX_INTERLEAVINGS:,} interleavings but got --max-interleavings {args.max_interleavings}"
+        )
     if not (args.max_seconds > 0 and math.isfinite(args.max_seconds)):
         raise UsageError(f"expected a positive, finite number of seconds but got --max-seconds {args.max_seconds!r}")
     if args.operation is not None and not 2 <= len(args.operation) <= 3:

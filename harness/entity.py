@@ -41,6 +41,7 @@ from sqlalchemy import (
     bindparam,
     select,
 )
+from sqlalchemy.exc import InterfaceError, OperationalError
 from sqlalchemy.sql import sqltypes
 
 from race_harness.app_setup import SchemaSetup, run_setup
@@ -333,7 +334,15 @@ class EntityTables:
         return self._seed(conn)
 
     def _seed(self, conn: Connection) -> dict[int, State]:
-        self.entity.seed(conn)
+        try:
+            self.entity.seed(conn)
+        except (OperationalError, InterfaceError):
+            raise  # the connection failed, not the seed: the caller's faults handling decides
+        except UsageError as exc:
+            raise UsageError(f"scenario {self.scenario!r}: {exc}") from None
+        except Exception as exc:  # the application's seed is wrong: one line naming it (exit 2)
+            detail = " ".join(str(exc).split())[:300]
+            raise UsageError(f"scenario {self.scenario!r}: its seed raised {type(exc).__name__}: {detail}") from None
         initial = self.states(conn, self.entity.entities)
         missing = [self.entity.key_of(e) for e in self.entity.entities if e not in initial]
         if missing:

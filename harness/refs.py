@@ -54,10 +54,23 @@ def _module_from_file(path: Path, what: str, text: str) -> ModuleType:
     _cwd_on_path()  # the file's own imports of the project's packages
     try:
         spec.loader.exec_module(module)
-    except Exception as exc:
+    except BaseException as exc:
         del sys.modules[name]
-        raise UsageError(f"cannot load {what} {text!r}: {type(exc).__name__}: {exc}") from None
+        raise _not_loaded(exc, f"cannot load {what} {text!r}") from None
     return module
+
+
+def _not_loaded(exc: BaseException, what: str) -> BaseException:
+    """What a module that failed at import raises instead: one line naming it and what it raised,
+    also for ``sys.exit()`` and a ``KeyboardInterrupt`` of its own (a real signal's interrupt, a
+    subclass the CLI raises, goes on as the interrupt it is)."""
+    if isinstance(exc, KeyboardInterrupt) and type(exc) is not KeyboardInterrupt:
+        return exc
+    if isinstance(exc, SystemExit):
+        return UsageError(f"{what}: it called sys.exit({exc.code!r}) while being imported")
+    if not isinstance(exc, Exception | KeyboardInterrupt):
+        return exc  # GeneratorExit and the like: not the module's doing
+    return UsageError(f"{what}: {type(exc).__name__}: {exc}")
 
 
 def load_ref(text: str, what: str) -> object:
@@ -73,8 +86,8 @@ def load_ref(text: str, what: str) -> object:
             raise UsageError(
                 f"cannot import {what} {text!r}: {exc} (looked in {os.getcwd()} and the installed packages)"
             ) from None
-        except Exception as exc:
-            raise UsageError(f"cannot import {what} {text!r}: {type(exc).__name__}: {exc}") from None
+        except BaseException as exc:
+            raise _not_loaded(exc, f"cannot import {what} {text!r}") from None
     if not attr:
         return module
     obj: object = module

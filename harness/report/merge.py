@@ -8,6 +8,7 @@ newer measurement and records a note naming both files.
 from __future__ import annotations
 
 import json
+import math
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -193,12 +194,23 @@ def _cell_problem(cell: object) -> str | None:
     counts: dict[str, int] = {}
     for name in ("lost_writes", "acknowledged"):
         value = cell.get(name, 0)
-        if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-            return f"expected {name} to be an integer >= 0 but got {value!r}"
+        if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= MAX_COUNT:
+            return f"expected {name} to be an integer from 0 to {MAX_COUNT:.0e} but got {value!r}"
         counts[name] = value
     if counts["lost_writes"] > counts["acknowledged"]:
         return f"lost_writes={counts['lost_writes']} exceeds acknowledged={counts['acknowledged']}"
+    stats = cell.get("stats", {})
+    if not isinstance(stats, dict):
+        return f"expected stats to be an object but got {type(stats).__name__}"
+    for name, value in stats.items():  # figures (a histogram or a tally of reasons is an object: skipped)
+        if isinstance(value, bool) or (isinstance(value, int | float) and not (math.isfinite(value) and value >= 0)):
+            return f"expected stats.{name} to be a finite number >= 0 but got {value!r}"
+    if outcome == "lost" and not isinstance(cell.get("history"), str):
+        return "a lost cell without its history: expected 'history', the path of the cell's JSON-lines history"
     return None
+
+
+MAX_COUNT = 10**10  # writes a cell can have acknowledged: run's -n stops at 10,000,000
 
 
 def merge(paths: Sequence[Path]) -> Merged:

@@ -26,7 +26,7 @@ class TimestampOCC(Strategy):
     def __init__(self, param: str | None = None) -> None:
         precision = 6 if param is None else param
         if isinstance(precision, str):
-            if not (precision.isdigit() and 0 <= int(precision) <= 6):
+            if not (precision.isascii() and precision.isdigit() and 0 <= int(precision) <= 6):
                 raise UsageError(
                     f"expected a precision from 0 to 6 (fractional digits of updated_at) but got timestamp-occ:{param}"
                 )

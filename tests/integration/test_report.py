@@ -196,7 +196,13 @@ def _damaged(results: Path, change: Callable[[dict[str, Any]], None]) -> Path:
 DAMAGE: dict[str, tuple[Callable[[dict[str, Any]], None], str]] = {
     "cells null": (lambda d: d.update(cells=None), "expected a list of cells under 'cells' but got NoneType"),
     "no scenario": (lambda d: d["cells"][0].pop("scenario"), "cell 0: expected a text 'scenario' but got None"),
-    "negative lost": (lambda d: d["cells"][0].update(lost_writes=-5), "expected lost_writes to be an integer >= 0"),
+    "negative lost": (lambda d: d["cells"][0].update(lost_writes=-5), "expected lost_writes to be an integer from 0"),
+    "impossible count": (lambda d: d["cells"][0].update(acknowledged=10**30), "expected acknowledged to be an integer"),
+    "NaN figure": (
+        lambda d: d["cells"][0]["stats"].update(ops_per_s=float("nan")),
+        "expected stats.ops_per_s to be a finite number >= 0 but got nan",
+    ),
+    "lost without its history": (lambda d: d["cells"][0].pop("history"), "a lost cell without its history"),
     "verdict contradicts": (
         lambda d: d["cells"][0].update(verdict="no-lost-updates"),
         "verdict 'no-lost-updates' contradicts outcome 'lost'",

@@ -29,6 +29,20 @@ CASES = [
     (["run", "--isolation", "bogus"], "argument --isolation: invalid choice: 'bogus'"),
     (["run", "-w", "many"], "argument -w/--writers: invalid int value: 'many'"),
     (["run", "--frobnicate"], "unrecognized arguments: --frobnicate"),
+    # Arabic-Indic digits: Python's int() reads them, the harness takes ASCII digits only
+    (["run", "-w", "\u0661\u0662"], "argument -w/--writers: invalid int value: '\u0661\u0662'"),
+    (["run", "--think-ms", "\u0662"], "argument --think-ms: invalid float value: '\u0662'"),
+    (["run", "-S", "timestamp-occ:\u0661"], "expected a precision from 0 to 6"),
+    (["run", "-p", "update_all_ratio=\u0660"], "expected --param NAME=NUMBER"),
+    (["replay", "-s", "counter", "--repeat", "1000000000000"], "expected at most 100,000 repeats"),
+    (["explore", "-s", _FIXED, "--max-interleavings", "100000000000"], "expected at most 10,000,000 interleavings"),
+    (["run", "-s", "exits.py"], "cannot load scenario 'exits.py': it called sys.exit(0) while being imported"),
+    (["run", "-s", "interrupts.py"], "cannot load scenario 'interrupts.py': KeyboardInterrupt"),
+    (["replay", "-s", "exits.py"], "it called sys.exit(0) while being imported"),
+    (
+        ["run", "-d", "sqlite", "--junit-xml", "a-dir"],
+        "--junit-xml 'a-dir' is a directory; expected the path of a file",
+    ),
     (["replay"], "the following arguments are required: -s/--scenario"),
     (["run", "-w", "100000"], "expected at most 1024 sessions (writers + readers; each is a connection)"),
     (["run", "-n", "100000000000"], "expected at most 10,000,000 operations but got ops=100000000000"),
@@ -99,6 +113,9 @@ CASES = [
 
 @pytest.mark.parametrize(("args", "expected"), CASES, ids=[" ".join(a)[:80] for a, _ in CASES])
 def test_bad_input_is_one_clear_line(tmp_path: Path, args: list[str], expected: str) -> None:
+    (tmp_path / "exits.py").write_text("import sys\nsys.exit(0)\n")  # scenario modules that end the import
+    (tmp_path / "interrupts.py").write_text("raise KeyboardInterrupt\n")
+    (tmp_path / "a-dir").mkdir()
     proc = race_harness(*args, cwd=tmp_path, env={"RACE_HARNESS_POSTGRES_URL": ""})
     assert proc.returncode == 2, proc.stderr
     lines = proc.stderr.strip().splitlines()
