@@ -15,6 +15,7 @@ Times are integer nanoseconds from a monotonic clock, relative to the history's 
 from __future__ import annotations
 
 import json
+import os
 import threading
 import time
 from collections.abc import Iterable, Iterator, Mapping
@@ -326,11 +327,19 @@ class History:
             return self._columns.table()
 
     def write_jsonl(self, path: Path) -> None:
-        with path.open("w", encoding="utf-8") as out:
-            for ev in self.events:
-                out.write(json.dumps(ev.to_json(), separators=(",", ":")) + "\n")
-            for fault in self.faults:
-                out.write(json.dumps(fault.to_json(), separators=(",", ":")) + "\n")
+        """One JSON line per event, then per fault: written under a temporary name and renamed, so a
+        full disk or an interrupt leaves no empty or half-written history behind."""
+        partial = path.with_name(f".{path.name}.partial")
+        try:
+            with partial.open("w", encoding="utf-8") as out:
+                for ev in self.events:
+                    out.write(json.dumps(ev.to_json(), separators=(",", ":")) + "\n")
+                for fault in self.faults:
+                    out.write(json.dumps(fault.to_json(), separators=(",", ":")) + "\n")
+            os.replace(partial, path)
+        except BaseException:
+            partial.unlink(missing_ok=True)
+            raise
 
     @classmethod
     def read_jsonl(cls, path: Path) -> History:

@@ -93,6 +93,13 @@ def test_a_server_that_stops_answering_ends_the_run_in_one_line(tmp_path: Path) 
     ends with exit 2 and one line naming the database and the bound, writes the cells it finished,
     and once the server answers again leaves no scratch database, server or folder behind."""
     tmp = Path(tempfile.mkdtemp(prefix="rh-stall-", dir="/tmp"))  # short: the server's socket lives there
+    try:
+        _stall(tmp_path, tmp)
+    finally:  # pass or fail, the folder goes
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def _stall(tmp_path: Path, tmp: Path) -> None:
     args = [*COMMAND, "run", "-s", "counter", "-S", "full-row", "-S", "version-occ", "-d", "embedded-postgres"]
     args += ["--duration", "2", "--stall-timeout", "2", "-q", "--report-dir", str(tmp_path / "out")]
     proc = subprocess.Popen(args, env={**os.environ, "TMPDIR": str(tmp)}, stdout=subprocess.PIPE,
@@ -129,4 +136,3 @@ def test_a_server_that_stops_answering_ends_the_run_in_one_line(tmp_path: Path) 
     while [p for p in tmp.iterdir() if p.name.startswith("race_harness_")] and time.monotonic() < deadline:
         time.sleep(0.2)
     assert not [p.name for p in tmp.iterdir() if p.name.startswith("race_harness_")]
-    shutil.rmtree(tmp, ignore_errors=True)
