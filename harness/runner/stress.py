@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import contextlib
 import multiprocessing
+import os
 import queue
 import random
 import sys
@@ -217,12 +218,30 @@ class _ChildSpec:
     origin: int
     ops: int | None
     duration: float | None
+    parent: int  # the harness's pid: the writer ends when it is gone
+
+
+PARENT_CHECK_S = 0.5
+
+
+def _end_with_parent(parent: int) -> None:
+    """A daemon thread that ends this writer process as soon as the harness that started it is gone,
+    SIGKILL included (no handler of the harness runs then): its database sessions close with it,
+    instead of holding locks and connections until the run's duration or the server's timeouts."""
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(PARENT_CHECK_S)
+        os._exit(1)  # orphaned: nothing of this process's work can be reported any more
+
+    threading.Thread(target=watch, name="race-harness-parent-watch", daemon=True).start()
 
 
 def _writer_process(spec: _ChildSpec, start: Any, results: Any) -> None:
     """Entry point of a writer process: one writer session, its events sent back as JSON."""
     from race_harness.strategies.registry import get_strategy
 
+    _end_with_parent(spec.parent)
     errors: list[str] = []
     fatal: str | None = None  # a UsageError: the scenario's set-up is wrong, and the run ends with it
     history = History(origin=spec.origin, columns=False)  # only its events travel back; the merge indexes them
@@ -522,6 +541,7 @@ class StressRun:
                         self.history.origin,
                         None if cfg.duration else shares[s],
                         cfg.duration,
+                        os.getpid(),
                     ),
                     start,
                     results,

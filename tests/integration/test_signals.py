@@ -146,3 +146,40 @@ def test_a_signal_mid_run_on_a_server_drops_the_runs_databases(tmp_path: Path, s
     assert proc.returncode == EXPECTED[signal.Signals[signals[0]]], err
     assert "Traceback" not in err and f"interrupted ({signals[0]})" in err, err
     assert not [n for n in backend.leftover_databases() if mine in n]
+
+
+def test_sigkill_with_writer_processes_leaves_no_process_of_the_run(tmp_path: Path) -> None:
+    """``--processes`` starts a process per writer; SIGKILL runs no handler of the harness, and still no
+    process of the run (a writer, the resource tracker) survives it by 10 s, nor keeps a session open."""
+    import psutil
+
+    backend = get_backend("postgres")  # a server the harness does not own: its sessions are counted there
+    args = [*COMMAND, "run", "-s", "counter", "-S", "version-occ", "--processes", "-w", "4", "-r", "0"]
+    args += ["--duration", "120", "-d", backend.spec, "-q", "--report-dir", str(tmp_path / "out")]
+    proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        harness = psutil.Process(proc.pid)
+        writers = lambda: [c for c in harness.children(recursive=True) if "multiprocessing" in " ".join(c.cmdline())]  # noqa: E731
+        assert _wait(lambda: len(writers()) >= 4 or proc.poll() is not None, 60), proc.communicate()
+        time.sleep(2)  # the writers are writing
+        run = harness.children(recursive=True)
+        assert proc.poll() is None, proc.communicate()
+    finally:
+        proc.kill()
+        proc.wait()
+
+    def alive() -> list[str]:
+        found = []
+        for p in run:
+            try:
+                if p.status() != psutil.STATUS_ZOMBIE:  # an orphan's zombie waits for init: it holds nothing
+                    found.append(f"{p.pid} {' '.join(p.cmdline())[:100]}")
+            except psutil.NoSuchProcess:
+                pass
+        return found
+
+    assert _wait(lambda: not alive(), 10), alive()
+    # its scratch database, left by SIGKILL, is what `clean` (or any later start) drops: its creator is gone
+    cleaned = subprocess.run([*COMMAND, "clean", "-d", backend.spec], capture_output=True, text=True, check=False)
+    assert cleaned.returncode == 0, cleaned.stderr
+    assert not [n for n in backend.leftover_databases() if n.startswith(f"race_harness_{proc.pid}_")]
