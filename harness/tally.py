@@ -28,12 +28,16 @@ Standing = Literal[
 ]
 
 
+# against the declaration: what a reader must look at, and what makes a run fail
+FAILING: frozenset[Standing] = frozenset({"unsafe", "not-reproduced", "unproven"})
+
+
 def standing(expected: str | None, outcome: str) -> Standing:
     """``expected``: lost | none | n/a | None; ``outcome``: lost | none | inconclusive | n/a."""
     if outcome == "n/a":
         return "n/a"
     if expected == "none":
-        return {"lost": "unsafe", "none": "none-as-declared"}.get(outcome, "unproven")  # type: ignore[return-value]
+        return "unsafe" if outcome == "lost" else "none-as-declared" if outcome == "none" else "unproven"
     if expected == "lost":
         return "lost-as-declared" if outcome == "lost" else "not-reproduced"
     return "undeclared"
@@ -54,9 +58,13 @@ class Judged:
         return standing(self.expected, self.outcome)
 
     @property
+    def failing(self) -> bool:
+        return self.standing in FAILING
+
+    @property
     def differs(self) -> bool:
         """It came out lost or none, against its declaration."""
-        return self.outcome in ("lost", "none") and self.standing in ("unsafe", "not-reproduced")
+        return self.outcome in ("lost", "none") and self.failing
 
 
 @dataclass(frozen=True)

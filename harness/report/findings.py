@@ -13,7 +13,7 @@ from typing import Any
 
 from race_harness.report.accounting import account_for_counter
 from race_harness.report.merge import Merged, ReportCell, database_order
-from race_harness.tally import NO_CONTENTION
+from race_harness.tally import FAILING, NO_CONTENTION
 
 
 @dataclass(frozen=True)
@@ -26,7 +26,7 @@ class Finding:
     @property
     def failing(self) -> bool:
         """Against its declaration (a regression, a reproduction that stopped, a declared verdict unproven)."""
-        return self.cell.judged.standing in ("unsafe", "not-reproduced", "unproven")
+        return self.cell.judged.failing
 
 
 def explain(cell: ReportCell) -> tuple[str, dict[str, Any] | None] | None:
@@ -39,7 +39,7 @@ def explain(cell: ReportCell) -> tuple[str, dict[str, Any] | None] | None:
     if standing == "not-reproduced" and cell.get("outcome") == "none":
         raced = f"{stats.get('raced_writes', 0)} raced writes, {stats.get('conflicts', 0)} conflicts"
         return f"Declared to lose updates, but nothing was lost ({raced}): the reproduction no longer reproduces.", None
-    if standing in ("unproven", "not-reproduced"):
+    if standing in FAILING:  # declared, and proved nothing
         why = (cell.get("checker_errors") or [NO_CONTENTION])[0]
         return f"Declared {cell.get('expected')}, but the run proved nothing: {why}.", None
     return None
@@ -83,6 +83,6 @@ def findings(merged: Merged) -> list[Finding]:
     out: list[Finding] = []
     for members in groups.values():
         # the cell that goes against its declaration leads its group, else the first database's
-        members.sort(key=lambda m: m[0].judged.standing not in ("unsafe", "not-reproduced", "unproven"))
+        members.sort(key=lambda m: not m[0].judged.failing)
         out += [Finding(cell, text, drawn, i == 0) for i, (cell, text, drawn) in enumerate(members)]
     return out
