@@ -489,7 +489,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         write_results,
     )
     from race_harness.report.terminal import CellProgress, print_rich_table
-    from race_harness.report.text import plain_width, wrap
+    from race_harness.report.text import fit, plain_width, wrap
     from race_harness.runner import RunConfig
     from race_harness.runner.nemesis import check_faults
     from race_harness.scenario import get_scenario, scenario_names
@@ -584,7 +584,8 @@ def cmd_run(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         for line in reproduce(c):
-            print(f"  {line}", file=sys.stderr)
+            label, _, command = line.partition(": ")
+            print(f"  {label}:\n" + fit([f"    {command}"], width), file=sys.stderr)
     # a cell declared safe that proved nothing is not a pass (exit 3), and never reads as a lost update
     unproven = [c for c in cells if c.standing == "unproven"]
     for c in unproven:
@@ -645,7 +646,8 @@ def _junit_run(
     cases = []
     for c in cells:
         r = c.result
-        figures = f"{c.shown}: {r.lost_writes}/{r.acknowledged} lost; declared {c.expected}" if r else c.shown
+        declared = c.expected if c.expected in ("lost", "none") else "no verdict"
+        figures = f"{c.shown}: {r.lost_writes}/{r.acknowledged} lost; declared {declared}" if r else c.shown
         failure = error = None
         if c.unsafe and r is not None:
             first = r.failures[0] if r.failures else None
@@ -674,7 +676,7 @@ def _junit_run(
                 error=error,
                 skipped=c.not_run if c.result is None else None,
                 output=figures,
-                properties={"database": c.database, "expected": str(c.expected), "outcome": c.shown},
+                properties={"database": c.database, "expected": declared, "outcome": c.shown},
             )
         )
     write_junit(path, "race-harness run", cases, {"race-harness.headline": tally(c.judged for c in cells).text()})
@@ -823,7 +825,7 @@ def cmd_report(args: argparse.Namespace) -> int:
 
 def cmd_replay(args: argparse.Namespace) -> int:
     from race_harness.databases import resolve_all
-    from race_harness.report.text import fit, output_width
+    from race_harness.report.text import fit, output_width, wrap
     from race_harness.runner import RunConfig
     from race_harness.runner.schedule import ScheduleRunner
     from race_harness.scenario import get_scenario
@@ -895,8 +897,11 @@ def cmd_replay(args: argparse.Namespace) -> int:
             said = f"expected: {expect}" if expect in ("lost", "none") else "no verdict declared"
             outcome = f"reproduced {lost}/{len(results)}" if lost else f"not reproduced, 0/{len(results)} lost"
             print(
-                f"{backend.label}: {outcome} ({said}; verdicts: {', '.join(verdicts) or 'none'})"
-                + (f"; {len(aside)} set aside: their steps did not fit in one second" if aside else "")
+                wrap(
+                    f"{backend.label}: {outcome} ({said}; verdicts: {', '.join(verdicts) or 'none'})"
+                    + (f"; {len(aside)} set aside: their steps did not fit in one second" if aside else ""),
+                    width,
+                )
             )
             if expect == "none" and lost:
                 unsafe = True

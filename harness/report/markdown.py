@@ -63,7 +63,8 @@ def render_markdown(merged: Merged) -> str:
         "",
         "## Verdicts",
         "",
-        "✅ as declared, ❌ against the scenario's declaration, ⚠️ proved nothing. `lost N/M`: N of M acknowledged "
+        "✅ as declared, ❌ against the scenario's declaration, ⚠️ proved nothing, no mark: no verdict declared "
+        "for that cell (or not run). `lost N/M`: N of M acknowledged "
         "writes lost; `none`: nothing lost although writes raced. Rows are what was asked: `default` is each "
         "database's own isolation level, named in the cell when it differs. A linked verdict leads to its finding.",
         "",

@@ -218,7 +218,12 @@ def merge(paths: Sequence[Path]) -> Merged:
         raise UsageError("expected at least one results.json to report on")
     merged = Merged([], [])
     by_key: dict[CellKey, ReportCell] = {}
+    read: set[Path] = set()
     for path in paths:
+        if path.resolve() in read:  # overlapping globs name a file twice: it is one run, read once
+            merged.notes.append(f"{path} was given twice; it is read once")
+            continue
+        read.add(path.resolve())
         doc = read_results(path)
         merged.sources.append(path)
         found = doc.get("machine")

@@ -98,7 +98,8 @@ SHORT_LEGEND = {
     "conflicts": "conflicts: saves refused",
     "retries": "retries: extra attempts",
     "ops/s": "ops/s: acknowledged writes/s",
-    "p50-ms": "p50/p99-ms: write latency",
+    "p50-ms": "p50-ms: median write latency",
+    "p99-ms": "p99-ms: write latency, 99th percentile",
 }
 
 
@@ -192,11 +193,7 @@ def format_legend(cells: Sequence[CellResult], width: int | None = None, *, full
         if left_out:
             entries.append(f"{left_out} (every figure is in results.json)")
         return "\n".join(wrap(e, width) for e in entries)
-    short = [
-        text
-        for n, text in SHORT_LEGEND.items()
-        if n in names or n in ("verdict", "inconclusive", "!") or (n == "p50-ms" and "p99-ms" in names)
-    ]
+    short = [text for n, text in SHORT_LEGEND.items() if n in names or n in ("verdict", "inconclusive", "!")]
     tail = [left_out] if left_out else []
     return "\n".join(pack([*short, *tail, "--legend: every column explained"], width, sep=" · "))
 

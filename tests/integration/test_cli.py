@@ -14,7 +14,7 @@ from xml.etree import ElementTree
 
 import pytest
 
-from tests.cli import COMMAND, race_harness, run_in_terminal, sweep_lock, table_rows
+from tests.cli import COMMAND, printed_command, race_harness, run_in_terminal, sweep_lock, table_rows
 
 from .conftest import get_backend
 
@@ -129,13 +129,15 @@ def test_a_plugin_that_claims_safety_and_loses_updates_fails_the_run(tmp_path: P
     assert "the losing pair: race-harness replay " in (failure.text or "")
     assert cases["version-occ"].is_passed
     # each printed command runs verbatim from here: the cell again (exit 1 again), and the losing pair
-    again = re.search(r"run it again: race-harness (run .+)", proc.stderr)
-    pair = re.search(r"the losing pair: race-harness (replay .+)", proc.stderr)
-    assert again and pair, proc.stderr
-    assert again[0] in (failure.text or "") and pair[0] in (failure.text or "")
-    rerun = race_harness(*shlex.split(again[1]), "-q", "--report-dir", "again", cwd=tmp_path, env=env)
+    # (each on the lines under its label, broken as a shell reads it back where it is long)
+    assert "  run it again:\n    race-harness run " in proc.stderr and "  the losing pair:\n" in proc.stderr
+    again = printed_command(proc.stderr, "race-harness run")
+    pair = printed_command(proc.stderr, "race-harness replay")
+    junit = (failure.text or "").splitlines()
+    assert f"run it again: {shlex.join(again)}" in junit and f"the losing pair: {shlex.join(pair)}" in junit
+    rerun = race_harness(*again[1:], "-q", "--report-dir", "again", cwd=tmp_path, env=env)
     assert rerun.returncode == 1 and "FAIL: version-occ-no-check" in rerun.stderr, rerun.stderr
-    replayed = race_harness(*shlex.split(pair[1]), "-q", cwd=tmp_path, env=env)
+    replayed = race_harness(*pair[1:], "-q", cwd=tmp_path, env=env)
     assert replayed.returncode == 1 and "reproduced 20/20" in replayed.stdout, replayed.stdout + replayed.stderr
 
 
