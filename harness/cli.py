@@ -896,9 +896,13 @@ def cmd_replay(args: argparse.Namespace) -> int:
             verdicts = sorted({r.verdict for r in results})
             said = f"expected: {expect}" if expect in ("lost", "none") else "no verdict declared"
             outcome = f"reproduced {lost}/{len(results)}" if lost else f"not reproduced, 0/{len(results)} lost"
+            # the verdicts when the count does not imply them (a mix, or a run that proved nothing)
+            implied = verdicts == ["lost-updates"] if lost == len(results) else verdicts == ["no-lost-updates"]
+            if not (implied and lost in (0, len(results))):
+                said += f"; verdicts: {', '.join(verdicts) or 'none'}"
             print(
                 wrap(
-                    f"{backend.label}: {outcome} ({said}; verdicts: {', '.join(verdicts) or 'none'})"
+                    f"{backend.label}: {outcome} ({said})"
                     + (f"; {len(aside)} set aside: their steps did not fit in one second" if aside else ""),
                     width,
                 )
