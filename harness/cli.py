@@ -603,15 +603,15 @@ def cmd_run(args: argparse.Namespace) -> int:
             f"{c.database}" + (f": {why}" if why else ""),
             file=sys.stderr,
         )
+    standings = tally(c.judged for c in cells)
     if args.junit_xml and not unwritten:
-        _, unwritten = _write(lambda: _junit_run(args.junit_xml, cells, specs, reproduce))
+        _, unwritten = _write(lambda: _junit_run(args.junit_xml, cells, specs, reproduce, standings.text()))
     if unwritten:
         print(f"race-harness: error: the results could not be written: {unwritten}", file=sys.stderr)
-    standings = tally(c.judged for c in cells)
     sys.stderr.flush()
     print("\n" + "\n".join(wrap(line, width, indent="    ") for line in standings.lines()), flush=True)
-    if standings.exit_code():
-        return standings.exit_code()
+    if code := standings.exit_code():
+        return code
     if cells and all(c.result is None for c in cells):  # every cell n/a: nothing was tested, not a pass
         reasons = sorted({c.not_run for c in cells if c.not_run})
         print(f"race-harness: error: nothing ran: every cell is n/a ({'; '.join(reasons)[:300]})", file=sys.stderr)
@@ -636,12 +636,15 @@ def _close(backends: Sequence[Backend]) -> None:
 
 
 def _junit_run(
-    path: Path, cells: Sequence[CellResult], specs: dict[str, str], reproduce: Callable[[CellResult], list[str]]
+    path: Path,
+    cells: Sequence[CellResult],
+    specs: dict[str, str],
+    reproduce: Callable[[CellResult], list[str]],
+    headline: str,
 ) -> Path:
     """The cells as JUnit cases, named by the ``--db`` value asked for; a failure carries its evidence
     and the commands that reproduce it, as the terminal prints them."""
     from race_harness.report.junit import Case, Problem, write_junit
-    from race_harness.tally import tally
 
     cases = []
     for c in cells:
@@ -679,7 +682,7 @@ def _junit_run(
                 properties={"database": c.database, "expected": declared, "outcome": c.shown},
             )
         )
-    write_junit(path, "race-harness run", cases, {"race-harness.headline": tally(c.judged for c in cells).text()})
+    write_junit(path, "race-harness run", cases, {"race-harness.headline": headline})
     return path
 
 

@@ -87,12 +87,12 @@ def column_heads(merged: Merged) -> list[str]:
     return heads
 
 
-def _matrix(merged: Merged, explained: set[str]) -> str:
+def _matrix(merged: Merged, heads: list[str], explained: set[str]) -> str:
     """Rows by what was asked (scenario, strategy, requested isolation and scope), a column per
     database in engine and version order: a heat map of verdicts with the figure in each cell, and
     from every finding's cell a link to its explanation."""
     dbs = merged.databases
-    head = '<th class="label">scenario · strategy · asked</th>' + "".join(column_heads(merged))
+    head = '<th class="label">scenario · strategy · asked</th>' + "".join(heads)
     body = []
     for row in merged.rows:
         tds = [f'<td class="label">{_e(" · ".join(row))}</td>']
@@ -184,6 +184,7 @@ def _timing_note(merged: Merged) -> str:
 
 def render_html(merged: Merged) -> str:
     found = findings(merged)
+    heads = column_heads(merged)  # the matrix's and every heat map's
     timing = _timing_note(merged)
     figures = "".join(
         f'<figure class="chart" id="{chart.id}"><figcaption>{_e(chart.caption)}.'
@@ -191,7 +192,7 @@ def render_html(merged: Merged) -> str:
         if table
         else f'<p class="not-drawn" id="{chart.id}">{_e(chart.caption.split(":")[0])}: not drawn, {_e(chart.empty)} '
         f"in these results.</p>"
-        for chart, table in heat_maps(merged, column_heads(merged))
+        for chart, table in heat_maps(merged, heads)
     )
     notes = "".join(f"<li>{_e(n)}</li>" for n in merged.notes)
     return f"""<!doctype html>
@@ -207,7 +208,7 @@ databases: {_e(", ".join(merged.databases))}.</p>
 required for it). Rows are what was asked: <i>default</i> is each database's own isolation level, shown small in
 the cell (RC, RR, SER) when it is not the row's. A red outline marks a verdict that differs from the scenario's
 declared one; a verdict that is a link leads to its explanation.</p>
-{_matrix(merged, {f.cell.anchor for f in found})}
+{_matrix(merged, heads, {f.cell.anchor for f in found})}
 <h2>Lost updates, explained</h2>
 {_explanations(merged, found)}
 <h2>Charts</h2>
