@@ -424,13 +424,15 @@ class StressRun:
         started = time.monotonic()
         readers = range(cfg.writers, cfg.writers + cfg.readers)
         nemesis = Nemesis(cfg.nemesis, cfg.nemesis_interval, self.backend, scratch.name, self.history, proxy)
-        nemesis.start()
+        # faults begin once every session has connected and reached the start: one before it would
+        # void the cell (a session that cannot connect stops them all) instead of testing it
+        begin = nemesis.start if cfg.nemesis else None
         try:
             if cfg.processes:
-                history = self._run_processes(scratch, engine, ops, readers)
+                history = self._run_processes(scratch, engine, ops, readers, begin)
                 history.faults = list(self.history.faults)
             else:
-                self._run_threads(engine, _Budget(None if cfg.duration else ops, cfg.duration), readers)
+                self._run_threads(engine, _Budget(None if cfg.duration else ops, cfg.duration), readers, begin)
                 history = self.history
         finally:
             nemesis.stop()  # the fault under way ends (a paused server goes on) before the final read
@@ -473,8 +475,12 @@ class StressRun:
             t.start()
         return threads
 
-    def _run_threads(self, engine: Engine, budget: _Budget, readers: range) -> None:
-        start = threading.Barrier(self.config.writers + len(readers))
+    def _run_threads(
+        self, engine: Engine, budget: _Budget, readers: range, begin: Callable[[], None] | None = None
+    ) -> None:
+        start = threading.Barrier(self.config.writers + len(readers) + (begin is not None))
+        if begin is not None:
+            _after_start(start, begin)
 
         def wait() -> object:  # bounded: a session that never arrives cannot hold the others forever
             return start.wait(START_TIMEOUT_S)
@@ -518,10 +524,14 @@ class StressRun:
                         f"{self.config.stall_timeout:g} s (--stall-timeout)"
                     )
 
-    def _run_processes(self, scratch: ScratchDatabase, engine: Engine, ops: int, readers: range) -> History:
+    def _run_processes(
+        self, scratch: ScratchDatabase, engine: Engine, ops: int, readers: range, begin: Callable[[], None] | None
+    ) -> History:
         cfg = self.config
         ctx = multiprocessing.get_context("spawn")  # fork would copy this process's threads and connections
-        start = ctx.Barrier(cfg.writers + len(readers))
+        start = ctx.Barrier(cfg.writers + len(readers) + (begin is not None))
+        if begin is not None:
+            _after_start(start, begin)
         results = ctx.Queue()
         shares = _split(ops, cfg.writers)
         url = scratch.url.render_as_string(hide_password=False)
@@ -577,6 +587,20 @@ class StressRun:
         for t in reader_threads:
             t.join()
         return History.merge([self.history.events, *parts], self.history.origin)
+
+
+def _after_start(start: threading.Barrier, then: Callable[[], None]) -> None:
+    """One more party of the sessions' start barrier, on a thread of its own: ``then`` runs once every
+    session has arrived, and not at all when the start fails (the barrier is broken or times out)."""
+
+    def wait() -> None:
+        try:
+            start.wait(START_TIMEOUT_S)
+        except threading.BrokenBarrierError:
+            return
+        then()
+
+    threading.Thread(target=wait, name="race-harness-after-start", daemon=True).start()
 
 
 def _engine_options(scenario: Scenario) -> dict[str, bool]:
