@@ -801,6 +801,7 @@ def _junit_p4(path: Path, cells: Sequence[P4Cell]) -> Path:
 def cmd_report(args: argparse.Namespace) -> int:
     from race_harness.report import charts
     from race_harness.report.files import check_output_dir, write_atomic
+    from race_harness.report.findings import findings
     from race_harness.report.html import render_html
     from race_harness.report.markdown import render_markdown
     from race_harness.report.merge import merge
@@ -809,7 +810,8 @@ def cmd_report(args: argparse.Namespace) -> int:
     out: Path = args.out or Path("reports") / f"report-{time.strftime('%Y%m%d-%H%M%S')}"
     check_output_dir(out, "--out")
     merged = merge(args.results)
-    markdown, page = render_markdown(merged), render_html(merged)  # render fully before writing anything
+    found = findings(merged)  # read from the histories once, for both reports
+    markdown, page = render_markdown(merged, found), render_html(merged, found)  # fully, before writing anything
     try:
         write_atomic(out / "report.md", markdown)
         write_atomic(out / "report.html", page)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import html
 
 from race_harness.report import charts
-from race_harness.report.findings import Finding, findings
+from race_harness.report.findings import Finding
 from race_harness.report.heatmap import heat_maps
 from race_harness.report.merge import FIGURE_COLUMNS, Merged, ReportCell, figure_rows
 from race_harness.tally import describe, tally
@@ -182,8 +182,8 @@ def _timing_note(merged: Merged) -> str:
     )
 
 
-def render_html(merged: Merged) -> str:
-    found = findings(merged)
+def render_html(merged: Merged, found: list[Finding]) -> str:
+    """``found``: as for :func:`~race_harness.report.markdown.render_markdown`."""
     heads = column_heads(merged)  # the matrix's and every heat map's
     timing = _timing_note(merged)
     figures = "".join(

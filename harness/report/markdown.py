@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from race_harness.report.findings import findings
+from race_harness.report.findings import Finding
 from race_harness.report.merge import FIGURE_COLUMNS, Merged, ReportCell, figure_rows
 from race_harness.tally import describe, tally
 
@@ -50,9 +50,10 @@ def _folded(summary: str, body: list[str]) -> list[str]:
     return ["<details>", f"<summary>{summary}</summary>", "", *body, "", "</details>"]
 
 
-def render_markdown(merged: Merged) -> str:
+def render_markdown(merged: Merged, found: list[Finding]) -> str:
+    """``found``: the merge's :func:`~race_harness.report.findings.findings` (they read the histories:
+    made once for both reports)."""
     dbs = merged.databases
-    found = findings(merged)
     explained = {f.cell.anchor for f in found}
     counted = tally(c.judged for c in merged.cells)
     out = ["# race-harness comparison", "", f"**{counted.text()}**", ""]
