@@ -694,7 +694,16 @@ def _check_outputs(args: argparse.Namespace) -> None:
     if args.junit_xml:
         if args.junit_xml.is_dir():
             raise UsageError(f"--junit-xml {str(args.junit_xml)!r} is a directory; expected the path of a file")
-        check_output_dir(args.junit_xml.parent, "--junit-xml")
+        folder = args.junit_xml.parent
+        made_here = [Path.cwd(), args.report_dir.resolve()]
+        if not folder.is_dir() and not any(folder.resolve().is_relative_to(d) for d in made_here):
+            # a mistyped absolute path must not leave folders about the file system: folders are made
+            # for the file only inside the current one or --report-dir
+            raise UsageError(
+                f"--junit-xml {str(args.junit_xml)!r}: there is no folder {str(folder)!r}; expected an existing "
+                "folder, or one inside the current folder or --report-dir"
+            )
+        check_output_dir(folder, "--junit-xml")
 
 
 def _write_partial(

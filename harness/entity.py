@@ -318,14 +318,22 @@ class EntityTables:
     def metadata(self) -> MetaData:
         return self.entity.all_metadata
 
-    def create(self, conn: Connection) -> dict[int, State]:
+    def create(
+        self, conn: Connection, before_seed: Callable[[], object] | None = None, *, again: bool = False
+    ) -> dict[int, State]:
         """Create the schema (every table of the application's MetaData, or its own ``create``), seed,
-        and return the initial state (read back: the seed, not a declaration, says what it is)."""
+        and return the initial state (read back: the seed, not a declaration, says what it is).
+
+        ``again`` after an attempt whose connection died part-way (a fault during set-up): tables
+        that exist are kept (MySQL commits each CREATE at once) and emptied, and the seed made again;
+        the application's own ``create`` had finished (its failure ends the run), so it is not rerun."""
         if self.entity.create is None:
-            self.entity.all_metadata.create_all(conn)
-        else:  # on its own connection: nothing of the caller's transaction has been sent yet
+            self.entity.all_metadata.create_all(conn)  # checkfirst: what a failed attempt made stays
+        elif not again:  # on its own connection: nothing of the caller's transaction has been sent yet
             self.setup_seconds = run_setup("schema set-up", self.entity.create, conn.engine.url, self.scenario)
-        return self._seed(conn)
+        if before_seed is not None:
+            before_seed()
+        return self.reload(conn) if again else self._seed(conn)
 
     def reload(self, conn: Connection) -> dict[int, State]:
         """Delete every row (children first) and seed again: a fresh start without DDL."""

@@ -591,13 +591,14 @@ def steps_for(
     *,
     write_with_commit: bool = False,
     clock: Callable[[], int] = time.monotonic_ns,
+    receipt: str | None = None,
 ) -> OpSteps | AppSteps:
     """The steps of one attempt at ``op``: the application's function stopped at its own statements,
-    or the strategy's read and save."""
+    or the strategy's read and save (with ``receipt`` written in its transaction)."""
     if op.call is not None:
         return AppSteps(backend, tables, conn, op, clock)
     assert isinstance(tables, Tables), "a strategy's operation on an application's tables"
-    return OpSteps(strategy, backend, tables, scope, conn, op, write_with_commit=write_with_commit)
+    return OpSteps(strategy, backend, tables, scope, conn, op, write_with_commit=write_with_commit, receipt=receipt)
 
 
 __all__ = [

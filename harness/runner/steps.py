@@ -33,6 +33,7 @@ from race_harness.defaults import Scope
 from race_harness.history import Outcome, Written
 from race_harness.model import Snapshot
 from race_harness.runner.config import RunConfig
+from race_harness.runner.receipts import write_receipt
 from race_harness.runner.last_write import LastWrite, StatementFailed, can_send_with_commit, run_now, send_with_commit
 from race_harness.scenario import WriteOp
 from race_harness.schema import Tables, utc_now
@@ -79,6 +80,7 @@ class OpSteps:
         op: WriteOp,
         *,
         write_with_commit: bool = False,
+        receipt: str | None = None,
     ) -> None:
         self.strategy, self.backend, self.tables, self.scope, self.conn, self.op = (
             strategy,
@@ -92,8 +94,10 @@ class OpSteps:
         self.snapshot: Snapshot | None = None
         self.written: Written | None = None
         self.writing = False  # a write of the transaction returned (on SQLite: this session holds the write lock)
-        # commit() follows write() at once, so the last write may go out with the COMMIT
-        self.write_with_commit = write_with_commit and can_send_with_commit(conn)
+        self.receipt = receipt  # inserted with the write, so the COMMIT's outcome can be read back
+        # commit() follows write() at once, so the last write may go out with the COMMIT; not with a
+        # receipt: one sent before a last write that matches nothing would commit without the write
+        self.write_with_commit = write_with_commit and receipt is None and can_send_with_commit(conn)
         self.last_write: LastWrite | None = None
 
     @property
@@ -156,6 +160,11 @@ class OpSteps:
         if isinstance(result, Conflict):
             self.abort()
             return Attempt("fail", self.snapshot, reason=result.reason)
+        if self.receipt is not None:
+            try:
+                write_receipt(self.conn, self.receipt)
+            except DBAPIError as exc:
+                return self._fail(exc)
         self.written = result.written
         return None
 
@@ -171,7 +180,8 @@ class OpSteps:
         except DBAPIError as exc:
             self.abort()
             outcome: Outcome = "fail" if self.backend.definite_abort(exc) else "info"
-            return Attempt(outcome, self.snapshot, reason=self.backend.classify(exc), error=short_error(exc))
+            written = self.written if outcome == "info" else None  # what it stored, should it have committed
+            return Attempt(outcome, self.snapshot, written, self.backend.classify(exc), short_error(exc))
         if matched == 0:  # the only write matched nothing: the strategy's conflict, and nothing was committed
             assert isinstance(self.last_write, SaveOnCommit)
             return Attempt("fail", self.snapshot, reason=self.last_write.reason)

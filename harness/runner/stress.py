@@ -39,8 +39,11 @@ from race_harness.history import Event, History, session_name
 from race_harness.model import State
 from race_harness.runner.app_steps import dispose_app_engines, steps_for
 from race_harness.runner.config import RunConfig
+from race_harness.runner.injection import enabled as injection_enabled
+from race_harness.runner.injection import injection_point
 from race_harness.runner.nemesis import Nemesis
 from race_harness.runner.proxy import Proxy
+from race_harness.runner.receipts import create_receipts, read_receipts, receipt_key, resolve
 from race_harness.runner.steps import Attempt, short_error, should_retry
 from race_harness.scenario import Scenario, WriteOp, WriterContext, get_scenario
 from race_harness.schema import utc_now
@@ -66,6 +69,12 @@ def plan_cell(strategy: Strategy, backend: Backend, config: RunConfig) -> CellPl
     if isolation not in backend.isolation_levels:
         return f"{backend.family} has no {isolation} isolation"
     return CellPlan(scope, isolation)
+
+
+def uses_receipts(scenario: Scenario, config: RunConfig) -> bool:
+    """Whether writes carry receipts (:mod:`race_harness.runner.receipts`): under faults, where
+    COMMITs of unknown outcome are expected, and only on the harness's own strategy writes."""
+    return bool(config.nemesis) and not scenario.is_app
 
 
 @dataclass
@@ -126,12 +135,15 @@ class WriterSession:
     ) -> None:
         self.scenario, self.strategy, self.backend, self.tables = scenario, strategy, backend, tables
         self.config, self.plan, self.history, self.engine = config, plan, history, engine
+        self.receipts = uses_receipts(scenario, config)
 
     def _think(self, rng: random.Random) -> None:
         if self.config.think_ms:
             time.sleep(rng.uniform(0, self.config.think_ms) / 1000)
 
-    def attempt(self, conn: Connection, op: WriteOp, rng: random.Random, marks: list[int | None]) -> Attempt:
+    def attempt(
+        self, conn: Connection, op: WriteOp, rng: random.Random, marks: list[int | None], receipt: str | None = None
+    ) -> Attempt:
         """Read, think, write, commit: the three steps of :class:`OpSteps` back to back (an
         application function: called whole, with the think pause before its first write).
         ``marks`` gets when the attempt began reading and, after the pause, writing."""
@@ -144,6 +156,7 @@ class WriterSession:
             op,
             write_with_commit=True,
             clock=self.history.now,
+            receipt=receipt,
         )
 
         def think() -> None:  # the read has returned; the write is about to go out
@@ -155,14 +168,17 @@ class WriterSession:
             marks[:] = [self.history.now(), None]
             return steps.run_through(think)
 
-    def write_once(self, conn: Connection, session: int, op: WriteOp, rng: random.Random) -> Connection:
+    def write_once(
+        self, conn: Connection, session: int, op: WriteOp, rng: random.Random, seq: int = 0
+    ) -> Connection:
         index = self.history.invoke(session, "writer", op.f, op.entity, op.intent)
+        receipt = receipt_key(session, seq) if self.receipts else None
         attempts = 0
         marks: list[int | None] = [None, None]  # the last attempt's read-returned and write moments
         try:
             while True:
                 attempts += 1
-                outcome = self.attempt(conn, op, rng, marks)
+                outcome = self.attempt(conn, op, rng, marks, receipt)
                 if conn.invalidated:  # the connection died: open a fresh one for the next attempt
                     conn = reconnect(self.engine, conn)
                 if not should_retry(outcome, attempts, self.strategy, self.config):
@@ -188,16 +204,16 @@ class WriterSession:
     def run(self, session: int, budget: _Budget, wait_for_start: Callable[[], object]) -> None:
         rng = random.Random(f"{self.config.seed}:{session}")
         pacer = self.scenario.pacer() if self.scenario.pacer else None
-        conn = self.engine.connect()
+        conn = retrying(self.engine.connect, RECONNECT_S)  # a server restarting at the start is waited for
         try:
             wait_for_start()
             seq = 0
             while budget.take():
                 op = self.scenario.write(WriterContext(session, seq, self.config.writers, rng, self.scenario.params))
-                seq += 1
                 if pacer is not None:
                     pacer.before_write()
-                conn = self.write_once(conn, session, op, rng)
+                conn = self.write_once(conn, session, op, rng, seq)
+                seq += 1
         finally:
             conn.close()
 
@@ -359,7 +375,7 @@ class StressRun:
 
     def _reader(self, engine: Engine, session: int, wait_for_start: Callable[[], object]) -> None:
         rng = random.Random(f"{self.config.seed}:{session}")
-        conn = engine.connect()
+        conn = retrying(engine.connect, RECONNECT_S)
         try:
             wait_for_start()
             while not self._writers_done.is_set():
@@ -417,8 +433,8 @@ class StressRun:
 
     def _run_on(self, scratch: ScratchDatabase, engine: Engine, proxy: Proxy | None = None) -> RunRecord:
         cfg = self.config
-        with engine.begin() as conn:
-            initial = self.tables.create(conn)
+        receipts = uses_receipts(self.scenario, cfg)
+        initial = self._make(engine, scratch.name, receipts)
         self.scenario.configure_app(scratch.url)
         ops = cfg.ops or self.scenario.default_ops or DEFAULT_OPS
         started = time.monotonic()
@@ -432,7 +448,8 @@ class StressRun:
                 history = self._run_processes(scratch, engine, ops, readers, begin)
                 history.faults = list(self.history.faults)
             else:
-                self._run_threads(engine, _Budget(None if cfg.duration else ops, cfg.duration), readers, begin)
+                budget = _Budget(None if cfg.duration else ops, cfg.duration)
+                self._run_threads(engine, budget, readers, begin, scratch.name)
                 history = self.history
         finally:
             nemesis.stop()  # the fault under way ends (a paused server goes on) before the final read
@@ -440,22 +457,52 @@ class StressRun:
         if self._fatal is not None:
             raise self._fatal
         wall = time.monotonic() - started
-        final = self._final_states(engine)
+        final, committed = self._final_states(engine, scratch.name, receipts)
+        if committed is not None:
+            history, _ = resolve(history, committed)
         return RunRecord(history, initial, final, wall, self.plan, list(self.errors), self.tables.setup_seconds)
 
-    def _final_states(self, engine: Engine) -> dict[int, State]:
-        """The entities as the run left them. After faults the pool's connections may be ones the
-        nemesis killed, and a restarted server may still be coming back: fresh connections, tried
-        for as long as a session would reconnect. A database that cannot be read is said in one line."""
+    def _make(self, engine: Engine, database: str, receipts: bool) -> dict[int, State]:
+        """Create and seed the cell's tables; a connection that dies meanwhile (a session killed, a
+        server restarting) is replaced and the set-up made again, for as long as a session would
+        reconnect. What still fails ends the run in one line; the cells before it are written."""
+        attempts = 0
 
-        def read() -> dict[int, State]:
+        def make() -> dict[int, State]:
+            nonlocal attempts
+            attempts += 1
+            with engine.begin() as conn:
+                injection_point("create", database)
+                initial = self.tables.create(conn, lambda: injection_point("seed", database), again=attempts > 1)
+                if receipts:
+                    create_receipts(conn)
+                return initial
+
+        try:
+            return retrying(make, RECONNECT_S)
+        except DBAPIError as exc:
+            cell = f"{self.scenario.name} x {self.strategy.spec} on {self.backend.label}"
+            raise DatabaseError(
+                f"{cell}: its tables could not be made in {RECONNECT_S:g} s of retries: {short_error(exc)}"
+            ) from None
+
+    def _final_states(
+        self, engine: Engine, database: str, receipts: bool = False
+    ) -> tuple[dict[int, State], set[str] | None]:
+        """The entities as the run left them, and the receipts of the writes that committed (None
+        without receipts). After faults the pool's connections may be ones the nemesis killed, and a
+        restarted server may still be coming back: fresh connections, tried for as long as a session
+        would reconnect. A database that cannot be read is said in one line."""
+
+        def read() -> tuple[dict[int, State], set[str] | None]:
             if self.config.nemesis:
                 engine.dispose()
             with engine.connect() as conn, conn.begin():
-                return self.tables.states(conn, self.scenario.entities)
+                injection_point("final", database)
+                return self.tables.states(conn, self.scenario.entities), read_receipts(conn) if receipts else None
 
-        try:
-            return retrying(read, RECONNECT_S if self.config.nemesis else 0)
+        try:  # a dead pooled connection fails its first statement, and the pool then opens fresh ones
+            return retrying(read, RECONNECT_S)
         except DBAPIError as exc:
             raise DatabaseError(f"the final state could not be read: {short_error(exc)}") from None
 
@@ -476,11 +523,10 @@ class StressRun:
         return threads
 
     def _run_threads(
-        self, engine: Engine, budget: _Budget, readers: range, begin: Callable[[], None] | None = None
+        self, engine: Engine, budget: _Budget, readers: range, begin: Callable[[], None] | None, database: str
     ) -> None:
-        start = threading.Barrier(self.config.writers + len(readers) + (begin is not None))
-        if begin is not None:
-            _after_start(start, begin)
+        start = threading.Barrier(self.config.writers + len(readers) + 1)
+        _after_start(start, begin, database)
 
         def wait() -> object:  # bounded: a session that never arrives cannot hold the others forever
             return start.wait(START_TIMEOUT_S)
@@ -529,9 +575,8 @@ class StressRun:
     ) -> History:
         cfg = self.config
         ctx = multiprocessing.get_context("spawn")  # fork would copy this process's threads and connections
-        start = ctx.Barrier(cfg.writers + len(readers) + (begin is not None))
-        if begin is not None:
-            _after_start(start, begin)
+        start = ctx.Barrier(cfg.writers + len(readers) + 1)
+        _after_start(start, begin, scratch.name)
         results = ctx.Queue()
         shares = _split(ops, cfg.writers)
         url = scratch.url.render_as_string(hide_password=False)
@@ -589,16 +634,23 @@ class StressRun:
         return History.merge([self.history.events, *parts], self.history.origin)
 
 
-def _after_start(start: threading.Barrier, then: Callable[[], None]) -> None:
-    """One more party of the sessions' start barrier, on a thread of its own: ``then`` runs once every
-    session has arrived, and not at all when the start fails (the barrier is broken or times out)."""
+def _after_start(start: threading.Barrier, then: Callable[[], None] | None, database: str) -> None:
+    """The harness's own party of the sessions' start barrier, on a thread of its own: it arrives once
+    every session has connected (a test's ``start`` injection point holds it there), and ``then``
+    runs once the barrier releases, not at all when the start fails (broken, or timed out)."""
 
     def wait() -> None:
+        if injection_enabled():
+            deadline = time.monotonic() + START_TIMEOUT_S
+            while start.n_waiting < start.parties - 1 and not start.broken and time.monotonic() < deadline:
+                time.sleep(0.01)
+            injection_point("start", database)
         try:
             start.wait(START_TIMEOUT_S)
         except threading.BrokenBarrierError:
             return
-        then()
+        if then is not None:
+            then()
 
     threading.Thread(target=wait, name="race-harness-after-start", daemon=True).start()
 

@@ -43,6 +43,10 @@ CASES = [
         ["run", "-d", "sqlite", "--junit-xml", "a-dir"],
         "--junit-xml 'a-dir' is a directory; expected the path of a file",
     ),
+    (
+        ["run", "-d", "sqlite", "--junit-xml", "/nonexistent-race-harness/dir/j.xml"],
+        "--junit-xml '/nonexistent-race-harness/dir/j.xml': there is no folder '/nonexistent-race-harness/dir'",
+    ),
     (["replay"], "the following arguments are required: -s/--scenario"),
     (["run", "-w", "100000"], "expected at most 1024 sessions (writers + readers; each is a connection)"),
     (["run", "-n", "100000000000"], "expected at most 10,000,000 operations but got ops=100000000000"),
