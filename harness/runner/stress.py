@@ -31,6 +31,7 @@ from typing import Any, TypeVar
 from sqlalchemy import Connection, Engine, make_url
 from sqlalchemy.exc import DBAPIError
 
+from race_harness.app_setup import COMMAND_TIMEOUT_S
 from race_harness.databases.base import Backend, Isolation, ScratchDatabase
 from race_harness.defaults import NETWORK_FAULTS, Scope
 from race_harness.entity import EntityTables
@@ -168,9 +169,7 @@ class WriterSession:
             marks[:] = [self.history.now(), None]
             return steps.run_through(think)
 
-    def write_once(
-        self, conn: Connection, session: int, op: WriteOp, rng: random.Random, seq: int = 0
-    ) -> Connection:
+    def write_once(self, conn: Connection, session: int, op: WriteOp, rng: random.Random, seq: int = 0) -> Connection:
         index = self.history.invoke(session, "writer", op.f, op.entity, op.intent)
         receipt = receipt_key(session, seq) if self.receipts else None
         attempts = 0
@@ -284,6 +283,7 @@ def _writer_process(spec: _ChildSpec, start: Any, results: Any) -> None:
     results.put((spec.session, [ev.to_json() for ev in history.events], errors, fatal))
 
 
+T = TypeVar("T")
 DEFAULT_PORTS = {"postgresql": 5432, "mysql": 3306}
 DROP_TIMEOUT_S = 60.0  # a server that stopped answering cannot drop the scratch database: say so, go on
 
@@ -291,27 +291,37 @@ DROP_TIMEOUT_S = 60.0  # a server that stopped answering cannot drop the scratch
 def _drop_within(scratch: ScratchDatabase, seconds: float) -> None:
     """Drop the scratch database, waiting at most ``seconds`` (a DROP on a frozen server never returns);
     what could not be dropped is named, for `race-harness clean` or the next run to drop."""
+    within(
+        scratch.drop,
+        seconds,
+        f"the scratch database {scratch.name} was not dropped: the server did not answer in {seconds:g} s "
+        f"(race-harness clean, or the next run, drops it)",
+    )
+
+
+def within(work: Callable[[], T], seconds: float, late: str) -> T:
+    """``work()``, waited for at most ``seconds``: a statement on a frozen server never returns, so it
+    runs on a thread of its own, left behind (a daemon) when it is late; then ``late`` is raised as a
+    DatabaseError. What ``work`` raises in time is raised here."""
+    done: list[T] = []
     failed: list[BaseException] = []
 
-    def drop() -> None:
+    def run() -> None:
         try:
-            scratch.drop()
+            done.append(work())
         except BaseException as exc:
             failed.append(exc)
 
-    worker = threading.Thread(target=drop, name="drop", daemon=True)
+    worker = threading.Thread(target=run, name="race-harness-bounded", daemon=True)
     worker.start()
     worker.join(seconds)
     if worker.is_alive():
-        raise DatabaseError(
-            f"the scratch database {scratch.name} was not dropped: the server did not answer in {seconds:g} s "
-            f"(race-harness clean, or the next run, drops it)"
-        )
+        raise DatabaseError(late)
     if failed:
         raise failed[0]
+    return done[0]
 
 
-T = TypeVar("T")
 RECONNECT_S = 30.0  # how long a session keeps trying to reconnect: a restarting server comes back within it
 
 
@@ -478,8 +488,11 @@ class StressRun:
                     create_receipts(conn)
                 return initial
 
+        # bounded as the running phase is: a server frozen for good ends the run in one line, never a hang
+        bound = self.config.stall_timeout + RECONNECT_S + (COMMAND_TIMEOUT_S if self.tables.entity.create else 0)
+        late = f"{self.backend.label} stopped answering: the cell's tables were not made in {bound:g} s"
         try:
-            return retrying(make, RECONNECT_S)
+            return within(lambda: retrying(make, RECONNECT_S), bound, late)
         except DBAPIError as exc:
             cell = f"{self.scenario.name} x {self.strategy.spec} on {self.backend.label}"
             raise DatabaseError(
@@ -501,8 +514,10 @@ class StressRun:
                 injection_point("final", database)
                 return self.tables.states(conn, self.scenario.entities), read_receipts(conn) if receipts else None
 
+        bound = self.config.stall_timeout + RECONNECT_S
+        late = f"{self.backend.label} stopped answering: the final state was not read in {bound:g} s"
         try:  # a dead pooled connection fails its first statement, and the pool then opens fresh ones
-            return retrying(read, RECONNECT_S)
+            return within(lambda: retrying(read, RECONNECT_S), bound, late)
         except DBAPIError as exc:
             raise DatabaseError(f"the final state could not be read: {short_error(exc)}") from None
 
