@@ -21,7 +21,7 @@ from sqlalchemy.engine import make_url
 
 from race_harness.databases.base import NAME_PREFIX
 from race_harness.databases.postgres import PostgresBackend
-from race_harness.databases.watchdog import Guard, remove
+from race_harness.databases.watchdog import Guard, remove, remove_library_lock
 from race_harness.errors import DatabaseError, DatabaseUnreachableError
 
 
@@ -125,3 +125,4 @@ class EmbeddedPostgresBackend(PostgresBackend):
                 ) from None
             finally:
                 self._release_guard()  # what the clean-up could not stop, the guard stops on release
+                remove_library_lock()

