@@ -245,7 +245,7 @@ class RaceRunner:
         found = explore(
             self._schedules[key], sc, operations or None, max_interleavings=max_interleavings, max_seconds=max_seconds
         )
-        what = f"{sc.name} explored ({found.explored} of {found.total} interleavings, {found.pruned} pruned)"
+        what = f"{sc.name} explored ({found.run_of_total} of {found.total} interleavings, {found.pruned} pruned)"
         if found.first_lost is not None:
             command = found.replay_command(repeat=20)
             assert command is not None

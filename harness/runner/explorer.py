@@ -51,7 +51,11 @@ class Exploration:
     operations: dict[str, str]  # session letter -> operation
     explored: int = 0  # interleavings run
     pruned: int = 0  # interleavings not run: equivalent to one that ran
-    total: int = 0  # interleavings of the statements the probe saw
+    total: int = 0  # interleavings of every session's statements (the longest each was seen to send)
+    # runs that are not one more of the total's: an order that ran already (blocking made two planned
+    # orders run the same way), or one from before a session was seen to send more statements (a
+    # retry loop's attempts) and the total grew; explored - extra of the total ran
+    extra: int = 0
     complete: bool = False  # every trace ran (not stopped by a bound, nor by the first loss)
     first_lost_at: int = 0  # which interleaving (1 is the probe) lost an update first
     stopped: str | None = None  # which bound stopped it
@@ -60,12 +64,27 @@ class Exploration:
     seconds: float = 0.0
     statements: dict[str, list[str]] = field(default_factory=dict)  # each session's labels, from the probe
     progress: Callable[[Exploration], None] | None = field(default=None, repr=False)
+    # seconds the application's schema set-up and configuration took, so far: counted apart, in no bound
+    setup: Callable[[], float] = field(default=lambda: 0.0, repr=False)
+    setup_s: float = 0.0
 
     started: float = field(default_factory=time.monotonic, repr=False)
+    ran: set[tuple[str, ...]] = field(default_factory=set, repr=False)  # the orders run: the probe's, then as planned
+
+    @property
+    def run_of_total(self) -> int:
+        """Interleavings of the total that ran: explored, less the runs outside it (``extra``)."""
+        return self.explored - self.extra
+
+    @property
+    def not_reached(self) -> int:
+        """Interleavings of the total neither run nor pruned: what a bound or the first loss left."""
+        return max(self.total - self.run_of_total - self.pruned, 0)
 
     @property
     def seconds_so_far(self) -> float:
-        return time.monotonic() - self.started
+        """Seconds spent exploring: the set-up (migrations, configuration) is not the exploration's."""
+        return time.monotonic() - self.started - self.setup()
 
     @property
     def contention(self) -> int:
@@ -85,9 +104,15 @@ class Exploration:
 
     def summary(self) -> list[str]:
         ops = ", ".join(f"{s}={op}" for s, op in self.operations.items())
+        setup = f" (and {self.setup_s:.2f} s of schema set-up)" if self.setup_s >= 0.01 else ""
+        parts = [f"{self.pruned} pruned as equivalent"]
+        if self.not_reached:
+            parts.append(f"{self.not_reached} not reached")
+        if self.extra:
+            parts.append(f"{self.extra} more runs repeated an order or came before a session sent more")
         lines = [
-            f"explored {self.explored} of {self.total} interleavings ({self.pruned} pruned as equivalent) "
-            f"of {self.scenario} [{ops}] on {self.database} in {self.seconds:.2f} s"
+            f"explored {self.run_of_total} of {self.total} interleavings ({', '.join(parts)}) "
+            f"of {self.scenario} [{ops}] on {self.database} in {self.seconds:.2f} s{setup}"
         ]
         for letter, labels in self.statements.items():
             lines.append(f"  session {letter}: {len(labels)} statements: {' '.join(labels)}")
@@ -202,9 +227,13 @@ def explore(
     letters = list(SESSION_LETTERS[: len(ops)])
     assignment = dict(zip(letters, ops, strict=True))
     strategy = get_strategy("app")
-    found = Exploration(scenario.name, runner.backend.label, assignment, progress=progress)
+    before = runner.setup_seconds
+    found = Exploration(
+        scenario.name, runner.backend.label, assignment, progress=progress, setup=lambda: runner.setup_seconds - before
+    )
     strict, runner.strict_statements = runner.strict_statements, False
     bounds = (max_interleavings, max_seconds)
+    traces: _Traces | None = None
     try:
         probe = Schedule(tuple(Step(s, "1") for s in letters), tuple(sorted(assignment.items())))
         first = runner.run(probe, scenario, strategy, finish_order=letters[::-1])
@@ -229,9 +258,11 @@ def explore(
         return found
     finally:
         runner.strict_statements = strict
-        found.seconds = found.seconds_so_far
+        found.seconds, found.setup_s = found.seconds_so_far, found.setup()
+        if traces is not None:
+            found.extra = found.explored - sum(1 for o in found.ran if traces.key(o) is not None)
         if found.complete:
-            found.pruned = max(found.total - found.explored, 0)
+            found.pruned = found.total - found.run_of_total
 
 
 def _profiled(found: Exploration, profile: dict[str, list[Statement]]) -> Exploration:
@@ -270,7 +301,8 @@ def _explore_traces(
         key = traces.key(order)
         assert key is not None, "an order made from the profile fits it"
         if key in seen:
-            found.pruned += 1
+            if tuple(order) not in found.ran:  # one that ran is explored, not pruned
+                found.pruned += 1
             continue
         stop = _bound(found, *bounds)
         if stop:
@@ -280,7 +312,7 @@ def _explore_traces(
         seen.add(key)
         if (ran := traces.key([st.session for st in result.executed])) is not None:
             seen.add(ran)
-        if not _record(found, result) and stop_on_first:
+        if not _record(found, result, order) and stop_on_first:
             return None
         if any(len(sent) > lengths[s] for s, sent in result.statements.items()):
             return result.statements
@@ -308,9 +340,11 @@ def _bound(found: Exploration, max_interleavings: int, max_seconds: float) -> st
     return None
 
 
-def _record(found: Exploration, result: ScheduleResult) -> bool:
-    """Count one run; False when it lost an update (the exploration's answer)."""
+def _record(found: Exploration, result: ScheduleResult, order: Sequence[str] | None = None) -> bool:
+    """Count one run of the planned ``order`` (the probe's: as it ran); False when it lost an update
+    (the exploration's answer)."""
     found.explored += 1
+    found.ran.add(tuple(order) if order is not None else tuple(st.session for st in result.executed))
     ran = replace(result, schedule=result.executed_schedule)  # what ran, by label: the replayable form
     found.results.append(ran)
     if found.progress is not None:

@@ -622,6 +622,9 @@ class ScheduleRunner:
         # statement-level: a step naming a statement the session does not send there is an error
         # (what a person wrote); the explorer turns it off, for a path that came out shorter
         self.strict_statements = True
+        # seconds spent making the application's schema and configuring it: work no bound counts
+        # (an exploration's --max-seconds bounds its interleavings, not the application's migrations)
+        self.setup_seconds = 0.0
 
     def __enter__(self) -> ScheduleRunner:
         self._scratch = self.backend.create_database()
@@ -671,11 +674,13 @@ class ScheduleRunner:
             if len(known) == 1 and _same_shape(next(iter(known.values())), tables):
                 self._tables.update(dict.fromkeys(names, tables))
                 return tables, tables.reload(conn)  # the scenario's own seed: another's may differ
+            started = time.monotonic()
             for old in known.values():
                 old.metadata.drop_all(conn)
                 for name in old.metadata.tables:
                     self._tables.pop(name, None)
             initial = tables.create(conn)
+            self.setup_seconds += time.monotonic() - started
         self._tables.update(dict.fromkeys(names, tables))
         return tables, initial
 
@@ -720,7 +725,9 @@ class ScheduleRunner:
                 # again only if the application was pointed elsewhere since (another scenario's hook,
                 # another runner's database); the engines it used are closed first
                 dispose_app_engines()
+                started = time.monotonic()
                 scenario.configure_app(self._scratch.url)
+                self.setup_seconds += time.monotonic() - started
             run = _Run(self, schedule, scenario, strategy, plan, engine, tables, finish_order)
             run.execute()
             if run.fatal:
