@@ -52,9 +52,8 @@ class Exploration:
     explored: int = 0  # interleavings run
     pruned: int = 0  # interleavings not run: equivalent to one that ran
     total: int = 0  # interleavings of every session's statements (the longest each was seen to send)
-    # runs that are not one more of the total's: an order that ran already (blocking made two planned
-    # orders run the same way), or one from before a session was seen to send more statements (a
-    # retry loop's attempts) and the total grew; explored - extra of the total ran
+    # runs planned before a session was seen to send more statements (a refused save's other path, a
+    # retry loop's attempts): their orders are not among the total's, which grew; run_of_total ran
     extra: int = 0
     complete: bool = False  # every trace ran (not stopped by a bound, nor by the first loss)
     first_lost_at: int = 0  # which interleaving (1 is the probe) lost an update first
@@ -109,7 +108,7 @@ class Exploration:
         if self.not_reached:
             parts.append(f"{self.not_reached} not reached")
         if self.extra:
-            parts.append(f"{self.extra} more runs repeated an order or came before a session sent more")
+            parts.append(f"and {self.extra} run before a session was seen to send more")
         lines = [
             f"explored {self.run_of_total} of {self.total} interleavings ({', '.join(parts)}) "
             f"of {self.scenario} [{ops}] on {self.database} in {self.seconds:.2f} s{setup}"
