@@ -167,6 +167,18 @@ class Scenario:
             run_setup("configure(url)", self.configure, url, self.name)
             _CONFIGURED.append((self.configure, url))
 
+    @property
+    def database_key(self) -> str | None:
+        """What names the scratch databases of an application that connects itself: the same name
+        for every database this process makes for it (one at a time), so the application is
+        configured once and stays pointed there, cell after cell and test after test, as an
+        application whose engine can be configured only once must be (oslo.db's enginefacade).
+        Keyed by the ``configure`` hook, so a module's scenarios share it."""
+        if self.configure is None:
+            return None
+        hook = self.configure
+        return f"{getattr(hook, '__module__', '')}.{getattr(hook, '__qualname__', type(hook).__qualname__)}"
+
     def configured_for(self, url: URL) -> bool:
         """Whether the last ``configure`` this process called was this scenario's, with ``url``: the
         application points there still, so a schedule on the same database need not configure again."""

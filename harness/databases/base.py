@@ -120,7 +120,9 @@ class Backend(ABC):
     def fetch_version(self) -> str: ...
 
     @abstractmethod
-    def create_database(self) -> ScratchDatabase: ...
+    def create_database(self, name: str | None = None) -> ScratchDatabase:
+        """A new empty scratch database: named ``name`` (one of :func:`scratch_name`'s, whose leftover
+        of this process is dropped first), else freshly."""
 
     @abstractmethod
     def drop_database(self, name: str) -> None: ...

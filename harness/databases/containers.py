@@ -195,8 +195,8 @@ class ContainerBackend(Backend):
     def fetch_version(self) -> str:
         return self.server.version
 
-    def create_database(self) -> ScratchDatabase:
-        return self.server.create_database()
+    def create_database(self, name: str | None = None) -> ScratchDatabase:
+        return self.server.create_database(name)
 
     def drop_database(self, name: str) -> None:
         self.server.drop_database(name)

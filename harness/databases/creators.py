@@ -49,7 +49,11 @@ def _started(pid: int) -> str | None:
         return "?"
 
 
-def scratch_name() -> str:
+def scratch_name(key: str | None = None) -> str:
+    """A fresh name, or with ``key`` the same name every time this process asks (one database at a
+    time by that name: an application configured once stays pointed at it)."""
+    if key is not None:
+        return f"{own_prefix()}k{hashlib.sha1(key.encode()).hexdigest()[:7]}"
     return f"{own_prefix()}{uuid.uuid4().hex[:8]}"
 
 

@@ -109,8 +109,11 @@ class MySQLBackend(ServerBackend):
         number = raw.split("-")[0]
         return f"mariadb {number}" if "mariadb" in raw.lower() else f"mysql {number}"
 
-    def create_database(self) -> ScratchDatabase:
-        name = scratch_name()
+    def create_database(self, name: str | None = None) -> ScratchDatabase:
+        if name is None:
+            name = scratch_name()
+        else:
+            self.drop_database(name)  # this process's own, left by a failed drop
         self.admin_execute(f"CREATE DATABASE `{name}`")
         return ScratchDatabase(name, self.admin_url.set(database=name), self)
 

@@ -57,8 +57,11 @@ class PostgresBackend(ServerBackend):
         row = self.admin_execute("SHOW server_version")[0]
         return f"postgresql {str(row[0]).split()[0]}"
 
-    def create_database(self) -> ScratchDatabase:
-        name = scratch_name()
+    def create_database(self, name: str | None = None) -> ScratchDatabase:
+        if name is None:
+            name = scratch_name()
+        else:
+            self.drop_database(name)  # this process's own, left by a failed drop
         self.admin_execute(f'CREATE DATABASE "{name}"')
         return ScratchDatabase(name, self.admin_url.set(database=name), self)
 

@@ -47,8 +47,11 @@ class SQLiteBackend(Backend):
             self._guard = Guard(self._dir)  # deletes the folder if this process is killed
         return self._dir
 
-    def create_database(self) -> ScratchDatabase:
-        name = scratch_name()
+    def create_database(self, name: str | None = None) -> ScratchDatabase:
+        if name is None:
+            name = scratch_name()
+        else:
+            self.drop_database(name)  # this process's own, left by a failed drop
         path = self.directory / f"{name}.db"
         sqlite3.connect(path).close()
         return ScratchDatabase(name, URL.create("sqlite+pysqlite", database=str(path)), self)

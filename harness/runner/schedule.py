@@ -38,6 +38,7 @@ from sqlalchemy.exc import DBAPIError
 
 from race_harness.checkers import CheckResult, check
 from race_harness.databases.base import Backend, Isolation, ScratchDatabase
+from race_harness.databases.creators import scratch_name
 from race_harness.defaults import DEFAULT_STEP_TIMEOUT_S
 from race_harness.entity import EntityTables
 from race_harness.errors import UsageError, crash, shown
@@ -616,6 +617,7 @@ class ScheduleRunner:
         if not self.step_timeout > 0:
             raise UsageError(f"expected a positive number of seconds but got step_timeout={step_timeout!r}")
         self._scratch: ScratchDatabase | None = None
+        self._open = False
         self._engines: dict[tuple[Isolation, bool], Engine] = {}
         self._monitors: dict[int, Connection] = {}
         self._tables: dict[str, EntityTables] = {}  # table name -> the tables holding it
@@ -627,13 +629,24 @@ class ScheduleRunner:
         self.setup_seconds = 0.0
 
     def __enter__(self) -> ScheduleRunner:
-        self._scratch = self.backend.create_database()
+        self._open = True  # the scratch database is made by the first run, which knows its scenario
         return self
+
+    def _database(self, scenario: Scenario) -> ScratchDatabase:
+        """The runner's scratch database, made on first use; for an application that connects itself,
+        under its scenario's stable name (:attr:`Scenario.database_key`): configured once per process."""
+        if not self._open:
+            raise UsageError("ScheduleRunner is used outside its `with` block")
+        if self._scratch is None:
+            key = scenario.database_key
+            self._scratch = self.backend.create_database(scratch_name(key) if key else None)
+        return self._scratch
 
     def __exit__(self, *exc: object) -> None:
         self.close()
 
     def close(self) -> None:
+        self._open = False
         for monitor in self._monitors.values():
             monitor.close()
         for engine in self._engines.values():
@@ -713,6 +726,7 @@ class ScheduleRunner:
         plan = plan_cell(strategy, self.backend, self.config)
         if isinstance(plan, str):
             raise UsageError(f"cannot run {scenario.name} x {strategy.spec} on {self.backend.label}: {plan}")
+        self._database(scenario)
         engine = self._engine(plan.isolation, scenario.is_app)
         whole_seconds = strategy.timestamp_precision == 0
         with _one_second(whole_seconds) as window:

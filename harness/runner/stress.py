@@ -33,6 +33,7 @@ from sqlalchemy.exc import DBAPIError
 
 from race_harness.app_setup import COMMAND_TIMEOUT_S
 from race_harness.databases.base import Backend, Isolation, ScratchDatabase
+from race_harness.databases.creators import scratch_name
 from race_harness.defaults import NETWORK_FAULTS, Scope
 from race_harness.entity import EntityTables
 from race_harness.errors import DatabaseError, UsageError, crash
@@ -405,7 +406,8 @@ class StressRun:
             conn.close()
 
     def run(self) -> RunRecord:
-        scratch: ScratchDatabase = self.backend.create_database()
+        key = self.scenario.database_key
+        scratch: ScratchDatabase = self.backend.create_database(scratch_name(key) if key else None)
         proxy = None
         failure: str | None = None
         try:
@@ -445,7 +447,8 @@ class StressRun:
         cfg = self.config
         receipts = uses_receipts(self.scenario, cfg)
         initial = self._make(engine, scratch.name, receipts)
-        self.scenario.configure_app(scratch.url)
+        if not self.scenario.configured_for(scratch.url):  # configured once: its database keeps the name
+            self.scenario.configure_app(scratch.url)
         ops = cfg.ops or self.scenario.default_ops or DEFAULT_OPS
         started = time.monotonic()
         readers = range(cfg.writers, cfg.writers + cfg.readers)
