@@ -196,6 +196,43 @@ class _Traces:
         return tuple(position[x] < position[y] for x, y in self.pairs)
 
 
+class _Paths:
+    """The runs so far, grouped by the path each session took (the statements it sent). A run is
+    decided by the order of its statements, so an order that, cut to the lengths of a path, is one
+    trace with a run of that path runs as that run did: the steps past those lengths are never sent
+    (a retry after a refusal that did not happen, the other branch of an ``if``). This is what keeps a
+    retry loop from multiplying the interleavings: its attempts interleaved with a session that has
+    already finished are all one run."""
+
+    def __init__(self, letters: Sequence[str]) -> None:
+        self.letters = list(letters)
+        self._runs: dict[tuple[tuple[Statement, ...], ...], tuple[_Traces, set[tuple[bool, ...]]]] = {}
+
+    def add(self, result: ScheduleResult) -> None:
+        sent = {s: result.statements.get(s, []) for s in self.letters}
+        path = tuple(tuple(sent[s]) for s in self.letters)
+        if path not in self._runs:
+            self._runs[path] = (_Traces(sent), set())
+        traces, keys = self._runs[path]
+        key = traces.key([st.session for st in result.executed])
+        if key is not None:
+            keys.add(key)
+
+    def covers(self, order: Sequence[str]) -> bool:
+        for traces, keys in self._runs.values():
+            if not keys:
+                continue
+            left = dict(traces.lengths)
+            cut = []
+            for s in order:
+                if left[s]:
+                    left[s] -= 1
+                    cut.append(s)
+            if traces.key(cut) in keys:
+                return True
+        return False
+
+
 def explore(
     runner: ScheduleRunner,
     scenario: Scenario,
@@ -236,13 +273,15 @@ def explore(
     try:
         probe = Schedule(tuple(Step(s, "1") for s in letters), tuple(sorted(assignment.items())))
         first = runner.run(probe, scenario, strategy, finish_order=letters[::-1])
+        paths = _Paths(letters)
+        paths.add(first)
         profile = {s: first.statements.get(s, []) for s in letters}
         traces = _Traces(profile)
         if not _record(found, first) and stop_on_first:
             return _profiled(found, profile)
         while True:  # once more from the start when a run shows a session sending more than profiled
             seen = {k for r in found.results if (k := traces.key([st.session for st in r.executed])) is not None}
-            grown = _explore_traces(found, runner, scenario, traces, seen, assignment, bounds, stop_on_first)
+            grown = _explore_traces(found, runner, scenario, traces, seen, paths, assignment, bounds, stop_on_first)
             if grown is None:
                 break
             for s, sent in grown.items():
@@ -276,6 +315,7 @@ def _explore_traces(
     scenario: Scenario,
     traces: _Traces,
     seen: set[tuple[bool, ...]],
+    paths: _Paths,
     assignment: dict[str, str],
     bounds: tuple[int, float],
     stop_on_first: bool,
@@ -299,7 +339,7 @@ def _explore_traces(
     for order in orders():
         key = traces.key(order)
         assert key is not None, "an order made from the profile fits it"
-        if key in seen:
+        if key in seen or paths.covers(order):
             if tuple(order) not in found.ran:  # one that ran is explored, not pruned
                 found.pruned += 1
             continue
@@ -308,6 +348,7 @@ def _explore_traces(
             found.stopped = stop
             return None
         result = runner.run(_schedule(order, assignment), scenario, strategy)
+        paths.add(result)
         seen.add(key)
         if (ran := traces.key([st.session for st in result.executed])) is not None:
             seen.add(ran)

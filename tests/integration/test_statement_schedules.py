@@ -264,14 +264,14 @@ def test_race_runner_explore_is_what_the_marker_judges(tmp_path: Path) -> None:
     assert "counter_core explored (1 of 70 interleavings" in report and "race-harness replay -s" in report
 
 
-def _hit_with_retry(conn: Connection, page: int) -> None:
-    """A compare-and-set counter that tries once more when its write was refused: the refused
-    session sends more statements than the probe saw, so the exploration's profile grows."""
+def _hit_with_retry(conn: Connection, page: int, attempts: int = 2) -> None:
+    """A compare-and-set counter that tries again when its write was refused (another request
+    changed the row since it read it), up to ``attempts`` times."""
     from sqlalchemy import update
 
     from race_harness.examples.counter_core import PAGES
 
-    for _ in range(2):
+    for _ in range(attempts):
         hits = conn.execute(select(PAGES.c.hits).where(PAGES.c.id == page)).scalar_one()
         conn.commit()
         stored = conn.execute(update(PAGES).where(PAGES.c.id == page, PAGES.c.hits == hits).values(hits=hits + 1))
@@ -342,3 +342,26 @@ def test_an_exploration_bound_counts_the_interleavings_not_the_applications_sche
     assert found.setup_s >= 4, found.summary()
     assert found.complete and found.verdict == "no-lost-updates", found.summary()
     assert f"(and {found.setup_s:.2f} s of schema set-up)" in found.summary()[0]
+
+
+def _retrying(attempts: int) -> Scenario:
+    from race_harness.examples.counter_core import PAGES
+
+    def hit(conn: Connection, page: int) -> None:
+        _hit_with_retry(conn, page, attempts)
+
+    return Scenario(
+        f"counter_retrying_{attempts}",
+        entity=Entity(PAGES, keys=[1], seed=lambda conn: conn.execute(insert(PAGES).values(id=1, hits=0))),
+        operations={"hit": operation(hit, uses="connection", increments={"hits": 1})},
+        expected={"app": "none"},
+    )
+
+
+def test_a_fix_that_retries_five_times_is_explored_whole_within_the_default_bounds(backend: Backend) -> None:
+    """Every attempt of a retry loop interleaved with a session that has already finished is one run:
+    the exploration ends complete, with contention (refused writes), and loses nothing."""
+    with ScheduleRunner(backend) as runner:
+        found = explore(runner, _retrying(6))
+    assert found.verdict == "no-lost-updates" and found.complete, found.summary()
+    assert found.contention > 0 and found.run_of_total + found.pruned == found.total, found.summary()
