@@ -40,6 +40,10 @@ SQL_ISOLATION = {
 CONNECT_TIMEOUT_S = 5
 
 
+# the databases made under a key's stable name that are still open in this process
+_KEPT_NAMES: set[str] = set()
+
+
 @dataclass
 class ScratchDatabase:
     """A database this run created; ``drop()`` removes it and is safe to call twice."""
@@ -69,6 +73,7 @@ class ScratchDatabase:
         if not self.dropped:
             self.backend.drop_database(self.name)
             self.dropped = True
+            _KEPT_NAMES.discard(self.name)
 
     def __enter__(self) -> ScratchDatabase:
         return self
@@ -118,6 +123,18 @@ class Backend(ABC):
 
     @abstractmethod
     def fetch_version(self) -> str: ...
+
+    def scratch_for(self, key: str | None) -> ScratchDatabase:
+        """A new scratch database; with ``key``, under the one name this process gives that key
+        (:func:`scratch_name`), unless a database of that name is still open here: then a fresh
+        name, never the other one dropped from under its user."""
+        name = scratch_name(key) if key is not None else None
+        if name is not None and name in _KEPT_NAMES:
+            name = None
+        scratch = self.create_database(name)
+        if name is not None:
+            _KEPT_NAMES.add(name)
+        return scratch
 
     @abstractmethod
     def create_database(self, name: str | None = None) -> ScratchDatabase:

@@ -38,7 +38,6 @@ from sqlalchemy.exc import DBAPIError
 
 from race_harness.checkers import CheckResult, check
 from race_harness.databases.base import Backend, Isolation, ScratchDatabase
-from race_harness.databases.creators import scratch_name
 from race_harness.defaults import DEFAULT_STEP_TIMEOUT_S
 from race_harness.entity import EntityTables
 from race_harness.errors import UsageError, crash, shown
@@ -638,8 +637,7 @@ class ScheduleRunner:
         if not self._open:
             raise UsageError("ScheduleRunner is used outside its `with` block")
         if self._scratch is None:
-            key = scenario.database_key
-            self._scratch = self.backend.create_database(scratch_name(key) if key else None)
+            self._scratch = self.backend.scratch_for(scenario.database_key)
         return self._scratch
 
     def __exit__(self, *exc: object) -> None:

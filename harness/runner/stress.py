@@ -33,7 +33,6 @@ from sqlalchemy.exc import DBAPIError
 
 from race_harness.app_setup import COMMAND_TIMEOUT_S
 from race_harness.databases.base import Backend, Isolation, ScratchDatabase
-from race_harness.databases.creators import scratch_name
 from race_harness.defaults import NETWORK_FAULTS, Scope
 from race_harness.entity import EntityTables
 from race_harness.errors import DatabaseError, UsageError, crash
@@ -406,8 +405,7 @@ class StressRun:
             conn.close()
 
     def run(self) -> RunRecord:
-        key = self.scenario.database_key
-        scratch: ScratchDatabase = self.backend.create_database(scratch_name(key) if key else None)
+        scratch: ScratchDatabase = self.backend.scratch_for(self.scenario.database_key)
         proxy = None
         failure: str | None = None
         try:

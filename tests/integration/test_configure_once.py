@@ -68,3 +68,23 @@ def test_replay_explore_and_a_module_of_race_tests_configure_it_once(project: Pa
     )  # fmt: skip
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-2000:]
     assert "4 passed" in proc.stdout, proc.stdout[-2000:]
+
+
+def test_a_stable_name_is_never_taken_from_a_database_still_open() -> None:
+    """Two databases for one key at once (two schedule runners in one test): the second gets a fresh
+    name instead of dropping the first from under it; once the first is dropped, the name is free."""
+    from race_harness.databases import resolve
+
+    (backend,) = resolve("sqlite")
+    backend.start()
+    try:
+        first = backend.scratch_for("app.db:configure")
+        second = backend.scratch_for("app.db:configure")
+        assert first.name != second.name
+        second.drop()
+        first.drop()
+        again = backend.scratch_for("app.db:configure")
+        assert again.name == first.name
+        again.drop()
+    finally:
+        backend.close()
