@@ -4,11 +4,13 @@ a second ``configure`` raises ``AlreadyStartedError``. Its update writes back ev
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from sqlalchemy import Column, Engine, Integer, MetaData, String, Table, create_engine, insert, select, update
 
 from race_harness import Entity, Scenario, operation
+from race_harness.scenario import Expectation
 
 MD = MetaData()
 NOTES = Table(
@@ -64,23 +66,15 @@ def _seed(conn: Any) -> None:
 
 
 ENTITY = Entity(NOTES, keys=[1], seed=_seed)
-LOST = Scenario(
-    "once_notes",
-    entity=ENTITY,
-    configure=configure,
-    operations={
-        "retitle": operation(retitle, uses="app", sets="title"),
-        "rewrite": operation(rewrite, uses="app", sets="body"),
-    },
-    expected={"app": "lost"},
-)
-FIXED = Scenario(
-    "once_notes_fixed",
-    entity=ENTITY,
-    configure=configure,
-    operations={
-        "retitle": operation(retitle_fixed, uses="app", sets="title"),
-        "rewrite": operation(rewrite_fixed, uses="app", sets="body"),
-    },
-    expected={"app": "none"},
-)
+
+
+def _scenario(name: str, expected: Expectation, title: Callable[..., None], body: Callable[..., None]) -> Scenario:
+    operations = {
+        "retitle": operation(title, uses="app", sets="title"),
+        "rewrite": operation(body, uses="app", sets="body"),
+    }
+    return Scenario(name, entity=ENTITY, configure=configure, operations=operations, expected={"app": expected})
+
+
+LOST = _scenario("once_notes", "lost", retitle, rewrite)
+FIXED = _scenario("once_notes_fixed", "none", retitle_fixed, rewrite_fixed)
