@@ -2,9 +2,9 @@
 
 As PostgreSQL's own injection points do for its tests, this lets a fault land at a moment that a
 timer would hit only by chance: while the cell's tables are made (``create``), before its seed
-(``seed``), with every session connected and waiting at the start (``start``), and with the
-final read's connection open (``final``). The fault itself is real (a session terminated, a server
-paused or restarted); the point only waits.
+(``seed``), with every session connected and waiting at the start (``start``), with the final
+read's connection open (``final``), and before the scratch database is dropped (``drop``). The
+fault itself is real (a session terminated, a server paused or restarted); the point only waits.
 
 Off unless ``RACE_HARNESS_INJECTION_DIR`` names a folder. A point holds when ``<name>.hold`` is in
 it: the harness writes ``<name>.reached`` (the scratch database's name in it) and waits until the
@@ -21,7 +21,7 @@ from typing import Literal
 ENV = "RACE_HARNESS_INJECTION_DIR"
 HOLD_S = 120.0
 POLL_S = 0.01
-Point = Literal["create", "seed", "start", "final"]
+Point = Literal["create", "seed", "start", "final", "drop"]
 
 
 def injection_point(name: Point, database: str) -> None:

@@ -35,7 +35,7 @@ from race_harness.app_setup import COMMAND_TIMEOUT_S
 from race_harness.databases.base import Backend, Isolation, ScratchDatabase
 from race_harness.defaults import NETWORK_FAULTS, Scope
 from race_harness.entity import EntityTables
-from race_harness.errors import DatabaseError, UsageError, crash
+from race_harness.errors import DatabaseError, DatabaseUnreachableError, UsageError, crash
 from race_harness.history import Event, History, session_name
 from race_harness.model import State
 from race_harness.runner.app_steps import dispose_app_engines, steps_for
@@ -291,8 +291,19 @@ DROP_TIMEOUT_S = 60.0  # a server that stopped answering cannot drop the scratch
 def _drop_within(scratch: ScratchDatabase, seconds: float) -> None:
     """Drop the scratch database, waiting at most ``seconds`` (a DROP on a frozen server never returns);
     what could not be dropped is named, for `race-harness clean` or the next run to drop."""
+
+    def drop() -> None:  # a server restarting meanwhile is waited for, as a session waits for it
+        deadline = time.monotonic() + RECONNECT_S
+        while True:
+            try:
+                return scratch.drop()
+            except DatabaseUnreachableError:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.2)
+
     within(
-        scratch.drop,
+        drop,
         seconds,
         f"the scratch database {scratch.name} was not dropped: the server did not answer in {seconds:g} s "
         f"(race-harness clean, or the next run, drops it)",
@@ -436,6 +447,7 @@ class StressRun:
         if proxy is not None:
             proxy.close()
         dispose_app_engines()
+        injection_point("drop", scratch.name)
         try:
             _drop_within(scratch, DROP_TIMEOUT_S)
         except DatabaseError as exc:

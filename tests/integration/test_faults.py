@@ -177,6 +177,8 @@ SETUP_CASES = [
     ("container:mariadb:10.11", "restart", "final"),
     ("container:postgres:15", "restart", "create"),
     ("container:postgres:15", "restart", "start"),
+    ("container:postgres:15", "restart", "drop"),
+    ("container:mariadb:10.11", "restart", "drop"),
 ]
 
 
