@@ -163,6 +163,9 @@ class Scenario:
     def configure_app(self, url: URL) -> None:
         """Point the application at ``url`` (the scenario's ``configure``), if it connects itself."""
         if self.configure is not None:
+            from race_harness.runner.app_steps import watch_driver_connects
+
+            watch_driver_connects()  # a connection the application opens as it is configured is seen too
             _CONFIGURED.clear()  # while it runs, and if it fails, the application points nowhere known
             run_setup("configure(url)", self.configure, url, self.name)
             _CONFIGURED.append((self.configure, url))

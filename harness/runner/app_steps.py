@@ -35,7 +35,11 @@ from __future__ import annotations
 
 import collections
 import contextlib
+import functools
+import importlib
+import os
 import re
+import sys
 import threading
 import time
 import weakref
@@ -266,6 +270,118 @@ class WatchedDriverConnection:
         return getattr(self._conn, name)
 
 
+# drivers whose connection, used as a context manager, commits on a clean exit (psycopg 3, psycopg2 and
+# sqlite3); PyMySQL's and mysqlclient's only close it
+_COMMITS_ON_EXIT = ("psycopg", "psycopg2", "sqlite3")
+
+
+class OwnDriverConnection(WatchedDriverConnection):
+    """A driver connection an application opened itself (``psycopg.connect(...)``, ``pymysql.connect``,
+    ``MySQLdb.connect``, ``sqlite3.connect``; see :func:`watch_driver_connects`). The call its
+    statements belong to is the one running in the context that sends them, found at each one; used
+    outside any call (a connection opened at start-up, then idle), it passes everything through."""
+
+    def __init__(self, conn: Any) -> None:
+        self._conn = conn
+
+    @property
+    def _steps(self) -> AppSteps | None:  # type: ignore[override]
+        steps = _CURRENT.get()
+        return steps if steps is not None and steps.call.uses == "app" else None
+
+    def cursor(self, *args: Any, **kwargs: Any) -> Any:
+        raw, steps = self._conn.cursor(*args, **kwargs), self._steps
+        if steps is None:
+            return raw
+        steps.app_driver_statement(self._conn)
+        return _Cursor(raw, steps)
+
+    def commit(self) -> None:
+        steps = self._steps
+        if steps is not None:
+            steps.before_commit()
+        self._conn.commit()
+
+    def _ended(self) -> None:
+        steps = self._steps
+        if steps is not None:
+            steps.transaction_ended()
+
+    def rollback(self) -> None:
+        self._ended()
+        self._conn.rollback()
+
+    def close(self) -> None:  # a reader that ends by closing its connection ended its read
+        self._ended()
+        self._conn.close()
+
+    def __enter__(self) -> OwnDriverConnection:
+        self._conn.__enter__()
+        return self
+
+    def __exit__(self, *exc: Any) -> Any:
+        steps = self._steps
+        if steps is not None:
+            commits = exc[0] is None and type(self._conn).__module__.split(".")[0] in _COMMITS_ON_EXIT
+            steps.before_commit() if commits else steps.transaction_ended()
+        return self._conn.__exit__(*exc)
+
+
+_DRIVERS = ("psycopg", "psycopg2", "pymysql", "MySQLdb", "sqlite3")
+_driver_hooks_on = False
+
+
+def watch_driver_connects() -> None:
+    """Make every driver connection an application opens itself seen, as SQLAlchemy's events make its
+    engines' connections seen: ``connect`` of each installed driver (psycopg 3, psycopg2, PyMySQL,
+    mysqlclient, sqlite3) returns an :class:`OwnDriverConnection`. Connections SQLAlchemy opens are
+    left alone (its events see them). Code that bound ``connect`` itself before this ran (``from
+    pymysql import connect`` at import) keeps the driver's own, which the harness cannot see."""
+    global _driver_hooks_on
+    with _WATCH_LOCK:
+        if _driver_hooks_on:
+            return
+        for name in _DRIVERS:
+            try:
+                module = importlib.import_module(name)
+            except ImportError:
+                continue
+            setattr(module, "connect", _watched_connect(getattr(module, "connect")))  # noqa: B009, B010
+        _driver_hooks_on = True
+
+
+def _watched_connect(connect: Callable[..., Any]) -> Callable[..., Any]:
+    @functools.wraps(connect)
+    def watched(*args: Any, **kwargs: Any) -> Any:
+        conn = connect(*args, **kwargs)
+        caller = sys._getframe(1).f_globals.get("__name__", "")
+        if caller.startswith(("sqlalchemy.", "race_harness.")):  # an engine's connection: its events see it
+            return conn
+        return OwnDriverConnection(conn)
+
+    return watched
+
+
+def _driver_database(raw: Any) -> str | None:
+    """Which database a driver connection is on: its name (a file's real path for SQLite, '' in memory)."""
+    info = getattr(raw, "info", None)
+    if info is not None and hasattr(info, "dbname"):  # psycopg 3, psycopg2
+        return str(info.dbname)
+    if isinstance(getattr(raw, "db", None), bytes):  # PyMySQL
+        return bytes(raw.db).decode()
+    cursor = raw.cursor()
+    try:
+        if type(raw).__module__.startswith("sqlite3"):  # a read of the catalogue: no transaction begins
+            rows = cursor.execute("PRAGMA database_list").fetchall()
+            main = next((r[2] for r in rows if r[1] == "main"), "")
+            return os.path.realpath(main) if main else ""
+        cursor.execute("SELECT DATABASE()")  # mysqlclient keeps no name of its own
+        (name,) = cursor.fetchone()
+        return str(name) if name is not None else None
+    finally:
+        cursor.close()
+
+
 class AppSteps:
     """One attempt at one application call on one connection; the step methods return the final
     :class:`~race_harness.runner.steps.Attempt` when the call ended there, else None."""
@@ -303,6 +419,7 @@ class AppSteps:
         self._misdirected: AppMisdirected | None = None
         if self.call.uses == "app":
             _watch_all()
+            watch_driver_connects()
         else:
             _watch(conn.engine)
 
@@ -326,6 +443,27 @@ class AppSteps:
         _APP_ENGINES.add(conn.engine)
         with contextlib.suppress(Exception):
             self.db_id = self.backend.driver_session_id(conn.connection.driver_connection)
+
+    def app_driver_statement(self, raw: Any) -> None:
+        """Before a statement on a driver connection the application opened itself: is it the scratch
+        database (where the driver says which it is), and which server connection is this session's."""
+        if self._misdirected is not None:
+            raise self._misdirected
+        if raw is self._app_conn:
+            return
+        found, expected = _driver_database(raw), self.conn.engine.url.database
+        if self.conn.dialect.name == "sqlite" and expected:
+            expected = os.path.realpath(expected)
+        if expected is not None and found != expected:
+            self._misdirected = AppMisdirected(
+                f"scenario {self.tables.scenario!r}: operation {self.call.name} sent its statement to the database "
+                f"{found!r}, not the scratch database {expected}: the scenario's configure(url) did not point the "
+                "application at the URL it was given"
+            )
+            raise self._misdirected
+        self._app_conn = raw
+        with contextlib.suppress(Exception):
+            self.db_id = self.backend.driver_session_id(raw)
 
     # --- boundaries, called on the function's thread -------------------------------------------------
 
@@ -411,8 +549,8 @@ class AppSteps:
                 if self._app_conn is None:
                     raise UsageError(
                         f"scenario {self.tables.scenario!r}: operation {self.call.name} sent no statement the "
-                        "harness could see: with uses='app' "
-                        "its statements must go through a SQLAlchemy engine (the one configure(url) set up)"
+                        "harness could see: with uses='app' its statements must go through a SQLAlchemy engine or "
+                        "a connection the driver's connect() opened (psycopg, PyMySQL, mysqlclient, sqlite3)"
                     )
             else:
                 result = self.call.function(handle, self.key, **self.call.parameters)

@@ -102,8 +102,15 @@ def _elsewhere(url: str) -> None:
     ENGINE["engine"] = create_engine("sqlite://")  # an in-memory database: not the scratch database
 
 
+_BOUND_CONNECT = sqlite3.connect  # bound at import, before the harness hooks the driver's connect()
+
+
 def _own_driver(note: int, title: str) -> None:
-    sqlite3.connect(":memory:").execute("SELECT 1")  # not through SQLAlchemy: invisible to the harness
+    _BOUND_CONNECT(":memory:").execute("SELECT 1")  # neither SQLAlchemy nor the driver's hooked connect()
+
+
+def _memory_database(note: int, title: str) -> None:
+    sqlite3.connect(":memory:").execute("SELECT 1")  # seen through the hooked connect(): another database
 
 
 MISDIRECTED = Scenario("misdirected", entity=ENTITY, configure=_elsewhere, operations=OPS)
@@ -138,6 +145,15 @@ def test_a_writer_process_that_finds_the_application_misdirected_ends_the_run_in
                 operations={"retitle": operation(_own_driver, uses="app", sets="title")},
             ),
             "scenario 'unseen': operation _own_driver sent no statement the harness could see",
+        ),
+        (
+            Scenario(
+                "in_memory",
+                entity=ENTITY,
+                configure=configure,
+                operations={"retitle": operation(_memory_database, uses="app", sets="title")},
+            ),
+            "operation _memory_database sent its statement to the database '', not the scratch database ",
         ),
     ],
     ids=lambda v: v.name if isinstance(v, Scenario) else "",
