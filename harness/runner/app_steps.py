@@ -269,6 +269,13 @@ class WatchedDriverConnection:
     def __getattr__(self, name: str) -> Any:
         return getattr(self._conn, name)
 
+    def __setattr__(self, name: str, value: Any) -> None:
+        # the driver's settings are the connection's (psycopg's conn.autocommit = True), not the proxy's
+        if name.startswith("_"):
+            object.__setattr__(self, name, value)
+        else:
+            setattr(self._conn, name, value)
+
 
 # drivers whose connection, used as a context manager, commits on a clean exit (psycopg 3, psycopg2 and
 # sqlite3); PyMySQL's and mysqlclient's only close it
@@ -327,7 +334,8 @@ class OwnDriverConnection(WatchedDriverConnection):
         return self._conn.__exit__(*exc)
 
 
-_DRIVERS = ("psycopg", "psycopg2", "pymysql", "MySQLdb", "sqlite3")
+# sqlite3.dbapi2 has a connect() of its own: Django's SQLite backend calls that one
+_DRIVERS = ("psycopg", "psycopg2", "pymysql", "MySQLdb", "sqlite3", "sqlite3.dbapi2")
 _driver_hooks_on = False
 
 

@@ -141,3 +141,23 @@ def test_a_driver_connection_to_another_database_is_one_line(backend: Backend, d
         runner.run("A=retitle B=rewrite A.read B.read A.write B.write", SCENARIO, get_strategy("app"))
     message = str(raised.value)
     assert "\n" not in message and "not the scratch database" in message, message
+
+
+def test_a_driver_setting_made_on_a_watched_connection_is_the_connection_s(tmp_path: Any) -> None:
+    """``conn.isolation_level = None`` (sqlite3's autocommit; psycopg's ``conn.autocommit = True`` alike)
+    set through the proxy is the driver connection's own setting: an INSERT then opens no transaction."""
+    import sqlite3
+
+    from race_harness.runner.app_steps import OwnDriverConnection, watch_driver_connects
+
+    watch_driver_connects()
+    conn = sqlite3.connect(str(tmp_path / "own.db"))
+    try:
+        assert type(conn) is OwnDriverConnection and isinstance(conn, sqlite3.Connection)
+        conn.execute("CREATE TABLE t (x INTEGER)")
+        conn.commit()
+        conn.isolation_level = None
+        conn.execute("INSERT INTO t VALUES (1)")
+        assert not conn.in_transaction  # autocommit: the driver's, not an attribute of the proxy
+    finally:
+        conn.close()
