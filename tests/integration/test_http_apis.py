@@ -3,7 +3,8 @@
 harness still knows which call their statements belong to. The naive PATCH (load, change in memory,
 write every column back) loses updates under stress and in a phase schedule; the PATCH that checks
 ``If-Match`` against the row's version answers 412 to a stale ETag, its client reads again and
-retries, and it loses nothing while its requests raced (refusals counted as conflicts)."""
+retries, and it loses nothing while its requests raced (refusals counted as conflicts). A Flask app
+through its test client (WSGI, on the calling thread) loses the same update in a phase schedule."""
 
 from __future__ import annotations
 
@@ -139,3 +140,34 @@ def test_the_if_match_patch_loses_nothing_while_its_requests_raced(backend: Back
     assert cell.result is not None and not cell.harness_errors, cell.harness_errors
     assert cell.result.verdict == "no-lost-updates", cell.result
     assert cell.result.stats.raced_writes > 0 or cell.result.stats.conflicts > 0
+
+
+# --- a WSGI app: Flask's test client, each request through the WSGI app on the calling thread -------
+
+flask = pytest.importorskip("flask")
+wsgi = flask.Flask("notes")
+
+
+@wsgi.patch("/notes/<int:note>")
+def flask_patch_naive(note: int) -> dict[str, Any]:
+    return patch_naive(note, flask.request.get_json())
+
+
+FLASK_CLIENT = wsgi.test_client()
+
+
+def _flask_naive(field: str) -> Any:
+    def call(note: int, value: str) -> Any:
+        return FLASK_CLIENT.patch(f"/notes/{note}", json={field: value})
+
+    call.__name__ = f"flask_patch_{field}"
+    return call
+
+
+FLASK_NAIVE = _scenario("api_notes_flask", _flask_naive)
+
+
+def test_a_phase_schedule_loses_an_update_through_a_wsgi_app(backend: Backend) -> None:
+    with ScheduleRunner(backend) as runner:
+        out = runner.run("A=set_title B=set_body A.read B.read A.write B.write", FLASK_NAIVE, APP)
+    assert out.result.verdict == "lost-updates", out.transcript
