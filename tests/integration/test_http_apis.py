@@ -8,18 +8,16 @@ through its test client (WSGI, on the calling thread) loses the same update in a
 
 from __future__ import annotations
 
-from dataclasses import replace
 from typing import Any
 
-import pytest
+import flask
+from fastapi import FastAPI, Header, Response
+from fastapi.testclient import TestClient
+from sqlalchemy import Column, Engine, Integer, MetaData, String, Table, create_engine, insert, select, update
 
-fastapi = pytest.importorskip("fastapi")
-from fastapi import FastAPI, Header, Response  # noqa: E402
-from fastapi.testclient import TestClient  # noqa: E402
-from sqlalchemy import Column, Engine, Integer, MetaData, String, Table, create_engine, insert, select, update  # noqa: E402
-
-from race_harness import Entity, RunConfig, Scenario, ScheduleRunner, get_strategy, operation, run_cell  # noqa: E402
-from race_harness.databases import Backend  # noqa: E402
+from race_harness import Entity, RunConfig, Scenario, ScheduleRunner, get_strategy, operation, run_cell
+from race_harness.databases import Backend
+from tests.integration.bursts import a_burst_loses
 
 MD = MetaData()
 NOTES = Table(
@@ -127,12 +125,7 @@ def test_a_phase_schedule_loses_an_update_through_the_http_api(backend: Backend)
 
 
 def test_a_stress_burst_catches_the_naive_patch(backend: Backend) -> None:
-    for seed in range(4):
-        cell = run_cell(NAIVE, APP, backend, replace(BURST, seed=seed))
-        assert cell.result is not None and not cell.harness_errors, cell.harness_errors
-        if cell.result.verdict == "lost-updates":
-            return
-    raise AssertionError(f"four bursts lost nothing: {cell.result}")
+    a_burst_loses(NAIVE, backend, BURST)
 
 
 def test_the_if_match_patch_loses_nothing_while_its_requests_raced(backend: Backend) -> None:
@@ -144,7 +137,6 @@ def test_the_if_match_patch_loses_nothing_while_its_requests_raced(backend: Back
 
 # --- a WSGI app: Flask's test client, each request through the WSGI app on the calling thread -------
 
-flask = pytest.importorskip("flask")
 wsgi = flask.Flask("notes")
 
 
