@@ -37,8 +37,4 @@ def injection_point(name: Point, database: str) -> None:
         time.sleep(POLL_S)
 
 
-def enabled() -> bool:
-    return bool(os.environ.get(ENV))
-
-
-__all__ = ["ENV", "Point", "enabled", "injection_point"]
+__all__ = ["ENV", "Point", "injection_point"]

@@ -40,7 +40,6 @@ from race_harness.history import Event, History, session_name
 from race_harness.model import State
 from race_harness.runner.app_steps import dispose_app_engines, steps_for
 from race_harness.runner.config import RunConfig
-from race_harness.runner.injection import enabled as injection_enabled
 from race_harness.runner.injection import injection_point
 from race_harness.runner.nemesis import Nemesis
 from race_harness.runner.proxy import Proxy
@@ -554,7 +553,7 @@ class StressRun:
         self, engine: Engine, budget: _Budget, readers: range, begin: Callable[[], None] | None, database: str
     ) -> None:
         start = threading.Barrier(self.config.writers + len(readers) + 1)
-        _after_start(start, begin, database)
+        _after_start(start, begin, database, engine)
 
         def wait() -> object:  # bounded: a session that never arrives cannot hold the others forever
             return start.wait(START_TIMEOUT_S)
@@ -604,7 +603,7 @@ class StressRun:
         cfg = self.config
         ctx = multiprocessing.get_context("spawn")  # fork would copy this process's threads and connections
         start = ctx.Barrier(cfg.writers + len(readers) + 1)
-        _after_start(start, begin, scratch.name)
+        _after_start(start, begin, scratch.name, engine)
         results = ctx.Queue()
         shares = _split(ops, cfg.writers)
         url = scratch.url.render_as_string(hide_password=False)
@@ -662,17 +661,27 @@ class StressRun:
         return History.merge([self.history.events, *parts], self.history.origin)
 
 
-def _after_start(start: threading.Barrier, then: Callable[[], None] | None, database: str) -> None:
-    """The harness's own party of the sessions' start barrier, on a thread of its own: it arrives once
-    every session has connected (a test's ``start`` injection point holds it there), and ``then``
-    runs once the barrier releases, not at all when the start fails (broken, or timed out)."""
+def _after_start(start: threading.Barrier, then: Callable[[], None] | None, database: str, engine: Engine) -> None:
+    """The harness's own party of the sessions' start barrier, on a thread of its own: once every
+    session has connected and waits (a test's ``start`` injection point holds it there), it checks
+    that the database answers, waiting out a server that restarted meanwhile, so a fault before the
+    start delays the cell instead of eating its duration; then it releases them. ``then`` runs once
+    the barrier releases, not at all when the start fails (broken, timed out, no answer)."""
+
+    def answers() -> None:
+        with engine.connect() as conn:
+            conn.exec_driver_sql("SELECT 1")
 
     def wait() -> None:
-        if injection_enabled():
-            deadline = time.monotonic() + START_TIMEOUT_S
-            while start.n_waiting < start.parties - 1 and not start.broken and time.monotonic() < deadline:
-                time.sleep(0.01)
-            injection_point("start", database)
+        deadline = time.monotonic() + START_TIMEOUT_S
+        while start.n_waiting < start.parties - 1 and not start.broken and time.monotonic() < deadline:
+            time.sleep(0.01)
+        injection_point("start", database)
+        try:
+            retrying(answers, RECONNECT_S)
+        except DBAPIError:
+            start.abort()  # the sessions end with "did not start"; the stall timeout names the database
+            return
         try:
             start.wait(START_TIMEOUT_S)
         except threading.BrokenBarrierError:
