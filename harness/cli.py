@@ -1110,6 +1110,9 @@ def _row(name: str, text: str, hang: int = 27) -> None:
     width = max(_list_width(), hang + 20)
     first = f"  {name:24} " if name or hang == 27 else " " * hang
     own = " " * (len(text) - len(text.lstrip(" ")))  # a nested line keeps its indentation when wrapped
+    if not text.strip():  # a scenario with no summary: its name alone (textwrap would drop the line)
+        print(first.rstrip())
+        return
     print(
         textwrap.fill(
             text.lstrip(" "),

@@ -349,8 +349,11 @@ def describe(scenario: Scenario) -> list[str]:
         lines = [f"tables (the application's own, {made}; entity table {scenario.entity.parent.name}):"]
         if scenario.configure is not None:
             hook = scenario.configure
-            name = f"{getattr(hook, '__module__', '?')}.{getattr(hook, '__qualname__', repr(hook))}"
-            lines.insert(0, f"the application connects itself: {name}(url) points it at the scratch database")
+            if getattr(hook, "adapter", None) is not None:  # a framework's adapter (race_harness.django)
+                lines.insert(0, f"the application connects itself through the adapter {hook}")
+            else:
+                name = f"{getattr(hook, '__module__', '?')}.{getattr(hook, '__qualname__', repr(hook))}"
+                lines.insert(0, f"the application connects itself: {name}(url) points it at the scratch database")
     else:
         lines = ["tables (updated_at's fractional digits come from the strategy: timestamp-occ:0 -> whole seconds):"]
     for table in scenario.tables(6).metadata.sorted_tables:

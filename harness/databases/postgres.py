@@ -82,7 +82,8 @@ class PostgresBackend(ServerBackend):
         return [r[0] for r in rows]
 
     def classify(self, exc: DBAPIError) -> str:
-        state = getattr(exc.orig, "sqlstate", None) or ""
+        # psycopg 3 names the SQLSTATE sqlstate, psycopg2 (Django's other driver) pgcode
+        state = getattr(exc.orig, "sqlstate", None) or getattr(exc.orig, "pgcode", None) or ""
         return {
             "40001": "serialization",
             "40P01": "deadlock",

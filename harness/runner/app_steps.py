@@ -189,6 +189,7 @@ class _Cursor:
     def __init__(self, cursor: Any, steps: AppSteps) -> None:
         self._cursor, self._steps = cursor, steps
         self._rows: collections.deque[Any] | None = None
+        self._empty: Any = []
 
     @property  # type: ignore[misc]
     def __class__(self) -> type:  # isinstance(cur, psycopg.Cursor) holds
@@ -201,6 +202,10 @@ class _Cursor:
         result = method(statement, *args, **kwargs)
         rows = self._steps.returned(self._cursor, None)
         self._rows = collections.deque(rows) if rows is not None else None
+        if rows is not None:
+            # the driver's own empty answer, read from the cursor the buffer emptied: a caller may
+            # compare with it (Django's MySQL backend stops fetchmany at (), mysqlclient's empty tuple)
+            self._empty = self._cursor.fetchall()
         return self if result is self._cursor else result  # psycopg and sqlite3 return the cursor itself
 
     def execute(self, statement: Any, *args: Any, **kwargs: Any) -> Any:
@@ -214,16 +219,16 @@ class _Cursor:
             return self._cursor.fetchone()
         return self._rows.popleft() if self._rows else None
 
-    def fetchmany(self, size: int | None = None) -> list[Any]:
+    def fetchmany(self, size: int | None = None) -> Any:
         if self._rows is None:
-            return list(self._cursor.fetchmany() if size is None else self._cursor.fetchmany(size))
+            return self._cursor.fetchmany() if size is None else self._cursor.fetchmany(size)
         count = self._cursor.arraysize if size is None else size
-        return [self._rows.popleft() for _ in range(min(count, len(self._rows)))]
+        return type(self._empty)(self._rows.popleft() for _ in range(min(count, len(self._rows))))
 
-    def fetchall(self) -> list[Any]:
+    def fetchall(self) -> Any:
         if self._rows is None:
-            return list(self._cursor.fetchall())
-        out, self._rows = list(self._rows), collections.deque()
+            return self._cursor.fetchall()
+        out, self._rows = type(self._empty)(self._rows), collections.deque()
         return out
 
     def __enter__(self) -> _Cursor:
@@ -337,6 +342,18 @@ class OwnDriverConnection(WatchedDriverConnection):
 # sqlite3.dbapi2 has a connect() of its own: Django's SQLite backend calls that one
 _DRIVERS = ("psycopg", "psycopg2", "pymysql", "MySQLdb", "sqlite3", "sqlite3.dbapi2")
 _driver_hooks_on = False
+
+
+def _driver_errors() -> tuple[type[BaseException], ...]:
+    """The base error class of every installed driver the hook watches (an application's own
+    driver may not be the one the harness's engine loaded: Django's mysqlclient beside PyMySQL)."""
+    found = []
+    for name in _DRIVERS:
+        module = sys.modules.get(name)
+        error = getattr(module, "Error", None)
+        if isinstance(error, type) and issubclass(error, BaseException):
+            found.append(error)
+    return tuple(found)
 
 
 def watch_driver_connects() -> None:
@@ -635,6 +652,17 @@ class AppSteps:
             with contextlib.suppress(Exception):
                 self.conn.invalidate()  # the driver connection's state is unknown now: a fresh one next time
             return DBAPIError(None, None, exc)
+        # a framework's own wrapper of the driver's error (Django's OperationalError raised "from" it):
+        # the database's answer is the driver error it wraps
+        seen: set[int] = set()
+        cause: BaseException | None = exc.__cause__
+        while cause is not None and id(cause) not in seen:
+            seen.add(id(cause))
+            if isinstance(cause, DBAPIError):
+                return cause
+            if isinstance(cause, _driver_errors()):
+                return DBAPIError(None, None, cause)
+            cause = cause.__cause__
         return None
 
     # --- schedule mode: the call on its own thread, stopped at each boundary ---------------------------

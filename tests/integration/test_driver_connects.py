@@ -1,5 +1,5 @@
 """An application that opens its own driver connections (``psycopg.connect``, ``pymysql.connect``,
-``MySQLdb.connect``, ``sqlite3.connect``) with no SQLAlchemy at all: its statements, COMMITs and
+``MySQLdb.connect``, ``psycopg2.connect``, ``sqlite3.connect``) with no SQLAlchemy at all: its statements, COMMITs and
 closes are seen as an engine's are, so a phase schedule steps it, the lock view names the session
 holding a lock from the application's own connection, a stress run catches its lost update, and a
 connection to another database is one line."""
@@ -38,10 +38,14 @@ def _connect() -> Any:
 
         return sqlite3.connect(url.database)
     if url.get_backend_name() == "postgresql":
+        where = {"host": url.host, "port": url.port or 5432, "user": url.username, "password": url.password or ""}
+        if driver == "psycopg2":
+            import psycopg2
+
+            return psycopg2.connect(**where, dbname=APP.get("dbname", url.database))
         import psycopg
 
-        return psycopg.connect(host=url.host, port=url.port or 5432, user=url.username, password=url.password or "",
-                               dbname=APP.get("dbname", url.database))  # fmt: skip
+        return psycopg.connect(**where, dbname=APP.get("dbname", url.database))
     # mysqlclient takes "localhost" for its Unix socket (another server here): TCP, as the URL means
     host = "127.0.0.1" if url.host == "localhost" else url.host
     where = {"host": host, "port": url.port or 3306, "user": url.username, "password": url.password or ""}
@@ -89,7 +93,7 @@ def _seed(conn: Any) -> None:
 OPS = {"retitle": operation(retitle, uses="app", sets="title"), "rewrite": operation(rewrite, uses="app", sets="body")}
 SCENARIO = Scenario("raw_notes", entity=Entity(NOTES, keys=[1], seed=_seed), configure=configure, operations=OPS)
 BURST = RunConfig(writers=8, readers=1, ops=8, think_ms=50)
-DRIVERS = {"postgres": ["psycopg"], "mysql": ["pymysql", "mysqlclient"], "sqlite": ["sqlite3"]}
+DRIVERS = {"postgres": ["psycopg", "psycopg2"], "mysql": ["pymysql", "mysqlclient"], "sqlite": ["sqlite3"]}
 
 
 @pytest.fixture(params=["first", "second"])

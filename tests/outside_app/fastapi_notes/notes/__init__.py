@@ -1,0 +1,1 @@
+"""notes: a small FastAPI service (a note's title and body, edited with PATCH)."""
