@@ -18,15 +18,25 @@ REPO = Path(__file__).resolve().parents[1]
 
 
 def run(
-    args: list[str], cwd: Path, timeout: float = 600, venv_bin: Path | None = None
+    args: list[str], cwd: Path, timeout: float = 600, venv_bin: Path | None = None, pids: set[int] | None = None
 ) -> subprocess.CompletedProcess[str]:
     """``args`` in a user's shell: none of this repository's paths, no variable naming a test
-    database; with ``venv_bin``, that virtualenv activated (its commands first on PATH)."""
+    database; with ``venv_bin``, that virtualenv activated (its commands first on PATH). ``pids``
+    collects the process's id (the scratch databases it makes are named by it)."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(("RACE_HARNESS_", "PYTHON", "VIRTUAL_ENV"))}
     if venv_bin is not None:
         env["PATH"] = f"{venv_bin}{os.pathsep}{env.get('PATH', '')}"
         env["VIRTUAL_ENV"] = str(venv_bin.parent)
-    return subprocess.run(args, cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout, check=False)
+    with subprocess.Popen(args, cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) as proc:
+        if pids is not None:
+            pids.add(proc.pid)
+        try:
+            out, err = proc.communicate(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.communicate()
+            raise
+    return subprocess.CompletedProcess(args, proc.returncode, out, err)
 
 
 def ok(proc: subprocess.CompletedProcess[str], what: str) -> str:
