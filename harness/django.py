@@ -234,12 +234,15 @@ def django_settings(url: str) -> dict[str, Any]:
         raise UsageError(f"Django has no backend for {u.get_backend_name()!r}; expected one of: {', '.join(_ENGINES)}")
     if engine.endswith("sqlite3"):
         return {"ENGINE": engine, "NAME": u.database or ":memory:"}
+    host = u.host or ""
+    if engine.endswith("mysql") and host == "localhost":
+        host = "127.0.0.1"  # mysqlclient takes "localhost" for the Unix socket: TCP, as the URL means
     return {
         "ENGINE": engine,
         "NAME": u.database,
         "USER": u.username or "",
         "PASSWORD": u.password or "",
-        "HOST": u.host or "",
+        "HOST": host,
         "PORT": str(u.port or ""),
     }
 

@@ -70,6 +70,8 @@ def _not_loaded(exc: BaseException, what: str) -> BaseException:
         return UsageError(f"{what}: it called sys.exit({exc.code!r}) while being imported")
     if not isinstance(exc, Exception | KeyboardInterrupt):
         return exc  # GeneratorExit and the like: not the module's doing
+    if isinstance(exc, UsageError):  # the module's own one line (race_harness.django.setup's)
+        return UsageError(f"{what}: {exc}")
     return UsageError(f"{what}: {type(exc).__name__}: {exc}")
 
 

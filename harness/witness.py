@@ -21,9 +21,12 @@ left out: the checker's witnesses then see less, never something that did not ha
 from __future__ import annotations
 
 import contextlib
+import json
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
+
+from sqlalchemy.sql import sqltypes
 
 from race_harness.dml import UNKNOWN, Dml, Expr, bind, parse
 from race_harness.entity import normalise
@@ -86,11 +89,18 @@ class EntityView:
             except Exception:
                 process = None
 
+        is_json = column is not None and isinstance(column.type, sqltypes.JSON)
+
         def decode(raw: Any) -> Value | None:
             raw = getattr(raw, "obj", raw) if type(raw).__name__ in ("Json", "Jsonb") else raw  # psycopg's wrappers
             if process is not None and raw is not None:
                 with contextlib.suppress(Exception):  # a value already in its Python form: as it is
                     raw = process(raw)
+            if is_json and isinstance(raw, str):
+                # a document still as text: Django loads JSON itself, so its psycopg connections return
+                # jsonb as text, which SQLAlchemy's psycopg dialect leaves to the driver
+                with contextlib.suppress(ValueError):
+                    raw = json.loads(raw)
             return normalise(raw)
 
         return decode

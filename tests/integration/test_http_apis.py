@@ -11,11 +11,12 @@ from __future__ import annotations
 from typing import Any
 
 import flask
+import pytest
 from fastapi import FastAPI, Header, Response
 from fastapi.testclient import TestClient
 from sqlalchemy import Column, Engine, Integer, MetaData, String, Table, create_engine, insert, select, update
 
-from race_harness import Entity, RunConfig, Scenario, ScheduleRunner, get_strategy, operation, run_cell
+from race_harness import Entity, RunConfig, Scenario, ScheduleRunner, UsageError, get_strategy, operation, run_cell
 from race_harness.databases import Backend
 from tests.integration.bursts import a_burst_loses
 
@@ -163,3 +164,29 @@ def test_a_phase_schedule_loses_an_update_through_a_wsgi_app(backend: Backend) -
     with ScheduleRunner(backend) as runner:
         out = runner.run("A=set_title B=set_body A.read B.read A.write B.write", FLASK_NAIVE, APP)
     assert out.result.verdict == "lost-updates", out.transcript
+
+
+# --- an HTTP call that never reaches the database: one line naming the scenario --------------------
+
+
+@api.patch("/cached/notes/{note}")
+def patch_cache_only(note: int, change: dict[str, str]) -> dict[str, Any]:
+    return change  # answers 200 and stores nothing: the harness has nothing to step or read
+
+
+def _cache_only(field: str) -> Any:
+    def call(note: int, value: str) -> Any:
+        return CLIENT.patch(f"/cached/notes/{note}", json={field: value})
+
+    call.__name__ = f"patch_{field}_cache_only"
+    return call
+
+
+def test_an_http_call_that_never_reaches_the_database_is_one_line(backend: Backend) -> None:
+    with ScheduleRunner(backend) as runner, pytest.raises(UsageError) as err:
+        runner.run("A=set_title B=set_body A.read B.read A.write B.write", _scenario("api_cache", _cache_only), APP)
+    message = str(err.value)
+    assert "\n" not in message, message
+    assert (
+        message.startswith("scenario 'api_cache': operation ") and "sent no statement the harness could see" in message
+    )
