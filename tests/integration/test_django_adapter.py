@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from race_harness import RunConfig, Scenario, ScheduleRunner, UsageError, get_strategy, operation, run_cell
+from race_harness import RunConfig, ScheduleRunner, UsageError, get_strategy, run_cell
 from race_harness.databases import Backend
 from tests.cli import COMMAND
 
@@ -23,52 +23,14 @@ APP = get_strategy("app")
 
 @pytest.fixture(scope="module")
 def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
-    """The site set up in this process, its own database a SQLite file; the adapter's module."""
-    from race_harness import django as rh_django
-
+    """The site set up in this process, its own database a SQLite file; its race declarations."""
     own = tmp_path_factory.mktemp("site") / "own.db"
     os.environ["DJANGO_SITE_DB"] = str(own)
-    rh_django.setup("tests.integration.django_site.settings")
-    yield rh_django
+    from race_harness import django as rh_django
+    from tests.integration.django_site import races  # sets Django up
+
+    yield races
     rh_django.configure().restore()
-
-
-def _memos() -> list[Any]:
-    from tests.integration.django_site.models import Mark, Memo
-
-    return [Memo(id=1, subject="s", body="b", score="1.50", flags={"a": 1}), Mark(memo_id=1, label="x")]
-
-
-def _scenario(rh_django: Any, name: str, alias: str = "default") -> Scenario:
-    from tests.integration.django_site.models import Mark, Memo
-
-    def resubject(memo: int, subject: str) -> None:
-        m = Memo.objects.get(pk=memo)
-        m.subject = subject
-        m.save()  # writes back every field it loaded, and stamps edited
-
-    def rewrite(memo: int, body: str) -> None:
-        m = Memo.objects.get(pk=memo)
-        m.body = body
-        m.save()
-
-    memos = rh_django.entity(
-        Memo,
-        keys=[1],
-        seed=_memos,
-        children=rh_django.children(Mark, key="label", where={"deleted": False}),
-        tokens=["edited"],
-        alias=alias,
-    )
-    return Scenario(
-        name,
-        entity=memos,
-        configure=rh_django.configure(alias),
-        operations={
-            "resubject": operation(resubject, uses="app", sets="subject"),
-            "rewrite": operation(rewrite, uses="app", sets="body"),
-        },
-    )
 
 
 def test_a_django_model_loses_the_interleaved_pair_and_the_alias_is_put_back(site: Any, backend: Backend) -> None:
@@ -78,13 +40,13 @@ def test_a_django_model_loses_the_interleaved_pair_and_the_alias_is_put_back(sit
 
     own = connections.settings["default"]["NAME"]
     with ScheduleRunner(backend) as runner:
-        out = runner.run("A=resubject B=rewrite A.read B.read A.write B.write", _scenario(site, "memos"), APP)
+        out = runner.run("A=resubject B=rewrite A.read B.read A.write B.write", site.MEMOS, APP)
     transcript = "\n".join(out.transcript)
     assert out.result.verdict == "lost-updates", transcript
     # read as the harness reads them itself (a decimal; a JSON document Django loads and dumps itself),
     # so what each save wrote back of them is seen as written back as read
     assert transcript.count("score='1.5'") == 2 and transcript.count("""flags='{"a":1}'""") == 2, transcript
-    site.configure().restore()
+    site.MEMOS.configure.restore()
     assert connections.settings["default"]["NAME"] == own
     from django.core.management import call_command
 
@@ -96,9 +58,20 @@ def test_a_django_model_loses_the_interleaved_pair_and_the_alias_is_put_back(sit
 
 def test_an_alias_django_does_not_have_is_one_line(site: Any, backend: Backend) -> None:
     with pytest.raises(UsageError) as err:
-        run_cell(_scenario(site, "memos_elsewhere", alias="reports"), APP, backend, RunConfig(writers=2, ops=2))
+        run_cell(site.scenario("memos_elsewhere", alias="reports"), APP, backend, RunConfig(writers=2, ops=2))
     assert str(err.value).startswith("scenario 'memos_elsewhere': "), err.value
     assert "no alias 'reports'; expected one of: default" in str(err.value), err.value
+
+
+def test_list_names_the_adapter() -> None:
+    proc = subprocess.run(
+        [*COMMAND, "list", "-v", "-s", "tests.integration.django_site.races:MEMOS"],
+        cwd=REPO, capture_output=True, text=True, timeout=120, check=False, env={**os.environ, "COLUMNS": "200"},
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    assert "the application connects itself through the adapter race_harness.django (Django " in proc.stdout
+    assert "DATABASES['default'] follows the scratch database" in proc.stdout, proc.stdout
+    assert "made by Django's migrate (DATABASES['default'])" in proc.stdout, proc.stdout
 
 
 def test_settings_that_cannot_be_loaded_are_one_line(tmp_path: Path) -> None:

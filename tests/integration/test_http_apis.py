@@ -110,7 +110,8 @@ def _scenario(name: str, make: Any) -> Scenario:
         f"set_{f}": operation(make(f), uses="app", sets={f: "value"}, refused=_refused, name=f"set_{f}")
         for f in ("title", "body")
     }
-    return Scenario(name, entity=Entity(NOTES, keys=[1], seed=_seed), configure=configure, operations=ops)
+    entity = Entity(NOTES, keys=[1], seed=_seed, version="version")  # the version a GET answers as its ETag
+    return Scenario(name, entity=entity, configure=configure, operations=ops)
 
 
 NAIVE = _scenario("api_notes", _naive)
@@ -123,6 +124,18 @@ def test_a_phase_schedule_loses_an_update_through_the_http_api(backend: Backend)
     with ScheduleRunner(backend) as runner:
         out = runner.run("A=set_title B=set_body A.read B.read A.write B.write", NAIVE, APP)
     assert out.result.verdict == "lost-updates", out.transcript
+
+
+def test_the_etag_a_client_read_is_its_read_version(backend: Backend) -> None:
+    """B's first PATCH carries the ETag both read and answers 412; its client reads again and its
+    second PATCH, with the ETag A's PATCH made, succeeds: that ETag is the read B's write rests on."""
+    with ScheduleRunner(backend) as runner:
+        out = runner.run("A=set_title B=set_body A.read B.read A.write B.write", CHECKED, APP)
+    reads = {op.f: op.read for op in out.history.operations() if op.type == "ok"}
+    assert out.result.verdict == "no-lost-updates", out.transcript
+    assert reads["set_title"] is not None and reads["set_title"].version == 1, reads
+    assert reads["set_body"] is not None and reads["set_body"].version == 2, reads
+    assert reads["set_body"].state["title"] == "s0.0", reads  # what A's PATCH stored, read with its ETag
 
 
 def test_a_stress_burst_catches_the_naive_patch(backend: Backend) -> None:
