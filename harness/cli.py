@@ -1063,9 +1063,9 @@ def cmd_list(args: argparse.Namespace) -> int:
     from race_harness.scenario import get_scenario, scenario_names
     from race_harness.strategies import available
 
+    found = [(name, get_scenario(name)) for name in args.scenario or scenario_names()]  # a bad one: its line alone
     print("scenarios:")
-    for name in args.scenario or scenario_names():
-        s = get_scenario(name)
+    for name, s in found:
         _row(name, s.summary)
         _row("", f"declares: {', '.join(f'{k}={v}' for k, v in s.expected.items())}")
         _row("", f"schedule operations: {', '.join(s.schedule_operations)}")

@@ -94,8 +94,9 @@ _ENGINES = {
 
 
 def setup(settings_module: str | None = None) -> None:
-    """``DJANGO_SETTINGS_MODULE`` (when given) and ``django.setup()``, for a scenario module to call
-    before it imports the application's models. Settings that cannot be loaded are one line."""
+    """``DJANGO_SETTINGS_MODULE`` (when given and the environment names none, as ``manage.py`` does)
+    and ``django.setup()``, for a scenario module to call before it imports the application's models.
+    Settings that cannot be loaded are one line."""
     try:
         import django
         from django.apps import apps
@@ -152,14 +153,22 @@ def table(model: type) -> Table:
     return Table(meta.db_table, metadata, *columns)
 
 
-def children(model: type, key: str, value: str | None = None, where: Mapping[str, Any] | None = None) -> Children:
+def children(
+    model: type,
+    key: str,
+    value: str | None = None,
+    parent: str | None = None,
+    where: Mapping[str, Any] | None = None,
+) -> Children:
     """A child model (tags, metadata items) as the entity's child rows: ``key`` and ``value`` are field
-    names of the model; ``where`` the field values a row has while it counts (soft delete)."""
+    names of the model, ``parent`` its foreign key to the entity's model (needed only when it has
+    several), ``where`` the field values a row has while it counts (soft delete)."""
     meta = model._meta  # type: ignore[attr-defined]
     return Children(
         table(model),
         key=_column(meta, key),
         value=_column(meta, value) if value is not None else None,
+        parent=_column(meta, parent) if parent is not None else None,
         where={_column(meta, k): v for k, v in (where or {}).items()},
     )
 
