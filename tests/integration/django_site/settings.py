@@ -6,4 +6,4 @@ SECRET_KEY = "race-harness-tests"
 INSTALLED_APPS = ["tests.integration.django_site"]
 USE_TZ = True
 DEFAULT_AUTO_FIELD = "django.db.models.AutoField"
-DATABASES = {"default": {"ENGINE": "django.db.backends.sqlite3", "NAME": os.environ.get("DJANGO_SITE_DB", "unused.db")}}
+DATABASES = {"default": {"ENGINE": "django.db.backends.sqlite3", "NAME": os.environ.get("DJANGO_SITE_DB", ":memory:")}}
