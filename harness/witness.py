@@ -93,10 +93,11 @@ class EntityView:
 
         def decode(raw: Any) -> Value | None:
             raw = getattr(raw, "obj", raw) if type(raw).__name__ in ("Json", "Jsonb") else raw  # psycopg's wrappers
+            given = raw
             if process is not None and raw is not None:
                 with contextlib.suppress(Exception):  # a value already in its Python form: as it is
                     raw = process(raw)
-            if is_json and isinstance(raw, str):
+            if is_json and isinstance(raw, str) and raw is given:  # text the type's processing left as it was
                 # a document still as text: Django loads JSON itself, so its psycopg connections return
                 # jsonb as text, which SQLAlchemy's psycopg dialect leaves to the driver
                 with contextlib.suppress(ValueError):

@@ -205,7 +205,8 @@ class _Cursor:
         if rows is not None:
             # the driver's own empty answer, read from the cursor the buffer emptied: a caller may
             # compare with it (Django's MySQL backend stops fetchmany at (), mysqlclient's empty tuple)
-            self._empty = self._cursor.fetchall()
+            with contextlib.suppress(Exception):
+                self._empty = self._cursor.fetchall()
         return self if result is self._cursor else result  # psycopg and sqlite3 return the cursor itself
 
     def execute(self, statement: Any, *args: Any, **kwargs: Any) -> Any:
