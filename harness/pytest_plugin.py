@@ -338,11 +338,16 @@ def race_runner(request: pytest.FixtureRequest, race_backend: Backend) -> Iterat
 @pytest.hookimpl(wrapper=True)
 def pytest_runtest_call(item: pytest.Item) -> Iterator[None]:
     """After the test body: hold its race runs to the verdict ``@pytest.mark.race(expect=...)`` declares."""
-    outcome = yield
+    try:
+        outcome = yield
+    except UsageError as exc:  # the scenario or its set-up is wrong: its one line, as the CLI prints it
+        if item.get_closest_marker("race") is not None:
+            item.user_properties.append((STANDING, f"{_expect(item)} inconclusive"))
+        pytest.fail(str(exc), pytrace=False)
     marker = item.get_closest_marker("race")
     if marker is None:
         return outcome
-    expect = marker.kwargs.get("expect", marker.args[0] if marker.args else "none")
+    expect = _expect(item)
     if expect not in EXPECTATIONS:
         raise UsageError(f"expected @pytest.mark.race(expect='none' or 'lost') but got expect={expect!r}")
     runner = item.stash.get(_RUNNER, None)
@@ -383,6 +388,13 @@ def pytest_runtest_call(item: pytest.Item) -> Iterator[None]:
                 pytrace=False,
             )
     return outcome
+
+
+def _expect(item: pytest.Item) -> Any:
+    """What ``@pytest.mark.race`` declares (``expect=`` or its first argument; default ``none``)."""
+    marker = item.get_closest_marker("race")
+    assert marker is not None
+    return marker.kwargs.get("expect", marker.args[0] if marker.args else "none")
 
 
 STANDING = "race-harness.standing"  # a race test's "<declared> <came out>", a user property of its report

@@ -574,9 +574,10 @@ class AppSteps:
                 result = self.call.function(self.key, **self.call.parameters)
                 if self._app_conn is None:
                     raise UsageError(
-                        f"scenario {self.tables.scenario!r}: operation {self.call.name} sent no statement the "
-                        "harness could see: with uses='app' its statements must go through a SQLAlchemy engine or "
-                        "a connection the driver's connect() opened (psycopg, PyMySQL, mysqlclient, sqlite3)"
+                        f"scenario {self.tables.scenario!r}: operation {self.op.f!r} ({self.call.name}) sent no "
+                        "statement the harness could see: with uses='app' its statements must go through a SQLAlchemy "
+                        "engine or a connection the driver's connect() opened (psycopg, psycopg2, PyMySQL, "
+                        "mysqlclient, sqlite3)"
                     )
             else:
                 result = self.call.function(handle, self.key, **self.call.parameters)

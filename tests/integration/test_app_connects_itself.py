@@ -139,7 +139,7 @@ def test_a_writer_process_that_finds_the_application_misdirected_ends_the_run_in
                 configure=configure,
                 operations={"retitle": operation(_own_driver, uses="app", sets="title")},
             ),
-            "scenario 'unseen': operation _own_driver sent no statement the harness could see",
+            "scenario 'unseen': operation 'retitle' (_own_driver) sent no statement the harness could see",
         ),
         (
             Scenario(

@@ -55,6 +55,11 @@ def test_marker_catches_a_wrong_expectation(race_runner):
     race_runner.schedule("A.read B.read A.write B.write", "counter", "full-row")
 
 
+@pytest.mark.race(expect="lost")
+def test_a_scenario_that_does_not_exist(race_runner):
+    race_runner.schedule("A.read B.read A.write B.write", "glance_image_updates", "full-row")
+
+
 def test_interrupted(race_db):
     _note("interrupted", race_db)
     time.sleep(120)
@@ -99,7 +104,7 @@ def test_passing_and_failing_tests_leave_no_database_behind(servers: list[Backen
     )
     report = proc.stdout + proc.stderr
     assert proc.returncode == 1, report
-    assert "4 failed, 4 passed" in report, report
+    assert "6 failed, 4 passed" in report, report
     for name in ("test_normal", "test_marker_lost"):
         assert report.count(f"PASSED test_inner.py::{name}[") == len(servers), report
     assert "fails on purpose" in report
@@ -108,7 +113,11 @@ def test_passing_and_failing_tests_leave_no_database_behind(servers: list[Backen
         r"expected none, lost 1/2 on \S+ [\d.]+[^:]*: counter x full-row \[A.read B.read A.write B.write\]", report
     )
     # the session ends with the same headline as run and report, over its race tests (sent by xdist workers)
-    assert "4 race tests: 2 lost as declared, 0 none as declared, 2 differ, 0 inconclusive" in report, report
+    assert "6 race tests: 2 lost as declared, 0 none as declared, 2 differ, 2 inconclusive" in report, report
+    # a wrong scenario is its one line, as the CLI prints it, not a traceback through the harness
+    wrong = report[report.index("_ test_a_scenario_that_does_not_exist[") :]
+    wrong = wrong[: wrong.index("\n_")] if "\n_" in wrong else wrong
+    assert "unknown scenario 'glance_image_updates'" in wrong and "race_harness/" not in wrong, wrong
     assert "differs: test_inner.py::test_marker_catches_a_wrong_expectation[" in report
     noted = [p.name for p in out.iterdir() if p.name.startswith(("normal", "failing"))]
     assert len(noted) == 4  # a database per test and database
