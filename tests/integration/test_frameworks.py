@@ -112,24 +112,25 @@ def _plugin(sh: _Tracked, dbs: list[str], tests: int) -> list[str]:
 
 
 def _stress(sh: _Tracked, refs: list[str], naive: list[str], db: str) -> None:
-    """``race-harness run`` over every scenario: the naive ones lost, the others none with contention."""
+    """``race-harness run`` over every scenario: the naive ones lost, the others none with contention.
+    A fixed one that loses fails at once; a burst that misses a naive loss (exit 5) or in which a fixed
+    one's writes did not race (exit 3: a loaded machine) is tried again with the next seed."""
     scenarios = [a for ref in refs for a in ("-s", f"tests.races:{ref}")]
     for seed in range(SEEDS):
         args = ["race-harness", "run", "-q", *scenarios, "-d", db, "-w", "8", "-n", "8", "--think-ms", "50"]
         proc = sh([*args, "--seed", str(seed), "--report-dir", str(sh.cwd / "runs")])
-        assert proc.returncode in (0, 1), f"{args}\n{proc.stdout[-2000:]}\n{proc.stderr[-2000:]}"
+        assert proc.returncode in (0, 3, 5), f"{args}\n{proc.stdout[-2000:]}\n{proc.stderr[-2000:]}"
         results = sorted((sh.cwd / "runs").glob("run-*/results.json"), key=lambda p: p.stat().st_mtime)[-1]
         cells = json.loads(results.read_text())["cells"]
-        assert len(cells) == len(refs), cells
+        assert len(cells) == len(refs) and len([c for c in cells if c["expected"] == "lost"]) == len(naive), cells
         for cell in cells:
-            assert cell["outcome"] in ("lost", "none"), cell
-            if cell["expected"] == "none":
-                assert cell["outcome"] == "none" and cell["stats"]["raced_writes"] > 0, cell
-        if all(cell["outcome"] == "lost" for cell in cells if cell["expected"] == "lost"):
+            assert cell["expected"] == "lost" or cell["outcome"] != "lost", cell  # never a fixed one lost
+        caught = all(c["outcome"] == "lost" for c in cells if c["expected"] == "lost")
+        raced = all(c["outcome"] == "none" and c["stats"]["raced_writes"] > 0 for c in cells if c["expected"] == "none")
+        if caught and raced:
             assert proc.returncode == 0, proc.stdout[-2000:]
-            assert len([c for c in cells if c["expected"] == "lost"]) == len(naive)
             return
-    raise AssertionError(f"the naive code was not caught in {SEEDS} bursts on {db}: {cells}")
+    raise AssertionError(f"not every naive cell lost and every fixed one raced in {SEEDS} bursts on {db}: {cells}")
 
 
 def _explore(sh: _Tracked, naive: str, fixed: str, db: str) -> list[str]:
