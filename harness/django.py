@@ -285,11 +285,7 @@ class DjangoDatabase:
                 f"Django's DATABASES has no alias {self.alias!r}; expected one of: {', '.join(connections.settings)}"
             ) from None
         _SAVED.setdefault(self.alias, {k: entry[k] for k in _POINTED if k in entry})
-        new = django_settings(url)
-        close_connections(self.alias)
-        for key in _POINTED:
-            entry.pop(key, None)
-        entry.update({**new, "OPTIONS": {}})
+        _point(entry, {**django_settings(url), "OPTIONS": {}}, self.alias)
         _watch_connections()
 
     def restore(self) -> None:
@@ -300,16 +296,21 @@ class DjangoDatabase:
             return
         from django.db import connections
 
-        close_connections(self.alias)
-        entry = connections.settings[self.alias]
-        for key in _POINTED:
-            entry.pop(key, None)
-        entry.update(saved)
+        _point(connections.settings[self.alias], saved, self.alias)
 
     def __str__(self) -> str:
         import django
 
         return f"{self.adapter} (Django {django.get_version()}): DATABASES[{self.alias!r}] follows the scratch database"
+
+
+def _point(entry: dict[str, Any], values: dict[str, Any], alias: str) -> None:
+    """Replace the connection settings of ``entry`` (Django's own dict for ``alias``, so every new
+    wrapper reads it) with ``values``, once the alias's open connections are closed."""
+    close_connections(alias)
+    for key in _POINTED:
+        entry.pop(key, None)
+    entry.update(values)
 
 
 def configure(alias: str = "default") -> DjangoDatabase:

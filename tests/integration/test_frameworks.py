@@ -27,10 +27,11 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from sqlalchemy import create_engine, make_url, text
 
+from race_harness.databases.creators import creator_of
 from tests.cli import printed_command
 from tests.installs import _build_and_install, ok, run
+from tests.integration.conftest import get_backend
 from tests.integration.test_outside_app import _servers
 
 APPS = Path(__file__).resolve().parents[1] / "outside_app"
@@ -74,23 +75,16 @@ class _Tracked:
     def left_behind(self) -> list[str]:
         """Scratch databases on the servers made by these commands' processes."""
         left = []
-        for url in _servers():
-            u = make_url(url)
-            engine = create_engine(u.set(drivername=_DRIVERS.get(u.drivername, u.drivername)))
+        for name in ("postgres", "mysql"):
             try:
-                with engine.connect() as conn:
-                    names = [str(r[0]) for r in conn.execute(text(_LIST[engine.dialect.name]))]
-            finally:
-                engine.dispose()
-            left += [f"{n} on {engine.url.host}" for n in names if n.split("_")[2] in {str(p) for p in self.pids}]
+                backend = get_backend(name)
+            except pytest.skip.Exception:
+                continue
+            for db in backend.leftover_databases():
+                creator = creator_of(db)
+                if creator is not None and creator.pid in self.pids:
+                    left.append(f"{db} on {backend.label}")
         return left
-
-
-_DRIVERS = {"postgresql": "postgresql+psycopg", "mysql": "mysql+pymysql"}  # a URL with none named
-_LIST = {  # the scratch databases on a server: race_harness_<pid>_<start>_<host>_<name>
-    "postgresql": "SELECT datname FROM pg_database WHERE datname LIKE 'race\\_harness\\_%'",
-    "mysql": "SELECT schema_name FROM information_schema.schemata WHERE schema_name LIKE 'race\\_harness\\_%'",
-}
 
 
 def _dbs() -> list[str]:
