@@ -23,7 +23,10 @@ def run(
     """``args`` in a user's shell: none of this repository's paths, no variable naming a test
     database; with ``venv_bin``, that virtualenv activated (its commands first on PATH). ``pids``
     collects the process's id (the scratch databases it makes are named by it)."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("RACE_HARNESS_", "PYTHON", "VIRTUAL_ENV"))}
+    # a Django test in this worker set DJANGO_SETTINGS_MODULE to this repository's test site: not the user's
+    env = {
+        k: v for k, v in os.environ.items() if not k.startswith(("RACE_HARNESS_", "PYTHON", "VIRTUAL_ENV", "DJANGO_"))
+    }
     if venv_bin is not None:
         env["PATH"] = f"{venv_bin}{os.pathsep}{env.get('PATH', '')}"
         env["VIRTUAL_ENV"] = str(venv_bin.parent)
