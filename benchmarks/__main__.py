@@ -14,7 +14,7 @@ from typing import Any
 from benchmarks.common import BenchError, machine
 from race_harness.errors import HarnessError
 
-BENCHMARKS = ("driver", "first-loss", "matrix", "checker", "scale", "startup", "explore", "detection")
+BENCHMARKS = ("driver", "first-loss", "matrix", "checker", "scale", "startup", "explore", "detection", "schema")
 HELP = """\
 benchmarks:
   driver      runner read-modify-write vs pgbench on the same PostgreSQL (ops/s, ratio)
@@ -26,6 +26,9 @@ benchmarks:
               (replay on --pg)
   detection   how often default stress runs catch naive application code losing updates (and never
               its fix), beside the bundled full-row strategy; the statement hooks' cost per call
+              (on --db, and SQLite)
+  schema      an application's migrations (tests/large_schema, 114 tables) paid once: 10 cells' set-up over
+              one set-up, in a run that makes the schema template and in a later one that finds it
               (on --db, and SQLite)
   explore     race-harness explore vs frontrun 0.7.0 (installed for it alone) on the Glance, Nova and
               counter races on --pg: interleavings and wall time to the first counterexample
@@ -66,6 +69,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "scale": lambda: _import("scale").bench(dbs, args.quick),
         "explore": lambda: _import("explore").bench(args.pg, args.quick),
         "startup": lambda: _import("startup").bench(args.pg, args.quick),
+        "schema": lambda: _import("schema").bench([*dbs, "sqlite"], args.quick),
     }
     if isinstance(sys.stdout, io.TextIOWrapper):
         sys.stdout.reconfigure(line_buffering=True)  # sections show up as they finish, also when piped

@@ -16,14 +16,17 @@ prints it: an error names the scenario and what failed, with the password masked
 
 from __future__ import annotations
 
+import os
 import shlex
 import subprocess
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from importlib import resources
 
 from sqlalchemy.engine import URL, make_url
 
+from race_harness.databases.templates import hash_paths, program_path
 from race_harness.errors import UsageError, mask_url
 
 SchemaSetup = Callable[[str], object]
@@ -66,8 +69,26 @@ class Alembic:
         cfg.set_main_option("sqlalchemy.url", url.replace("%", "%%"))  # configparser interpolates "%"
         command.upgrade(cfg, self.revision)
 
+    def fingerprint(self) -> str:
+        """Every file of the migrations and the ``alembic.ini`` (a template's key)."""
+        paths: list[str] = [self.config] if self.config is not None else []
+        if self.script_location is not None:
+            paths.append(_resolve_location(self.script_location))
+        return f"{self.revision}\n{hash_paths(paths)}"
+
     def __str__(self) -> str:
         return f"alembic upgrade {self.revision} ({self.script_location or self.config})"
+
+
+def _resolve_location(location: str) -> str:
+    """A script location as Alembic reads it: a folder, or ``package:path`` inside an installed package."""
+    if ":" not in location or os.path.isabs(location) or os.path.exists(location):
+        return location
+    package, _, inner = location.partition(":")
+    try:
+        return str(resources.files(package).joinpath(inner))
+    except (ImportError, TypeError):
+        return location
 
 
 @dataclass(frozen=True)
@@ -77,6 +98,9 @@ class Command:
 
     args: Sequence[str]
     timeout: float = COMMAND_TIMEOUT_S
+    # what the schema depends on (files or folders: the migrations): a template is made again when
+    # they change; without them, when the program the command starts changes
+    inputs: Sequence[str] = ()
 
     def __call__(self, url: str) -> None:
         argv = [a.replace("{url}", url) for a in self.args]
@@ -89,6 +113,10 @@ class Command:
         if proc.returncode != 0:
             last = (proc.stderr.strip() or proc.stdout.strip() or "no output").splitlines()[-1]
             raise UsageError(f"schema command {self} exited {proc.returncode}: {last.replace(url, masked(url))}")
+
+    def fingerprint(self) -> str:
+        inputs = list(self.inputs) or [p for p in [program_path(self.args[0])] if p is not None]
+        return f"{shlex.join(self.args)}\n{hash_paths(inputs)}"
 
     def __str__(self) -> str:
         return shlex.join(self.args)
@@ -111,4 +139,33 @@ def run_setup(what: str, step: Callable[[str], object], url: URL, scenario: str)
     return time.monotonic() - started
 
 
-__all__ = ["Alembic", "Command", "Configure", "SchemaSetup", "masked", "run_setup"]
+# the (configure hook, URL) this process last pointed an application at, if the call succeeded
+_CONFIGURED: list[tuple[Configure, URL]] = []
+
+
+def configured(hook: Configure, url: URL) -> None:
+    """Record that ``hook`` pointed the application at ``url`` (it succeeded)."""
+    _CONFIGURED[:] = [(hook, url)]
+
+
+def forget_configuration() -> None:
+    """The application may point anywhere now (a configure under way or failed, a set-up that
+    points it at the database it migrates): the next run configures it again."""
+    _CONFIGURED.clear()
+
+
+def last_configured() -> tuple[Configure, URL] | None:
+    return _CONFIGURED[0] if _CONFIGURED else None
+
+
+__all__ = [
+    "Alembic",
+    "Command",
+    "Configure",
+    "SchemaSetup",
+    "configured",
+    "forget_configuration",
+    "last_configured",
+    "masked",
+    "run_setup",
+]

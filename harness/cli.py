@@ -398,12 +398,20 @@ def _build_parser() -> argparse.ArgumentParser:
         description="List the race_harness_* scratch databases on each database and drop those whose creator is "
         "provably gone: it ran on this host and no process with its id and start time exists (a run killed with "
         "SIGKILL, a machine that lost power). Databases of live runs, of other hosts, or named by an older "
-        "race-harness are listed and kept. Every run does the same for the databases it uses, at its start. Where a "
+        "race-harness are listed and kept. Every run does the same for the databases it uses, at its start. Schema "
+        "templates are listed, and dropped with --templates (a run makes one again when it needs it). Where a "
         "Docker engine answers (DOCKER_HOST), the containers of container:IMAGE runs get the same rule, by their "
         "race-harness.creator label.",
     )
     cln.add_argument(
         "-d", "--db", action="append", metavar="DB", help="database to clean (repeatable; default: postgres, mysql)"
+    )
+    cln.add_argument(
+        "--templates",
+        action="store_true",
+        help="also drop the schema templates (race_harness_template_*: an application's migrated schema, kept so "
+        "later runs copy it instead of migrating again; SQLite's are files in the user's cache folder); without it "
+        "they are listed and kept",
     )
     lst = sub.add_parser(
         "list",
@@ -1028,13 +1036,20 @@ def cmd_clean(args: argparse.Namespace) -> int:
         for b in backends:
             b.start()
             dropped, kept = b.sweep()
-            print(f"{b.label} [{b.source}]: {len(dropped)} dropped, {len(kept)} kept")
+            templates = b.template_names()
+            print(f"{b.label} [{b.source}]: {len(dropped)} dropped, {len(kept)} kept, {len(templates)} template(s)")
             for name in dropped:
                 print(f"  dropped {name}: its creator has ended")
             for name in kept:
                 creator = creator_of(name)
                 why = creator.describe() if creator else "named by an older race-harness: its creator is unknown"
                 print(f"  kept    {name}: {why}")
+            for name in templates:
+                if args.templates:
+                    b.drop_template(name)
+                    print(f"  dropped {name}: a schema template (--templates)")
+                else:
+                    print(f"  kept    {name}: a schema template, reused by later runs (--templates drops it)")
     finally:
         _close(backends)
     _clean_containers()

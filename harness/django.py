@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import sys
 import threading
 import weakref
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -62,6 +63,7 @@ from sqlalchemy import (
 from sqlalchemy.engine import make_url
 from sqlalchemy.types import TypeEngine
 
+from race_harness.databases.templates import hash_paths
 from race_harness.entity import Children, Entity
 from race_harness.errors import UsageError
 
@@ -332,6 +334,16 @@ class Migrate:
             call_command("migrate", database=self.alias, interactive=False, verbosity=0)
         finally:
             close_connections(self.alias)
+
+    def fingerprint(self) -> str:
+        """Every migration file of every installed app (a template's key)."""
+        from django.db.migrations.loader import MigrationLoader
+
+        loader = MigrationLoader(None, ignore_no_migrations=True)
+        files = sorted(
+            {str(getattr(sys.modules[type(m).__module__], "__file__", "")) for m in loader.disk_migrations.values()}
+        )
+        return f"{self.alias}\n{hash_paths(files)}"
 
     def __str__(self) -> str:
         return f"Django's migrate (DATABASES[{self.alias!r}])"

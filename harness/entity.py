@@ -41,11 +41,13 @@ from sqlalchemy import (
     bindparam,
     select,
 )
+from sqlalchemy.engine import URL
 from sqlalchemy.exc import InterfaceError, OperationalError
 from sqlalchemy.sql import sqltypes
 
-from race_harness.app_setup import SchemaSetup, run_setup
+from race_harness.app_setup import SchemaSetup, forget_configuration, run_setup
 from race_harness.databases.direct import fetch_all
+from race_harness.databases.templates import SchemaTemplate, fingerprint
 from race_harness.errors import UsageError
 from race_harness.model import Snapshot, State, Value, kv_field
 
@@ -304,6 +306,7 @@ class EntityTables:
         self.scenario = scenario or entity.parent.name  # what an error in the set-up names
         self.setup_seconds: float | None = None  # how long the application's own schema set-up took
         self._views: dict[str, EntityView] = {}
+        self._template: SchemaTemplate | None = None
 
     def view(self, dialect: Dialect) -> EntityView:
         """How the entity's tables appear in statements on ``dialect`` (what a call's witness reads)."""
@@ -318,18 +321,41 @@ class EntityTables:
     def metadata(self) -> MetaData:
         return self.entity.all_metadata
 
+    def template(self) -> SchemaTemplate | None:
+        """The application's schema as a template (:mod:`race_harness.databases.templates`): made
+        once per server, copied for each database. None for the harness's own tables (no set-up to save)."""
+        create = self.entity.create
+        if create is None:
+            return None
+        if self._template is not None:
+            return self._template
+        scenario = self.scenario
+
+        def build(url: URL) -> None:
+            run_setup("schema set-up", create, url, scenario)
+            forget_configuration()  # a set-up that points the application somewhere (Django's migrate) did
+
+        self._template = SchemaTemplate(fingerprint(create), build)  # the sources are read once per process
+        return self._template
+
     def create(
-        self, conn: Connection, before_seed: Callable[[], object] | None = None, *, again: bool = False
+        self,
+        conn: Connection,
+        before_seed: Callable[[], object] | None = None,
+        *,
+        again: bool = False,
+        made: bool = False,
     ) -> dict[int, State]:
         """Create the schema (every table of the application's MetaData, or its own ``create``), seed,
         and return the initial state (read back: the seed, not a declaration, says what it is).
+        ``made``: the database is a copy of the schema's template, so the application's ``create`` is not run.
 
         ``again`` after an attempt whose connection died part-way (a fault during set-up): tables
         that exist are kept (MySQL commits each CREATE at once) and emptied, and the seed made again;
         the application's own ``create`` had finished (its failure ends the run), so it is not rerun."""
         if self.entity.create is None:
             self.entity.all_metadata.create_all(conn)  # checkfirst: what a failed attempt made stays
-        elif not again:  # on its own connection: nothing of the caller's transaction has been sent yet
+        elif not again and not made:  # on its own connection: nothing of the caller's transaction was sent
             self.setup_seconds = run_setup("schema set-up", self.entity.create, conn.engine.url, self.scenario)
         if before_seed is not None:
             before_seed()

@@ -20,7 +20,7 @@ from importlib.metadata import EntryPoint, entry_points
 from types import ModuleType
 from typing import TYPE_CHECKING, Literal, Protocol
 
-from race_harness.app_setup import Configure, run_setup
+from race_harness.app_setup import Configure, configured, forget_configuration, last_configured, run_setup
 from race_harness.checkers.invariants import Predicate
 from race_harness.errors import UnknownNameError, UsageError
 from race_harness.model import EntitySchema, FieldType, Intent, State, Value
@@ -166,9 +166,9 @@ class Scenario:
             from race_harness.runner.app_steps import watch_driver_connects
 
             watch_driver_connects()  # a connection the application opens as it is configured is seen too
-            _CONFIGURED.clear()  # while it runs, and if it fails, the application points nowhere known
+            forget_configuration()  # while it runs, and if it fails, the application points nowhere known
             run_setup("configure(url)", self.configure, url, self.name)
-            _CONFIGURED.append((self.configure, url))
+            configured(self.configure, url)
 
     @property
     def database_key(self) -> str | None:
@@ -185,7 +185,7 @@ class Scenario:
     def configured_for(self, url: URL) -> bool:
         """Whether the last ``configure`` this process called was this scenario's, with ``url``: the
         application points there still, so a schedule on the same database need not configure again."""
-        return [(self.configure, url)] == _CONFIGURED
+        return self.configure is not None and last_configured() == (self.configure, url)
 
     @property
     def is_app(self) -> bool:
@@ -285,9 +285,6 @@ class Scenario:
             raise UnknownNameError(f"schedule of scenario {self.name}", name, list(self.schedules))
         return self.schedules[name]
 
-
-# the (configure hook, URL) this process last pointed an application at, if the call succeeded
-_CONFIGURED: list[tuple[Configure, URL]] = []
 
 ENTRY_POINT_GROUP = "race_harness.scenarios"
 # id -> (the scenario, the text get_scenario found it by); the scenario is held so the id stays its own

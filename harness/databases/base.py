@@ -6,8 +6,9 @@ drops each one when the run that created it ends (normally, on error or on Ctrl-
 
 from __future__ import annotations
 
+import time
 from abc import ABC, abstractmethod
-from collections.abc import Collection
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
@@ -16,6 +17,7 @@ from sqlalchemy.engine import URL
 from sqlalchemy.exc import DBAPIError, OperationalError
 
 from race_harness.databases.creators import PREFIX, creator_of, own_prefix, scratch_name
+from race_harness.databases.templates import SchemaTemplate, templates_enabled
 from race_harness.databases.urls import mask_url, render
 from race_harness.defaults import LOCK_TIMEOUT_S, NETWORK_FAULTS, Isolation
 from race_harness.errors import DatabaseError, DatabaseUnreachableError
@@ -52,6 +54,9 @@ class ScratchDatabase:
     url: URL
     backend: Backend
     dropped: bool = False
+    # a copy of this schema template (its name): the application's schema is there already
+    template: str | None = None
+    setup_seconds: float = 0.0  # making the template (when this run made it) and the copy
 
     def engine(
         self,
@@ -71,7 +76,8 @@ class ScratchDatabase:
 
     def drop(self) -> None:
         if not self.dropped:
-            self.backend.drop_database(self.name)
+            if not self.backend.release(self):
+                self.backend.drop_database(self.name)
             self.dropped = True
             _KEPT_NAMES.discard(self.name)
 
@@ -95,6 +101,8 @@ class Backend(ABC):
         self.source = source  # how the user named it: embedded, env var, masked URL
         self.spec = source  # the --db value that selects it again (passwords masked)
         self._version: str | None = None
+        self._templates: set[str] = set()  # templates known complete on this server
+        self._untemplatable: set[str] = set()  # schemas this database cannot copy (made in each database)
 
     def __getstate__(self) -> dict[str, Any]:
         """Writer processes get a copy that can open connections but owns no engine or server."""
@@ -124,17 +132,74 @@ class Backend(ABC):
     @abstractmethod
     def fetch_version(self) -> str: ...
 
-    def scratch_for(self, key: str | None) -> ScratchDatabase:
+    def scratch_for(self, key: str | None, template: SchemaTemplate | None = None) -> ScratchDatabase:
         """A new scratch database; with ``key``, under the one name this process gives that key
         (:func:`scratch_name`), unless a database of that name is still open here: then a fresh
-        name, never the other one dropped from under its user."""
+        name, never the other one dropped from under its user. With ``template``, a copy of the
+        schema it makes (made first where this server has none yet), unless templates are off."""
         name = scratch_name(key) if key is not None else None
         if name is not None and name in _KEPT_NAMES:
             name = None
-        scratch = self.create_database(name)
+        started = time.monotonic()
+        source = self._template(template) if template is not None and templates_enabled() else None
+        if source is not None and template is not None:
+            scratch = self.copy_template(source, name)
+            scratch.template, scratch.setup_seconds = source, time.monotonic() - started
+        else:
+            scratch = self.create_database(name)
         if name is not None:
             _KEPT_NAMES.add(name)
         return scratch
+
+    # --- schema templates (see race_harness.databases.templates) ------------------------------------
+
+    def _template(self, template: SchemaTemplate) -> str | None:
+        """The name of a complete template for ``template`` on this server, made now if there is none;
+        None where this database cannot copy one (the schema is then made in each database)."""
+        name = template.name
+        if name in self._templates:
+            return name
+        if name in self._untemplatable:
+            return None
+        if not self.template_exists(name):
+            building = self.create_database()
+            try:
+                template.build(building.url)
+                published = self.publish_template(building, name)
+            finally:
+                building.drop()  # a no-op where publishing moved it away
+            if not published:
+                self._untemplatable.add(name)
+                return None
+        self._templates.add(name)
+        return name
+
+    def template_exists(self, name: str) -> bool:
+        """Whether a complete template named ``name`` is on this server."""
+        return name in self.template_names()
+
+    def template_names(self) -> list[str]:
+        """The templates on this server (``race-harness clean --templates`` lists them)."""
+        return []
+
+    def publish_template(self, scratch: ScratchDatabase, name: str) -> bool:
+        """Make ``scratch`` (the schema just built there) the template ``name``, atomically: another
+        process sees a complete template or none. False where it cannot be one (nothing published)."""
+        return False
+
+    def copy_template(self, template: str, name: str | None = None) -> ScratchDatabase:
+        """A new scratch database (named as :meth:`create_database` names it) holding a copy of ``template``."""
+        raise NotImplementedError(f"{self.label} has no schema templates")
+
+    def drop_template(self, name: str) -> None:
+        """Remove the template ``name`` (``race-harness clean --templates``)."""
+        raise NotImplementedError(f"{self.label} has no schema templates")
+
+    def release(self, scratch: ScratchDatabase) -> bool:
+        """Keep ``scratch`` (a template's copy a run is done with) for this process's next copy of the
+        same template instead of dropping it; False: drop it. It is dropped when the backend closes,
+        and, named as this process's, by ``drop_own`` after an interrupt or ``sweep`` after a kill."""
+        return False
 
     @abstractmethod
     def create_database(self, name: str | None = None) -> ScratchDatabase:
@@ -257,6 +322,42 @@ class ServerBackend(Backend):
         self._admin: Engine | None = None
         # what to say when the server does not answer, for a URL the user did not give (--db postgres)
         self.unreachable_hint: str | None = None
+        self._parked: dict[str, str] = {}  # template name -> a copy of it this process is done with
+
+    # A template's copy costs what creating its tables costs (files made and synced: about half of
+    # the migrations themselves, measured on both servers), so a copy a run is done with is kept
+    # (parked) and the next copy of the same template in this process is that one given the
+    # template's rows back (and its counters): cheap statements on the tables, no DDL.
+    def copy_template(self, template: str, name: str | None = None) -> ScratchDatabase:
+        parked = self._parked.pop(template, None)
+        if parked is not None:
+            if name is None or name == parked:
+                try:
+                    if self.reset_copy(template, parked):
+                        return ScratchDatabase(parked, self.admin_url.set(database=parked), self, template=template)
+                except DatabaseError:  # dropped meanwhile (drop_own after an interrupt): a fresh copy then
+                    pass
+            self.drop_database(parked)
+        return self.fresh_copy(template, name)
+
+    def fresh_copy(self, template: str, name: str | None) -> ScratchDatabase:
+        """A new scratch database (named as :meth:`create_database` names it) copied from ``template``."""
+        raise NotImplementedError(f"{self.label} has no schema templates")
+
+    def reset_copy(self, template: str, name: str) -> bool:
+        """Give ``name`` (a copy of ``template`` a run has used) the template's contents back; False
+        where it cannot be done exactly (a run made or removed tables): it is then dropped."""
+        return False
+
+    def release(self, scratch: ScratchDatabase) -> bool:
+        if scratch.template is None or scratch.template in self._parked:
+            return False
+        self._parked[scratch.template] = scratch.name
+        return True
+
+    def drop_own(self) -> list[str]:
+        self._parked.clear()  # every one of them is this process's, dropped below
+        return super().drop_own()
 
     def start(self) -> None:
         try:
@@ -305,11 +406,22 @@ class ServerBackend(Backend):
             )
         return self._admin
 
-    def admin_execute(self, sql: str) -> list[Any]:
+    def admin_execute(self, sql: str | Sequence[str], *, verbatim: bool = False) -> list[Any]:
+        """Run ``sql`` (or several statements in turn, on one connection: session settings carry
+        over) on the server's admin connection; the last statement's rows. ``verbatim``: sent as
+        they are (a copied CREATE TABLE, whose defaults may hold what ``text()`` would take for a
+        bound parameter)."""
+        statements = [sql] if isinstance(sql, str) else list(sql)
+        rows: list[Any] = []
         try:
             with self.admin().connect() as conn:
-                result = conn.execute(text(sql))
-                return list(result) if result.returns_rows else []
+                for statement in statements:
+                    if verbatim:
+                        result = conn.exec_driver_sql(statement.replace("%", "%%"))  # PyMySQL formats with %
+                    else:
+                        result = conn.execute(text(statement))
+                    rows = list(result) if result.returns_rows else []
+                return rows
         except DBAPIError as exc:
             if exc.connection_invalidated or _is_connect_error(exc):
                 raise DatabaseUnreachableError(
@@ -318,9 +430,13 @@ class ServerBackend(Backend):
             raise DatabaseError(f"{self.family} at {render(self.admin_url)}: {_reason(exc)}") from None
 
     def close(self) -> None:
-        if self._admin is not None:
-            self._admin.dispose()
-            self._admin = None
+        try:
+            while self._parked:
+                self.drop_database(self._parked.popitem()[1])
+        finally:
+            if self._admin is not None:
+                self._admin.dispose()
+                self._admin = None
 
 
 def _is_connect_error(exc: DBAPIError) -> bool:

@@ -25,6 +25,7 @@ from race_harness.databases.base import Backend, Isolation, ScratchDatabase, Ser
 from race_harness.databases.creators import Creator, creator_of_tag, own_tag
 from race_harness.databases.mysql import MySQLBackend
 from race_harness.databases.postgres import PostgresBackend
+from race_harness.databases.templates import SchemaTemplate
 from race_harness.databases.watchdog import CONTAINERS, Guard
 from race_harness.errors import DatabaseError, DatabaseUnreachableError, UsageError
 
@@ -197,6 +198,15 @@ class ContainerBackend(Backend):
 
     def create_database(self, name: str | None = None) -> ScratchDatabase:
         return self.server.create_database(name)
+
+    def scratch_for(self, key: str | None, template: SchemaTemplate | None = None) -> ScratchDatabase:
+        return self.server.scratch_for(key, template)
+
+    def template_names(self) -> list[str]:
+        return self.server.template_names()
+
+    def drop_template(self, name: str) -> None:
+        self.server.drop_template(name)
 
     def drop_database(self, name: str) -> None:
         self.server.drop_database(name)

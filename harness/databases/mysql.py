@@ -10,6 +10,7 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Collection, Mapping
+from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import Connection, Engine, event, text
@@ -17,6 +18,7 @@ from sqlalchemy.engine import URL
 from sqlalchemy.exc import DBAPIError
 
 from race_harness.databases.base import NAME_PREFIX, Isolation, ScratchDatabase, ServerBackend, scratch_name
+from race_harness.databases.templates import TEMPLATE_PREFIX
 from race_harness.errors import DatabaseError
 
 # server error codes that roll back the statement or transaction without applying it
@@ -62,6 +64,7 @@ class MySQLBackend(ServerBackend):
     def __init__(self, admin_url: URL, source: str | None = None, session: Mapping[str, str] | None = None) -> None:
         super().__init__(admin_url, source)
         self.session = dict(session or {})
+        self._shapes: dict[str, _Shape] = {}  # template name -> what copying it takes
 
     @property
     def label(self) -> str:
@@ -134,9 +137,60 @@ class MySQLBackend(ServerBackend):
         return killed
 
     def leftover_databases(self) -> list[str]:
-        pattern = NAME_PREFIX.replace("_", "\\_")  # "_" is a LIKE wildcard
-        rows = self.admin_execute(f"SHOW DATABASES LIKE '{pattern}%'")
-        return [r[0] for r in rows]
+        rows = self.admin_execute(f"SHOW DATABASES LIKE '{_like(NAME_PREFIX)}%'")
+        return [r[0] for r in rows if not r[0].startswith(TEMPLATE_PREFIX)]
+
+    # MySQL has no database templates: a template is a schema of its own holding the migrated tables
+    # and a marker table; a copy is its tables made again from SHOW CREATE TABLE, with their rows.
+    # Creating InnoDB tables costs about what the migrations' own DDL did, so a copy this process is
+    # done with is kept (parked) and, when the same template is asked for again, emptied and given
+    # the template's rows back instead: the DDL is paid once per process.
+    def template_names(self) -> list[str]:
+        return sorted(r[0] for r in self.admin_execute(f"SHOW DATABASES LIKE '{_like(TEMPLATE_PREFIX)}%'"))
+
+    def template_exists(self, name: str) -> bool:
+        return bool(
+            self.admin_execute(
+                f"SELECT 1 FROM information_schema.TABLES WHERE TABLE_SCHEMA = '{name}' AND TABLE_NAME = '{_MARKER}'"
+            )
+        )
+
+    def publish_template(self, scratch: ScratchDatabase, name: str) -> bool:
+        if _untemplatable(self, scratch.name):
+            return False
+        self.kill_sessions(scratch.name)  # a transaction the migrations left open would hold its tables
+        self.admin_execute(f"CREATE TABLE `{scratch.name}`.`{_MARKER}` (made_by VARCHAR(64))")
+        tables = _base_tables(self, scratch.name)
+        self.admin_execute(f"CREATE DATABASE IF NOT EXISTS `{name}`")
+        if self.template_exists(name):
+            return True  # another process published it first
+        moves = ", ".join(f"`{scratch.name}`.`{t}` TO `{name}`.`{t}`" for t in tables)
+        try:
+            self.admin_execute(f"RENAME TABLE {moves}")  # all or nothing: the marker moves last of none
+        except DatabaseError:
+            if not self.template_exists(name):
+                raise
+        return True
+
+    def fresh_copy(self, template: str, name: str | None) -> ScratchDatabase:
+        scratch = self.create_database(name)
+        self.admin_execute(self._shape(template).copy(template, scratch.name), verbatim=True)
+        return scratch
+
+    def reset_copy(self, template: str, name: str) -> bool:
+        shape = self._shape(template)
+        if not shape.matches(self, name):
+            return False
+        self.admin_execute(shape.reset(self, template, name))
+        return True
+
+    def _shape(self, template: str) -> _Shape:
+        if template not in self._shapes:
+            self._shapes[template] = _Shape.read(self, template)
+        return self._shapes[template]
+
+    def drop_template(self, name: str) -> None:
+        self.drop_database(name)
 
     def classify(self, exc: DBAPIError) -> str:
         args = getattr(exc.orig, "args", ())
@@ -191,3 +245,105 @@ def innodb_status_waiters(status: str) -> set[int]:
         if _LOCK_WAIT.search(block) and thread:
             waiters.add(int(thread.group(1)))
     return waiters
+
+
+_MARKER = "race_harness_template"  # the table that says a template schema is complete
+
+
+def _moved_counters(backend: MySQLBackend, template: str, copy: str) -> list[tuple[str, int]]:
+    """The tables of ``copy`` whose AUTO_INCREMENT differs from the template's, with the template's."""
+    # MySQL 8 caches these figures for a day unless told not to (MariaDB has no such variable)
+    expiry = (
+        ["SET SESSION information_schema_stats_expiry = 0"]
+        if backend.server_variable("information_schema_stats_expiry") is not None
+        else []
+    )
+    rows = backend.admin_execute(
+        [
+            *expiry,
+            "SELECT c.TABLE_NAME, t.AUTO_INCREMENT FROM information_schema.TABLES c JOIN information_schema.TABLES t "
+            f"ON t.TABLE_SCHEMA = '{template}' AND t.TABLE_NAME = c.TABLE_NAME WHERE c.TABLE_SCHEMA = '{copy}' "
+            "AND NOT (c.AUTO_INCREMENT <=> t.AUTO_INCREMENT)",
+        ]
+    )
+    return [(str(table), int(value)) for table, value in rows if value is not None]
+
+
+def _like(prefix: str) -> str:
+    return prefix.replace("_", "\\_")  # "_" is a LIKE wildcard
+
+
+def _base_tables(backend: MySQLBackend, schema: str) -> list[str]:
+    rows = backend.admin_execute(
+        f"SELECT TABLE_NAME FROM information_schema.TABLES WHERE TABLE_SCHEMA = '{schema}' ORDER BY TABLE_NAME"
+    )
+    return [r[0] for r in rows]
+
+
+def _untemplatable(backend: MySQLBackend, schema: str) -> bool:
+    """Views, triggers, routines, events and sequences name their schema in what SHOW CREATE says:
+    a copy would point back at the template, so such a schema is made in each database instead."""
+    rows = backend.admin_execute(
+        f"SELECT (SELECT COUNT(*) FROM information_schema.TABLES WHERE TABLE_SCHEMA = '{schema}' "
+        "AND TABLE_TYPE <> 'BASE TABLE') + "
+        f"(SELECT COUNT(*) FROM information_schema.TRIGGERS WHERE TRIGGER_SCHEMA = '{schema}') + "
+        f"(SELECT COUNT(*) FROM information_schema.ROUTINES WHERE ROUTINE_SCHEMA = '{schema}') + "
+        f"(SELECT COUNT(*) FROM information_schema.EVENTS WHERE EVENT_SCHEMA = '{schema}')"
+    )
+    return int(rows[0][0]) > 0
+
+
+@dataclass(frozen=True)
+class _Shape:
+    """A template's tables as a copy needs them: each one's CREATE TABLE, the columns a copy of its
+    rows names (generated ones are computed, not inserted), whether it has rows, and which ones
+    count with AUTO_INCREMENT. Read once per process: a template never changes."""
+
+    creates: dict[str, str]
+    columns: dict[str, str]
+    with_rows: tuple[str, ...]
+
+    @classmethod
+    def read(cls, backend: MySQLBackend, template: str) -> _Shape:
+        tables = [t for t in _base_tables(backend, template) if t != _MARKER]
+        creates = {t: str(backend.admin_execute(f"SHOW CREATE TABLE `{template}`.`{t}`")[0][1]) for t in tables}
+        columns: dict[str, list[str]] = {t: [] for t in tables}
+        for table, column, extra in backend.admin_execute(
+            "SELECT TABLE_NAME, COLUMN_NAME, EXTRA FROM information_schema.COLUMNS "
+            f"WHERE TABLE_SCHEMA = '{template}' ORDER BY TABLE_NAME, ORDINAL_POSITION"
+        ):
+            if table in columns and "GENERATED" not in str(extra).upper() and "VIRTUAL" not in str(extra).upper():
+                columns[table].append(f"`{column}`")
+        with_rows = tuple(t for t in tables if backend.admin_execute(f"SELECT 1 FROM `{template}`.`{t}` LIMIT 1"))
+        return cls(creates, {t: ", ".join(c) for t, c in columns.items()}, with_rows)
+
+    def copy(self, template: str, into: str) -> list[str]:
+        """The statements that make ``into`` (empty) a copy of ``template``."""
+        return [
+            "SET SESSION foreign_key_checks = 0",  # tables in any order, rows before what they reference
+            f"USE `{into}`",  # SHOW CREATE TABLE names the tables a foreign key references unqualified
+            *self.creates.values(),
+            *self._rows(template, into),
+            "SET SESSION foreign_key_checks = 1",
+        ]
+
+    def reset(self, backend: MySQLBackend, template: str, into: str) -> list[str]:
+        """The statements that give ``into`` (a copy a run has used) the template's rows back."""
+        return [
+            "SET SESSION foreign_key_checks = 0",
+            *(f"DELETE FROM `{into}`.`{t}`" for t in self.creates),
+            *self._rows(template, into),
+            # a counter the run moved goes back to the template's value, as in a fresh copy
+            *(f"ALTER TABLE `{into}`.`{t}` AUTO_INCREMENT = {n}" for t, n in _moved_counters(backend, template, into)),
+            "SET SESSION foreign_key_checks = 1",
+        ]
+
+    def matches(self, backend: MySQLBackend, schema: str) -> bool:
+        """Whether ``schema`` still holds exactly the template's tables (a run may have made more)."""
+        return _base_tables(backend, schema) == sorted(self.creates)
+
+    def _rows(self, template: str, into: str) -> list[str]:
+        return [
+            f"INSERT INTO `{into}`.`{t}` ({self.columns[t]}) SELECT {self.columns[t]} FROM `{template}`.`{t}`"
+            for t in self.with_rows
+        ]

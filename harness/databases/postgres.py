@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Collection
+import contextlib
+from collections.abc import Collection, Iterator
 from typing import Any
 
 from sqlalchemy import Connection, Engine, create_engine, text
 from sqlalchemy.engine import URL
 from sqlalchemy.exc import DBAPIError
+from sqlalchemy.pool import NullPool
 
 from race_harness.databases import begin_with_first
 from race_harness.databases.base import (
@@ -18,6 +20,9 @@ from race_harness.databases.base import (
     ServerBackend,
     scratch_name,
 )
+from race_harness.databases.pristine import Pristine
+from race_harness.databases.templates import TEMPLATE_PREFIX
+from race_harness.errors import DatabaseError
 
 
 class PostgresBackend(ServerBackend):
@@ -69,6 +74,10 @@ class PostgresBackend(ServerBackend):
         # WITH (FORCE) (PostgreSQL 13+) ends sessions a crashed run left connected
         self.admin_execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
+    def __init__(self, admin_url: URL, source: str | None = None) -> None:
+        super().__init__(admin_url, source)
+        self._pristine: dict[str, Pristine] = {}  # template name -> what a fresh copy of it holds
+
     def kill_sessions(self, database: str) -> int:
         rows = self.admin_execute(
             "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
@@ -77,9 +86,68 @@ class PostgresBackend(ServerBackend):
         return int(rows[0][0])
 
     def leftover_databases(self) -> list[str]:
-        pattern = NAME_PREFIX.replace("_", "\\_")  # "_" is a LIKE wildcard
-        rows = self.admin_execute(f"SELECT datname FROM pg_database WHERE datname LIKE '{pattern}%'")
+        rows = self.admin_execute(
+            f"SELECT datname FROM pg_database WHERE datname LIKE '{_like(NAME_PREFIX)}%' "
+            f"AND datname NOT LIKE '{_like(TEMPLATE_PREFIX)}%'"
+        )
         return [r[0] for r in rows]
+
+    # a template is a database marked IS_TEMPLATE that takes no connections (CREATE DATABASE ...
+    # TEMPLATE fails while anyone is connected to its source), published by renaming: atomic
+    def template_names(self) -> list[str]:
+        rows = self.admin_execute(f"SELECT datname FROM pg_database WHERE datname LIKE '{_like(TEMPLATE_PREFIX)}%'")
+        return sorted(r[0] for r in rows)
+
+    def publish_template(self, scratch: ScratchDatabase, name: str) -> bool:
+        self.kill_sessions(scratch.name)  # what the application's migrations left connected
+        self.admin_execute(f'ALTER DATABASE "{scratch.name}" WITH ALLOW_CONNECTIONS false IS_TEMPLATE true')
+        self.kill_sessions(scratch.name)  # a pool that reconnected in between
+        try:
+            self.admin_execute(f'ALTER DATABASE "{scratch.name}" RENAME TO "{name}"')
+        except DatabaseError:
+            if name not in self.template_names():
+                raise
+            self._unmark(scratch.name)  # another process published the same template first: theirs serves
+        return True
+
+    def fresh_copy(self, template: str, name: str | None) -> ScratchDatabase:
+        if name is None:
+            name = scratch_name()
+        else:
+            self.drop_database(name)  # this process's own, left by a failed drop
+        self.admin_execute(f'CREATE DATABASE "{name}" TEMPLATE "{template}"')
+        scratch = ScratchDatabase(name, self.admin_url.set(database=name), self)
+        if template not in self._pristine and self.admin_url.get_driver_name() == "psycopg":
+            with self._on(name) as conn:  # a template takes no connections: its copy is read, untouched yet
+                self._pristine[template] = Pristine.read(conn)
+        return scratch
+
+    def reset_copy(self, template: str, name: str) -> bool:
+        if template not in self._pristine:  # read through psycopg's COPY only
+            return False
+        with self._on(name) as conn:
+            return self._pristine[template].restore(conn)
+
+    @contextlib.contextmanager
+    def _on(self, database: str) -> Iterator[Connection]:
+        engine = create_engine(
+            self.admin_url.set(database=database), poolclass=NullPool, connect_args=self.connect_args()
+        )
+        try:
+            with engine.connect() as conn:
+                yield conn
+        except DBAPIError as exc:
+            raise DatabaseError(f"{self.family} database {database}: {_first_line(exc)}") from None
+        finally:
+            engine.dispose()
+
+    def drop_template(self, name: str) -> None:
+        self._unmark(name)
+        self.drop_database(name)
+
+    def _unmark(self, name: str) -> None:
+        """A template database can be dropped only once it is no longer one."""
+        self.admin_execute(f'ALTER DATABASE "{name}" WITH IS_TEMPLATE false')
 
     def classify(self, exc: DBAPIError) -> str:
         # psycopg 3 names the SQLSTATE sqlstate, psycopg2 (Django's other driver) pgcode
@@ -109,3 +177,11 @@ class PostgresBackend(ServerBackend):
 
     def cancel(self, monitor: Connection, session: int) -> None:
         monitor.execute(text("SELECT pg_cancel_backend(:pid)"), {"pid": session})
+
+
+def _like(prefix: str) -> str:
+    return prefix.replace("_", "\\_")  # "_" is a LIKE wildcard
+
+
+def _first_line(exc: DBAPIError) -> str:
+    return next((line for line in str(exc.orig).splitlines() if line.strip()), type(exc.orig).__name__)

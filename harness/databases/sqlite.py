@@ -9,6 +9,8 @@ then writes fails with SQLITE_BUSY instead of waiting when another writer got th
 
 from __future__ import annotations
 
+import contextlib
+import os
 import shutil
 import sqlite3
 import tempfile
@@ -20,9 +22,22 @@ from sqlalchemy.engine import URL
 from sqlalchemy.exc import DBAPIError
 
 from race_harness.databases.base import NAME_PREFIX, Backend, Isolation, ScratchDatabase, scratch_name
+from race_harness.databases.templates import TEMPLATE_PREFIX
 from race_harness.databases.watchdog import Guard
 
 BUSY_TIMEOUT_S = 30
+TEMPLATE_FOLDER_ENV = "RACE_HARNESS_SQLITE_TEMPLATES"
+
+
+def template_folder() -> Path:
+    """Where SQLite's schema templates are kept: ``$RACE_HARNESS_SQLITE_TEMPLATES``, else the user's
+    cache folder (``$XDG_CACHE_HOME`` or ``~/.cache``) under ``race-harness/sqlite-templates``."""
+    if os.environ.get(TEMPLATE_FOLDER_ENV):
+        return Path(os.environ[TEMPLATE_FOLDER_ENV])
+    cache = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(cache) / "race-harness" / "sqlite-templates"
+
+
 _BEGIN_KEY = "race_harness_begin"
 
 
@@ -59,6 +74,38 @@ class SQLiteBackend(Backend):
     def drop_database(self, name: str) -> None:
         for suffix in ("", "-wal", "-shm", "-journal"):
             (self.directory / f"{name}.db{suffix}").unlink(missing_ok=True)
+
+    # a template is a file in the user's cache folder (so later runs find it), written by SQLite's
+    # backup API (a consistent copy, whatever the migrations left in a WAL) and renamed into place
+    def template_names(self) -> list[str]:
+        folder = template_folder()
+        return sorted(p.stem for p in folder.glob(f"{TEMPLATE_PREFIX}*.db")) if folder.is_dir() else []
+
+    def template_exists(self, name: str) -> bool:
+        return (template_folder() / f"{name}.db").is_file()
+
+    def publish_template(self, scratch: ScratchDatabase, name: str) -> bool:
+        folder = template_folder()
+        folder.mkdir(parents=True, exist_ok=True)
+        partial = folder / f"{name}.{os.getpid()}.partial"
+        try:
+            with (
+                contextlib.closing(sqlite3.connect(str(scratch.url.database))) as source,
+                contextlib.closing(sqlite3.connect(partial)) as copy,
+            ):
+                source.backup(copy)
+            os.replace(partial, folder / f"{name}.db")
+        finally:
+            partial.unlink(missing_ok=True)
+        return True
+
+    def copy_template(self, template: str, name: str | None = None) -> ScratchDatabase:
+        scratch = self.create_database(name)
+        shutil.copyfile(template_folder() / f"{template}.db", str(scratch.url.database))
+        return scratch
+
+    def drop_template(self, name: str) -> None:
+        (template_folder() / f"{name}.db").unlink(missing_ok=True)
 
     def leftover_databases(self) -> list[str]:
         if self._dir is None or not self._dir.exists():

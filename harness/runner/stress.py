@@ -415,7 +415,7 @@ class StressRun:
             conn.close()
 
     def run(self) -> RunRecord:
-        scratch: ScratchDatabase = self.backend.scratch_for(self.scenario.database_key)
+        scratch: ScratchDatabase = self.backend.scratch_for(self.scenario.database_key, self.tables.template())
         proxy = None
         failure: str | None = None
         try:
@@ -455,7 +455,9 @@ class StressRun:
     def _run_on(self, scratch: ScratchDatabase, engine: Engine, proxy: Proxy | None = None) -> RunRecord:
         cfg = self.config
         receipts = uses_receipts(self.scenario, cfg)
-        initial = self._make(engine, scratch.name, receipts)
+        initial = self._make(engine, scratch.name, receipts, made=scratch.template is not None)
+        if scratch.template is not None:
+            self.tables.setup_seconds = scratch.setup_seconds
         if not self.scenario.configured_for(scratch.url):  # configured once: its database keeps the name
             self.scenario.configure_app(scratch.url)
         ops = cfg.ops or self.scenario.default_ops or DEFAULT_OPS
@@ -484,7 +486,7 @@ class StressRun:
             history, _ = resolve(history, committed)
         return RunRecord(history, initial, final, wall, self.plan, list(self.errors), self.tables.setup_seconds)
 
-    def _make(self, engine: Engine, database: str, receipts: bool) -> dict[int, State]:
+    def _make(self, engine: Engine, database: str, receipts: bool, *, made: bool) -> dict[int, State]:
         """Create and seed the cell's tables; a connection that dies meanwhile (a session killed, a
         server restarting) is replaced and the set-up made again, for as long as a session would
         reconnect. What still fails ends the run in one line; the cells before it are written."""
@@ -495,7 +497,9 @@ class StressRun:
             attempts += 1
             with engine.begin() as conn:
                 injection_point("create", database)
-                initial = self.tables.create(conn, lambda: injection_point("seed", database), again=attempts > 1)
+                initial = self.tables.create(
+                    conn, lambda: injection_point("seed", database), again=attempts > 1, made=made
+                )
                 if receipts:
                     create_receipts(conn)
                 return initial

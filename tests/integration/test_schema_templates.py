@@ -1,0 +1,199 @@
+"""An application's migrations run once per server, not once per cell (issue 28): the first run makes
+a schema template, later cells and later runs get a copy of it, and a copy a run has used is given
+back exactly what a fresh copy holds before it serves again.
+
+``tests/large_schema`` is the application: 12 Alembic revisions, 114 tables, an engine configured once
+per process. Its migrations write a line to ``$LEDGER_MIGRATION_LOG`` each time they run, which is how
+these tests count them (no timing: the benchmark ``python -m benchmarks schema`` has the figures)."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from sqlalchemy import Column, ForeignKey, Integer, MetaData, String, Table, create_engine, insert, select
+from sqlalchemy.engine import URL
+
+from race_harness.databases import Backend, resolve
+from race_harness.databases.templates import SchemaTemplate
+from race_harness.entity import EntityTables
+from tests.cli import race_harness
+from tests.integration.conftest import get_backend
+from tests.large_schema.ledger import ENTITY
+
+LEDGER = str(Path(__file__).parents[1] / "large_schema" / "ledger.py")
+DATABASES = ["postgres", "mysql", "sqlite"]
+
+
+def _db(name: str) -> str:
+    if name == "sqlite":
+        return name
+    return get_backend(name).admin_url.render_as_string(hide_password=False)  # type: ignore[attr-defined]
+
+
+@pytest.fixture
+def sqlite_templates(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """SQLite's templates in a folder of the test's own, so that clean --templates touches no other."""
+    folder = tmp_path / "sqlite-templates"
+    monkeypatch.setenv("RACE_HARNESS_SQLITE_TEMPLATES", str(folder))
+    return folder
+
+
+def _backend(name: str) -> Iterator[Backend]:
+    (backend,) = resolve(_db(name))
+    backend.start()
+    try:
+        yield backend
+    finally:
+        backend.close()
+
+
+def _cells(project: Path) -> list[dict[str, object]]:
+    (results,) = project.glob("run-*/results.json")
+    cells: list[dict[str, object]] = json.loads(results.read_text())["cells"]
+    for path in project.glob("run-*"):
+        for f in sorted(path.rglob("*"), reverse=True):
+            f.unlink() if f.is_file() else f.rmdir()
+        path.rmdir()
+    return cells
+
+
+@pytest.mark.parametrize("name", DATABASES)
+def test_the_migrations_run_once_per_server_and_not_again_in_a_later_run(
+    name: str, tmp_path: Path, sqlite_templates: Path
+) -> None:
+    template = EntityTables(ENTITY, "ledger").template()
+    assert template is not None
+    for backend in _backend(name):
+        if template.name in backend.template_names():
+            backend.drop_template(template.name)  # this run makes it
+    log = tmp_path / "migrations.log"
+    env = {"LEDGER_MIGRATION_LOG": str(log)}
+    args = ["run", "-s", f"{LEDGER}:LOST", "-s", f"{LEDGER}:FIXED", "-s", f"{LEDGER}:LOST", "-d", _db(name)]
+    args += ["-w", "8", "-n", "300", "-q", "--report-dir", str(tmp_path)]
+
+    first = race_harness(*args, cwd=tmp_path, env=env, timeout=600)
+    assert first.returncode == 0, first.stdout[-2000:] + first.stderr[-2000:]
+    assert "AlreadyStartedError" not in first.stdout + first.stderr  # configured once, cell after cell
+    assert log.read_text().count("upgrade") == 1  # three cells, one migration: the template's
+    assert [c["outcome"] for c in _cells(tmp_path)] == ["lost", "none", "lost"]
+    for backend in _backend(name):
+        assert template.name in backend.template_names()
+
+    second = race_harness(*args, cwd=tmp_path, env=env, timeout=600)
+    assert second.returncode == 0, second.stdout[-2000:] + second.stderr[-2000:]
+    assert log.read_text().count("upgrade") == 1  # a later run copies the template: no migration at all
+    assert [c["outcome"] for c in _cells(tmp_path)] == ["lost", "none", "lost"]
+
+    off = race_harness(*args, cwd=tmp_path, env={**env, "RACE_HARNESS_TEMPLATES": "off"}, timeout=600)
+    assert off.returncode == 0, off.stdout[-2000:] + off.stderr[-2000:]
+    assert log.read_text().count("upgrade") == 4  # templates off: each cell migrates, as before
+    assert [c["outcome"] for c in _cells(tmp_path)] == ["lost", "none", "lost"]
+
+
+# --- a copy a run has used serves again only as a fresh copy would be ----------------------------
+
+MD = MetaData()
+KINDS = Table("kinds", MD, Column("code", String(8), primary_key=True), Column("label", String(40)))
+ITEMS = Table(
+    "items",
+    MD,
+    Column("id", Integer, primary_key=True),  # autoincrement: a SERIAL / AUTO_INCREMENT counter
+    Column("kind", String(8), ForeignKey("kinds.code"), nullable=False),
+    Column("name", String(40), nullable=False),
+)
+
+
+def _make_schema(url: URL) -> None:
+    engine = create_engine(url)
+    try:
+        with engine.begin() as conn:
+            MD.create_all(conn)
+            conn.execute(insert(KINDS), [{"code": "a", "label": "A"}, {"code": "b", "label": "B"}])  # a data migration
+            conn.execute(insert(ITEMS).values(kind="a", name="first"))  # and a row with a counter behind it
+    finally:
+        engine.dispose()
+
+
+def _contents(url: URL) -> tuple[list[tuple[object, ...]], list[tuple[object, ...]]]:
+    engine = create_engine(url)
+    try:
+        with engine.connect() as conn:
+            kinds = [tuple(r) for r in conn.execute(select(KINDS).order_by(KINDS.c.code))]
+            items = [tuple(r) for r in conn.execute(select(ITEMS).order_by(ITEMS.c.id))]
+        return kinds, items
+    finally:
+        engine.dispose()
+
+
+def _use(url: URL) -> None:
+    """What a run does to its copy: rows in every table, the counter moved on."""
+    engine = create_engine(url)
+    try:
+        with engine.begin() as conn:
+            conn.execute(insert(KINDS).values(code="c", label="C"))
+            conn.execute(KINDS.update().values(label="changed"))
+            conn.execute(insert(ITEMS), [{"kind": "c", "name": f"n{i}"} for i in range(5)])
+            conn.execute(ITEMS.delete().where(ITEMS.c.name == "first"))
+    finally:
+        engine.dispose()
+
+
+def _next_id(url: URL) -> int:
+    engine = create_engine(url)
+    try:
+        with engine.begin() as conn:
+            conn.execute(insert(ITEMS).values(kind="a", name="probe"))
+            return int(conn.execute(select(ITEMS.c.id).where(ITEMS.c.name == "probe")).scalar_one())
+    finally:
+        engine.dispose()
+
+
+@pytest.mark.parametrize("name", ["postgres", "mysql", "sqlite", "container:postgres:15", "container:mariadb:10.11"])
+def test_a_used_copy_is_given_back_what_a_fresh_copy_holds(name: str, sqlite_templates: Path) -> None:
+    if name.startswith("container:"):
+        backend = get_backend(name)
+        backends: Iterator[Backend] = iter([backend])
+    else:
+        backends = _backend(name)
+    for backend in backends:
+        template = SchemaTemplate(f"test-{uuid.uuid4().hex}", _make_schema)
+        try:
+            first = backend.scratch_for("templates-test", template)
+            assert first.template == template.name
+            fresh = _contents(first.url)
+            assert fresh == ([("a", "A"), ("b", "B")], [(1, "a", "first")])
+            _use(first.url)
+            first.drop()
+
+            again = backend.scratch_for("templates-test", template)
+            assert _contents(again.url) == fresh  # the rows a fresh copy has, and no other
+            assert _next_id(again.url) == 2  # the counter where the fresh copy's was
+            again.drop()
+            kept = again.name
+        finally:
+            if template.name in backend.template_names():
+                backend.drop_template(template.name)
+        assert template.name not in backend.template_names()
+    if not name.startswith("container:"):  # the backend has closed: the copy it kept for reuse is gone
+        for backend in _backend(name):
+            assert kept not in backend.leftover_databases()
+
+
+def test_clean_lists_templates_and_drops_them_with_templates(tmp_path: Path, sqlite_templates: Path) -> None:
+    """On SQLite, whose templates are in this test's own folder: on a server, --templates would also
+    drop the templates other tests running beside this one are copying."""
+    name = "sqlite"
+    template = SchemaTemplate(f"clean-{uuid.uuid4().hex}", _make_schema)
+    for backend in _backend(name):
+        backend.scratch_for(None, template).drop()
+    listed = race_harness("clean", "-d", name, cwd=tmp_path)
+    assert listed.returncode == 0, listed.stderr
+    assert f"kept    {template.name}: a schema template" in listed.stdout
+    dropped = race_harness("clean", "-d", name, "--templates", cwd=tmp_path)
+    assert dropped.returncode == 0, dropped.stderr
+    assert f"dropped {template.name}: a schema template" in dropped.stdout
+    assert not list(sqlite_templates.glob("*.db"))
