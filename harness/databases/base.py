@@ -6,9 +6,10 @@ drops each one when the run that created it ends (normally, on error or on Ctrl-
 
 from __future__ import annotations
 
+import contextlib
 import time
 from abc import ABC, abstractmethod
-from collections.abc import Collection, Sequence
+from collections.abc import Collection, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
@@ -54,8 +55,9 @@ class ScratchDatabase:
     url: URL
     backend: Backend
     dropped: bool = False
-    # a copy of this schema template (its name): the application's schema is there already
+    # a copy of this schema template (its name), kept for the next copy when the run is done with it
     template: str | None = None
+    schema_made: bool = False  # the application's schema is there already (a copy, or made for a template)
     setup_seconds: float = 0.0  # making the template (when this run made it) and the copy
 
     def engine(
@@ -110,6 +112,9 @@ class Backend(ABC):
         for owned in ("_admin", "_server", "_guard"):
             if owned in state:
                 state[owned] = None
+        for kept in ("_parked", "_unpublished"):  # this process's databases: a copy must never drop them
+            if kept in state:
+                state[kept] = type(state[kept])()
         return state
 
     @property
@@ -141,10 +146,9 @@ class Backend(ABC):
         if name is not None and name in _KEPT_NAMES:
             name = None
         started = time.monotonic()
-        source = self._template(template) if template is not None and templates_enabled() else None
-        if source is not None and template is not None:
-            scratch = self.copy_template(source, name)
-            scratch.template, scratch.setup_seconds = source, time.monotonic() - started
+        scratch = self._from_template(template, name) if template is not None and templates_enabled() else None
+        if scratch is not None:
+            scratch.schema_made, scratch.setup_seconds = True, time.monotonic() - started
         else:
             scratch = self.create_database(name)
         if name is not None:
@@ -153,26 +157,31 @@ class Backend(ABC):
 
     # --- schema templates (see race_harness.databases.templates) ------------------------------------
 
-    def _template(self, template: SchemaTemplate) -> str | None:
-        """The name of a complete template for ``template`` on this server, made now if there is none;
-        None where this database cannot copy one (the schema is then made in each database)."""
-        name = template.name
-        if name in self._templates:
-            return name
-        if name in self._untemplatable:
+    def _from_template(self, template: SchemaTemplate, name: str | None) -> ScratchDatabase | None:
+        """A database holding the schema ``template`` makes: a copy of the server's template, made
+        first where there is none; None where this database cannot copy one (the caller makes the
+        schema in each database)."""
+        if template.name in self._untemplatable:
             return None
-        if not self.template_exists(name):
-            building = self.create_database()
-            try:
-                template.build(building.url)
-                published = self.publish_template(building, name)
-            finally:
-                building.drop()  # a no-op where publishing moved it away
-            if not published:
-                self._untemplatable.add(name)
-                return None
-        self._templates.add(name)
-        return name
+        if template.name in self._templates or self.template_exists(template.name):
+            self._templates.add(template.name)
+            return self.copy_template(template.name, name)
+        return self.build_template(template, name)
+
+    def build_template(self, template: SchemaTemplate, name: str | None) -> ScratchDatabase | None:
+        """Make the template (the application's ``create`` in a database of its own, then published)
+        and return a copy of it."""
+        building = self.create_database()
+        try:
+            template.build(building.url)
+            published = self.publish_template(building, template.name)
+        finally:
+            building.drop()  # a no-op where publishing moved it away
+        if not published:
+            self._untemplatable.add(template.name)
+            return None
+        self._templates.add(template.name)
+        return self.copy_template(template.name, name)
 
     def template_exists(self, name: str) -> bool:
         """Whether a complete template named ``name`` is on this server."""
@@ -323,22 +332,63 @@ class ServerBackend(Backend):
         # what to say when the server does not answer, for a URL the user did not give (--db postgres)
         self.unreachable_hint: str | None = None
         self._parked: dict[str, str] = {}  # template name -> a copy of it this process is done with
+        self._unpublished: set[str] = set()  # templates made here, published when the backend closes
 
-    # A template's copy costs what creating its tables costs (files made and synced: about half of
-    # the migrations themselves, measured on both servers), so a copy a run is done with is kept
-    # (parked) and the next copy of the same template in this process is that one given the
-    # template's rows back (and its counters): cheap statements on the tables, no DDL.
+    # A copy of a template costs about what creating its tables costs (files made and synced: half of
+    # the migrations or more, measured on both servers). So on a server:
+    # - a copy a run is done with is kept (parked), and the next copy of the same template in this
+    #   process is that one given back what a fresh copy holds (its Pristine contents): statements on
+    #   the tables, no DDL;
+    # - the first database that needs a template this server lacks gets the migrations itself, and
+    #   the template is published from it when the backend closes (reset, then renamed: no copy), so
+    #   the run that makes a template pays the migrations once and copies nothing.
+    def _from_template(self, template: SchemaTemplate, name: str | None) -> ScratchDatabase | None:
+        if template.name in self._parked:
+            return self.copy_template(template.name, name)
+        if template.name in self._unpublished:  # made here and still in use: another one, made alike
+            return self.build_template(template, name)
+        return super()._from_template(template, name)
+
+    def build_template(self, template: SchemaTemplate, name: str | None) -> ScratchDatabase | None:
+        scratch = self.create_database(name)
+        try:
+            template.build(scratch.url)
+            scratch.schema_made = True
+            if not self.can_publish(scratch.name):
+                self._untemplatable.add(template.name)
+                return scratch
+            self.remember(template.name, scratch.name)
+        except BaseException:
+            scratch.drop()
+            raise
+        scratch.template = template.name
+        self._unpublished.add(template.name)
+        return scratch
+
+    def can_publish(self, database: str) -> bool:
+        """Whether the schema in ``database`` can be a template (MySQL: not with views and the like)."""
+        return True
+
+    def remember(self, template: str, database: str) -> None:
+        """Read what ``database`` (a fresh copy of ``template``, or the database it is made from)
+        holds, for :meth:`reset_copy`."""
+
     def copy_template(self, template: str, name: str | None = None) -> ScratchDatabase:
         parked = self._parked.pop(template, None)
         if parked is not None:
             if name is None or name == parked:
                 try:
                     if self.reset_copy(template, parked):
-                        return ScratchDatabase(parked, self.admin_url.set(database=parked), self, template=template)
+                        return ScratchDatabase(
+                            parked, self.admin_url.set(database=parked), self, template=template, schema_made=True
+                        )
                 except DatabaseError:  # dropped meanwhile (drop_own after an interrupt): a fresh copy then
                     pass
             self.drop_database(parked)
-        return self.fresh_copy(template, name)
+            self._unpublished.discard(template)  # it was the only source: the next one makes it again
+        scratch = self.fresh_copy(template, name)
+        scratch.template, scratch.schema_made = template, True
+        return scratch
 
     def fresh_copy(self, template: str, name: str | None) -> ScratchDatabase:
         """A new scratch database (named as :meth:`create_database` names it) copied from ``template``."""
@@ -349,6 +399,15 @@ class ServerBackend(Backend):
         where it cannot be done exactly (a run made or removed tables): it is then dropped."""
         return False
 
+    def _publish_parked(self, template: str, name: str) -> None:
+        """Publish the template this process made, from its parked database: given back its fresh
+        contents, then made the template. Another process's published first: theirs serves."""
+        try:
+            if self.reset_copy(template, name):
+                self.publish_template(ScratchDatabase(name, self.admin_url.set(database=name), self), template)
+        except DatabaseError:  # the server went away meanwhile: the next run makes the template again
+            pass
+
     def release(self, scratch: ScratchDatabase) -> bool:
         if scratch.template is None or scratch.template in self._parked:
             return False
@@ -357,6 +416,7 @@ class ServerBackend(Backend):
 
     def drop_own(self) -> list[str]:
         self._parked.clear()  # every one of them is this process's, dropped below
+        self._unpublished.clear()
         return super().drop_own()
 
     def start(self) -> None:
@@ -413,15 +473,21 @@ class ServerBackend(Backend):
         bound parameter)."""
         statements = [sql] if isinstance(sql, str) else list(sql)
         rows: list[Any] = []
+        with self.admin_connection() as conn:
+            for statement in statements:
+                if verbatim:
+                    result = conn.exec_driver_sql(statement.replace("%", "%%"))  # the drivers format with %
+                else:
+                    result = conn.execute(text(statement))
+                rows = list(result) if result.returns_rows else []
+        return rows
+
+    @contextlib.contextmanager
+    def admin_connection(self) -> Iterator[Connection]:
+        """The admin connection (autocommit), its failures as one line: the server unreachable, or what it said."""
         try:
             with self.admin().connect() as conn:
-                for statement in statements:
-                    if verbatim:
-                        result = conn.exec_driver_sql(statement.replace("%", "%%"))  # PyMySQL formats with %
-                    else:
-                        result = conn.execute(text(statement))
-                    rows = list(result) if result.returns_rows else []
-                return rows
+                yield conn
         except DBAPIError as exc:
             if exc.connection_invalidated or _is_connect_error(exc):
                 raise DatabaseUnreachableError(
@@ -432,7 +498,11 @@ class ServerBackend(Backend):
     def close(self) -> None:
         try:
             while self._parked:
-                self.drop_database(self._parked.popitem()[1])
+                template, name = self._parked.popitem()
+                if template in self._unpublished:
+                    self._unpublished.discard(template)
+                    self._publish_parked(template, name)
+                self.drop_database(name)  # a no-op where publishing moved it away
         finally:
             if self._admin is not None:
                 self._admin.dispose()

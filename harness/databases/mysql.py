@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Collection, Mapping
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -65,6 +65,7 @@ class MySQLBackend(ServerBackend):
         super().__init__(admin_url, source)
         self.session = dict(session or {})
         self._shapes: dict[str, _Shape] = {}  # template name -> what copying it takes
+        self._pristine: dict[str, _Pristine] = {}  # template name -> what a fresh copy of it holds
 
     @property
     def label(self) -> str:
@@ -175,19 +176,34 @@ class MySQLBackend(ServerBackend):
     def fresh_copy(self, template: str, name: str | None) -> ScratchDatabase:
         scratch = self.create_database(name)
         self.admin_execute(self._shape(template).copy(template, scratch.name), verbatim=True)
+        self.remember(template, scratch.name)
         return scratch
 
+    def can_publish(self, database: str) -> bool:
+        return not _untemplatable(self, database)
+
+    def remember(self, template: str, database: str) -> None:
+        if template not in self._pristine:
+            self._pristine[template] = _Pristine.read(self, database)
+
     def reset_copy(self, template: str, name: str) -> bool:
-        shape = self._shape(template)
-        if not shape.matches(self, name):
-            return False
-        self.admin_execute(shape.reset(self, template, name))
-        return True
+        pristine = self._pristine.get(template)
+        return pristine is not None and pristine.restore(self, name)
 
     def _shape(self, template: str) -> _Shape:
         if template not in self._shapes:
             self._shapes[template] = _Shape.read(self, template)
         return self._shapes[template]
+
+    def _counters(self, schema: str) -> dict[str, int]:
+        """The AUTO_INCREMENT of every table of ``schema`` that has one."""
+        # MySQL 8 caches these figures for a day unless told not to; MariaDB has no such variable
+        fresh = ["SET SESSION information_schema_stats_expiry = 0"] if self.version.startswith("mysql") else []
+        query = (
+            "SELECT TABLE_NAME, AUTO_INCREMENT FROM information_schema.TABLES "
+            f"WHERE TABLE_SCHEMA = '{schema}' AND AUTO_INCREMENT IS NOT NULL"
+        )
+        return {str(t): int(n) for t, n in self.admin_execute([*fresh, query])}
 
     def drop_template(self, name: str) -> None:
         self.drop_database(name)
@@ -250,25 +266,6 @@ def innodb_status_waiters(status: str) -> set[int]:
 _MARKER = "race_harness_template"  # the table that says a template schema is complete
 
 
-def _moved_counters(backend: MySQLBackend, template: str, copy: str) -> list[tuple[str, int]]:
-    """The tables of ``copy`` whose AUTO_INCREMENT differs from the template's, with the template's."""
-    # MySQL 8 caches these figures for a day unless told not to (MariaDB has no such variable)
-    expiry = (
-        ["SET SESSION information_schema_stats_expiry = 0"]
-        if backend.server_variable("information_schema_stats_expiry") is not None
-        else []
-    )
-    rows = backend.admin_execute(
-        [
-            *expiry,
-            "SELECT c.TABLE_NAME, t.AUTO_INCREMENT FROM information_schema.TABLES c JOIN information_schema.TABLES t "
-            f"ON t.TABLE_SCHEMA = '{template}' AND t.TABLE_NAME = c.TABLE_NAME WHERE c.TABLE_SCHEMA = '{copy}' "
-            "AND NOT (c.AUTO_INCREMENT <=> t.AUTO_INCREMENT)",
-        ]
-    )
-    return [(str(table), int(value)) for table, value in rows if value is not None]
-
-
 def _like(prefix: str) -> str:
     return prefix.replace("_", "\\_")  # "_" is a LIKE wildcard
 
@@ -295,9 +292,9 @@ def _untemplatable(backend: MySQLBackend, schema: str) -> bool:
 
 @dataclass(frozen=True)
 class _Shape:
-    """A template's tables as a copy needs them: each one's CREATE TABLE, the columns a copy of its
-    rows names (generated ones are computed, not inserted), whether it has rows, and which ones
-    count with AUTO_INCREMENT. Read once per process: a template never changes."""
+    """A template's tables as a copy needs them: each one's CREATE TABLE (its AUTO_INCREMENT with it),
+    the columns a copy of its rows names, and which tables have rows. Read once per process: a
+    template never changes."""
 
     creates: dict[str, str]
     columns: dict[str, str]
@@ -307,15 +304,8 @@ class _Shape:
     def read(cls, backend: MySQLBackend, template: str) -> _Shape:
         tables = [t for t in _base_tables(backend, template) if t != _MARKER]
         creates = {t: str(backend.admin_execute(f"SHOW CREATE TABLE `{template}`.`{t}`")[0][1]) for t in tables}
-        columns: dict[str, list[str]] = {t: [] for t in tables}
-        for table, column, extra in backend.admin_execute(
-            "SELECT TABLE_NAME, COLUMN_NAME, EXTRA FROM information_schema.COLUMNS "
-            f"WHERE TABLE_SCHEMA = '{template}' ORDER BY TABLE_NAME, ORDINAL_POSITION"
-        ):
-            if table in columns and "GENERATED" not in str(extra).upper() and "VIRTUAL" not in str(extra).upper():
-                columns[table].append(f"`{column}`")
-        with_rows = tuple(t for t in tables if backend.admin_execute(f"SELECT 1 FROM `{template}`.`{t}` LIMIT 1"))
-        return cls(creates, {t: ", ".join(c) for t, c in columns.items()}, with_rows)
+        columns = _insertable_columns(backend, template)
+        return cls(creates, {t: columns[t] for t in tables}, tuple(_with_rows(backend, template, tables)))
 
     def copy(self, template: str, into: str) -> list[str]:
         """The statements that make ``into`` (empty) a copy of ``template``."""
@@ -327,23 +317,70 @@ class _Shape:
             "SET SESSION foreign_key_checks = 1",
         ]
 
-    def reset(self, backend: MySQLBackend, template: str, into: str) -> list[str]:
-        """The statements that give ``into`` (a copy a run has used) the template's rows back."""
-        return [
-            "SET SESSION foreign_key_checks = 0",
-            *(f"DELETE FROM `{into}`.`{t}`" for t in self.creates),
-            *self._rows(template, into),
-            # a counter the run moved goes back to the template's value, as in a fresh copy
-            *(f"ALTER TABLE `{into}`.`{t}` AUTO_INCREMENT = {n}" for t, n in _moved_counters(backend, template, into)),
-            "SET SESSION foreign_key_checks = 1",
-        ]
-
-    def matches(self, backend: MySQLBackend, schema: str) -> bool:
-        """Whether ``schema`` still holds exactly the template's tables (a run may have made more)."""
-        return _base_tables(backend, schema) == sorted(self.creates)
-
     def _rows(self, template: str, into: str) -> list[str]:
         return [
             f"INSERT INTO `{into}`.`{t}` ({self.columns[t]}) SELECT {self.columns[t]} FROM `{template}`.`{t}`"
             for t in self.with_rows
         ]
+
+
+def _with_rows(backend: MySQLBackend, schema: str, tables: Sequence[str]) -> list[str]:
+    """Those of ``tables`` that hold a row (one query)."""
+    if not tables:
+        return []
+    probe = " UNION ALL ".join(f"SELECT '{t}' FROM DUAL WHERE EXISTS (SELECT 1 FROM `{schema}`.`{t}`)" for t in tables)
+    return [str(r[0]) for r in backend.admin_execute(probe, verbatim=True)]
+
+
+@dataclass(frozen=True)
+class _Pristine:
+    """What a fresh copy of a template holds, read from one: its tables, the rows a data migration
+    left (as the driver returns them, written back with bound parameters) and its AUTO_INCREMENT
+    counters. A used copy given these back is what a fresh copy is, without a table made again."""
+
+    tables: tuple[str, ...]
+    rows: dict[str, tuple[str, list[tuple[Any, ...]]]]  # table -> (its columns, its rows)
+    counters: dict[str, int]
+
+    @classmethod
+    def read(cls, backend: MySQLBackend, schema: str) -> _Pristine:
+        tables = tuple(t for t in _base_tables(backend, schema) if t != _MARKER)
+        columns = _insertable_columns(backend, schema)
+        rows = {
+            t: (columns[t], [tuple(r) for r in backend.admin_execute(f"SELECT {columns[t]} FROM `{schema}`.`{t}`")])
+            for t in _with_rows(backend, schema, tables)
+        }
+        return cls(tables, rows, backend._counters(schema))
+
+    def restore(self, backend: MySQLBackend, schema: str) -> bool:
+        """False when ``schema``'s tables are not the template's any more (a run made or dropped one)."""
+        if [t for t in _base_tables(backend, schema) if t != _MARKER] != sorted(self.tables):
+            return False
+        used = _with_rows(backend, schema, self.tables)
+        now = backend._counters(schema)
+        moved = {t: n for t, n in self.counters.items() if now.get(t) != n}
+        with backend.admin_connection() as conn:
+            conn.exec_driver_sql("SET SESSION foreign_key_checks = 0")  # rows back before what they refer to
+            try:
+                for table in used:
+                    conn.exec_driver_sql(f"DELETE FROM `{schema}`.`{table}`".replace("%", "%%"))
+                for table, (columns, rows) in self.rows.items():
+                    marks = ", ".join(["%s"] * len(rows[0]))
+                    conn.exec_driver_sql(f"INSERT INTO `{schema}`.`{table}` ({columns}) VALUES ({marks})", rows)
+                for table, counter in moved.items():  # an emptied table's counter, where the fresh copy had it
+                    conn.exec_driver_sql(f"ALTER TABLE `{schema}`.`{table}` AUTO_INCREMENT = {counter}")
+            finally:
+                conn.exec_driver_sql("SET SESSION foreign_key_checks = 1")
+        return True
+
+
+def _insertable_columns(backend: MySQLBackend, schema: str) -> dict[str, str]:
+    """Each table's columns a copy of its rows names (generated ones are computed, not inserted)."""
+    columns: dict[str, list[str]] = {}
+    for table, column, extra in backend.admin_execute(
+        "SELECT TABLE_NAME, COLUMN_NAME, EXTRA FROM information_schema.COLUMNS "
+        f"WHERE TABLE_SCHEMA = '{schema}' ORDER BY TABLE_NAME, ORDINAL_POSITION"
+    ):
+        if "GENERATED" not in str(extra).upper() and "VIRTUAL" not in str(extra).upper():
+            columns.setdefault(str(table), []).append(f"`{column}`")
+    return {t: ", ".join(c) for t, c in columns.items()}

@@ -116,14 +116,16 @@ class PostgresBackend(ServerBackend):
         else:
             self.drop_database(name)  # this process's own, left by a failed drop
         self.admin_execute(f'CREATE DATABASE "{name}" TEMPLATE "{template}"')
-        scratch = ScratchDatabase(name, self.admin_url.set(database=name), self)
-        if template not in self._pristine and self.admin_url.get_driver_name() == "psycopg":
-            with self._on(name) as conn:  # a template takes no connections: its copy is read, untouched yet
+        self.remember(template, name)  # a template takes no connections: its copy is read, untouched yet
+        return ScratchDatabase(name, self.admin_url.set(database=name), self)
+
+    def remember(self, template: str, database: str) -> None:
+        if template not in self._pristine and self.admin_url.get_driver_name() == "psycopg":  # COPY is psycopg's
+            with self._on(database) as conn:
                 self._pristine[template] = Pristine.read(conn)
-        return scratch
 
     def reset_copy(self, template: str, name: str) -> bool:
-        if template not in self._pristine:  # read through psycopg's COPY only
+        if template not in self._pristine:
             return False
         with self._on(name) as conn:
             return self._pristine[template].restore(conn)

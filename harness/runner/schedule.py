@@ -692,7 +692,7 @@ class ScheduleRunner:
                 for name in old.metadata.tables:
                     self._tables.pop(name, None)
             # the first tables of a database copied from their template are there already
-            made = not self._tables and self._scratch is not None and self._scratch.template == _template_of(tables)
+            made = not self._tables and self._scratch is not None and self._scratch.schema_made
             initial = tables.create(conn, made=made)
             self.setup_seconds += time.monotonic() - started
         self._tables.update(dict.fromkeys(names, tables))
@@ -857,8 +857,3 @@ def _outcome(attempt: Attempt) -> str:
 
 
 __all__ = ["DEFAULT_STEP_TIMEOUT_S", "ScheduleResult", "ScheduleRunner"]
-
-
-def _template_of(tables: EntityTables) -> str | None:
-    template = tables.template()
-    return template.name if template is not None else None

@@ -455,8 +455,8 @@ class StressRun:
     def _run_on(self, scratch: ScratchDatabase, engine: Engine, proxy: Proxy | None = None) -> RunRecord:
         cfg = self.config
         receipts = uses_receipts(self.scenario, cfg)
-        initial = self._make(engine, scratch.name, receipts, made=scratch.template is not None)
-        if scratch.template is not None:
+        initial = self._make(engine, scratch.name, receipts, made=scratch.schema_made)
+        if scratch.schema_made:
             self.tables.setup_seconds = scratch.setup_seconds
         if not self.scenario.configured_for(scratch.url):  # configured once: its database keeps the name
             self.scenario.configure_app(scratch.url)

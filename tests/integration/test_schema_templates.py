@@ -152,35 +152,51 @@ def _next_id(url: URL) -> int:
         engine.dispose()
 
 
-@pytest.mark.parametrize("name", ["postgres", "mysql", "sqlite", "container:postgres:15", "container:mariadb:10.11"])
-def test_a_used_copy_is_given_back_what_a_fresh_copy_holds(name: str, sqlite_templates: Path) -> None:
-    if name.startswith("container:"):
-        backend = get_backend(name)
-        backends: Iterator[Backend] = iter([backend])
-    else:
-        backends = _backend(name)
-    for backend in backends:
-        template = SchemaTemplate(f"test-{uuid.uuid4().hex}", _make_schema)
-        try:
-            first = backend.scratch_for("templates-test", template)
-            assert first.template == template.name
-            fresh = _contents(first.url)
-            assert fresh == ([("a", "A"), ("b", "B")], [(1, "a", "first")])
-            _use(first.url)
-            first.drop()
+def _use_twice(backend: Backend, template: SchemaTemplate) -> str:
+    """A copy a run uses, then the next copy in the same process: it holds what a fresh copy holds.
+    The name of the database, which the backend keeps for its next copy."""
+    first = backend.scratch_for("templates-test", template)
+    assert first.template == template.name and first.schema_made
+    assert _contents(first.url) == FRESH
+    assert _next_id(first.url) == 2
+    _use(first.url)
+    first.drop()
+    again = backend.scratch_for("templates-test", template)
+    assert _contents(again.url)[0] == FRESH[0]  # the template's rows back, the run's gone
+    assert [r[1:] for r in _contents(again.url)[1]] == [r[1:] for r in FRESH[1]]
+    assert _next_id(again.url) == 2  # the counter back where the fresh copy had it
+    again.drop()
+    return again.name
 
-            again = backend.scratch_for("templates-test", template)
-            assert _contents(again.url) == fresh  # the rows a fresh copy has, and no other
-            assert _next_id(again.url) == 2  # the counter where the fresh copy's was
-            again.drop()
-            kept = again.name
-        finally:
-            if template.name in backend.template_names():
-                backend.drop_template(template.name)
-        assert template.name not in backend.template_names()
-    if not name.startswith("container:"):  # the backend has closed: the copy it kept for reuse is gone
+
+FRESH = ([("a", "A"), ("b", "B")], [(1, "a", "first")])
+
+
+@pytest.mark.parametrize("name", ["postgres", "mysql", "sqlite"])
+def test_a_used_copy_is_given_back_what_a_fresh_copy_holds(name: str, sqlite_templates: Path) -> None:
+    """The run that makes a template (on a server: in the database its first cell uses, published when
+    the backend closes) and a later run that copies it: every copy, fresh or reused, holds exactly
+    what the template does, and the template holds what the migrations made, not what a run wrote."""
+    template = SchemaTemplate(f"test-{uuid.uuid4().hex}", _make_schema)
+    try:
+        for backend in _backend(name):  # the run that makes it
+            kept = _use_twice(backend, template)
+        for backend in _backend(name):  # a later run: the template is there, with the fresh contents
+            assert template.name in backend.template_names()
+            assert kept not in backend.leftover_databases()  # the copy the first run kept is gone
+            kept = _use_twice(backend, template)
         for backend in _backend(name):
             assert kept not in backend.leftover_databases()
+    finally:
+        for backend in _backend(name):
+            if template.name in backend.template_names():
+                backend.drop_template(template.name)
+            assert template.name not in backend.template_names()
+
+
+@pytest.mark.parametrize("name", ["container:postgres:15", "container:mariadb:10.11"])
+def test_a_used_copy_is_given_back_what_a_fresh_copy_holds_in_a_container(name: str) -> None:
+    _use_twice(get_backend(name), SchemaTemplate(f"test-{uuid.uuid4().hex}", _make_schema))
 
 
 def test_clean_lists_templates_and_drops_them_with_templates(tmp_path: Path, sqlite_templates: Path) -> None:
