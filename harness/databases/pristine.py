@@ -21,6 +21,11 @@ WHERE c.relkind IN ('r', 'p') AND NOT c.relispartition
   AND n.nspname NOT IN ('pg_catalog', 'information_schema') AND n.nspname NOT LIKE 'pg\\_%'
 ORDER BY 2
 """
+# a partitioned table has no storage of its own: it counts as used (DELETE reaches its partitions)
+_TABLE_PAGES = f"""
+SELECT name, c.relkind = 'p' OR pg_relation_size(c.oid) > 0
+FROM ({_TABLES}) AS t(oid, name) JOIN pg_class c ON c.oid = t.oid
+"""
 _REFERENCES = "SELECT conrelid::int, confrelid::int FROM pg_constraint WHERE contype = 'f' AND conrelid <> confrelid"
 _SEQUENCES = """
 SELECT format('%I.%I', schemaname, sequencename), coalesce(last_value, start_value), last_value IS NOT NULL
@@ -57,10 +62,12 @@ class Pristine:
         """Empty ``conn``'s database and write back what the fresh copy held; False when its tables
         are not the template's any more (a run made or dropped some): a fresh copy is needed."""
         with conn.begin():
-            if sorted(name for _, name in conn.execute(text(_TABLES))) != sorted(self.tables):
+            # a table that never held a row has no page on disk (its size is a stat of its file, no
+            # scan): only the others are emptied; the same query says which tables there are
+            sizes = {str(name): bool(pages) for name, pages in conn.execute(text(_TABLE_PAGES))}
+            if sorted(sizes) != sorted(self.tables):
                 return False
-            # only what the run touched: a probe for tables with rows, one for counters that moved
-            used = set(_with_rows(conn, self.tables))
+            used = {name for name, pages in sizes.items() if pages}
             if self.ordered:
                 for table in self.tables:
                     if table in used:

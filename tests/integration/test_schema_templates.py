@@ -14,7 +14,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from sqlalchemy import Column, ForeignKey, Integer, MetaData, String, Table, create_engine, insert, select
+from sqlalchemy import Column, ForeignKey, Integer, MetaData, String, Table, create_engine, insert, select, text
 from sqlalchemy.engine import URL
 
 from race_harness.databases import Backend, resolve
@@ -197,6 +197,45 @@ def test_a_used_copy_is_given_back_what_a_fresh_copy_holds(name: str, sqlite_tem
 @pytest.mark.parametrize("name", ["container:postgres:15", "container:mariadb:10.11"])
 def test_a_used_copy_is_given_back_what_a_fresh_copy_holds_in_a_container(name: str) -> None:
     _use_twice(get_backend(name), SchemaTemplate(f"test-{uuid.uuid4().hex}", _make_schema))
+
+
+def _partitioned(url: URL) -> None:
+    engine = create_engine(url)
+    try:
+        with engine.begin() as conn:
+            conn.execute(text("CREATE TABLE events (id int NOT NULL, day date NOT NULL) PARTITION BY RANGE (day)"))
+            conn.execute(
+                text("CREATE TABLE events_2026 PARTITION OF events FOR VALUES FROM ('2026-01-01') TO ('2027-01-01')")
+            )
+            conn.execute(text("CREATE SEQUENCE tickets"))  # a sequence no column owns
+    finally:
+        engine.dispose()
+
+
+def test_a_partitioned_table_and_a_free_sequence_are_reset_on_postgres() -> None:
+    """A partitioned table keeps its rows in its partitions (it has no file of its own), and a
+    sequence no column owns moves only by nextval(): both are back as the template had them."""
+    template = SchemaTemplate(f"test-{uuid.uuid4().hex}", _partitioned)
+    try:
+        for backend in _backend("postgres"):
+            first = backend.scratch_for("templates-test", template)
+            engine = create_engine(first.url)
+            with engine.begin() as conn:
+                conn.execute(text("INSERT INTO events VALUES (1, '2026-12-05')"))
+                assert conn.execute(text("SELECT nextval('tickets')")).scalar_one() == 1
+            engine.dispose()
+            first.drop()
+            again = backend.scratch_for("templates-test", template)
+            engine = create_engine(again.url)
+            with engine.begin() as conn:
+                assert conn.execute(text("SELECT count(*) FROM events")).scalar_one() == 0
+                assert conn.execute(text("SELECT nextval('tickets')")).scalar_one() == 1
+            engine.dispose()
+            again.drop()
+    finally:
+        for backend in _backend("postgres"):
+            if template.name in backend.template_names():
+                backend.drop_template(template.name)
 
 
 def test_clean_lists_templates_and_drops_them_with_templates(tmp_path: Path, sqlite_templates: Path) -> None:
