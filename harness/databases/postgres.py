@@ -72,7 +72,14 @@ class PostgresBackend(ServerBackend):
 
     def drop_database(self, name: str) -> None:
         # WITH (FORCE) (PostgreSQL 13+) ends sessions a crashed run left connected
-        self.admin_execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        try:
+            self.admin_execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        except DatabaseError as exc:
+            if "template" not in str(exc):
+                raise
+            # a run killed while publishing a template left it marked as one: unmark, then drop
+            self._unmark(name)
+            self.admin_execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
     def __init__(self, admin_url: URL, source: str | None = None) -> None:
         super().__init__(admin_url, source)
@@ -144,7 +151,6 @@ class PostgresBackend(ServerBackend):
             engine.dispose()
 
     def drop_template(self, name: str) -> None:
-        self._unmark(name)
         self.drop_database(name)
 
     def _unmark(self, name: str) -> None:
