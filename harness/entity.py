@@ -335,7 +335,8 @@ class EntityTables:
             run_setup("schema set-up", create, url, scenario)
             forget_configuration()  # a set-up that points the application somewhere (Django's migrate) did
 
-        self._template = SchemaTemplate(fingerprint(create), build)  # the sources are read once per process
+        key = fingerprint(create)  # the sources are read once per process
+        self._template = SchemaTemplate(key, build) if key is not None else None
         return self._template
 
     def create(

@@ -165,7 +165,9 @@ class Backend(ABC):
             return None
         if template.name in self._templates or self.template_exists(template.name):
             self._templates.add(template.name)
-            return self.copy_template(template.name, name)
+            scratch = self.copy_template(template.name, name)
+            scratch.template = template.name
+            return scratch
         return self.build_template(template, name)
 
     def build_template(self, template: SchemaTemplate, name: str | None) -> ScratchDatabase | None:
@@ -181,7 +183,9 @@ class Backend(ABC):
             self._untemplatable.add(template.name)
             return None
         self._templates.add(template.name)
-        return self.copy_template(template.name, name)
+        scratch = self.copy_template(template.name, name)
+        scratch.template = template.name
+        return scratch
 
     def template_exists(self, name: str) -> bool:
         """Whether a complete template named ``name`` is on this server."""
@@ -343,11 +347,29 @@ class ServerBackend(Backend):
     #   the template is published from it when the backend closes (reset, then renamed: no copy), so
     #   the run that makes a template pays the migrations once and copies nothing.
     def _from_template(self, template: SchemaTemplate, name: str | None) -> ScratchDatabase | None:
-        if template.name in self._parked:
-            return self.copy_template(template.name, name)
+        reused = self._reset_parked(template.name, name)
+        if reused is not None:
+            return reused
         if template.name in self._unpublished:  # made here and still in use: another one, made alike
             return self.build_template(template, name)
         return super()._from_template(template, name)
+
+    def _reset_parked(self, template: str, name: str | None) -> ScratchDatabase | None:
+        """The copy of ``template`` this process kept, given back its fresh contents; None when there
+        is none, or it cannot serve (another name asked for, its tables changed, it is gone)."""
+        parked = self._parked.pop(template, None)
+        if parked is None:
+            return None
+        if name is None or name == parked:
+            try:
+                if self.reset_copy(template, parked):
+                    url = self.admin_url.set(database=parked)
+                    return ScratchDatabase(parked, url, self, template=template, schema_made=True)
+            except DatabaseError:  # dropped meanwhile (drop_own after an interrupt): made afresh then
+                pass
+        self.drop_database(parked)
+        self._unpublished.discard(template)  # it was the only source of an unpublished one
+        return None
 
     def build_template(self, template: SchemaTemplate, name: str | None) -> ScratchDatabase | None:
         scratch = self.create_database(name)
@@ -372,27 +394,6 @@ class ServerBackend(Backend):
     def remember(self, template: str, database: str) -> None:
         """Read what ``database`` (a fresh copy of ``template``, or the database it is made from)
         holds, for :meth:`reset_copy`."""
-
-    def copy_template(self, template: str, name: str | None = None) -> ScratchDatabase:
-        parked = self._parked.pop(template, None)
-        if parked is not None:
-            if name is None or name == parked:
-                try:
-                    if self.reset_copy(template, parked):
-                        return ScratchDatabase(
-                            parked, self.admin_url.set(database=parked), self, template=template, schema_made=True
-                        )
-                except DatabaseError:  # dropped meanwhile (drop_own after an interrupt): a fresh copy then
-                    pass
-            self.drop_database(parked)
-            self._unpublished.discard(template)  # it was the only source: the next one makes it again
-        scratch = self.fresh_copy(template, name)
-        scratch.template, scratch.schema_made = template, True
-        return scratch
-
-    def fresh_copy(self, template: str, name: str | None) -> ScratchDatabase:
-        """A new scratch database (named as :meth:`create_database` names it) copied from ``template``."""
-        raise NotImplementedError(f"{self.label} has no schema templates")
 
     def reset_copy(self, template: str, name: str) -> bool:
         """Give ``name`` (a copy of ``template`` a run has used) the template's contents back; False

@@ -173,7 +173,7 @@ class MySQLBackend(ServerBackend):
                 raise
         return True
 
-    def fresh_copy(self, template: str, name: str | None) -> ScratchDatabase:
+    def copy_template(self, template: str, name: str | None = None) -> ScratchDatabase:
         scratch = self.create_database(name)
         self.admin_execute(self._shape(template).copy(template, scratch.name), verbatim=True)
         self.remember(template, scratch.name)
@@ -264,6 +264,7 @@ def innodb_status_waiters(status: str) -> set[int]:
 
 
 _MARKER = "race_harness_template"  # the table that says a template schema is complete
+OWN_TABLE_PREFIX = "race_harness_"  # the harness's own tables (the marker, a cell's receipts)
 
 
 def _like(prefix: str) -> str:
@@ -302,7 +303,7 @@ class _Shape:
 
     @classmethod
     def read(cls, backend: MySQLBackend, template: str) -> _Shape:
-        tables = [t for t in _base_tables(backend, template) if t != _MARKER]
+        tables = [t for t in _base_tables(backend, template) if not t.startswith(OWN_TABLE_PREFIX)]
         creates = {t: str(backend.admin_execute(f"SHOW CREATE TABLE `{template}`.`{t}`")[0][1]) for t in tables}
         columns = _insertable_columns(backend, template)
         return cls(creates, {t: columns[t] for t in tables}, tuple(_with_rows(backend, template, tables)))
@@ -344,7 +345,7 @@ class _Pristine:
 
     @classmethod
     def read(cls, backend: MySQLBackend, schema: str) -> _Pristine:
-        tables = tuple(t for t in _base_tables(backend, schema) if t != _MARKER)
+        tables = tuple(t for t in _base_tables(backend, schema) if not t.startswith(OWN_TABLE_PREFIX))
         columns = _insertable_columns(backend, schema)
         rows = {
             t: (columns[t], [tuple(r) for r in backend.admin_execute(f"SELECT {columns[t]} FROM `{schema}`.`{t}`")])
@@ -354,7 +355,11 @@ class _Pristine:
 
     def restore(self, backend: MySQLBackend, schema: str) -> bool:
         """False when ``schema``'s tables are not the template's any more (a run made or dropped one)."""
-        if [t for t in _base_tables(backend, schema) if t != _MARKER] != sorted(self.tables):
+        tables = _base_tables(backend, schema)
+        own = [t for t in tables if t.startswith(OWN_TABLE_PREFIX)]  # a cell's receipts: never a template's
+        if own:
+            backend.admin_execute(f"DROP TABLE {', '.join(f'`{schema}`.`{t}`' for t in own)}")
+        if [t for t in tables if t not in own] != sorted(self.tables):
             return False
         used = _with_rows(backend, schema, self.tables)
         now = backend._counters(schema)

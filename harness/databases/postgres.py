@@ -117,7 +117,7 @@ class PostgresBackend(ServerBackend):
             self._unmark(scratch.name)  # another process published the same template first: theirs serves
         return True
 
-    def fresh_copy(self, template: str, name: str | None) -> ScratchDatabase:
+    def copy_template(self, template: str, name: str | None = None) -> ScratchDatabase:
         if name is None:
             name = scratch_name()
         else:

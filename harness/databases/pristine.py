@@ -19,8 +19,11 @@ SELECT c.oid::int, format('%I.%I', n.nspname, c.relname)
 FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
 WHERE c.relkind IN ('r', 'p') AND NOT c.relispartition
   AND n.nspname NOT IN ('pg_catalog', 'information_schema') AND n.nspname NOT LIKE 'pg\\_%'
+  AND c.relname NOT LIKE 'race\\_harness\\_%'
 ORDER BY 2
 """
+# the harness's own tables in an application's database (a cell's receipts): a cell's, never a template's
+_OWN = "SELECT format('%I.%I', schemaname, tablename) FROM pg_tables WHERE tablename LIKE 'race\\_harness\\_%'"
 # a partitioned table has no storage of its own: it counts as used (DELETE reaches its partitions)
 _TABLE_PAGES = f"""
 SELECT name, c.relkind = 'p' OR pg_relation_size(c.oid) > 0
@@ -62,6 +65,8 @@ class Pristine:
         """Empty ``conn``'s database and write back what the fresh copy held; False when its tables
         are not the template's any more (a run made or dropped some): a fresh copy is needed."""
         with conn.begin():
+            for (own,) in conn.execute(text(_OWN)).all():
+                _run(conn, f"DROP TABLE {own}")
             # a table that never held a row has no page on disk (its size is a stat of its file, no
             # scan): only the others are emptied; the same query says which tables there are
             sizes = {str(name): bool(pages) for name, pages in conn.execute(text(_TABLE_PAGES))}

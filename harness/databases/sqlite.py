@@ -102,7 +102,6 @@ class SQLiteBackend(Backend):
     def copy_template(self, template: str, name: str | None = None) -> ScratchDatabase:
         scratch = self.create_database(name)
         shutil.copyfile(template_folder() / f"{template}.db", str(scratch.url.database))
-        scratch.template = template
         return scratch
 
     def drop_template(self, name: str) -> None:

@@ -76,14 +76,19 @@ def template_name(fingerprint: str) -> str:
     return f"{TEMPLATE_PREFIX}{fingerprint[:FINGERPRINT_CHARS]}"
 
 
-def fingerprint(create: object) -> str:
-    """A hash of what ``create`` runs: equal while the schema it makes stays the same."""
+def fingerprint(create: object) -> str | None:
+    """A hash of what ``create`` runs: equal while the schema it makes stays the same. None when
+    nothing says what it runs (a callable with no source file: typed at a prompt): no template then,
+    the schema is made in every database, since a stale template would serve an old schema."""
     digest = hashlib.sha256(f"race-harness template {FORMAT}\n".encode())
     own = getattr(create, "fingerprint", None)
     if callable(own):
         digest.update(f"{type(create).__qualname__}\n{own()}".encode())
     else:
-        digest.update(_callable_sources(create).encode())
+        sources = _callable_sources(create)
+        if sources is None:
+            return None
+        digest.update(sources.encode())
     return digest.hexdigest()
 
 
@@ -113,7 +118,7 @@ def program_path(name: str) -> str | None:
     return shutil.which(name)
 
 
-def _callable_sources(create: object) -> str:
+def _callable_sources(create: object) -> str | None:
     """A plain callable: its qualified name, and the source of its module's package (or its module
     alone, outside a package), which is where the schema it makes is usually declared."""
     target = inspect.unwrap(create) if callable(create) else create
@@ -121,8 +126,8 @@ def _callable_sources(create: object) -> str:
     qualname = getattr(target, "__qualname__", type(target).__qualname__)
     module = sys.modules.get(module_name)
     source = getattr(module, "__file__", None)
-    if source is None:
-        return f"{module_name}.{qualname}"
+    if source is None or not Path(source).is_file():
+        return None
     path = Path(source)
     top = module_name.split(".")[0]
     try:

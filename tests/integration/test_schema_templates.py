@@ -14,12 +14,25 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from sqlalchemy import Column, ForeignKey, Integer, MetaData, String, Table, create_engine, insert, select, text
+from sqlalchemy import (
+    Column,
+    ForeignKey,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    create_engine,
+    insert,
+    inspect,
+    select,
+    text,
+)
 from sqlalchemy.engine import URL
 
 from race_harness.databases import Backend, resolve
 from race_harness.databases.templates import SchemaTemplate
 from race_harness.entity import EntityTables
+from race_harness.runner.receipts import RECEIPTS
 from tests.cli import race_harness
 from tests.integration.conftest import get_backend
 from tests.large_schema.ledger import ENTITY
@@ -130,10 +143,12 @@ def _contents(url: URL) -> tuple[list[tuple[object, ...]], list[tuple[object, ..
 
 
 def _use(url: URL) -> None:
-    """What a run does to its copy: rows in every table, the counter moved on."""
+    """What a run does to its copy: rows in every table, the counter moved on, the harness's receipts."""
     engine = create_engine(url)
     try:
         with engine.begin() as conn:
+            RECEIPTS.create(conn)
+            conn.execute(insert(RECEIPTS).values(op="A-1"))
             conn.execute(insert(KINDS).values(code="c", label="C"))
             conn.execute(KINDS.update().values(label="changed"))
             conn.execute(insert(ITEMS), [{"kind": "c", "name": f"n{i}"} for i in range(5)])
@@ -162,6 +177,10 @@ def _use_twice(backend: Backend, template: SchemaTemplate) -> str:
     _use(first.url)
     first.drop()
     again = backend.scratch_for("templates-test", template)
+    assert again.name == first.name or backend.family == "sqlite"  # on a server, the same database reset
+    engine = create_engine(again.url)
+    assert not inspect(engine).has_table(RECEIPTS.name)  # a cell's receipts are never the next one's
+    engine.dispose()
     assert _contents(again.url)[0] == FRESH[0]  # the template's rows back, the run's gone
     assert [r[1:] for r in _contents(again.url)[1]] == [r[1:] for r in FRESH[1]]
     assert _next_id(again.url) == 2  # the counter back where the fresh copy had it
@@ -197,6 +216,31 @@ def test_a_used_copy_is_given_back_what_a_fresh_copy_holds(name: str, sqlite_tem
 @pytest.mark.parametrize("name", ["container:postgres:15", "container:mariadb:10.11"])
 def test_a_used_copy_is_given_back_what_a_fresh_copy_holds_in_a_container(name: str) -> None:
     _use_twice(get_backend(name), SchemaTemplate(f"test-{uuid.uuid4().hex}", _make_schema))
+
+
+@pytest.mark.parametrize("name", ["postgres", "mysql"])
+def test_a_copy_whose_tables_a_run_changed_is_not_reused(name: str) -> None:
+    """A run that made a table of its own (an application's DDL): its copy is dropped, and the next
+    one is made afresh, with the template's tables only."""
+    template = SchemaTemplate(f"test-{uuid.uuid4().hex}", _make_schema)
+    try:
+        for backend in _backend(name):
+            first = backend.scratch_for("templates-test", template)
+            engine = create_engine(first.url)
+            with engine.begin() as conn:
+                conn.execute(text("CREATE TABLE made_by_the_run (id INT PRIMARY KEY)"))
+            engine.dispose()
+            first.drop()
+            again = backend.scratch_for("templates-test", template)
+            engine = create_engine(again.url)
+            assert sorted(inspect(engine).get_table_names()) == ["items", "kinds"]
+            engine.dispose()
+            assert _contents(again.url) == FRESH
+            again.drop()
+    finally:
+        for backend in _backend(name):
+            if template.name in backend.template_names():
+                backend.drop_template(template.name)
 
 
 def _partitioned(url: URL) -> None:
