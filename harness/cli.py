@@ -1037,7 +1037,8 @@ def cmd_clean(args: argparse.Namespace) -> int:
             b.start()
             dropped, kept = b.sweep()
             templates = b.template_names()
-            print(f"{b.label} [{b.source}]: {len(dropped)} dropped, {len(kept)} kept, {len(templates)} template(s)")
+            shown = f"{len(templates)} template(s) dropped" if args.templates else f"{len(templates)} template(s) kept"
+            print(f"{b.label} [{b.source}]: {len(dropped)} dropped, {len(kept)} kept; {shown}")
             for name in dropped:
                 print(f"  dropped {name}: its creator has ended")
             for name in kept:

@@ -63,6 +63,7 @@ from sqlalchemy import (
 from sqlalchemy.engine import make_url
 from sqlalchemy.types import TypeEngine
 
+from race_harness.app_setup import forget_configuration
 from race_harness.databases.templates import hash_paths
 from race_harness.entity import Children, Entity
 from race_harness.errors import UsageError
@@ -297,6 +298,8 @@ class DjangoDatabase:
         if saved is None:
             return
         from django.db import connections
+
+        forget_configuration()  # the application points elsewhere now: the next run configures it again
 
         _point(connections.settings[self.alias], saved, self.alias)
 

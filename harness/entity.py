@@ -346,10 +346,12 @@ class EntityTables:
         *,
         again: bool = False,
         made: bool = False,
+        reset: Callable[[], bool] | None = None,
     ) -> dict[int, State]:
         """Create the schema (every table of the application's MetaData, or its own ``create``), seed,
         and return the initial state (read back: the seed, not a declaration, says what it is).
-        ``made``: the database is a copy of the schema's template, so the application's ``create`` is not run.
+        ``made``: the database is a copy of the schema's template, so the application's ``create`` is not
+        run; ``reset``: how ``again`` gives the database back its state before the seed (:meth:`reload`).
 
         ``again`` after an attempt whose connection died part-way (a fault during set-up): tables
         that exist are kept (MySQL commits each CREATE at once) and emptied, and the seed made again;
@@ -360,12 +362,16 @@ class EntityTables:
             self.setup_seconds = run_setup("schema set-up", self.entity.create, conn.engine.url, self.scenario)
         if before_seed is not None:
             before_seed()
-        return self.reload(conn) if again else self._seed(conn)
+        return self.reload(conn, reset) if again else self._seed(conn)
 
-    def reload(self, conn: Connection) -> dict[int, State]:
-        """Delete every row (children first) and seed again: a fresh start without DDL."""
-        for table in reversed(self.entity.all_metadata.sorted_tables):
-            conn.execute(table.delete())
+    def reload(self, conn: Connection, reset: Callable[[], bool] | None = None) -> dict[int, State]:
+        """A fresh start without DDL, then the seed: ``reset`` gives the database back what it held
+        when its schema was made (the rows a data migration wrote, its counters: see
+        :mod:`race_harness.databases.pristine`); without one, or where it cannot, every row of the
+        entity's tables is deleted (children first)."""
+        if reset is None or not reset():
+            for table in reversed(self.entity.all_metadata.sorted_tables):
+                conn.execute(table.delete())
         return self._seed(conn)
 
     def _seed(self, conn: Connection) -> dict[int, State]:
@@ -382,7 +388,8 @@ class EntityTables:
         missing = [self.entity.key_of(e) for e in self.entity.entities if e not in initial]
         if missing:
             raise UsageError(
-                f"the scenario's seed created no row with key {missing[0]!r} in {self.entity.parent.name!r}"
+                f"scenario {self.scenario!r}: its seed created no row with key {missing[0]!r} in "
+                f"{self.entity.parent.name!r}"
             )
         return initial
 

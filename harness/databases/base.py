@@ -208,6 +208,17 @@ class Backend(ABC):
         """Remove the template ``name`` (``race-harness clean --templates``)."""
         raise NotImplementedError(f"{self.label} has no schema templates")
 
+    def remember(self, key: str, database: str) -> None:  # noqa: B027 - where nothing is kept, nothing to read
+        """Read what ``database`` holds (the application's schema just made or copied: a data
+        migration's rows, its counters) and keep it under ``key`` (a template's name, or the
+        database's), for :meth:`reset_copy`. Once per key: a template never changes."""
+
+    def reset_copy(self, key: str, database: str) -> bool:
+        """Give ``database`` back what :meth:`remember` read under ``key``: every table emptied, the
+        rows and counters the schema's set-up left put back. False where nothing was read, or the
+        database's tables are not those any more (a run made or dropped one)."""
+        return False
+
     def release(self, scratch: ScratchDatabase) -> bool:
         """Keep ``scratch`` (a template's copy a run is done with) for this process's next copy of the
         same template instead of dropping it; False: drop it. It is dropped when the backend closes,
@@ -390,15 +401,6 @@ class ServerBackend(Backend):
     def can_publish(self, database: str) -> bool:
         """Whether the schema in ``database`` can be a template (MySQL: not with views and the like)."""
         return True
-
-    def remember(self, template: str, database: str) -> None:
-        """Read what ``database`` (a fresh copy of ``template``, or the database it is made from)
-        holds, for :meth:`reset_copy`."""
-
-    def reset_copy(self, template: str, name: str) -> bool:
-        """Give ``name`` (a copy of ``template`` a run has used) the template's contents back; False
-        where it cannot be done exactly (a run made or removed tables): it is then dropped."""
-        return False
 
     def _publish_parked(self, template: str, name: str) -> None:
         """Publish the template this process made, from its parked database: given back its fresh

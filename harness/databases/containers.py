@@ -208,6 +208,12 @@ class ContainerBackend(Backend):
     def drop_template(self, name: str) -> None:
         self.server.drop_template(name)
 
+    def remember(self, key: str, database: str) -> None:
+        self.server.remember(key, database)
+
+    def reset_copy(self, key: str, database: str) -> bool:
+        return self.server.reset_copy(key, database)
+
     def drop_database(self, name: str) -> None:
         self.server.drop_database(name)
 

@@ -65,7 +65,7 @@ class MySQLBackend(ServerBackend):
         super().__init__(admin_url, source)
         self.session = dict(session or {})
         self._shapes: dict[str, _Shape] = {}  # template name -> what copying it takes
-        self._pristine: dict[str, _Pristine] = {}  # template name -> what a fresh copy of it holds
+        self._pristine: dict[str, _Pristine] = {}  # remember()'s key -> what the database held
 
     @property
     def label(self) -> str:
@@ -182,13 +182,13 @@ class MySQLBackend(ServerBackend):
     def can_publish(self, database: str) -> bool:
         return not _untemplatable(self, database)
 
-    def remember(self, template: str, database: str) -> None:
-        if template not in self._pristine:
-            self._pristine[template] = _Pristine.read(self, database)
+    def remember(self, key: str, database: str) -> None:
+        if key not in self._pristine:
+            self._pristine[key] = _Pristine.read(self, database)
 
-    def reset_copy(self, template: str, name: str) -> bool:
-        pristine = self._pristine.get(template)
-        return pristine is not None and pristine.restore(self, name)
+    def reset_copy(self, key: str, database: str) -> bool:
+        pristine = self._pristine.get(key)
+        return pristine is not None and pristine.restore(self, database)
 
     def _shape(self, template: str) -> _Shape:
         if template not in self._shapes:

@@ -83,7 +83,7 @@ class PostgresBackend(ServerBackend):
 
     def __init__(self, admin_url: URL, source: str | None = None) -> None:
         super().__init__(admin_url, source)
-        self._pristine: dict[str, Pristine] = {}  # template name -> what a fresh copy of it holds
+        self._pristine: dict[str, Pristine] = {}  # remember()'s key -> what the database held
 
     def kill_sessions(self, database: str) -> int:
         rows = self.admin_execute(
@@ -126,16 +126,16 @@ class PostgresBackend(ServerBackend):
         self.remember(template, name)  # a template takes no connections: its copy is read, untouched yet
         return ScratchDatabase(name, self.admin_url.set(database=name), self)
 
-    def remember(self, template: str, database: str) -> None:
-        if template not in self._pristine and self.admin_url.get_driver_name() == "psycopg":  # COPY is psycopg's
+    def remember(self, key: str, database: str) -> None:
+        if key not in self._pristine and self.admin_url.get_driver_name() == "psycopg":  # COPY is psycopg's
             with self._on(database) as conn:
-                self._pristine[template] = Pristine.read(conn)
+                self._pristine[key] = Pristine.read(conn)
 
-    def reset_copy(self, template: str, name: str) -> bool:
-        if template not in self._pristine:
+    def reset_copy(self, key: str, database: str) -> bool:
+        if key not in self._pristine:
             return False
-        with self._on(name) as conn:
-            return self._pristine[template].restore(conn)
+        with self._on(database) as conn:
+            return self._pristine[key].restore(conn)
 
     @contextlib.contextmanager
     def _on(self, database: str) -> Iterator[Connection]:

@@ -22,6 +22,7 @@ from sqlalchemy.engine import URL
 from sqlalchemy.exc import DBAPIError
 
 from race_harness.databases.base import NAME_PREFIX, Backend, Isolation, ScratchDatabase, scratch_name
+from race_harness.databases.pristine import SQLitePristine
 from race_harness.databases.templates import TEMPLATE_PREFIX
 from race_harness.databases.watchdog import Guard
 
@@ -51,6 +52,7 @@ class SQLiteBackend(Backend):
         super().__init__("sqlite")
         self._dir: Path | None = None
         self._guard: Guard | None = None
+        self._pristine: dict[str, SQLitePristine] = {}  # remember()'s key -> what the database held
 
     def fetch_version(self) -> str:
         return f"sqlite {sqlite3.sqlite_version}"
@@ -102,10 +104,19 @@ class SQLiteBackend(Backend):
     def copy_template(self, template: str, name: str | None = None) -> ScratchDatabase:
         scratch = self.create_database(name)
         shutil.copyfile(template_folder() / f"{template}.db", str(scratch.url.database))
+        self.remember(template, scratch.name)
         return scratch
 
     def drop_template(self, name: str) -> None:
         (template_folder() / f"{name}.db").unlink(missing_ok=True)
+
+    def remember(self, key: str, database: str) -> None:
+        if key not in self._pristine:
+            self._pristine[key] = SQLitePristine.read(self.directory / f"{database}.db")
+
+    def reset_copy(self, key: str, database: str) -> bool:
+        pristine = self._pristine.get(key)
+        return pristine is not None and pristine.restore(self.directory / f"{database}.db")
 
     def leftover_databases(self) -> list[str]:
         if self._dir is None or not self._dir.exists():

@@ -34,6 +34,7 @@ from pathlib import Path
 from sqlalchemy.engine import URL
 
 from race_harness.databases.creators import PREFIX
+from race_harness.errors import UsageError
 
 TEMPLATE_PREFIX = f"{PREFIX}template_"
 FINGERPRINT_CHARS = 16
@@ -69,7 +70,12 @@ class SchemaTemplate:
 def templates_enabled() -> bool:
     """Templates are on unless ``RACE_HARNESS_TEMPLATES`` says ``off`` (or ``0``, ``no``, ``false``):
     then every scratch database runs the application's ``create`` itself, as before templates."""
-    return os.environ.get(ENV_SWITCH, "on").strip().lower() not in ("off", "0", "no", "false")
+    value = os.environ.get(ENV_SWITCH, "on").strip().lower()
+    if value in ("on", "1", "yes", "true", ""):
+        return True
+    if value in ("off", "0", "no", "false"):
+        return False
+    raise UsageError(f"{ENV_SWITCH}={os.environ[ENV_SWITCH]!r}: expected on or off")
 
 
 def template_name(fingerprint: str) -> str:
@@ -96,9 +102,10 @@ def hash_paths(paths: Iterable[str | os.PathLike[str]]) -> str:
     """A hash of the files at ``paths`` (folders: every file below, by relative path), skipping
     bytecode caches; a missing path hashes as missing, so creating it changes the hash."""
     digest = hashlib.sha256()
-    for raw in paths:
+    for index, raw in enumerate(paths):
         root = Path(raw)
-        digest.update(f"\0{root}\0".encode())
+        # where the files are is not what they are: a checkout elsewhere makes the same schema
+        digest.update(f"\0{index}\0".encode())
         if root.is_dir():
             files = sorted(p for p in root.rglob("*") if p.is_file() and "__pycache__" not in p.parts)
             for path in files:

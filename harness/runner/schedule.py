@@ -685,7 +685,8 @@ class ScheduleRunner:
         with engine.begin() as conn:
             if len(known) == 1 and _same_shape(next(iter(known.values())), tables):
                 self._tables.update(dict.fromkeys(names, tables))
-                return tables, tables.reload(conn)  # the scenario's own seed: another's may differ
+                # the scenario's own seed (another's may differ), on what the schema's set-up left
+                return tables, tables.reload(conn, self._reset(tables))
             started = time.monotonic()
             for old in known.values():
                 old.metadata.drop_all(conn)
@@ -693,10 +694,30 @@ class ScheduleRunner:
                     self._tables.pop(name, None)
             # the first tables of a database copied from their template are there already
             made = not self._tables and self._scratch is not None and self._scratch.schema_made
-            initial = tables.create(conn, made=made)
+            initial = tables.create(conn, self._remember(tables), made=made)
             self.setup_seconds += time.monotonic() - started
         self._tables.update(dict.fromkeys(names, tables))
         return tables, initial
+
+    def _pristine_key(self, tables: EntityTables) -> str | None:
+        """Under what the backend keeps what the application's schema set-up left in the database
+        (rows a data migration wrote, counters), which each repetition starts from; None for the
+        harness's own tables, which start empty."""
+        if tables.entity.create is None or self._scratch is None:
+            return None
+        return self._scratch.template or f"database {self._scratch.name}"
+
+    def _remember(self, tables: EntityTables) -> Callable[[], object] | None:
+        key, scratch = self._pristine_key(tables), self._scratch
+        if key is None or scratch is None:
+            return None
+        return lambda: self.backend.remember(key, scratch.name)
+
+    def _reset(self, tables: EntityTables) -> Callable[[], bool] | None:
+        key, scratch = self._pristine_key(tables), self._scratch
+        if key is None or scratch is None:
+            return None
+        return lambda: self.backend.reset_copy(key, scratch.name)
 
     def run(
         self, schedule: Schedule | str, scenario: Scenario, strategy: Strategy, *, finish_order: list[str] | None = None

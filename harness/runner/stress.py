@@ -455,7 +455,9 @@ class StressRun:
     def _run_on(self, scratch: ScratchDatabase, engine: Engine, proxy: Proxy | None = None) -> RunRecord:
         cfg = self.config
         receipts = uses_receipts(self.scenario, cfg)
-        initial = self._make(engine, scratch.name, receipts, made=scratch.schema_made)
+        template = scratch.template
+        reset = (lambda: self.backend.reset_copy(template, scratch.name)) if template is not None else None
+        initial = self._make(engine, scratch.name, receipts, made=scratch.schema_made, reset=reset)
         if scratch.schema_made:
             self.tables.setup_seconds = scratch.setup_seconds
         if not self.scenario.configured_for(scratch.url):  # configured once: its database keeps the name
@@ -486,7 +488,9 @@ class StressRun:
             history, _ = resolve(history, committed)
         return RunRecord(history, initial, final, wall, self.plan, list(self.errors), self.tables.setup_seconds)
 
-    def _make(self, engine: Engine, database: str, receipts: bool, *, made: bool) -> dict[int, State]:
+    def _make(
+        self, engine: Engine, database: str, receipts: bool, *, made: bool, reset: Callable[[], bool] | None
+    ) -> dict[int, State]:
         """Create and seed the cell's tables; a connection that dies meanwhile (a session killed, a
         server restarting) is replaced and the set-up made again, for as long as a session would
         reconnect. What still fails ends the run in one line; the cells before it are written."""
@@ -498,7 +502,7 @@ class StressRun:
             with engine.begin() as conn:
                 injection_point("create", database)
                 initial = self.tables.create(
-                    conn, lambda: injection_point("seed", database), again=attempts > 1, made=made
+                    conn, lambda: injection_point("seed", database), again=attempts > 1, made=made, reset=reset
                 )
                 if receipts:
                     create_receipts(conn)

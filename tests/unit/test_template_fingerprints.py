@@ -9,6 +9,7 @@ import pytest
 
 from race_harness import Alembic, Command
 from race_harness.databases.templates import fingerprint, hash_paths, template_name, templates_enabled
+from race_harness.errors import UsageError
 
 
 def test_a_changed_migration_makes_a_new_template(tmp_path: Path) -> None:
@@ -52,3 +53,13 @@ def test_templates_can_be_turned_off(monkeypatch: pytest.MonkeyPatch) -> None:
     for off in ("off", "0", "no", "false", "OFF"):
         monkeypatch.setenv("RACE_HARNESS_TEMPLATES", off)
         assert not templates_enabled()
+    monkeypatch.setenv("RACE_HARNESS_TEMPLATES", "sometimes")
+    with pytest.raises(UsageError, match=r"^RACE_HARNESS_TEMPLATES='sometimes': expected on or off$"):
+        templates_enabled()
+
+
+def test_a_checkout_elsewhere_has_the_same_fingerprint(tmp_path: Path) -> None:
+    for where in ("a", "b"):
+        (tmp_path / where / "versions").mkdir(parents=True)
+        (tmp_path / where / "versions" / "r01.py").write_text("revision = 'r01'\n")
+    assert fingerprint(Alembic(str(tmp_path / "a"))) == fingerprint(Alembic(str(tmp_path / "b")))
