@@ -41,6 +41,14 @@ DEFAULT_BACKENDS = "postgres,mysql,sqlite,container:mysql:9"
 SELECTED = [b.strip() for b in (os.environ.get("RACE_HARNESS_BACKENDS") or DEFAULT_BACKENDS).split(",") if b.strip()]
 
 
+def cli_db(name: str) -> str:
+    """What ``--db`` takes for ``name`` in a command a test runs: the server's URL as this worker
+    reaches it (the commands get no RACE_HARNESS_* variable of the worker's), or ``sqlite``."""
+    if name == "sqlite":
+        return name
+    return get_backend(name).admin_url.render_as_string(hide_password=False)  # type: ignore[attr-defined]
+
+
 def get_backend(name: str) -> Backend:
     """A started backend for this worker, or a skip (a failure when required)."""
     if name not in _started:

@@ -16,16 +16,10 @@ from pathlib import Path
 import pytest
 
 from tests.cli import race_harness
-from tests.integration.conftest import get_backend
+from tests.integration.conftest import cli_db
 
 APP = Path(__file__).parent / "once"
 DATABASES = ["postgres", "mysql", "sqlite"]
-
-
-def _db(name: str) -> str:
-    if name == "sqlite":
-        return name
-    return get_backend(name).admin_url.render_as_string(hide_password=False)  # type: ignore[attr-defined]
 
 
 @pytest.fixture
@@ -43,7 +37,7 @@ def _ok(proc: subprocess.CompletedProcess[str]) -> str:
 
 @pytest.mark.parametrize("name", DATABASES)
 def test_run_with_several_cells_configures_the_application_once(project: Path, name: str) -> None:
-    db = _db(name)
+    db = cli_db(name)
     args = ["run", "-s", "once_app.py:LOST", "-s", "once_app.py:FIXED", "-d", db, "-w", "8", "-n", "400"]
     _ok(race_harness(*args, "--think-ms", "5", "-q", cwd=project, timeout=600))
     (results,) = (project / "reports").glob("run-*/results.json")
@@ -54,7 +48,7 @@ def test_run_with_several_cells_configures_the_application_once(project: Path, n
 
 @pytest.mark.parametrize("name", DATABASES)
 def test_replay_explore_and_a_module_of_race_tests_configure_it_once(project: Path, name: str) -> None:
-    db = _db(name)
+    db = cli_db(name)
     schedule = "A=retitle B=rewrite A.read B.read A.write B.write"
     out = _ok(race_harness("replay", "-s", "once_app.py:LOST", "-d", db, "--schedule", schedule, "--repeat", "20",
                            "-q", cwd=project))  # fmt: skip

@@ -34,17 +34,11 @@ from race_harness.databases.templates import SchemaTemplate
 from race_harness.entity import EntityTables
 from race_harness.runner.receipts import RECEIPTS
 from tests.cli import race_harness
-from tests.integration.conftest import get_backend
+from tests.integration.conftest import cli_db, get_backend
 from tests.large_schema.ledger import ENTITY
 
 LEDGER = str(Path(__file__).parents[1] / "large_schema" / "ledger.py")
 DATABASES = ["postgres", "mysql", "sqlite"]
-
-
-def _db(name: str) -> str:
-    if name == "sqlite":
-        return name
-    return get_backend(name).admin_url.render_as_string(hide_password=False)  # type: ignore[attr-defined]
 
 
 @pytest.fixture
@@ -56,7 +50,7 @@ def sqlite_templates(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 
 
 def _backend(name: str) -> Iterator[Backend]:
-    (backend,) = resolve(_db(name))
+    (backend,) = resolve(cli_db(name))
     backend.start()
     try:
         yield backend
@@ -85,7 +79,7 @@ def test_the_migrations_run_once_per_server_and_not_again_in_a_later_run(
             backend.drop_template(template.name)  # this run makes it
     log = tmp_path / "migrations.log"
     env = {"LEDGER_MIGRATION_LOG": str(log)}
-    args = ["run", "-s", f"{LEDGER}:LOST", "-s", f"{LEDGER}:FIXED", "-s", f"{LEDGER}:LOST", "-d", _db(name)]
+    args = ["run", "-s", f"{LEDGER}:LOST", "-s", f"{LEDGER}:FIXED", "-s", f"{LEDGER}:LOST", "-d", cli_db(name)]
     args += ["-w", "8", "-n", "300", "-q", "--report-dir", str(tmp_path)]
 
     first = race_harness(*args, cwd=tmp_path, env=env, timeout=600)
@@ -118,11 +112,11 @@ def test_every_repetition_starts_from_what_the_migrations_left(
     env = {"RACE_HARNESS_TEMPLATES": templates}
     schedule = "A=rename B=change_email A.read B.read A.write B.write"
     replay = race_harness(
-        "replay", "-s", f"{LEDGER}:LOST", "-d", _db(name), "--schedule", schedule, "--repeat", "5", "-q",
+        "replay", "-s", f"{LEDGER}:LOST", "-d", cli_db(name), "--schedule", schedule, "--repeat", "5", "-q",
         cwd=tmp_path, env=env, timeout=600,
     )  # fmt: skip
     assert replay.returncode == 0 and "reproduced 5/5" in replay.stdout, replay.stdout[-2000:] + replay.stderr
-    explore = race_harness("explore", "-s", f"{LEDGER}:FIXED", "-d", _db(name), cwd=tmp_path, env=env, timeout=600)
+    explore = race_harness("explore", "-s", f"{LEDGER}:FIXED", "-d", cli_db(name), cwd=tmp_path, env=env, timeout=600)
     assert explore.returncode == 0, explore.stdout[-2000:] + explore.stderr[-2000:]
     assert "no lost update in any of" in explore.stdout and "with contention" in explore.stdout, explore.stdout
 
