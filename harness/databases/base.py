@@ -418,9 +418,21 @@ class ServerBackend(Backend):
         return True
 
     def drop_own(self) -> list[str]:
-        self._parked.clear()  # every one of them is this process's, dropped below
-        self._unpublished.clear()
+        # on the way out of an error or a signal: a parked copy is one a cell was done with, whole, so
+        # the template it is the only source of is published first (the migrations are not paid again)
+        self._publish_unpublished()
+        self._parked.clear()  # the others are this process's, dropped below
         return super().drop_own()
+
+    def _publish_unpublished(self) -> None:
+        """Publish every template this process made from the copy it parked; drop the other copies."""
+        while self._parked:
+            template, name = self._parked.popitem()
+            if template in self._unpublished:
+                self._unpublished.discard(template)
+                self._publish_parked(template, name)
+            self.drop_database(name)  # a no-op where publishing moved it away
+        self._unpublished.clear()  # made here but never parked (a run cut short in its first cell)
 
     def start(self) -> None:
         try:
@@ -500,12 +512,7 @@ class ServerBackend(Backend):
 
     def close(self) -> None:
         try:
-            while self._parked:
-                template, name = self._parked.popitem()
-                if template in self._unpublished:
-                    self._unpublished.discard(template)
-                    self._publish_parked(template, name)
-                self.drop_database(name)  # a no-op where publishing moved it away
+            self._publish_unpublished()
         finally:
             if self._admin is not None:
                 self._admin.dispose()

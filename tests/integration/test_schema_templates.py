@@ -101,6 +101,33 @@ def test_the_migrations_run_once_per_server_and_not_again_in_a_later_run(
     assert [c["outcome"] for c in _cells(tmp_path)] == ["lost", "none", "lost"]
 
 
+@pytest.mark.parametrize("name", ["postgres", "mysql"])
+def test_a_run_that_fails_later_still_publishes_the_template_it_made(name: str, tmp_path: Path) -> None:
+    """The first cell made the template's database and was done with it; a later scenario's seed
+    fails (exit 2): the template is published all the same, and the next run does not migrate."""
+    template = EntityTables(ENTITY, "ledger").template()
+    assert template is not None
+    for backend in _backend(name):
+        if template.name in backend.template_names():
+            backend.drop_template(template.name)
+    log = tmp_path / "migrations.log"
+    env = {"LEDGER_MIGRATION_LOG": str(log)}
+    failed = race_harness(
+        "run", "-s", f"{LEDGER}:LOST", "-s", f"{LEDGER}:BROKEN", "-d", cli_db(name), "-q",
+        "--report-dir", str(tmp_path), cwd=tmp_path, env=env, timeout=600,
+    )  # fmt: skip
+    assert failed.returncode == 2 and "its seed raised RuntimeError: no such account" in failed.stderr, failed.stderr
+    assert log.read_text().count("upgrade") == 1
+    for backend in _backend(name):
+        assert template.name in backend.template_names()
+    again = race_harness(
+        "run", "-s", f"{LEDGER}:LOST", "-d", cli_db(name), "-q", "--report-dir", str(tmp_path),
+        cwd=tmp_path, env=env, timeout=600,
+    )  # fmt: skip
+    assert again.returncode == 0, again.stdout[-2000:] + again.stderr[-2000:]
+    assert log.read_text().count("upgrade") == 1  # the template the failed run published served
+
+
 @pytest.mark.parametrize("templates", ["on", "off"])
 @pytest.mark.parametrize("name", DATABASES)
 def test_every_repetition_starts_from_what_the_migrations_left(

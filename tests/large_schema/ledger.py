@@ -99,3 +99,17 @@ def _scenario(name: str, expected: Expectation, owner: Callable[..., None], emai
 
 LOST = _scenario("ledger_accounts", "lost", rename, change_email)
 FIXED = _scenario("ledger_accounts_fixed", "none", rename_fixed, change_email_fixed)
+
+
+def _broken_seed(conn: Any) -> None:
+    raise RuntimeError("no such account")
+
+
+# a scenario of the same application whose seed fails: the run ends with exit 2 after the cells before it
+BROKEN = Scenario(
+    "ledger_broken_seed",
+    entity=Entity(ACCOUNTS, keys=[1], seed=_broken_seed, create=MIGRATIONS),
+    configure=configure,
+    operations=LOST.operations,
+    expected={"app": "lost"},
+)
