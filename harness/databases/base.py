@@ -31,6 +31,7 @@ __all__ = [
     "Isolation",
     "ScratchDatabase",
     "ServerBackend",
+    "like_prefix",
     "scratch_name",
 ]
 
@@ -41,6 +42,11 @@ SQL_ISOLATION = {
     "serializable": "SERIALIZABLE",
 }
 CONNECT_TIMEOUT_S = 5
+
+
+def like_prefix(prefix: str) -> str:
+    """``prefix`` for a LIKE pattern (``prefix%``): its ``_`` is a wildcard there, escaped here."""
+    return prefix.replace("_", "\\_")
 
 
 # the databases made under a key's stable name that are still open in this process

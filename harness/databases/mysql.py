@@ -17,8 +17,15 @@ from sqlalchemy import Connection, Engine, event, text
 from sqlalchemy.engine import URL
 from sqlalchemy.exc import DBAPIError
 
-from race_harness.databases.base import NAME_PREFIX, Isolation, ScratchDatabase, ServerBackend, scratch_name
-from race_harness.databases.templates import TEMPLATE_PREFIX
+from race_harness.databases.base import (
+    NAME_PREFIX,
+    Isolation,
+    ScratchDatabase,
+    ServerBackend,
+    like_prefix,
+    scratch_name,
+)
+from race_harness.databases.templates import OWN_TABLE_PREFIX, TEMPLATE_PREFIX
 from race_harness.errors import DatabaseError
 
 # server error codes that roll back the statement or transaction without applying it
@@ -138,7 +145,7 @@ class MySQLBackend(ServerBackend):
         return killed
 
     def leftover_databases(self) -> list[str]:
-        rows = self.admin_execute(f"SHOW DATABASES LIKE '{_like(NAME_PREFIX)}%'")
+        rows = self.admin_execute(f"SHOW DATABASES LIKE '{like_prefix(NAME_PREFIX)}%'")
         return [r[0] for r in rows if not r[0].startswith(TEMPLATE_PREFIX)]
 
     # MySQL has no database templates: a template is a schema of its own holding the migrated tables
@@ -147,7 +154,7 @@ class MySQLBackend(ServerBackend):
     # done with is kept (parked) and, when the same template is asked for again, emptied and given
     # the template's rows back instead: the DDL is paid once per process.
     def template_names(self) -> list[str]:
-        return sorted(r[0] for r in self.admin_execute(f"SHOW DATABASES LIKE '{_like(TEMPLATE_PREFIX)}%'"))
+        return sorted(r[0] for r in self.admin_execute(f"SHOW DATABASES LIKE '{like_prefix(TEMPLATE_PREFIX)}%'"))
 
     def template_exists(self, name: str) -> bool:
         return bool(
@@ -264,11 +271,6 @@ def innodb_status_waiters(status: str) -> set[int]:
 
 
 _MARKER = "race_harness_template"  # the table that says a template schema is complete
-OWN_TABLE_PREFIX = "race_harness_"  # the harness's own tables (the marker, a cell's receipts)
-
-
-def _like(prefix: str) -> str:
-    return prefix.replace("_", "\\_")  # "_" is a LIKE wildcard
 
 
 def _base_tables(backend: MySQLBackend, schema: str) -> list[str]:

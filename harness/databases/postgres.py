@@ -18,6 +18,7 @@ from race_harness.databases.base import (
     Isolation,
     ScratchDatabase,
     ServerBackend,
+    like_prefix,
     scratch_name,
 )
 from race_harness.databases.pristine import Pristine
@@ -94,15 +95,17 @@ class PostgresBackend(ServerBackend):
 
     def leftover_databases(self) -> list[str]:
         rows = self.admin_execute(
-            f"SELECT datname FROM pg_database WHERE datname LIKE '{_like(NAME_PREFIX)}%' "
-            f"AND datname NOT LIKE '{_like(TEMPLATE_PREFIX)}%'"
+            f"SELECT datname FROM pg_database WHERE datname LIKE '{like_prefix(NAME_PREFIX)}%' "
+            f"AND datname NOT LIKE '{like_prefix(TEMPLATE_PREFIX)}%'"
         )
         return [r[0] for r in rows]
 
     # a template is a database marked IS_TEMPLATE that takes no connections (CREATE DATABASE ...
     # TEMPLATE fails while anyone is connected to its source), published by renaming: atomic
     def template_names(self) -> list[str]:
-        rows = self.admin_execute(f"SELECT datname FROM pg_database WHERE datname LIKE '{_like(TEMPLATE_PREFIX)}%'")
+        rows = self.admin_execute(
+            f"SELECT datname FROM pg_database WHERE datname LIKE '{like_prefix(TEMPLATE_PREFIX)}%'"
+        )
         return sorted(r[0] for r in rows)
 
     def publish_template(self, scratch: ScratchDatabase, name: str) -> bool:
@@ -185,10 +188,6 @@ class PostgresBackend(ServerBackend):
 
     def cancel(self, monitor: Connection, session: int) -> None:
         monitor.execute(text("SELECT pg_cancel_backend(:pid)"), {"pid": session})
-
-
-def _like(prefix: str) -> str:
-    return prefix.replace("_", "\\_")  # "_" is a LIKE wildcard
 
 
 def _first_line(exc: DBAPIError) -> str:

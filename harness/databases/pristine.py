@@ -23,16 +23,22 @@ from pathlib import Path
 
 from sqlalchemy import Connection, text
 
-_TABLES = """
+from race_harness.databases.base import like_prefix
+from race_harness.databases.templates import OWN_TABLE_PREFIX
+
+_TABLES = f"""
 SELECT c.oid::int, format('%I.%I', n.nspname, c.relname)
 FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
 WHERE c.relkind IN ('r', 'p') AND NOT c.relispartition
-  AND n.nspname NOT IN ('pg_catalog', 'information_schema') AND n.nspname NOT LIKE 'pg\\_%'
-  AND c.relname NOT LIKE 'race\\_harness\\_%'
+  AND n.nspname NOT IN ('pg_catalog', 'information_schema') AND n.nspname NOT LIKE '{like_prefix("pg_")}%'
+  AND c.relname NOT LIKE '{like_prefix(OWN_TABLE_PREFIX)}%'
 ORDER BY 2
 """
 # the harness's own tables in an application's database (a cell's receipts): a cell's, never a template's
-_OWN = "SELECT format('%I.%I', schemaname, tablename) FROM pg_tables WHERE tablename LIKE 'race\\_harness\\_%'"
+_OWN = (
+    "SELECT format('%I.%I', schemaname, tablename) FROM pg_tables "
+    f"WHERE tablename LIKE '{like_prefix(OWN_TABLE_PREFIX)}%'"
+)
 # a partitioned table has no storage of its own: it counts as used (DELETE reaches its partitions)
 _TABLE_PAGES = f"""
 SELECT name, c.relkind = 'p' OR pg_relation_size(c.oid) > 0
@@ -141,9 +147,9 @@ class SQLitePristine:
     def restore(self, path: Path) -> bool:
         with contextlib.closing(sqlite3.connect(path, timeout=30, isolation_level=None)) as db:
             tables = _sqlite_tables(db, own=True)
-            for own in [t for t in tables if t.startswith(OWN_PREFIX)]:  # a cell's receipts
+            for own in [t for t in tables if t.startswith(OWN_TABLE_PREFIX)]:  # a cell's receipts
                 db.execute(f'DROP TABLE "{own}"')
-            if sorted(t for t in tables if not t.startswith(OWN_PREFIX)) != sorted(self.rows):
+            if sorted(t for t in tables if not t.startswith(OWN_TABLE_PREFIX)) != sorted(self.rows):
                 return False
             db.execute("PRAGMA foreign_keys = OFF")  # outside a transaction, or it is ignored
             db.execute("BEGIN IMMEDIATE")
@@ -157,15 +163,12 @@ class SQLitePristine:
         return True
 
 
-OWN_PREFIX = "race_harness_"  # the harness's own tables in an application's database
-
-
 def _sqlite_tables(db: sqlite3.Connection, own: bool = False) -> list[str]:
     rows = db.execute(
         "SELECT name FROM sqlite_master WHERE type = 'table' AND (name NOT LIKE 'sqlite\\_%' ESCAPE '\\' "
         "OR name = 'sqlite_sequence') ORDER BY name"
     ).fetchall()
-    return [str(r[0]) for r in rows if own or not str(r[0]).startswith(OWN_PREFIX)]
+    return [str(r[0]) for r in rows if own or not str(r[0]).startswith(OWN_TABLE_PREFIX)]
 
 
 def _sqlite_rows(db: sqlite3.Connection, table: str) -> tuple[str, list[tuple[object, ...]]]:

@@ -37,6 +37,9 @@ from race_harness.databases.creators import PREFIX
 from race_harness.errors import UsageError
 
 TEMPLATE_PREFIX = f"{PREFIX}template_"
+# the harness's own tables in an application's database (a MySQL template's marker, a cell's
+# receipts): never part of what a copy is reset to
+OWN_TABLE_PREFIX = PREFIX
 FINGERPRINT_CHARS = 16
 # a version of how templates are made: bumped when a copy would differ, so old ones are not reused
 FORMAT = "1"
@@ -45,6 +48,7 @@ ENV_SWITCH = "RACE_HARNESS_TEMPLATES"
 __all__ = [
     "ENV_SWITCH",
     "FORMAT",
+    "OWN_TABLE_PREFIX",
     "TEMPLATE_PREFIX",
     "SchemaTemplate",
     "fingerprint",
