@@ -10,7 +10,8 @@ a reference process measured in the same run:
   race-harness itself;
 - ``python -c pass`` (the interpreter's own start) beside ``race-harness --help``;
 - ``import sqlalchemy, psycopg`` (the stack a replay on PostgreSQL cannot start without) beside
-  ``race-harness replay -q -s glance_image_update --db DB`` (the named schedule, full-row).
+  ``race-harness replay -q -s glance_image_update --db DB`` (the named schedule, full-row): the
+  difference is the harness's own share (its imports, the scratch database, the schedule, the verdict).
 """
 
 from __future__ import annotations
@@ -28,7 +29,9 @@ from benchmarks.common import BenchError, section, table
 
 PLUGIN_TARGET_S = 0.050
 HELP_TARGET_S = 0.3
-REPLAY_TARGET_S = 0.5
+# the harness's own share of a one-schedule replay: the process minus importing the stack it cannot
+# start without (the whole process was held to 0.5 s before: import time alone nearly fills that)
+REPLAY_SHARE_TARGET_S = 0.25
 
 
 def _bin(name: str) -> str:
@@ -99,8 +102,13 @@ def bench(db: str, quick: bool) -> None:
 
         replay = [cli, "replay", "-q", "-s", "glance_image_update", "--db", db]
         ref, got = _pair([python, "-c", "import sqlalchemy, psycopg"], replay, project, max(3, repeat // 2))
-        rows.append(_row(f"one-schedule replay ({db})", "import sqlalchemy, psycopg", ref, got, REPLAY_TARGET_S, False))
+        rows.append(
+            _row(f"one-schedule replay ({db})", "import sqlalchemy, psycopg", ref, got, REPLAY_SHARE_TARGET_S, True)
+        )
     table(rows, ["what", "measured", "reference", "figure", "target", "met"])
-    print("   figure: the plugin's cost over the blocked run; for the others the measured process itself")
+    print(
+        "   figure: the plugin's cost over the blocked run; the replay's over importing sqlalchemy and psycopg "
+        "(the harness's own share); --help: the process itself"
+    )
     if any(os.environ.get(name) for name in UNSET):
         print(f"   (measured with {' and '.join(UNSET)} unset, as in a user's shell)")

@@ -119,6 +119,18 @@ def _version() -> str:
         return "unknown (not installed)"
 
 
+class _Version(argparse.Action):
+    """``--version``, looked up only when asked for: reading the installed metadata costs every
+    other command (a replay's start among them) some 15 ms."""
+
+    def __init__(self, option_strings: list[str], dest: str = argparse.SUPPRESS, help: str | None = None) -> None:
+        super().__init__(option_strings, dest, nargs=0, default=argparse.SUPPRESS, help=help)
+
+    def __call__(self, parser: argparse.ArgumentParser, *_: object) -> NoReturn:
+        print(f"race-harness {_version()}")  # on stdout, as argparse's own version action does
+        parser.exit()
+
+
 class _Parser(argparse.ArgumentParser):
     """argparse, with its usage errors on one line like every other bad input (exit 2)."""
 
@@ -133,7 +145,7 @@ def _build_parser() -> argparse.ArgumentParser:
         formatter_class=argparse.RawDescriptionHelpFormatter,
         epilog=EPILOG,
     )
-    parser.add_argument("-V", "--version", action="version", version=f"race-harness {_version()}")
+    parser.add_argument("-V", "--version", action=_Version, help="show the installed version and exit")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     run = sub.add_parser(
         "run",
@@ -847,6 +859,7 @@ def cmd_report(args: argparse.Namespace) -> int:
 
 def cmd_replay(args: argparse.Namespace) -> int:
     from race_harness.databases import resolve_all
+    from race_harness.preload import preload
     from race_harness.report.text import fit, output_width, wrap
     from race_harness.runner import RunConfig
     from race_harness.runner.schedule import ScheduleRunner
@@ -896,6 +909,8 @@ def cmd_replay(args: argparse.Namespace) -> int:
         else f"{scenario.name} declares that {strategy.spec} loses updates"
     )
     backends = resolve_all(args.db or list(DEFAULT_DBS))
+    # the verdict's code (NumPy) loads while the database is made; np.isin loads numpy.ma on first use
+    preload("race_harness.checkers", "numpy.ma")
     unsafe = missed = False
     try:
         _start(backends)

@@ -21,11 +21,14 @@ import time
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Literal, cast
+from typing import TYPE_CHECKING, Literal, cast
 
 from race_harness.errors import UsageError
 from race_harness.model import Intent, Snapshot, Value
-from race_harness.optable import OpTable, TableBuilder
+from race_harness.recorder import TableBuilder
+
+if TYPE_CHECKING:
+    from race_harness.optable import OpTable
 
 EventType = Literal["invoke", "ok", "fail", "info"]
 Outcome = Literal["ok", "fail", "info"]

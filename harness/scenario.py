@@ -16,12 +16,10 @@ import random
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
-from importlib.metadata import EntryPoint, entry_points
 from types import ModuleType
 from typing import TYPE_CHECKING, Literal, Protocol
 
 from race_harness.app_setup import Configure, configured, forget_configuration, last_configured, run_setup
-from race_harness.checkers.invariants import Predicate
 from race_harness.errors import UnknownNameError, UsageError
 from race_harness.model import EntitySchema, FieldType, Intent, State, Value
 from race_harness.operations import AppCall, AppOperation
@@ -29,8 +27,11 @@ from race_harness.refs import is_import_path, load_ref
 from race_harness.strategies.base import Strategy
 
 if TYPE_CHECKING:
+    from importlib.metadata import EntryPoint
+
     from sqlalchemy.engine import URL
 
+    from race_harness.checkers.invariants import Predicate
     from race_harness.entity import Entity, EntityTables
 
 Expectation = Literal["lost", "none"]
@@ -299,6 +300,8 @@ def bundled_names() -> list[str]:
 
 def _plugins() -> dict[str, EntryPoint]:
     """Scenarios other packages register; a plug-in may not shadow a bundled scenario."""
+    from importlib.metadata import entry_points  # not at import: a bundled name never needs it
+
     bundled = set(bundled_names())
     return {ep.name: ep for ep in entry_points(group=ENTRY_POINT_GROUP) if ep.name not in bundled}
 

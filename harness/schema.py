@@ -30,7 +30,7 @@ from sqlalchemy import (
     select,
     update,
 )
-from sqlalchemy.dialects import mysql, postgresql
+from sqlalchemy.dialects import postgresql
 from sqlalchemy.types import TypeEngine
 
 from race_harness.entity import Children, Entity, EntityTables
@@ -61,6 +61,8 @@ class Timestamp(TypeDecorator[datetime]):
             # and the column silently becomes a microsecond TIMESTAMP.
             return postgresql.TIMESTAMP(precision=self.precision)
         if dialect.name in ("mysql", "mariadb"):
+            from sqlalchemy.dialects import mysql  # loaded by the dialect already; not at import, for a replay's start
+
             return dialect.type_descriptor(mysql.DATETIME(fsp=self.precision))
         return dialect.type_descriptor(DateTime())
 

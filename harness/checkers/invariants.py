@@ -22,7 +22,8 @@ from race_harness.checkers.result import Anomaly
 from race_harness.checkers.witnesses import seconds
 from race_harness.history import Operation, session_name
 from race_harness.model import State, Value
-from race_harness.optable import FAIL, I64, NEVER, NONE, OK, OpTable
+from race_harness.optable import I64, OpTable
+from race_harness.recorder import FAIL, NEVER, NONE, OK
 
 Token = Literal["version", "updated_at"]
 Predicate = Callable[[Mapping[str, Value]], object]  # a scenario's invariant over an entity's state

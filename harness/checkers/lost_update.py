@@ -29,20 +29,8 @@ from race_harness.checkers.witnesses import label as _label
 from race_harness.checkers.witnesses import seconds, stale_writes
 from race_harness.history import Operation
 from race_harness.model import State, Value, is_kv
-from race_harness.optable import (
-    DERIVES,
-    FAIL,
-    I64,
-    INFO,
-    NEVER,
-    NONE,
-    OK,
-    REPLACES_CHILDREN,
-    Bool,
-    OpTable,
-    derived_fields,
-    distinct,
-)
+from race_harness.optable import I64, Bool, OpTable, distinct
+from race_harness.recorder import DERIVES, FAIL, INFO, NEVER, NONE, OK, REPLACES_CHILDREN, derived_fields
 
 INITIAL = -1  # producer id of a value that comes from the initial state
 MAX_DETAILED_PAIRS = 200  # same-read pairs explained one by one; the rest are only counted

@@ -9,7 +9,8 @@ import numpy as np
 
 from race_harness.checkers.result import Stats
 from race_harness.history import Operation
-from race_harness.optable import FAIL, I64, INFO, NEVER, NONE, OK, Bool, OpTable, distinct
+from race_harness.optable import I64, Bool, OpTable, distinct
+from race_harness.recorder import FAIL, INFO, NEVER, NONE, OK
 
 HISTOGRAM_BOUNDS_MS = (1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000, 5000)
 

@@ -32,7 +32,8 @@ import numpy as np
 from race_harness.checkers.result import Anomaly
 from race_harness.history import Operation
 from race_harness.model import State, Value, is_kv
-from race_harness.optable import FAIL, I64, NONE, OK, REPLACES_CHILDREN, OpTable, distinct
+from race_harness.optable import I64, OpTable, distinct
+from race_harness.recorder import FAIL, NONE, OK, REPLACES_CHILDREN
 
 MAX_DETAILED = 200  # witnesses explained one by one; the rest only counted
 

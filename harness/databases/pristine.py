@@ -1,9 +1,9 @@
 """What a database held when the application's schema was made in it, to give it back exactly that.
 
-PostgreSQL (:class:`Pristine`) and SQLite (:class:`SQLitePristine`) here; MySQL/MariaDB's is beside
-its backend. Each repetition of a schedule, each exploration's interleaving and, on a server, each
-cell after the first starts from it: the schema's own rows (a data migration's) and counters as the
-migrations left them, nothing a run wrote.
+PostgreSQL's (:class:`Pristine`) here; MySQL/MariaDB's and SQLite's are beside their backends.
+Each repetition of a schedule, each exploration's interleaving and, on a server, each cell after the
+first starts from it: the schema's own rows (a data migration's) and counters as the migrations
+left them, nothing a run wrote.
 
 For PostgreSQL:
 A copy a run has used is reset instead of being dropped and copied again (the copy costs about half
@@ -15,11 +15,8 @@ prints it, and puts every sequence back where it was.
 
 from __future__ import annotations
 
-import contextlib
 import graphlib
-import sqlite3
 from dataclasses import dataclass
-from pathlib import Path
 
 from sqlalchemy import Connection, text
 
@@ -50,7 +47,7 @@ SELECT format('%I.%I', schemaname, sequencename), coalesce(last_value, start_val
 FROM pg_sequences ORDER BY 1
 """
 
-__all__ = ["Pristine", "SQLitePristine"]
+__all__ = ["Pristine"]
 
 
 @dataclass(frozen=True)
@@ -130,49 +127,3 @@ def _copy_in(conn: Connection, table: str, data: bytes) -> None:
     cursor = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
     with cursor.copy(f"COPY {table} FROM STDIN") as copy:
         copy.write(data)
-
-
-@dataclass(frozen=True)
-class SQLitePristine:
-    """A SQLite database's tables and their rows (``sqlite_sequence``, AUTOINCREMENT's counters, is a
-    table like the others; an INTEGER PRIMARY KEY without it counts on from the rows themselves)."""
-
-    rows: dict[str, tuple[str, list[tuple[object, ...]]]]  # table -> (its columns, its rows)
-
-    @classmethod
-    def read(cls, path: Path) -> SQLitePristine:
-        with contextlib.closing(sqlite3.connect(path)) as db:
-            return cls({t: _sqlite_rows(db, t) for t in _sqlite_tables(db)})
-
-    def restore(self, path: Path) -> bool:
-        with contextlib.closing(sqlite3.connect(path, timeout=30, isolation_level=None)) as db:
-            tables = _sqlite_tables(db, own=True)
-            for own in [t for t in tables if t.startswith(OWN_TABLE_PREFIX)]:  # a cell's receipts
-                db.execute(f'DROP TABLE "{own}"')
-            if sorted(t for t in tables if not t.startswith(OWN_TABLE_PREFIX)) != sorted(self.rows):
-                return False
-            db.execute("PRAGMA foreign_keys = OFF")  # outside a transaction, or it is ignored
-            db.execute("BEGIN IMMEDIATE")
-            # AUTOINCREMENT's counters last: the rows inserted before may move them on
-            for table, (columns, rows) in sorted(self.rows.items(), key=lambda kv: kv[0] == "sqlite_sequence"):
-                db.execute(f'DELETE FROM "{table}"')
-                if rows:
-                    marks = ", ".join("?" * len(rows[0]))
-                    db.executemany(f'INSERT INTO "{table}" ({columns}) VALUES ({marks})', rows)
-            db.execute("COMMIT")
-        return True
-
-
-def _sqlite_tables(db: sqlite3.Connection, own: bool = False) -> list[str]:
-    rows = db.execute(
-        "SELECT name FROM sqlite_master WHERE type = 'table' AND (name NOT LIKE 'sqlite\\_%' ESCAPE '\\' "
-        "OR name = 'sqlite_sequence') ORDER BY name"
-    ).fetchall()
-    return [str(r[0]) for r in rows if own or not str(r[0]).startswith(OWN_TABLE_PREFIX)]
-
-
-def _sqlite_rows(db: sqlite3.Connection, table: str) -> tuple[str, list[tuple[object, ...]]]:
-    # generated columns are computed, not inserted (table_xinfo's hidden 2 and 3)
-    names = [r[1] for r in db.execute(f'PRAGMA table_xinfo("{table}")') if r[6] not in (2, 3)]
-    columns = ", ".join(f'"{n}"' for n in names)
-    return columns, [tuple(r) for r in db.execute(f'SELECT {columns} FROM "{table}"')]

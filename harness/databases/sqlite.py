@@ -14,6 +14,7 @@ import os
 import shutil
 import sqlite3
 import tempfile
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -22,8 +23,7 @@ from sqlalchemy.engine import URL
 from sqlalchemy.exc import DBAPIError
 
 from race_harness.databases.base import NAME_PREFIX, Backend, Isolation, ScratchDatabase, scratch_name
-from race_harness.databases.pristine import SQLitePristine
-from race_harness.databases.templates import TEMPLATE_PREFIX
+from race_harness.databases.templates import OWN_TABLE_PREFIX, TEMPLATE_PREFIX
 from race_harness.databases.watchdog import Guard
 
 BUSY_TIMEOUT_S = 30
@@ -176,3 +176,49 @@ class SQLiteBackend(Backend):
         if self._guard is not None:
             guard, self._guard = self._guard, None
             guard.release()
+
+
+@dataclass(frozen=True)
+class SQLitePristine:
+    """A SQLite database's tables and their rows (``sqlite_sequence``, AUTOINCREMENT's counters, is a
+    table like the others; an INTEGER PRIMARY KEY without it counts on from the rows themselves)."""
+
+    rows: dict[str, tuple[str, list[tuple[object, ...]]]]  # table -> (its columns, its rows)
+
+    @classmethod
+    def read(cls, path: Path) -> SQLitePristine:
+        with contextlib.closing(sqlite3.connect(path)) as db:
+            return cls({t: _sqlite_rows(db, t) for t in _sqlite_tables(db)})
+
+    def restore(self, path: Path) -> bool:
+        with contextlib.closing(sqlite3.connect(path, timeout=30, isolation_level=None)) as db:
+            tables = _sqlite_tables(db, own=True)
+            for own in [t for t in tables if t.startswith(OWN_TABLE_PREFIX)]:  # a cell's receipts
+                db.execute(f'DROP TABLE "{own}"')
+            if sorted(t for t in tables if not t.startswith(OWN_TABLE_PREFIX)) != sorted(self.rows):
+                return False
+            db.execute("PRAGMA foreign_keys = OFF")  # outside a transaction, or it is ignored
+            db.execute("BEGIN IMMEDIATE")
+            # AUTOINCREMENT's counters last: the rows inserted before may move them on
+            for table, (columns, rows) in sorted(self.rows.items(), key=lambda kv: kv[0] == "sqlite_sequence"):
+                db.execute(f'DELETE FROM "{table}"')
+                if rows:
+                    marks = ", ".join("?" * len(rows[0]))
+                    db.executemany(f'INSERT INTO "{table}" ({columns}) VALUES ({marks})', rows)
+            db.execute("COMMIT")
+        return True
+
+
+def _sqlite_tables(db: sqlite3.Connection, own: bool = False) -> list[str]:
+    rows = db.execute(
+        "SELECT name FROM sqlite_master WHERE type = 'table' AND (name NOT LIKE 'sqlite\\_%' ESCAPE '\\' "
+        "OR name = 'sqlite_sequence') ORDER BY name"
+    ).fetchall()
+    return [str(r[0]) for r in rows if own or not str(r[0]).startswith(OWN_TABLE_PREFIX)]
+
+
+def _sqlite_rows(db: sqlite3.Connection, table: str) -> tuple[str, list[tuple[object, ...]]]:
+    # generated columns are computed, not inserted (table_xinfo's hidden 2 and 3)
+    names = [r[1] for r in db.execute(f'PRAGMA table_xinfo("{table}")') if r[6] not in (2, 3)]
+    columns = ", ".join(f'"{n}"' for n in names)
+    return columns, [tuple(r) for r in db.execute(f'SELECT {columns} FROM "{table}"')]

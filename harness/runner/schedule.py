@@ -31,12 +31,11 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from sqlalchemy import Connection, Engine
 from sqlalchemy.exc import DBAPIError
 
-from race_harness.checkers import CheckResult, check
 from race_harness.databases.base import Backend, Isolation, ScratchDatabase
 from race_harness.defaults import DEFAULT_STEP_TIMEOUT_S
 from race_harness.entity import EntityTables
@@ -52,6 +51,9 @@ from race_harness.scenario import Scenario, WriteOp
 from race_harness.schedule import Schedule, Step, is_statement_ref, session_index
 from race_harness.statements import Statement
 from race_harness.strategies.base import Strategy
+
+if TYPE_CHECKING:
+    from race_harness.checkers import CheckResult
 
 NO_LOCK_VIEW_WAIT_S = 0.5  # without a lock view (SQLite), a step not done by then is assumed blocked
 POLL_S = 0.002
@@ -770,6 +772,8 @@ class ScheduleRunner:
                 raise run.fatal[0]
         with engine.connect() as conn, conn.begin():
             final = tables.states(conn, scenario.entities)
+        from race_harness.checkers import check  # NumPy: a replay loads it while it waits for its database
+
         result = check(run.history, initial, final, token=strategy.token, invariants=scenario.invariants)
         if run.errors:
             result.checker_errors.extend(f"runner: {e}" for e in run.errors)

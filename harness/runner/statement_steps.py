@@ -12,15 +12,16 @@ label and footprint (:mod:`race_harness.statements`) are known while it is held,
 from __future__ import annotations
 
 import threading
-from typing import Any
-
-from sqlalchemy.orm import Session
+from typing import TYPE_CHECKING, Any
 
 from race_harness.errors import UsageError
 from race_harness.runner.app_steps import AppSteps, is_write, takes_write_lock
 from race_harness.runner.steps import Attempt
 from race_harness.schedule import MAX_STATEMENTS
 from race_harness.statements import COMMIT, Statement, statement_of
+
+if TYPE_CHECKING:
+    from sqlalchemy.orm import Session
 
 
 class TooManyStatements(UsageError):

@@ -5,11 +5,14 @@
 from __future__ import annotations
 
 import importlib
-from importlib.metadata import EntryPoint, entry_points
+from typing import TYPE_CHECKING
 
 from race_harness.errors import UnknownNameError, UsageError
 from race_harness.refs import is_import_path, load_ref
 from race_harness.strategies.base import Strategy
+
+if TYPE_CHECKING:
+    from importlib.metadata import EntryPoint
 
 ENTRY_POINT_GROUP = "race_harness.strategies"
 # Imported when first asked for: orm-version-counter alone would bring in SQLAlchemy's ORM.
@@ -50,6 +53,8 @@ def _plugin(ep: EntryPoint) -> type[Strategy]:
 
 def _plugins() -> dict[str, EntryPoint]:
     """Registered plug-ins by name; a plug-in may not shadow a built-in."""
+    from importlib.metadata import entry_points  # not at import: a built-in name never needs it
+
     return {ep.name: ep for ep in entry_points(group=ENTRY_POINT_GROUP) if ep.name not in BUILTIN}
 
 

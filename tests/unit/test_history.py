@@ -4,7 +4,7 @@ from pathlib import Path
 
 from race_harness.history import History
 from race_harness.model import Intent, Snapshot
-from race_harness.optable import NEVER, OK
+from race_harness.recorder import NEVER, OK
 
 
 def test_invocations_pair_with_completions_and_unfinished_ones_read_back_as_info(tmp_path: Path) -> None:

@@ -51,3 +51,31 @@ def test_help_and_version_answer_without_loading_the_harness() -> None:
     )
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert proc.stdout.startswith("race-harness ") and proc.stdout.strip().endswith("[]"), proc.stdout
+
+
+# what a replay on a server must not pay for before its verdict: the ORM (only for calls that take a
+# Session), NumPy (preloaded while the database is made), SQLite's driver
+NOT_BEFORE_THE_VERDICT = ["numpy", "sqlalchemy.orm", "sqlite3"]
+
+
+def test_a_replay_loads_its_verdict_code_only_for_the_verdict() -> None:
+    modules = "race_harness.cli, race_harness.runner.schedule, race_harness.databases, race_harness.strategies"
+    code = (
+        f"import sys, {modules}\nfrom race_harness.scenario import get_scenario\n"
+        "from race_harness.strategies import get_strategy\n"
+        "get_scenario('glance_image_update'); get_strategy('full-row')\n"
+        f"print(sorted(m for m in {NOT_BEFORE_THE_VERDICT!r} if m in sys.modules))"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert proc.stdout.strip() == "[]", proc.stdout
+
+
+def test_preload_imports_in_the_background_and_leaves_errors_to_the_importer() -> None:
+    code = (
+        "import sys\nfrom race_harness.preload import preload\n"
+        "preload('no_such_module_here', 'json').join()\n"
+        "print('json' in sys.modules)\n"  # stopped at the first failure: json was not reached
+        "preload('json').join()\nprint('json' in sys.modules)"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert proc.stdout.split() == ["False", "True"], proc.stdout + proc.stderr
