@@ -25,7 +25,8 @@ from typing import TypeVar
 from benchmarks.common import median, section, table
 from benchmarks.histories import Apply, generate
 from race_harness.checkers import Token, check
-from race_harness.history import History, Operation
+from race_harness.events import Operation
+from race_harness.history import History
 from race_harness.scenario import get_scenario
 
 T = TypeVar("T")

@@ -12,7 +12,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 
 from race_harness.databases import Backend, resolve_all
-from race_harness.history import Operation
+from race_harness.events import Operation
 
 
 class BenchError(Exception):

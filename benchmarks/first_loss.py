@@ -17,7 +17,7 @@ import time
 
 from benchmarks.common import BenchError, median, section, start_backend, table
 from race_harness.checkers import check
-from race_harness.history import Operation
+from race_harness.events import Operation
 from race_harness.runner import RunConfig, run_stress
 from race_harness.runner.schedule import ScheduleRunner
 from race_harness.scenario import get_scenario

@@ -20,9 +20,11 @@ import random
 from dataclasses import dataclass
 from typing import Literal
 
-from race_harness.history import Event, History
+from race_harness.events import Event
+from race_harness.history import History
 from race_harness.model import Intent, Snapshot, State
-from race_harness.scenario import Scenario, WriterContext
+from race_harness.operations import WriterContext
+from race_harness.scenario import Scenario
 
 Apply = Literal["full-row", "version-occ"]
 US = 1_000  # nanoseconds

@@ -27,14 +27,14 @@ _EXPORTS = {
     "DatabaseUnreachableError": "race_harness.errors",
     "Entity": "race_harness.entity",
     "EntitySchema": "race_harness.model",
-    "Event": "race_harness.history",
+    "Event": "race_harness.events",
     "FinishOnCommit": "race_harness.strategies",
     "HarnessError": "race_harness.errors",
     "History": "race_harness.history",
     "Intent": "race_harness.model",
     "LostUpdateFound": "race_harness.explore",
     "NamedSchedule": "race_harness.scenario",
-    "Operation": "race_harness.history",
+    "Operation": "race_harness.events",
     "RunConfig": "race_harness.runner",
     "RunRecord": "race_harness.runner",
     "SaveOnCommit": "race_harness.strategies",
@@ -53,8 +53,8 @@ _EXPORTS = {
     "UnknownNameError": "race_harness.errors",
     "UsageError": "race_harness.errors",
     "Verdict": "race_harness.checkers",
-    "WriteOp": "race_harness.scenario",
-    "WriterContext": "race_harness.scenario",
+    "WriteOp": "race_harness.operations",
+    "WriterContext": "race_harness.operations",
     "assert_no_lost_updates": "race_harness.explore",
     "available": "race_harness.strategies",
     "check": "race_harness.checkers",
@@ -162,22 +162,15 @@ if TYPE_CHECKING:  # the same names, for type checkers and IDEs (tests/unit/test
         UsageError,
         mask_url,
     )
+    from race_harness.events import Event, Operation
     from race_harness.explore import LostUpdateFound, assert_no_lost_updates, schedule_settings, schedules
-    from race_harness.history import Event, History, Operation
+    from race_harness.history import History
     from race_harness.matrix import CellResult, run_cell, run_matrix
     from race_harness.model import EntitySchema, Intent, Snapshot
-    from race_harness.operations import AppOperation, operation
+    from race_harness.operations import AppOperation, WriteOp, WriterContext, operation
     from race_harness.runner import RunConfig, RunRecord, run_stress
     from race_harness.runner.explorer import Exploration, explore_statements
     from race_harness.runner.schedule import ScheduleResult, ScheduleRunner
-    from race_harness.scenario import (
-        NamedSchedule,
-        Scenario,
-        SecondBursts,
-        WriteOp,
-        WriterContext,
-        get_scenario,
-        scenario_names,
-    )
+    from race_harness.scenario import NamedSchedule, Scenario, SecondBursts, get_scenario, scenario_names
     from race_harness.schedule import Schedule
     from race_harness.strategies import Conflict, FinishOnCommit, Saved, SaveOnCommit, Strategy, available, get_strategy

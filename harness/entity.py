@@ -21,6 +21,7 @@ bundled scenarios are Entities of this kind over tables the harness declares for
 
 from __future__ import annotations
 
+import contextlib
 import json
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -48,13 +49,12 @@ from sqlalchemy.sql import sqltypes
 from race_harness.app_setup import SchemaSetup, forget_configuration, run_setup
 from race_harness.databases.direct import fetch_all
 from race_harness.databases.templates import SchemaTemplate, fingerprint
+from race_harness.dml import UNKNOWN, Dml, bind
 from race_harness.errors import UsageError
 from race_harness.model import Snapshot, State, Value, kv_field
 
 if TYPE_CHECKING:
     from sqlalchemy import Dialect
-
-    from race_harness.witness import EntityView
 
 Seed = Callable[[Connection], object]
 Reader = Callable[[Connection, Any], Mapping[str, Any] | None]
@@ -312,8 +312,6 @@ class EntityTables:
         """How the entity's tables appear in statements on ``dialect`` (what a call's witness reads)."""
         view = self._views.get(dialect.name)
         if view is None:
-            from race_harness.witness import EntityView
-
             view = self._views[dialect.name] = EntityView(self.entity, dialect)
         return view
 
@@ -406,3 +404,85 @@ class EntityTables:
 
 
 __all__ = ["Children", "Entity", "EntityTables", "normalise"]
+
+
+Decoder = Callable[[Any], Value | None]
+
+
+class EntityView:
+    """How one entity's tables appear in the statements an application sends (one per dialect)."""
+
+    def __init__(self, entity: Entity, dialect: Dialect) -> None:
+        self.dialect = dialect
+        self.parent = entity.parent.name.lower()
+        self.key = entity.key_column.name.lower()
+        self.fields = {c.name.lower(): c.name for c in entity.state_columns}
+        self.version = entity.version.lower() if entity.version else None
+        self.entity_of: dict[Value | None, int] = {normalise(k): n for n, k in enumerate(entity.keys, 1)}
+        self._columns: dict[tuple[str, str], Column[Any]] = {(self.parent, c.name.lower()): c for c in entity.parent.c}
+        self.child: str | None = None
+        self.child_parent = self.child_key = ""
+        self.child_value: str | None = None
+        self.child_id: str | None = None
+        self.present: dict[str, Value | None] = {}  # a child row is there only with these values
+        if entity.children is not None:
+            table, parent, key, value = entity.child_columns
+            self.child = table.name.lower()
+            self.child_parent, self.child_key = parent.name.lower(), key.name.lower()
+            self.child_value = value.name.lower() if value is not None else None
+            primary = list(table.primary_key.columns)
+            # a child row updated or deleted by its own id (the ORM's way) is known by the id a read returned
+            self.child_id = primary[0].name.lower() if len(primary) == 1 else None
+            self.present = {k.lower(): normalise(v) for k, v in entity.children.where.items()}
+            self._columns.update({(self.child, c.name.lower()): c for c in table.c})
+        self.tables = frozenset(t for t in (self.parent, self.child) if t is not None)
+        self._decoders: dict[tuple[str, str], Decoder] = {}
+
+    def column(self, table: str, name: str) -> Column[Any] | None:
+        return self._columns.get((table, name))
+
+    def decode(self, table: str, name: str, raw: Any) -> Value | None:
+        """A value as the driver returned or received it, as the checker compares it."""
+        decoder = self._decoders.get((table, name))
+        if decoder is None:
+            decoder = self._decoders[(table, name)] = self._decoder(table, name)
+        return decoder(raw)
+
+    def _decoder(self, table: str, name: str) -> Decoder:
+        column = self.column(table, name)
+        process = None
+        if column is not None:
+            try:  # the type's own result processing: JSON text to a document, SQLite's date text to a date
+                process = column.type.dialect_impl(self.dialect).result_processor(self.dialect, None)
+            except Exception:
+                process = None
+
+        is_json = column is not None and isinstance(column.type, sqltypes.JSON)
+
+        def decode(raw: Any) -> Value | None:
+            raw = getattr(raw, "obj", raw) if type(raw).__name__ in ("Json", "Jsonb") else raw  # psycopg's wrappers
+            given = raw
+            if process is not None and raw is not None:
+                with contextlib.suppress(Exception):  # a value already in its Python form: as it is
+                    raw = process(raw)
+            if is_json and isinstance(raw, str) and raw is given:  # text the type's processing left as it was
+                # a document still as text: Django loads JSON itself, so its psycopg connections return
+                # jsonb as text, which SQLAlchemy's psycopg dialect leaves to the driver
+                with contextlib.suppress(ValueError):
+                    raw = json.loads(raw)
+            return normalise(raw)
+
+        return decode
+
+    def entity_by(self, dml: Dml, column: str, params: Any, table: str) -> int | None:
+        """The entity a statement's WHERE names by ``column`` (one value), or None."""
+        terms = dml.condition(column)
+        if terms is None or len(terms) != 1:
+            return None
+        value = bind(terms[0], params)
+        return None if value is UNKNOWN else self.entity_of.get(self.decode(table, column, value))
+
+    def is_present(self, values: Mapping[str, Any]) -> bool:
+        """A child row with these (decoded) column values counts, by the declared soft-delete filter;
+        a filter column the statement did not mention does not count against it."""
+        return all(values.get(col, want) == want for col, want in self.present.items())

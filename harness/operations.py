@@ -27,6 +27,7 @@ exception is the application's crash, which the harness reports and never counts
 from __future__ import annotations
 
 import inspect
+import random
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any, Literal
@@ -36,7 +37,6 @@ from race_harness.model import FieldType, Intent, Value, kv_field
 
 if TYPE_CHECKING:
     from race_harness.entity import Entity
-    from race_harness.scenario import WriteOp, WriterContext
 
 Handle = Literal["session", "connection", "dbapi", "app"]
 HANDLES: tuple[Handle, ...] = ("session", "connection", "dbapi", "app")
@@ -139,8 +139,6 @@ class AppOperation:
         return [f"{n}=..." for n in self._parameter_names()]
 
     def __call__(self, ctx: WriterContext) -> WriteOp:
-        from race_harness.scenario import WriteOp
-
         params: dict[str, Any] = dict(self.values)
         sets: dict[str, Value] = {}
         for fld, param in self.sets.items():
@@ -227,3 +225,29 @@ def operation(
 
 
 __all__ = ["HANDLES", "AppCall", "AppOperation", "Handle", "operation"]
+
+
+@dataclass(frozen=True)
+class WriteOp:
+    f: str  # the application operation's name, as the history records it
+    entity: int
+    intent: Intent
+    call: AppCall | None = None  # the application function that performs it (an app scenario's)
+
+
+@dataclass(frozen=True)
+class WriterContext:
+    session: int
+    seq: int  # this session's operation counter
+    writers: int
+    rng: random.Random
+    params: Mapping[str, float]
+
+    def unique(self, kind: FieldType = "text") -> Value:
+        """A value no other write in the run produces, so a stored value names its writer."""
+        if kind == "int":
+            return (self.session + 1) * 1_000_000 + self.seq
+        return f"s{self.session}.{self.seq}"
+
+
+WriteMaker = Callable[[WriterContext], WriteOp]  # a scenario's operation: makes a writer's next write

@@ -22,7 +22,7 @@ from race_harness.model import State, Value, is_kv
 from race_harness.recorder import HAS_INTENT, NONE, TableBuilder
 
 if TYPE_CHECKING:
-    from race_harness.history import Operation
+    from race_harness.events import Operation
 
 I64 = npt.NDArray[np.int64]
 Bool = npt.NDArray[np.bool_]
@@ -48,6 +48,7 @@ class OpTable:
     """A frozen copy of a builder's columns, plus the lookups every checker shares (each built once)."""
 
     def __init__(self, b: TableBuilder) -> None:
+        b.share()  # these arrays read the builder's buffers
         self.ops = list(b.ops)
         self.n = len(self.ops)
         self.id, self.process, self.entity = _i64(b.id), _i64(b.process), _i64(b.entity)
@@ -76,7 +77,7 @@ class OpTable:
         builder = TableBuilder()
         for op in ops:
             builder.add(op)
-        return builder.table()
+        return cls(builder)
 
     # --- masks and lookups shared by the checkers -------------------------------------------------
 

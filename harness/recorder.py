@@ -21,8 +21,7 @@ from typing import TYPE_CHECKING
 from race_harness.model import Snapshot, Value
 
 if TYPE_CHECKING:
-    from race_harness.history import Operation
-    from race_harness.optable import OpTable
+    from race_harness.events import Operation
 
 OK, FAIL, INFO = 0, 1, 2
 TYPE_CODES = {"ok": OK, "fail": FAIL, "info": INFO}
@@ -186,14 +185,11 @@ class TableBuilder:
                 self.reasons.append(op.reason)
             self.reason.append(rid)
 
-    def table(self) -> OpTable:
-        """The columns so far, without copying them: fresh memory is slow to fault in (about 1 ms per
-        MB on a small VM), so the table reads the builder's buffers, and the builder copies them
-        (once) only if it is added to again."""
-        from race_harness.optable import OpTable  # NumPy: loaded when a verdict is first asked for
-
+    def share(self) -> None:
+        """A table (:class:`~race_harness.optable.OpTable`) reads the columns so far without copying
+        them: fresh memory is slow to fault in (about 1 ms per MB on a small VM), so the builder
+        copies them (once) only if it is added to again."""
         self._shared = True
-        return OpTable(self)
 
     def _unshare(self) -> None:
         # an array exporting its buffer cannot grow: continue in copies, the table keeps the old ones

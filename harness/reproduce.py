@@ -13,13 +13,14 @@ import shlex
 from collections.abc import Sequence
 
 from race_harness.checkers import CheckResult
-from race_harness.history import Operation
+from race_harness.events import Operation
 from race_harness.matrix import CellResult
 from race_harness.model import Intent
 from race_harness.runner.config import RunConfig
 from race_harness.scenario import Scenario
 from race_harness.schedule import Schedule, session_index
 from race_harness.strategies.base import Strategy
+from race_harness.strategies.registry import strategy_ref
 
 __all__ = ["commands_for", "implied_schedule", "replay_command", "run_command"]
 
@@ -28,7 +29,7 @@ PAIR_KINDS = ("lost-update", "same-read-overwrite")
 
 def run_command(scenario: Scenario, strategy: Strategy, db_spec: str, config: RunConfig) -> str:
     """``race-harness run`` with every setting of the run, the seed included."""
-    args = ["race-harness", "run", "-s", scenario.ref, "-S", strategy.ref, "--db", db_spec]
+    args = ["race-harness", "run", "-s", scenario.ref, "-S", strategy_ref(strategy), "--db", db_spec]
     args += ["--writers", str(config.writers), "--readers", str(config.readers)]
     if config.duration is not None:
         args += ["--duration", f"{config.duration:g}"]
@@ -152,4 +153,6 @@ def commands_for(
         return again, None
     isolation = cell.plan.isolation if cell.plan else config.isolation
     scope = cell.plan.scope if cell.plan else config.scope
-    return again, replay_command(scenario.ref, strategy.ref, db_spec, pair, isolation=isolation, scope=scope, repeat=20)
+    return again, replay_command(
+        scenario.ref, strategy_ref(strategy), db_spec, pair, isolation=isolation, scope=scope, repeat=20
+    )

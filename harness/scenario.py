@@ -21,8 +21,8 @@ from typing import TYPE_CHECKING, Literal, Protocol
 
 from race_harness.app_setup import Configure, configured, forget_configuration, last_configured, run_setup
 from race_harness.errors import UnknownNameError, UsageError
-from race_harness.model import EntitySchema, FieldType, Intent, State, Value
-from race_harness.operations import AppCall, AppOperation
+from race_harness.model import EntitySchema, State
+from race_harness.operations import AppOperation, WriteMaker, WriteOp, WriterContext
 from race_harness.refs import is_import_path, load_ref
 from race_harness.strategies.base import Strategy
 
@@ -35,32 +35,6 @@ if TYPE_CHECKING:
     from race_harness.entity import Entity, EntityTables
 
 Expectation = Literal["lost", "none"]
-
-
-@dataclass(frozen=True)
-class WriteOp:
-    f: str  # the application operation's name, as the history records it
-    entity: int
-    intent: Intent
-    call: AppCall | None = None  # the application function that performs it (an app scenario's)
-
-
-@dataclass(frozen=True)
-class WriterContext:
-    session: int
-    seq: int  # this session's operation counter
-    writers: int
-    rng: random.Random
-    params: Mapping[str, float]
-
-    def unique(self, kind: FieldType = "text") -> Value:
-        """A value no other write in the run produces, so a stored value names its writer."""
-        if kind == "int":
-            return (self.session + 1) * 1_000_000 + self.seq
-        return f"s{self.session}.{self.seq}"
-
-
-Operation = Callable[[WriterContext], WriteOp]
 
 
 @dataclass(frozen=True)
@@ -123,7 +97,7 @@ class Scenario:
     default_ops: int | None = None
     params: Mapping[str, float] = field(default_factory=dict)
     # what one session of a schedule can do, by name (``B=update_all``); the first is the default
-    operations: Mapping[str, Operation] = field(default_factory=dict)
+    operations: Mapping[str, WriteMaker] = field(default_factory=dict)
     schedules: Mapping[str, NamedSchedule] = field(default_factory=dict)
     entity: Entity | None = None
     # configure(url) points an application that connects itself at the scratch database (uses="app")
@@ -140,7 +114,7 @@ class Scenario:
             )
         if self.next_write is None and not self.operations:
             raise UsageError(f"scenario {self.name!r} has no operations (operations={{name: operation(...)}})")
-        bound: dict[str, Operation] = {}
+        bound: dict[str, WriteMaker] = {}
         for name, op in self.operations.items():
             if isinstance(op, AppOperation):
                 if self.entity is None:
@@ -164,9 +138,6 @@ class Scenario:
     def configure_app(self, url: URL) -> None:
         """Point the application at ``url`` (the scenario's ``configure``), if it connects itself."""
         if self.configure is not None:
-            from race_harness.runner.app_steps import watch_driver_connects
-
-            watch_driver_connects()  # a connection the application opens as it is configured is seen too
             forget_configuration()  # while it runs, and if it fails, the application points nowhere known
             run_setup("configure(url)", self.configure, url, self.name)
             configured(self.configure, url)
@@ -267,7 +238,7 @@ class Scenario:
         return self.entity.entities if self.entity is not None else sorted(self.initial)
 
     @property
-    def schedule_operations(self) -> Mapping[str, Operation]:
+    def schedule_operations(self) -> Mapping[str, WriteMaker]:
         if self.operations:
             return self.operations
         assert self.next_write is not None

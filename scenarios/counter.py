@@ -7,7 +7,8 @@ still computed from a stale read. Only a check (or an atomic ``SET n = n + 1``) 
 from __future__ import annotations
 
 from race_harness.model import EntitySchema, Intent
-from race_harness.scenario import NamedSchedule, Scenario, WriteOp, WriterContext
+from race_harness.operations import WriteOp, WriterContext
+from race_harness.scenario import NamedSchedule, Scenario
 
 COUNTER_ID = 1
 

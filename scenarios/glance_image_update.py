@@ -9,7 +9,8 @@ one property, so any change that disappears was clobbered, never legitimately re
 from __future__ import annotations
 
 from race_harness.model import EntitySchema, FieldType, Intent, Value, kv_field
-from race_harness.scenario import NamedSchedule, Scenario, WriteOp, WriterContext
+from race_harness.operations import WriteOp, WriterContext
+from race_harness.scenario import NamedSchedule, Scenario
 
 ATTRIBUTES: dict[str, FieldType] = {
     "name": "text",

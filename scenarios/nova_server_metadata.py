@@ -13,7 +13,8 @@ legitimate, and the checker accepts a removal only from a request that could fol
 from __future__ import annotations
 
 from race_harness.model import EntitySchema, FieldType, Intent, kv_field
-from race_harness.scenario import NamedSchedule, Scenario, WriteOp, WriterContext
+from race_harness.operations import WriteOp, WriterContext
+from race_harness.scenario import NamedSchedule, Scenario
 
 ATTRIBUTES: dict[str, FieldType] = {
     "display_name": "text",

@@ -9,7 +9,8 @@ the same second still passes ``WHERE updated_at = :seen``. The same bursts on a 
 from __future__ import annotations
 
 from race_harness.model import EntitySchema, FieldType, Intent
-from race_harness.scenario import NamedSchedule, Scenario, SecondBursts, WriteOp, WriterContext
+from race_harness.operations import WriteOp, WriterContext
+from race_harness.scenario import NamedSchedule, Scenario, SecondBursts
 
 SLOTS: dict[str, FieldType] = {f"slot_{i}": "text" for i in range(8)}
 DOC_ID = 1

@@ -14,7 +14,8 @@ from race_harness.checkers.invariants import Predicate, Token, check_declared, c
 from race_harness.checkers.lost_update import check_lost_updates
 from race_harness.checkers.result import FAILING_KINDS, Anomaly, CheckResult, Stats, Verdict
 from race_harness.checkers.stats import compute_stats
-from race_harness.history import History, Operation
+from race_harness.events import Operation
+from race_harness.history import History
 from race_harness.model import State
 from race_harness.optable import OpTable
 

@@ -20,7 +20,7 @@ import numpy as np
 
 from race_harness.checkers.result import Anomaly
 from race_harness.checkers.witnesses import seconds
-from race_harness.history import Operation, session_name
+from race_harness.events import Operation, session_name
 from race_harness.model import State, Value
 from race_harness.optable import I64, OpTable
 from race_harness.recorder import FAIL, NEVER, NONE, OK

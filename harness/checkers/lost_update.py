@@ -27,7 +27,7 @@ import numpy as np
 from race_harness.checkers.result import LOST_KINDS, Anomaly
 from race_harness.checkers.witnesses import label as _label
 from race_harness.checkers.witnesses import seconds, stale_writes
-from race_harness.history import Operation
+from race_harness.events import Operation
 from race_harness.model import State, Value, is_kv
 from race_harness.optable import I64, Bool, OpTable, distinct
 from race_harness.recorder import DERIVES, FAIL, INFO, NEVER, NONE, OK, REPLACES_CHILDREN, derived_fields

@@ -8,7 +8,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from race_harness.checkers.result import Stats
-from race_harness.history import Operation
+from race_harness.events import Operation
 from race_harness.optable import I64, Bool, OpTable, distinct
 from race_harness.recorder import FAIL, INFO, NEVER, NONE, OK
 

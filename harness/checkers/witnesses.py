@@ -30,7 +30,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from race_harness.checkers.result import Anomaly
-from race_harness.history import Operation
+from race_harness.events import Operation
 from race_harness.model import State, Value, is_kv
 from race_harness.optable import I64, OpTable, distinct
 from race_harness.recorder import FAIL, NONE, OK, REPLACES_CHILDREN

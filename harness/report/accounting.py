@@ -12,7 +12,8 @@ from collections import defaultdict
 from dataclasses import dataclass
 from typing import Any
 
-from race_harness.history import History, Operation
+from race_harness.events import Operation
+from race_harness.history import History
 from race_harness.report.merge import ReportCell
 
 

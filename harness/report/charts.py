@@ -11,7 +11,8 @@ import re
 from collections.abc import Sequence
 from typing import Any
 
-from race_harness.history import History, Operation, session_name
+from race_harness.events import Operation, session_name
+from race_harness.history import History
 from race_harness.report.merge import ReportCell
 
 plt: Any

@@ -55,15 +55,18 @@ from race_harness.databases.base import Backend
 from race_harness.defaults import Scope
 from race_harness.entity import EntityTables
 from race_harness.errors import HarnessError, UsageError, mask_url
-from race_harness.history import Written
+from race_harness.events import Written
+from race_harness.operations import WriteOp
 from race_harness.runner.steps import Attempt, OpSteps, short_error
-from race_harness.scenario import WriteOp
 from race_harness.schema import Tables
 from race_harness.strategies.base import Strategy
 from race_harness.witness import CallWitness, result_columns
 
 if TYPE_CHECKING:
+    from sqlalchemy.engine import URL
     from sqlalchemy.orm import Session
+
+    from race_harness.scenario import Scenario
 
 
 def _orm_conflicts() -> tuple[type[Exception], ...]:
@@ -364,6 +367,13 @@ def _driver_errors() -> tuple[type[BaseException], ...]:
         if isinstance(error, type) and issubclass(error, BaseException):
             found.append(error)
     return tuple(found)
+
+
+def configure_app(scenario: Scenario, url: URL) -> None:
+    """The scenario's ``configure(url)``, with the driver's connects watched first: a connection the
+    application opens as it is configured is seen too."""
+    watch_driver_connects()
+    scenario.configure_app(url)
 
 
 def watch_driver_connects() -> None:

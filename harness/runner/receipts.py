@@ -18,7 +18,8 @@ from dataclasses import replace
 
 from sqlalchemy import Column, Connection, MetaData, String, Table, insert, select
 
-from race_harness.history import Event, History
+from race_harness.events import Event
+from race_harness.history import History
 
 METADATA = MetaData()
 RECEIPTS = Table("race_harness_receipt", METADATA, Column("op", String(32), primary_key=True))

@@ -40,17 +40,20 @@ from race_harness.databases.base import Backend, Isolation, ScratchDatabase
 from race_harness.defaults import DEFAULT_STEP_TIMEOUT_S
 from race_harness.entity import EntityTables
 from race_harness.errors import UsageError, crash, shown
-from race_harness.history import History, Written
+from race_harness.events import Written
+from race_harness.history import History
 from race_harness.model import Intent, Snapshot, State, Value, is_kv, kv_key
-from race_harness.runner.app_steps import AppSteps, dispose_app_engines, steps_for
+from race_harness.operations import WriteOp
+from race_harness.runner.app_steps import AppSteps, configure_app, dispose_app_engines, steps_for
 from race_harness.runner.config import RunConfig
 from race_harness.runner.statement_steps import StatementSteps
 from race_harness.runner.steps import Attempt, OpSteps, short_error, should_retry
 from race_harness.runner.stress import CellPlan, plan_cell
-from race_harness.scenario import Scenario, WriteOp
+from race_harness.scenario import Scenario
 from race_harness.schedule import Schedule, Step, is_statement_ref, session_index
 from race_harness.statements import Statement
 from race_harness.strategies.base import Strategy
+from race_harness.strategies.registry import strategy_ref
 
 if TYPE_CHECKING:
     from race_harness.checkers import CheckResult
@@ -764,7 +767,7 @@ class ScheduleRunner:
                 # another runner's database); the engines it used are closed first
                 dispose_app_engines()
                 started = time.monotonic()
-                scenario.configure_app(self._scratch.url)
+                configure_app(scenario, self._scratch.url)
                 self.setup_seconds += time.monotonic() - started
             run = _Run(self, schedule, scenario, strategy, plan, engine, tables, finish_order)
             run.execute()
@@ -798,7 +801,7 @@ class ScheduleRunner:
             run.errors,
             window() if whole_seconds else None,
             scenario.ref,
-            strategy.ref,
+            strategy_ref(strategy),
             run.executed,
             run.statements(),
         )

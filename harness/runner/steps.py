@@ -30,12 +30,12 @@ from sqlalchemy.exc import DBAPIError
 
 from race_harness.databases.base import Backend
 from race_harness.defaults import Scope
-from race_harness.history import Outcome, Written
+from race_harness.events import Outcome, Written
 from race_harness.model import Snapshot
+from race_harness.operations import WriteOp
 from race_harness.runner.config import RunConfig
 from race_harness.runner.last_write import LastWrite, StatementFailed, can_send_with_commit, run_now, send_with_commit
 from race_harness.runner.receipts import write_receipt
-from race_harness.scenario import WriteOp
 from race_harness.schema import Tables, utc_now
 from race_harness.strategies.base import Conflict, FinishOnCommit, SaveOnCommit, Strategy
 

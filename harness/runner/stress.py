@@ -36,18 +36,21 @@ from race_harness.databases.base import Backend, Isolation, ScratchDatabase
 from race_harness.defaults import NETWORK_FAULTS, Scope
 from race_harness.entity import EntityTables
 from race_harness.errors import DatabaseError, DatabaseUnreachableError, UsageError, crash
-from race_harness.history import Event, History, session_name
+from race_harness.events import Event, session_name
+from race_harness.history import History
 from race_harness.model import State
-from race_harness.runner.app_steps import dispose_app_engines, steps_for
+from race_harness.operations import WriteOp, WriterContext
+from race_harness.runner.app_steps import configure_app, dispose_app_engines, steps_for
 from race_harness.runner.config import RunConfig
 from race_harness.runner.injection import injection_point
 from race_harness.runner.nemesis import Nemesis
 from race_harness.runner.proxy import Proxy
 from race_harness.runner.receipts import create_receipts, read_receipts, receipt_key, resolve
 from race_harness.runner.steps import Attempt, short_error, should_retry
-from race_harness.scenario import Scenario, WriteOp, WriterContext, get_scenario
+from race_harness.scenario import Scenario, get_scenario
 from race_harness.schema import utc_now
 from race_harness.strategies.base import Strategy
+from race_harness.strategies.registry import strategy_ref
 
 DEFAULT_OPS = 200
 READER_PAUSE_S = 0.001
@@ -263,7 +266,7 @@ def _writer_process(spec: _ChildSpec, start: Any, results: Any) -> None:
         scenario = get_scenario(spec.scenario).with_params(spec.params)
         strategy = get_strategy(spec.strategy)
         tables = scenario.tables(strategy.timestamp_precision)
-        scenario.configure_app(make_url(spec.url))  # an application that connects itself, in this process too
+        configure_app(scenario, make_url(spec.url))  # an application that connects itself, in this process too
         engine = spec.backend.make_engine(make_url(spec.url), 2, spec.plan.isolation, **_engine_options(scenario))
         try:
             writer = WriterSession(scenario, strategy, spec.backend, tables, spec.config, spec.plan, history, engine)
@@ -461,7 +464,7 @@ class StressRun:
         if scratch.schema_made:
             self.tables.setup_seconds = scratch.setup_seconds
         if not self.scenario.configured_for(scratch.url):  # configured once: its database keeps the name
-            self.scenario.configure_app(scratch.url)
+            configure_app(self.scenario, scratch.url)
         ops = cfg.ops or self.scenario.default_ops or DEFAULT_OPS
         started = time.monotonic()
         readers = range(cfg.writers, cfg.writers + cfg.readers)
@@ -623,7 +626,7 @@ class StressRun:
                         s,
                         self.scenario.ref,  # what finds it again in the child, as on the command line
                         dict(self.scenario.params),
-                        self.strategy.ref,
+                        strategy_ref(self.strategy),
                         self.backend,
                         url,
                         cfg,

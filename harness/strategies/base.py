@@ -30,7 +30,7 @@ from typing import Any, ClassVar, Literal
 from sqlalchemy import ClauseElement, Connection, Executable, Update, update
 
 from race_harness.errors import UsageError
-from race_harness.history import Written
+from race_harness.events import Written
 from race_harness.model import Intent, Snapshot, State, Value, is_kv, kv_field
 from race_harness.schema import Tables
 
@@ -132,25 +132,6 @@ class Strategy(ABC):
     def spec(self) -> str:
         """The name that selects this exact configuration (``timestamp-occ:0``)."""
         return self.name
-
-    @property
-    def ref(self) -> str:
-        """What ``-S`` takes to build this exact configuration again from the user's directory: the
-        spec when its name is registered (built-in or entry point), else the class's import path
-        with the spec's ``:param``."""
-        from race_harness.refs import ref_of
-        from race_harness.strategies.registry import registered
-
-        param = self.spec[len(self.name) :] if self.spec.startswith(self.name) else ""
-        if self.source is None:  # worked out once: every schedule run asks
-            try:
-                if registered(self.name) is type(self):
-                    self.source = self.name
-            except UsageError:  # a broken plug-in of the same name: the import path still finds this one
-                pass
-        if self.source is None:
-            self.source = ref_of(type(self)) or self.name
-        return self.source + param
 
     def load(self, conn: Connection, tables: Tables, entity: int) -> Snapshot | None:
         """The API-layer read: one committed state of the entity."""

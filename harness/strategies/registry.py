@@ -8,7 +8,7 @@ import importlib
 from typing import TYPE_CHECKING
 
 from race_harness.errors import UnknownNameError, UsageError
-from race_harness.refs import is_import_path, load_ref
+from race_harness.refs import is_import_path, load_ref, ref_of
 from race_harness.strategies.base import Strategy
 
 if TYPE_CHECKING:
@@ -71,6 +71,22 @@ def registered(name: str) -> type[Strategy] | None:
         return _builtin(name)
     plugins = _plugins()
     return _plugin(plugins[name]) if name in plugins else None
+
+
+def strategy_ref(strategy: Strategy) -> str:
+    """What ``-S`` takes to build this exact configuration again from the user's directory: the spec
+    when its name is registered (built-in or entry point), else the class's import path with the
+    spec's ``:param``."""
+    param = strategy.spec[len(strategy.name) :] if strategy.spec.startswith(strategy.name) else ""
+    if strategy.source is None:  # worked out once: every schedule run asks
+        try:
+            if registered(strategy.name) is type(strategy):
+                strategy.source = strategy.name
+        except UsageError:  # a broken plug-in of the same name: the import path still finds this one
+            pass
+    if strategy.source is None:
+        strategy.source = ref_of(type(strategy)) or strategy.name
+    return strategy.source + param
 
 
 def get_strategy(spec: str) -> Strategy:

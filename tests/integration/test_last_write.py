@@ -19,8 +19,9 @@ from race_harness.databases import Backend
 from race_harness.databases.base import Isolation
 from race_harness.defaults import Scope
 from race_harness.model import Intent, State, kv_field
+from race_harness.operations import WriteOp, WriterContext
 from race_harness.runner.steps import Attempt, OpSteps
-from race_harness.scenario import WriteOp, WriterContext, get_scenario
+from race_harness.scenario import get_scenario
 from race_harness.schema import Tables
 from race_harness.strategies import FinishOnCommit, get_strategy
 

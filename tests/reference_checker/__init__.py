@@ -11,7 +11,7 @@ from collections.abc import Mapping, Sequence
 
 from race_harness.checkers.invariants import Predicate
 from race_harness.checkers.result import Anomaly, CheckResult, Stats, Verdict
-from race_harness.history import Operation
+from race_harness.events import Operation
 from race_harness.model import State
 from tests.reference_checker.index import HistoryIndex
 from tests.reference_checker.invariants import Token, check_declared, check_invariants

@@ -6,7 +6,7 @@ from collections import defaultdict
 from collections.abc import Sequence
 from functools import cached_property
 
-from race_harness.history import Operation
+from race_harness.events import Operation
 from race_harness.model import Value
 
 ValueKey = tuple[int, str, Value]  # (entity, field, value)

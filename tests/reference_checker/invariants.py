@@ -18,7 +18,7 @@ from typing import Literal
 
 from race_harness.checkers.invariants import Predicate
 from race_harness.checkers.result import Anomaly
-from race_harness.history import Operation, session_name
+from race_harness.events import Operation, session_name
 from race_harness.model import State, Value
 from tests.reference_checker.index import HistoryIndex, ValueKey
 

@@ -23,7 +23,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from race_harness.checkers.result import Anomaly
-from race_harness.history import Operation
+from race_harness.events import Operation
 from race_harness.model import State, Value, is_kv
 from tests.reference_checker.index import HistoryIndex, ValueKey
 from tests.reference_checker.witnesses import stale_writes

@@ -10,7 +10,7 @@ from collections import Counter, defaultdict
 from collections.abc import Sequence
 
 from race_harness.checkers.result import Stats
-from race_harness.history import Operation
+from race_harness.events import Operation
 from tests.reference_checker.index import HistoryIndex
 
 HISTOGRAM_BOUNDS_MS = (1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000, 5000)

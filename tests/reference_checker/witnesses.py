@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 
 from race_harness.checkers.result import Anomaly
-from race_harness.history import Operation
+from race_harness.events import Operation
 from race_harness.model import State, Value, is_kv
 from tests.reference_checker.index import HistoryIndex
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-from race_harness.history import Operation, Outcome, Written
+from race_harness.events import Operation, Outcome, Written
 from race_harness.model import Intent, Snapshot, State, Value
 
 MS = 1_000_000

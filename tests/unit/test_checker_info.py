@@ -30,7 +30,7 @@ from hypothesis import strategies as st
 
 from race_harness.checkers import CheckResult, check
 from race_harness.checkers.lost_update import lost_kinds
-from race_harness.history import Operation
+from race_harness.events import Operation
 from race_harness.model import Intent, Snapshot, State
 
 INITIAL: State = {"a": "a0", "b": "b0", "kv:x": "x0", "n": 0}

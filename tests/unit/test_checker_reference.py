@@ -19,7 +19,8 @@ from hypothesis import strategies as st
 
 from benchmarks.histories import generate
 from race_harness.checkers import Predicate, Token, check
-from race_harness.history import History, Operation
+from race_harness.events import Operation
+from race_harness.history import History
 from race_harness.model import State
 from race_harness.scenario import get_scenario, scenario_names
 from tests.reference_checker import check as reference_check

@@ -14,6 +14,7 @@ from race_harness import Strategy, get_scenario, get_strategy
 from race_harness.errors import UsageError
 from race_harness.refs import is_import_path, load_ref, ref_of
 from race_harness.strategies.full_row import FullRow
+from race_harness.strategies.registry import strategy_ref
 
 # a project's own scenario, derived from a bundled one: it must never be named like the original
 TALLY = replace(get_scenario("counter"), name="tally")
@@ -27,21 +28,21 @@ class OwnSave(FullRow):
 
 def test_found_objects_keep_the_text_they_were_found_by() -> None:
     assert get_scenario("counter").ref == "counter"
-    assert get_strategy("timestamp-occ:0").ref == "timestamp-occ:0"
+    assert strategy_ref(get_strategy("timestamp-occ:0")) == "timestamp-occ:0"
     assert get_scenario("counter").with_params({}).ref == "counter"
 
 
 def test_a_projects_own_objects_are_named_by_an_import_path_that_loads_them() -> None:
     assert TALLY.ref == f"{__name__}:TALLY"
-    assert OwnSave().ref == f"{__name__}:OwnSave"
+    assert strategy_ref(OwnSave()) == f"{__name__}:OwnSave"
     assert load_ref(TALLY.ref, "scenario") is TALLY
-    assert get_strategy(OwnSave().ref).ref == f"{__name__}:OwnSave"
+    assert strategy_ref(get_strategy(strategy_ref(OwnSave()))) == f"{__name__}:OwnSave"
 
 
 def test_an_unkept_object_falls_back_to_its_name() -> None:
     assert replace(TALLY, name="nowhere").ref == "nowhere"
     local = type("Local", (Strategy,), {"name": "local", "save": lambda *a: None})
-    assert ref_of(local) is None and local().ref == "local"
+    assert ref_of(local) is None and strategy_ref(local()) == "local"
 
 
 def test_a_file_path_reference_loads_a_module_that_is_not_importable(tmp_path: Path) -> None:

@@ -4,7 +4,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from race_harness.checkers.stats import compute_stats, histogram, overlapping_pairs, percentile
-from race_harness.history import Operation, Outcome
+from race_harness.events import Operation, Outcome
 from race_harness.optable import OpTable
 from tests.reference_checker.stats import raced_and_in_flight as reference_raced
 
