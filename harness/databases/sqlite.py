@@ -178,6 +178,11 @@ class SQLiteBackend(Backend):
             guard.release()
 
 
+def provide(spec: str) -> list[Backend]:
+    """``--db sqlite`` (:data:`race_harness.defaults.DATABASES`)."""
+    return [SQLiteBackend()]
+
+
 @dataclass(frozen=True)
 class SQLitePristine:
     """A SQLite database's tables and their rows (``sqlite_sequence``, AUTOINCREMENT's counters, is a
