@@ -1,14 +1,16 @@
 """Checkers: pure functions from (history, initial state, final state) to a verdict with evidence.
 
-They never touch a database. As in Jepsen, a checker that crashes does not sink the run: its error
-is recorded and the verdict cannot be a pass. They read the history as columns
+They never touch a database. As in Jepsen, each is a named :class:`Checker` and :func:`compose`
+makes one of several: a checker that crashes does not sink the run, its error is recorded and the
+verdict cannot be a pass. They read the history as columns
 (:class:`race_harness.optable.OpTable`): a recorded ``History`` has them ready, a list of operations is
 turned into them first.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
 
 from race_harness.checkers.invariants import Predicate, Token, check_declared, check_invariants
 from race_harness.checkers.lost_update import check_lost_updates
@@ -20,6 +22,65 @@ from race_harness.model import State
 from race_harness.optable import OpTable
 
 
+@dataclass(frozen=True)
+class Inputs:
+    """What every checker is given: the history as columns, the states before and after, and what
+    the scenario and strategy promise."""
+
+    table: OpTable
+    initial: Mapping[int, State]
+    final: Mapping[int, State]
+    token: Token | None = None
+    invariants: Mapping[str, Predicate] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Findings:
+    """One checker's part of a verdict; the composition adds the parts up."""
+
+    anomalies: Sequence[Anomaly] = ()
+    violations: Sequence[Anomaly] = ()
+    stats: Stats | None = None
+    lost_writes: int = 0
+    acknowledged: int = 0
+
+
+@dataclass(frozen=True)
+class Checker:
+    """A named checker (Jepsen's ``checker`` protocol): a pure function of the inputs. A new kind of
+    check is a new one of these, given to :func:`check` or added to :data:`CHECKERS`."""
+
+    name: str
+    run: Callable[[Inputs], Findings]
+    # how an error of this checker reads: with its type, unless its message says all (a predicate's)
+    quote_type: bool = True
+
+
+def _stats(i: Inputs) -> Findings:
+    return Findings(stats=compute_stats(i.table))
+
+
+def _lost_updates(i: Inputs) -> Findings:
+    found = check_lost_updates(i.table, i.initial, i.final)
+    return Findings(anomalies=found.anomalies, lost_writes=found.lost_writes, acknowledged=found.acknowledged)
+
+
+def _token_invariants(i: Inputs) -> Findings:
+    return Findings(violations=check_invariants(i.table, i.initial, i.token))
+
+
+def _declared_invariants(i: Inputs) -> Findings:
+    return Findings(anomalies=check_declared(i.table, i.final, i.invariants))
+
+
+CHECKERS: tuple[Checker, ...] = (
+    Checker("stats", _stats),
+    Checker("lost-update", _lost_updates),
+    Checker("invariants", _token_invariants),
+    Checker("declared invariants", _declared_invariants, quote_type=False),
+)
+
+
 def check(
     ops: History | OpTable | Sequence[Operation],
     initial: Mapping[int, State],
@@ -27,49 +88,56 @@ def check(
     *,
     token: Token | None = None,
     invariants: Mapping[str, Predicate] | None = None,
+    checkers: Sequence[Checker] = CHECKERS,
 ) -> CheckResult:
     """Judge one run. ``token`` names the concurrency token the strategy promises to maintain;
     ``invariants`` are the scenario's own, checked on every read and the final state.
 
-    The checkers compose as Jepsen's do: any failing finding (a lost update, a change applied twice,
-    a broken declared invariant) fails the verdict; a checker that crashes makes it unknown
-    (inconclusive), never a pass. Pass the ``History`` itself where there is one: its columns were
-    built while it was recorded.
+    The checkers compose as Jepsen's do (:func:`compose`). Pass the ``History`` itself where there is
+    one: its columns were built while it was recorded.
     """
-    errors: list[str] = []
-    stats = Stats()
-    anomalies: list[Anomaly] = []
-    violations: list[Anomaly] = []
-    lost = acknowledged = 0
     table = ops.table() if isinstance(ops, History) else ops if isinstance(ops, OpTable) else OpTable.of(ops)
-    try:
-        stats = compute_stats(table)
-    except Exception as exc:  # a crashing checker yields unknown, never a pass
-        errors.append(f"stats: {type(exc).__name__}: {exc}")
-    try:
-        findings = check_lost_updates(table, initial, final)
-        anomalies, lost, acknowledged = findings.anomalies, findings.lost_writes, findings.acknowledged
-    except Exception as exc:
-        errors.append(f"lost-update: {type(exc).__name__}: {exc}")
-    try:
-        violations = check_invariants(table, initial, token)
-    except Exception as exc:
-        errors.append(f"invariants: {type(exc).__name__}: {exc}")
-    try:
-        anomalies = anomalies + check_declared(table, final, invariants or {})
-    except Exception as exc:
-        errors.append(f"declared invariants: {exc}")
+    return compose(checkers)(Inputs(table, initial, final, token, invariants or {}))
 
-    verdict: Verdict
+
+def compose(checkers: Sequence[Checker]) -> Callable[[Inputs], CheckResult]:
+    """One checker of several (Jepsen's ``compose`` with ``check-safe``): each runs on the same
+    inputs, and a checker that crashes is recorded and makes the verdict unknown (inconclusive),
+    never a pass. Any failing finding (a lost update, a change applied twice, a broken declared
+    invariant) fails the verdict."""
+
+    def run(inputs: Inputs) -> CheckResult:
+        errors: list[str] = []
+        parts: list[Findings] = []
+        for checker in checkers:
+            try:
+                parts.append(checker.run(inputs))
+            except Exception as exc:  # a crashing checker yields unknown, never a pass
+                said = f"{type(exc).__name__}: {exc}" if checker.quote_type else str(exc)
+                errors.append(f"{checker.name}: {said}")
+        anomalies = [a for part in parts for a in part.anomalies]
+        stats = next((part.stats for part in parts if part.stats is not None), Stats())
+        return CheckResult(
+            _verdict(anomalies, stats, errors),
+            sum(part.lost_writes for part in parts),
+            sum(part.acknowledged for part in parts),
+            anomalies,
+            [v for part in parts for v in part.violations],
+            stats,
+            errors,
+        )
+
+    return run
+
+
+def _verdict(anomalies: Sequence[Anomaly], stats: Stats, errors: Sequence[str]) -> Verdict:
     if any(a.kind in FAILING_KINDS for a in anomalies):
-        verdict = "lost-updates"
-    elif errors or not contended(stats) or stats.ok == 0 or any(a.kind == "counter-undecided" for a in anomalies):
+        return "lost-updates"
+    if errors or not contended(stats) or stats.ok == 0 or any(a.kind == "counter-undecided" for a in anomalies):
         # no contention: the race never had a chance to happen; no write acknowledged: nothing could be
         # lost (every write failing is a broken run, not a safe one); undecided: unknown outcomes may hide a loss
-        verdict = "inconclusive"
-    else:
-        verdict = "no-lost-updates"
-    return CheckResult(verdict, lost, acknowledged, anomalies, violations, stats, errors)
+        return "inconclusive"
+    return "no-lost-updates"
 
 
 def contended(stats: Stats) -> bool:
@@ -80,4 +148,18 @@ def contended(stats: Stats) -> bool:
     return stats.raced_writes > 0 or stats.conflicts > 0 or stats.same_read_pairs > 0
 
 
-__all__ = ["Anomaly", "CheckResult", "Predicate", "Stats", "Token", "Verdict", "check", "contended"]
+__all__ = [
+    "CHECKERS",
+    "Anomaly",
+    "CheckResult",
+    "Checker",
+    "Findings",
+    "Inputs",
+    "Predicate",
+    "Stats",
+    "Token",
+    "Verdict",
+    "check",
+    "compose",
+    "contended",
+]

@@ -213,3 +213,38 @@ def test_counter_with_unknown_increments_is_decided_only_outside_the_undecided_b
             (undecided,) = [a for a in result.anomalies if a.kind == "counter-undecided"]
             assert f"up to {4 - growth} acknowledged increments may be lost" in undecided.explanation
     assert "counter-duplicated" in kinds(check(s.ops, s.initial, {1: {"n": 5}}).anomalies)
+
+
+def _safe_story() -> tuple[Story, dict[int, dict[str, object]]]:
+    """Two raced writes to different fields, both kept: a pass."""
+    s = Story({1: dict(IMAGE)})
+    s.write(1, 0, 10, sets={"name": "a1"}, written={"name": "a1"})
+    s.write(2, 1, 20, sets={"size": "b2"}, written={"size": "b2"})
+    return s, {1: {"name": "a1", "size": "b2"}}
+
+
+def test_checkers_compose_a_new_kind_of_check_without_editing_the_core() -> None:
+    from race_harness.checkers import CHECKERS, Anomaly, Checker, Findings
+
+    s, final = _safe_story()
+    assert check(s.ops, s.initial, final).verdict == "no-lost-updates"
+
+    def never_size_b2(inputs: object) -> Findings:
+        bad = Anomaly("broken-invariant", 1, "size", (), "size must never be b2")
+        return Findings(anomalies=[bad] if final[1]["size"] == "b2" else [])
+
+    failing = check(s.ops, s.initial, final, checkers=(*CHECKERS, Checker("no-b2", never_size_b2)))
+    assert failing.verdict == "lost-updates" and failing.failures[0].explanation == "size must never be b2"
+
+
+def test_a_composed_checker_that_crashes_makes_a_passing_run_inconclusive() -> None:
+    from race_harness.checkers import CHECKERS, Checker, Findings
+
+    def crashes(inputs: object) -> Findings:
+        raise ZeroDivisionError("the checker's own bug")
+
+    s, final = _safe_story()
+    result = check(s.ops, s.initial, final, checkers=(*CHECKERS, Checker("fragile", crashes)))
+    assert result.verdict == "inconclusive"
+    assert result.checker_errors == ["fragile: ZeroDivisionError: the checker's own bug"]
+    assert result.stats.raced_writes > 0  # the other checkers' findings are kept
