@@ -28,7 +28,6 @@ from typing import TYPE_CHECKING
 
 from race_harness.cli_parser import build_parser
 from race_harness.defaults import (
-    ALL_SPECS,
     DEFAULT_DBS,
     DEFAULT_SPECS,
     ENV_URLS,
@@ -81,6 +80,12 @@ def _params(items: Sequence[str]) -> dict[str, float]:
     return out
 
 
+def _all_specs() -> tuple[str, ...]:
+    from race_harness.strategies.registry import all_specs
+
+    return all_specs()
+
+
 def _strategy_specs(given: Sequence[str] | None, scenarios: Sequence[Scenario] = ()) -> list[str]:
     """``all`` stands for every built-in configuration; order is kept, duplicates dropped. Without
     ``-S``, an application scenario runs ``app`` (its own code is its strategy); the built-ins run
@@ -89,7 +94,7 @@ def _strategy_specs(given: Sequence[str] | None, scenarios: Sequence[Scenario] =
     default = (("app",) if any(apps) else ()) + (DEFAULT_SPECS if not all(apps) or not apps else ())
     specs: list[str] = []
     for spec in given or default:
-        for s in ALL_SPECS if spec == "all" else (spec,):
+        for s in _all_specs() if spec == "all" else (spec,):
             if s not in specs:
                 specs.append(s)
     return specs

@@ -9,9 +9,10 @@ from typing import Literal
 
 from race_harness.checkers import CheckResult, check
 from race_harness.databases.base import Backend
+from race_harness.defaults import Expectation
 from race_harness.history import History
 from race_harness.runner import CellPlan, RunConfig, plan_cell, run_stress
-from race_harness.scenario import Expectation, Scenario
+from race_harness.scenario import Scenario
 from race_harness.strategies.base import Strategy
 from race_harness.tally import Judged, Standing, standing
 

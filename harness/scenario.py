@@ -20,6 +20,7 @@ from types import ModuleType
 from typing import TYPE_CHECKING, Literal, Protocol
 
 from race_harness.app_setup import Configure, configured, forget_configuration, last_configured, run_setup
+from race_harness.defaults import Bug, Expectation
 from race_harness.errors import UnknownNameError, UsageError
 from race_harness.model import EntitySchema, State
 from race_harness.operations import AppOperation, WriteMaker, WriteOp, WriterContext
@@ -33,8 +34,6 @@ if TYPE_CHECKING:
 
     from race_harness.checkers.invariants import Predicate
     from race_harness.entity import Entity, EntityTables
-
-Expectation = Literal["lost", "none"]
 
 
 @dataclass(frozen=True)
@@ -91,6 +90,9 @@ class Scenario:
     next_write: Callable[[WriterContext], WriteOp] | None = None
     # strategy spec -> the verdict a correct harness reaches (an app scenario: {"app": "lost"})
     expected: Mapping[str, Expectation] = field(default_factory=dict)
+    # the kind of bug it is: what each strategy declares it does against that kind is what the
+    # scenario expects of it, unless ``expected`` says otherwise for that strategy
+    bug: Bug | None = None
     # specs this scenario is meant for; others are reported as n/a, not run
     applicable: frozenset[str] | None = None
     pacer: Callable[[], Pacer] | None = None
@@ -222,6 +224,8 @@ class Scenario:
                 return self.expected[key]
         if self.applicable is not None and not ({strategy.spec, strategy.name} & self.applicable):
             return "n/a"
+        if self.bug is not None and (said := strategy.expected_against(self.bug)) is not None:
+            return said
         return "none" if strategy.claims_safe else None
 
     def with_params(self, values: Mapping[str, float]) -> Scenario:

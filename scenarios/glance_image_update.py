@@ -76,19 +76,7 @@ SCENARIO = Scenario(
         }
     },
     next_write=next_write,
-    expected={
-        "full-row": "lost",
-        "partial-update": "none",
-        "timestamp-occ:0": "lost",
-        "timestamp-occ:6": "none",
-        "version-occ": "none",
-        "select-for-update": "none",
-        "atomic-update": "none",
-        "serializable-retry": "none",
-        "compare-and-swap": "none",
-        "orm-version-counter": "none",
-        "process-lock": "none",  # with --processes: lost
-    },
+    bug="clobbered-field",  # what each strategy declares against this kind is what is expected of it
     operations={"set-attribute": set_attribute, "set-property": set_property, "rename": rename},
     schedules={
         "clobbered-attribute": NamedSchedule(

@@ -13,7 +13,7 @@ from collections.abc import Callable
 from sqlalchemy import Column, Connection, Integer, MetaData, Table, insert, select, update
 
 from race_harness import Entity, Scenario, operation
-from race_harness.scenario import Expectation
+from race_harness.defaults import Expectation
 
 METADATA = MetaData()
 PAGES = Table(

@@ -16,7 +16,7 @@ from typing import Any
 from sqlalchemy import Column, Connection, Integer, MetaData, String, Table, insert, select, update
 
 from race_harness import Entity, Scenario, operation
-from race_harness.scenario import Expectation
+from race_harness.defaults import Expectation
 
 METADATA = MetaData()
 DOCUMENTS = Table(

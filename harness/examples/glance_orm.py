@@ -15,7 +15,7 @@ from sqlalchemy import Connection, Integer, String
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column
 
 from race_harness import Entity, Scenario, operation
-from race_harness.scenario import Expectation
+from race_harness.defaults import Expectation
 
 
 class Base(DeclarativeBase):

@@ -14,7 +14,7 @@ from collections.abc import Callable
 from sqlalchemy import Column, Connection, ForeignKey, Integer, MetaData, String, Table, delete, insert, select, update
 
 from race_harness import Children, Entity, Scenario, operation
-from race_harness.scenario import Expectation
+from race_harness.defaults import Expectation
 
 METADATA = MetaData()
 INSTANCES = Table("nova_instances", METADATA, Column("uuid", String(36), primary_key=True))

@@ -39,6 +39,7 @@ def upsert_child_atomically(conn: Connection, tables: Tables, entity: int, fld: 
 
 
 class AtomicUpdate(Strategy):
+    loses_to = frozenset()
     name = "atomic-update"
     summary = "one statement per change: SET n = n + 1, SET col = value, single-key upsert"
     proof = "same-read"  # writers race from the same read and still lose nothing

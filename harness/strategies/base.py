@@ -29,6 +29,7 @@ from typing import Any, ClassVar, Literal
 
 from sqlalchemy import ClauseElement, Connection, Executable, Update, update
 
+from race_harness.defaults import Bug, Expectation
 from race_harness.errors import UsageError
 from race_harness.events import Written
 from race_harness.model import Intent, Snapshot, State, Value, is_kv, kv_field
@@ -98,6 +99,9 @@ class Strategy(ABC):
     token: ClassVar[TokenName | None] = None
     # a plug-in that claims to prevent lost updates sets this; the CLI then expects `none` from it
     claims_safe: ClassVar[bool] = False
+    # the kinds of bug (:data:`race_harness.defaults.Bug`) this strategy loses updates to, so that a
+    # scenario of that kind expects it to; None: not declared (a plug-in's, unless it claims_safe)
+    loses_to: ClassVar[frozenset[Bug] | None] = None
     # fractional digits of the updated_at column the tables are created with
     timestamp_precision: int = 6
     # a strategy that only works with read and write in ONE transaction says so (select-for-update)
@@ -127,6 +131,13 @@ class Strategy(ABC):
     # what -S takes to find the class again: its registered name or the import path it was loaded
     # by (``-S myapp.races:CheckedSave``, set by get_strategy); worked out on first use otherwise
     source: str | None = None
+
+    def expected_against(self, bug: Bug) -> Expectation | None:
+        """What this configuration does against a scenario of that kind of bug: ``lost``, ``none``, or
+        None when it does not say."""
+        if self.loses_to is None:
+            return None
+        return "lost" if bug in self.loses_to else "none"
 
     @property
     def spec(self) -> str:

@@ -27,6 +27,7 @@ from race_harness.strategies.base import (
 
 
 class CompareAndSwap(Strategy):
+    loses_to = frozenset()
     name = "compare-and-swap"
     summary = "UPDATE ... WHERE every column read is unchanged; child rows compared too"
 

@@ -12,6 +12,7 @@ from race_harness.strategies.base import SaveResult, Strategy, full_row_write
 
 
 class FullRow(Strategy):
+    loses_to = frozenset({"clobbered-field", "lost-increment"})  # writes back every column it read
     name = "full-row"
     summary = "UPDATE every column from the loaded object; child rows diffed against it (the bug)"
 

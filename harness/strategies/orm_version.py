@@ -67,6 +67,7 @@ def _detached(cls: type[Any], **values: Any) -> Any:
 
 
 class ORMVersionCounter(Strategy):
+    loses_to = frozenset()
     name = "orm-version-counter"
     summary = "SQLAlchemy ORM with version_id_col; StaleDataError is the conflict"
     token = "version"

@@ -18,6 +18,7 @@ _LOCK = threading.Lock()  # one per process, which is the point
 
 
 class ProcessLock(Strategy):
+    loses_to = frozenset()  # within one process; with writer processes it loses (one_process_only)
     name = "process-lock"
     summary = "threading.Lock around load + save: safe for threads, not for processes"
     one_process_only = True

@@ -1,12 +1,13 @@
-"""Find strategies by name: the built-ins plus whatever is registered under the entry-point group
-``race_harness.strategies`` (``name = "package.module:StrategyClass"``), or by import path
+"""Find strategies by name: whatever is registered under the entry-point group
+``race_harness.strategies`` (``name = "package.module:StrategyClass"``; the built-ins are registered
+there by race-harness's own ``pyproject.toml``, as a plug-in's are by its own), or by import path
 (``myapp.races:CheckedSave``, ``tests/races.py:CheckedSave``, either with ``:PARAM``)."""
 
 from __future__ import annotations
 
-import importlib
 from typing import TYPE_CHECKING
 
+from race_harness.defaults import DEFAULT_SPECS
 from race_harness.errors import UnknownNameError, UsageError
 from race_harness.refs import is_import_path, load_ref, ref_of
 from race_harness.strategies.base import Strategy
@@ -15,29 +16,32 @@ if TYPE_CHECKING:
     from importlib.metadata import EntryPoint
 
 ENTRY_POINT_GROUP = "race_harness.strategies"
-# Imported when first asked for: orm-version-counter alone would bring in SQLAlchemy's ORM.
-BUILTIN: dict[str, tuple[str, str]] = {
-    "full-row": ("race_harness.strategies.full_row", "FullRow"),
-    "partial-update": ("race_harness.strategies.partial_update", "PartialUpdate"),
-    "timestamp-occ": ("race_harness.strategies.timestamp_occ", "TimestampOCC"),
-    "version-occ": ("race_harness.strategies.version_occ", "VersionOCC"),
-    "select-for-update": ("race_harness.strategies.select_for_update", "SelectForUpdate"),
-    "atomic-update": ("race_harness.strategies.atomic_update", "AtomicUpdate"),
-    "serializable-retry": ("race_harness.strategies.serializable_retry", "SerializableRetry"),
-    "compare-and-swap": ("race_harness.strategies.compare_and_swap", "CompareAndSwap"),
-    "orm-version-counter": ("race_harness.strategies.orm_version", "ORMVersionCounter"),
-    "process-lock": ("race_harness.strategies.process_lock", "ProcessLock"),
-    "app": ("race_harness.strategies.application", "Application"),
-}
+BUILTIN_PREFIX = "race_harness.strategies."  # where the built-ins' entry points point
+APP = "app"  # the application's own code, as a strategy
 
 
-def _builtin(name: str) -> type[Strategy]:
-    module, attr = BUILTIN[name]
-    cls: type[Strategy] = getattr(importlib.import_module(module), attr)
-    return cls
+def _registered() -> dict[str, EntryPoint]:
+    """Every strategy registered under the group, race-harness's own first (each class is imported
+    only when asked for: orm-version-counter alone would bring in SQLAlchemy's ORM). A plug-in may
+    not shadow a built-in name."""
+    from importlib.metadata import entry_points  # not at import: listing them reads every package's metadata
+
+    found = entry_points(group=ENTRY_POINT_GROUP)
+    builtin = {ep.name: ep for ep in found if ep.value.startswith(BUILTIN_PREFIX)}
+    if not builtin:
+        raise UsageError(
+            "no built-in strategy is registered: race-harness is not installed (pip install -e . in a checkout)"
+        )
+    order: dict[str, int] = {}  # the default set first, as --help lists it; the rest by name
+    for spec in DEFAULT_SPECS:
+        order.setdefault(spec.partition(":")[0], len(order))
+    ranked = sorted(builtin, key=lambda name: (order.get(name, len(order)), name))
+    plugins = sorted(ep.name for ep in found if ep.name not in builtin)
+    by_name = {ep.name: ep for ep in found if ep.name not in builtin}
+    return {**{name: builtin[name] for name in ranked}, **{name: by_name[name] for name in plugins}}
 
 
-def _plugin(ep: EntryPoint) -> type[Strategy]:
+def _loaded(ep: EntryPoint) -> type[Strategy]:
     try:
         cls = ep.load()
     except Exception as exc:
@@ -51,26 +55,23 @@ def _plugin(ep: EntryPoint) -> type[Strategy]:
     return cls
 
 
-def _plugins() -> dict[str, EntryPoint]:
-    """Registered plug-ins by name; a plug-in may not shadow a built-in."""
-    from importlib.metadata import entry_points  # not at import: a built-in name never needs it
-
-    return {ep.name: ep for ep in entry_points(group=ENTRY_POINT_GROUP) if ep.name not in BUILTIN}
+def all_specs() -> tuple[str, ...]:
+    """What ``-S all`` runs: the default set, then every other built-in in its default configuration
+    (``app`` runs application scenarios only, and is left to them)."""
+    named = {spec.partition(":")[0] for spec in DEFAULT_SPECS}
+    more = [name for name, ep in _registered().items() if ep.value.startswith(BUILTIN_PREFIX)]
+    return DEFAULT_SPECS + tuple(n for n in more if n not in named and n != APP)
 
 
 def available() -> dict[str, type[Strategy]]:
     """Every strategy class by name: the built-ins, then the plug-ins."""
-    found = {name: _builtin(name) for name in BUILTIN}
-    found.update({name: _plugin(ep) for name, ep in _plugins().items()})
-    return found
+    return {name: _loaded(ep) for name, ep in _registered().items()}
 
 
 def registered(name: str) -> type[Strategy] | None:
     """The class a built-in or plug-in name stands for, or None."""
-    if name in BUILTIN:
-        return _builtin(name)
-    plugins = _plugins()
-    return _plugin(plugins[name]) if name in plugins else None
+    found = _registered()
+    return _loaded(found[name]) if name in found else None
 
 
 def strategy_ref(strategy: Strategy) -> str:
@@ -102,7 +103,7 @@ def get_strategy(spec: str) -> Strategy:
         strategy.source = path
         return strategy
     if cls is None:
-        raise UnknownNameError("strategy", spec, [*BUILTIN, *_plugins()], "an import path like myapp.races:CheckedSave")
+        raise UnknownNameError("strategy", spec, list(_registered()), "an import path like myapp.races:CheckedSave")
     return cls(param if sep else None)
 
 

@@ -23,6 +23,7 @@ from race_harness.strategies.base import SaveResult, Strategy, full_row_write
 
 
 class SelectForUpdate(Strategy):
+    loses_to = frozenset()
     name = "select-for-update"
     summary = "SELECT ... FOR UPDATE, then the full-row write, in one transaction"
     scope = "single"

@@ -15,6 +15,7 @@ from race_harness.strategies.base import SaveResult, Strategy, full_row_write
 
 
 class SerializableRetry(Strategy):
+    loses_to = frozenset()
     name = "serializable-retry"
     summary = "one SERIALIZABLE transaction, aborted attempts retried (40001 / 1213 / 1205 / busy)"
     scope = "single"

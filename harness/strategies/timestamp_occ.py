@@ -12,6 +12,7 @@ from datetime import datetime
 
 from sqlalchemy import Connection
 
+from race_harness.defaults import Bug, Expectation
 from race_harness.errors import UsageError
 from race_harness.model import Intent, Snapshot
 from race_harness.schema import Tables
@@ -32,6 +33,11 @@ class TimestampOCC(Strategy):
                 )
             precision = int(precision)
         self.timestamp_precision = precision
+
+    def expected_against(self, bug: Bug) -> Expectation | None:
+        """Whole seconds (precision 0) let two writes in one second both pass the check: any kind of
+        bug is then lost; finer precision keeps them apart."""
+        return "lost" if self.timestamp_precision == 0 else "none"
 
     @property
     def spec(self) -> str:

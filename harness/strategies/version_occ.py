@@ -17,6 +17,7 @@ from race_harness.strategies.base import SaveResult, Strategy, full_row_write
 
 
 class VersionOCC(Strategy):
+    loses_to = frozenset()
     name = "version-occ"
     summary = "full-row write guarded by WHERE version = :seen, version = version + 1"
     token = "version"

@@ -23,7 +23,7 @@ from race_harness.explore import LostUpdateFound, assert_no_lost_updates, schedu
 from race_harness.runner.schedule import ScheduleResult, ScheduleRunner
 from race_harness.scenario import Scenario, scenario_names
 from race_harness.schedule import Schedule
-from race_harness.strategies import ALL_SPECS
+from race_harness.strategies import all_specs
 from tests.cli import race_harness
 
 from .conftest import get_backend
@@ -37,7 +37,7 @@ UNSAFE = [
     ("same_second_timestamps", "timestamp-occ:0"),
 ]
 SCENARIOS = [get_scenario(n) for n in scenario_names()]
-SAFE = [s for s in ALL_SPECS if any(sc.expectation(get_strategy(s)) == "none" for sc in SCENARIOS)]
+SAFE = [s for s in all_specs() if any(sc.expectation(get_strategy(s)) == "none" for sc in SCENARIOS)]
 SAFE_EXAMPLES = 200
 
 

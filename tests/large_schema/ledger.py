@@ -25,7 +25,7 @@ from sqlalchemy import (
 )
 
 from race_harness import Alembic, Entity, Scenario, operation
-from race_harness.scenario import Expectation
+from race_harness.defaults import Expectation
 
 MIGRATIONS = Alembic(script_location=str(Path(__file__).parent / "migrations"))
 MD = MetaData()

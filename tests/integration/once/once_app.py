@@ -10,7 +10,7 @@ from typing import Any
 from sqlalchemy import Column, Engine, Integer, MetaData, String, Table, create_engine, insert, select, update
 
 from race_harness import Entity, Scenario, operation
-from race_harness.scenario import Expectation
+from race_harness.defaults import Expectation
 
 MD = MetaData()
 NOTES = Table(
