@@ -95,7 +95,7 @@ def generate(
                 op = scenario.write(WriterContext(s.number, s.seq, writers, rng, scenario.params))
                 s.seq += 1
                 s.intent = op.intent
-                emit(Event(len(events), "invoke", s.number, "writer", op.f, entity, now, intent=op.intent))
+                emit(Event(len(events), "invoke", s.number, "writer", op.name, entity, now, intent=op.intent))
             else:
                 emit(Event(len(events), "invoke", s.number, "reader", "read", entity, now))
             nxt = "read"
@@ -129,7 +129,7 @@ def generate(
                     kind,  # type: ignore[arg-type]  # "ok" | "fail"
                     s.number,
                     inv.role,
-                    inv.f,
+                    inv.name,
                     entity,
                     now,
                     read=extra.get("read"),  # type: ignore[arg-type]

@@ -36,7 +36,7 @@ class Event:
     type: EventType
     process: int
     role: Role
-    f: str
+    name: str  # the operation's ("update", "read"); "f" in the JSON lines, as Jepsen writes it
     entity: int
     time: int
     intent: Intent | None = None
@@ -59,7 +59,7 @@ class Event:
             "type": self.type,
             "process": self.process,
             "role": self.role,
-            "f": self.f,
+            "f": self.name,
             "entity": self.entity,
             "time": self.time,
         }
@@ -94,7 +94,7 @@ class Event:
             type=cast(EventType, data["type"]),
             process=cast(int, data["process"]),
             role=cast(Role, data["role"]),
-            f=cast(str, data["f"]),
+            name=cast(str, data["f"]),
             entity=entity,
             time=cast(int, data["time"]),
             intent=Intent.from_json(cast(dict[str, object], intent)) if intent is not None else None,
@@ -114,13 +114,13 @@ class Fault:
     """What the nemesis did, from ``start`` to ``end`` (ns, the history's clock): a line of its own
     in the history file (``"type": "nemesis"``), never an operation the checkers read."""
 
-    f: str  # kill-connections | pause | restart
+    name: str  # kill-connections | pause | restart ("f" in the JSON lines)
     start: int
     end: int
     detail: str = ""
 
     def to_json(self) -> dict[str, object]:
-        return {"type": "nemesis", "f": self.f, "time": self.start, "end": self.end, "detail": self.detail}
+        return {"type": "nemesis", "f": self.name, "time": self.start, "end": self.end, "detail": self.detail}
 
     @classmethod
     def from_json(cls, data: Mapping[str, object]) -> Fault:
@@ -134,7 +134,7 @@ class Operation:
     id: int
     process: int
     role: Role
-    f: str
+    name: str  # the operation's ("update", "read"); "f" in the JSON lines, as Jepsen writes it
     entity: int
     type: Outcome
     start: int
@@ -158,7 +158,7 @@ class Operation:
         return self.end is not None and self.end < other.start
 
     def describe(self) -> str:
-        return f"op {self.id} (session {session_name(self.process)}, {self.f})"
+        return f"op {self.id} (session {session_name(self.process)}, {self.name})"
 
 
 def session_name(process: int) -> str:

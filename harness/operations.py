@@ -229,7 +229,7 @@ __all__ = ["HANDLES", "AppCall", "AppOperation", "Handle", "operation"]
 
 @dataclass(frozen=True)
 class WriteOp:
-    f: str  # the application operation's name, as the history records it
+    name: str  # the operation's name, as the history records it
     entity: int
     intent: Intent
     call: AppCall | None = None  # the application function that performs it (an app scenario's)

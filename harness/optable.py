@@ -105,7 +105,7 @@ class OpTable:
         return out
 
     @cached_property
-    def counter(self) -> Bool:
+    def summed(self) -> Bool:
         """Per field id: written by increments, so checked by sum (its values are not unique)."""
         out = np.zeros(len(self.fields), dtype=bool)
         out[self.inc_field[self.intended_writes[self.inc_op]]] = True

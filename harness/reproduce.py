@@ -75,10 +75,10 @@ def _operation_name(scenario: Scenario, op: Operation) -> str:
     if op.intent is None:
         return next(iter(ops))
 
-    wanted = _shape(op.f, op.intent)
+    wanted = _shape(op.name, op.intent)
     for name in ops:
         w = scenario.schedule_write(session_index("A"), name, 2)
-        if _shape(w.f, w.intent) == wanted:
+        if _shape(w.name, w.intent) == wanted:
             return name
     return next(iter(ops))
 

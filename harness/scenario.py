@@ -108,6 +108,9 @@ class Scenario:
     invariants: Mapping[str, Predicate] = field(default_factory=dict)
     # precision -> the storage built for it (see tables()); a copy made with replace() builds its own
     _tables: dict[int, EntityTables] = field(default_factory=dict, init=False, repr=False, compare=False)
+    # the text get_scenario found it by, or where it is kept: what -s takes to find it again (a copy
+    # made with dataclasses.replace starts without one: it is a scenario of its own)
+    _found_by: str | None = field(default=None, init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         if (self.schema is None) == (self.entity is None):
@@ -198,16 +201,18 @@ class Scenario:
         import path :func:`get_scenario` found it by, else the import path of the module attribute
         holding it, else its name. (A copy made with ``dataclasses.replace`` is a scenario of its
         own: it is found by where it is kept, never by the name of the one it was copied from.)"""
-        found = _FOUND_BY.get(id(self))
-        if found is not None and found[0] is self:
-            return found[1]
+        if self._found_by is not None:
+            return self._found_by
         from race_harness.refs import ref_of
 
         path = ref_of(self)  # a scan of the loaded modules: kept, since every schedule run asks
         if path is None:
             return self.name
-        _FOUND_BY[id(self)] = (self, path)
+        self._keep_ref(path)
         return path
+
+    def _keep_ref(self, text: str) -> None:
+        object.__setattr__(self, "_found_by", text)  # frozen: a memo of how it is found, set once
 
     def expectation(self, strategy: Strategy, processes: bool = False) -> Expectation | Literal["n/a"] | None:
         """``lost``/``none`` as declared, ``n/a`` when not applicable, None when nothing is declared.
@@ -234,7 +239,7 @@ class Scenario:
             known = ", ".join(sorted(self.params)) or "none"
             raise UsageError(f"scenario {self.name!r} has no parameter {unknown[0]!r}; expected one of: {known}")
         copy = replace(self, params={**self.params, **values})
-        _FOUND_BY[id(copy)] = (copy, self.ref)  # the same scenario with other parameters (--param)
+        copy._keep_ref(self.ref)  # the same scenario with other parameters (--param)
         return copy
 
     @property
@@ -263,8 +268,6 @@ class Scenario:
 
 
 ENTRY_POINT_GROUP = "race_harness.scenarios"
-# id -> (the scenario, the text get_scenario found it by); the scenario is held so the id stays its own
-_FOUND_BY: dict[int, tuple[Scenario, str]] = {}
 
 
 def bundled_names() -> list[str]:
@@ -311,7 +314,8 @@ def get_scenario(name: str) -> Scenario:
     else:
         raise UnknownNameError("scenario", name, scenario_names(), "an import path like myapp.races:SCENARIO")
     scenario = _as_scenario(found, repr(name))
-    _FOUND_BY.setdefault(id(scenario), (scenario, name))
+    if scenario._found_by is None:
+        scenario._keep_ref(name)
     return scenario
 
 
@@ -381,5 +385,5 @@ def describe(scenario: Scenario) -> list[str]:
         if w.call is not None:
             handle = "" if w.call.uses == "app" else f"<{w.call.uses}>, "
             calls = f"calls {w.call.name}({handle}key, ...), "
-        lines.append(f"  {name} ({calls}{w.f}, entity {w.entity}): {'; '.join(parts) or 'no change'}")
+        lines.append(f"  {name} ({calls}{w.name}, entity {w.entity}): {'; '.join(parts) or 'no change'}")
     return lines

@@ -41,7 +41,7 @@ def reads_trace_to_writes(table: OpTable, initial: Mapping[int, State]) -> list[
     # whole-length temporaries (hundreds of MB at 10^6 operations) cost more to fault in than the work.
     producer = t.producer
     made_by = np.maximum(producer, 0)
-    relevant = ~t.counter[t.key_field] & ~t.initial_keys(initial)
+    relevant = ~t.summed[t.key_field] & ~t.initial_keys(initial)
     bad_key = relevant & ((producer == NONE) | (t.type[made_by] == FAIL))
     key_start = np.where(relevant & ~bad_key, t.start[made_by], -1)
     suspect = np.zeros(len(t.states), dtype=bool)
@@ -58,7 +58,7 @@ def reads_trace_to_writes(table: OpTable, initial: Mapping[int, State]) -> list[
         r = t.ops[row]
         assert r.read is not None and r.end is not None
         for fld, value in r.read.state.items():
-            if t.counter[t.field_id(r.entity, fld)] or initial.get(r.entity, {}).get(fld) == value:
+            if t.summed[t.field_id(r.entity, fld)] or initial.get(r.entity, {}).get(fld) == value:
                 continue
             key = t.key_id(r.entity, fld, value)
             w = t.ops[t.producer[key]] if key != NONE and t.producer[key] != NONE else None
@@ -107,7 +107,7 @@ def monotonic_reads(table: OpTable) -> list[Anomaly]:
     for prev, row in _backwards(t, reads, t.read_version[reads]):
         found.append((int(position[row]), "version", prev, row, int(t.read_version[prev]), int(t.read_version[row])))
     signs = t.counter_sign
-    for f in np.flatnonzero(t.counter & (signs != 0)).tolist():  # a counter moved both ways may go back
+    for f in np.flatnonzero(t.summed & (signs != 0)).tolist():  # a counter moved both ways may go back
         entity, fld = t.fields[f]
         sign = int(signs[f])
         value_of_state = np.zeros(len(t.states), dtype=np.int64)

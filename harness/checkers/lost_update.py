@@ -205,7 +205,7 @@ def _register_losses(
 ) -> tuple[list[Anomaly], I64, int]:
     """Anomalies (lost-update, unexplained-value), the rows of lost writes, and the acknowledged count."""
     t = table
-    entry = t.intended_writes[t.set_op] & (t.type[t.set_op] == OK) & ~t.counter[t.set_field]
+    entry = t.intended_writes[t.set_op] & (t.type[t.set_op] == OK) & ~t.summed[t.set_field]
     rows, fields, keys = t.set_op[entry], t.set_field[entry], t.set_key[entry]
     acknowledged = len(distinct(rows))
     if not acknowledged:
@@ -285,7 +285,7 @@ def _counter_findings(
     np.add.at(unknown_up, fields[info & (deltas > 0)], deltas[info & (deltas > 0)])
     np.add.at(unknown_down, fields[info & (deltas < 0)], deltas[info & (deltas < 0)])
     signs = t.counter_sign
-    for f in sorted(np.flatnonzero(t.counter).tolist(), key=lambda f: t.fields[f]):
+    for f in sorted(np.flatnonzero(t.summed).tolist(), key=lambda f: t.fields[f]):
         entity, fld = t.fields[f]
         want, up, down, sign = int(acked[f]), int(unknown_up[f]), int(unknown_down[f]), int(signs[f])
         acknowledged += int(size[f])
@@ -392,7 +392,7 @@ def _same_read_overwrites(table: OpTable) -> list[Anomaly]:
     shared = shared[np.lexsort((t.id[shared], t.end[shared], first[t.read_state[shared]]))]
     anomalies: list[Anomaly] = []
     both_ways: defaultdict[int, set[str]] = defaultdict(set)  # per entity: its counters changed both ways
-    for f in np.flatnonzero(t.counter & (t.counter_sign == 0)).tolist():
+    for f in np.flatnonzero(t.summed & (t.counter_sign == 0)).tolist():
         entity, name = t.fields[f]
         both_ways[entity].add(name)
     bounds = [0, *(np.flatnonzero(np.diff(t.read_state[shared])) + 1).tolist(), len(shared)]

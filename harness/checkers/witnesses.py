@@ -120,7 +120,7 @@ def _register_stale(
 ) -> list[tuple[int, int, int]]:
     """(C, field, W) per stale write-back of a register value."""
     rows, fields, keys = entries
-    keep = ~t.counter[fields] & ~t.deletion[keys]
+    keep = ~t.summed[fields] & ~t.deletion[keys]
     rows, fields, keys = rows[keep], fields[keep], keys[keep]
     producer = t.producer[keys]
     from_initial = t.initial_keys(initial)[keys] & (producer == NONE)
@@ -166,7 +166,7 @@ def _read_keys(t: OpTable, rows: I64, fields: I64) -> I64:
 def _counter_stale(t: OpTable, entries: tuple[I64, I64, I64]) -> list[tuple[int, int, int]]:
     """(C, field, W) per counter value C computed from a read the counter no longer held."""
     rows, fields, keys = entries
-    keep = t.counter[fields] & ~t.deletion[keys] & (t.read_at[rows] != NONE)
+    keep = t.summed[fields] & ~t.deletion[keys] & (t.read_at[rows] != NONE)
     rows, fields, keys = rows[keep], fields[keep], keys[keep]
     read = _read_keys(t, rows, fields)
     keep = (read != NONE) & (read != keys)
@@ -216,7 +216,7 @@ def stale_writes(t: OpTable, initial: Mapping[int, State]) -> Witnessed:
     found += [("removed-child", *x) for x in _removed_children(t, entries)]
     found.sort(key=lambda x: (t.id[x[1]], t.fields[x[2]][1]))  # by the stale write, then field
     for kind, c, f, w in found:
-        if t.counter[f]:
+        if t.summed[f]:
             counter_lost.setdefault(f, []).append(w)
         else:
             lost_rows.append(w)
@@ -240,7 +240,7 @@ def _explain(t: OpTable, kind: str, c_row: int, f: int, w_row: int) -> Anomaly:
             f"{_quoted(c, fld)}, after {w.describe()} had added it and been acknowledged at {seconds(w.end)}: "
             f"op {w.id}'s write is lost."
         )
-    elif t.counter[f]:
+    elif t.summed[f]:
         read = c.read.state.get(fld) if c.read else None
         text = (
             f"{c.describe()} read {shown} = {read!r} (its read returned at {seconds(c.read_at)}) and stored "

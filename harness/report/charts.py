@@ -107,7 +107,7 @@ def timeline(cell: ReportCell, anomaly: dict[str, Any], max_ops: int = 60) -> st
             if fault.end >= lo and fault.start <= hi:
                 ax.axvspan(fault.start / 1e9, max(fault.end, fault.start + (hi - lo) // 200) / 1e9,
                            color=NEMESIS, alpha=0.35, zorder=0)  # fmt: skip
-                ax.annotate(fault.f, (max(fault.start, lo) / 1e9, -0.75), fontsize=7, color="#8d6e00")
+                ax.annotate(fault.name, (max(fault.start, lo) / 1e9, -0.75), fontsize=7, color="#8d6e00")
         ax.set_xlim(lo / 1e9, hi / 1e9)  # the window around the anomaly; longer bars run off the edge
         ax.xaxis.set_major_formatter(matplotlib.ticker.FormatStrFormatter("%.4f"))
         ax.set_yticks(range(len(lanes)))

@@ -93,7 +93,7 @@ def write_results(
         if cell.history is not None and cell.history.faults:
             counts: dict[str, int] = {}
             for fault in cell.history.faults:
-                counts[fault.f] = counts.get(fault.f, 0) + 1
+                counts[fault.name] = counts.get(fault.name, 0) + 1
             entry["nemesis"] = counts  # each fault is a line of the history, with its times and detail
         if cell.history is not None:
             rel = Path("histories") / f"{_slug(cell.scenario)}--{_slug(cell.strategy)}--{_slug(cell.database)}.jsonl"

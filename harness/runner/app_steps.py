@@ -595,7 +595,7 @@ class AppSteps:
                 result = self.call.function(self.key, **self.call.parameters)
                 if self._app_conn is None:
                     raise UsageError(
-                        f"scenario {self.tables.scenario!r}: operation {self.op.f!r} ({self.call.name}) sent no "
+                        f"scenario {self.tables.scenario!r}: operation {self.op.name!r} ({self.call.name}) sent no "
                         "statement the harness could see: with uses='app' its statements must go through a SQLAlchemy "
                         "engine or a connection the driver's connect() opened (psycopg, psycopg2, PyMySQL, "
                         "mysqlclient, sqlite3)"
@@ -732,7 +732,7 @@ class AppSteps:
 
     def read(self) -> Attempt | None:
         self.pause = self._hold
-        self._thread = threading.Thread(target=self._work, name=f"app-{self.op.f}", daemon=True)
+        self._thread = threading.Thread(target=self._work, name=f"app-{self.op.name}", daemon=True)
         self._thread.start()
         return self._until()
 

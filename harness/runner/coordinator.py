@@ -142,7 +142,7 @@ class StepSession(threading.Thread):
         if self.ended is not None:
             return f"skipped ({describe_outcome(self.ended)} earlier)"
         if name == "read":
-            self._invoke = self.run_.history.invoke(self.index, "writer", self.op.f, self.op.entity, self.op.intent)
+            self._invoke = self.run_.history.invoke(self.index, "writer", self.op.name, self.op.entity, self.op.intent)
             self.attempts = 1
             self._enter_guard()
         ended = self._advance(name)
@@ -168,7 +168,7 @@ class StepSession(threading.Thread):
         if steps is None and self.ended is not None:  # ended before its call began (a set-up error)
             return f"skipped ({describe_outcome(self.ended)} earlier)"
         if steps is None:  # the session's first step: the call starts and runs up to its first statement
-            self._invoke = run.history.invoke(self.index, "writer", self.op.f, self.op.entity, self.op.intent)
+            self._invoke = run.history.invoke(self.index, "writer", self.op.name, self.op.entity, self.op.intent)
             self.attempts = 1
             self._enter_guard()
             steps = self._steps = StatementSteps(
@@ -186,13 +186,13 @@ class StepSession(threading.Thread):
             if run.strict and self.ended.type == "ok":
                 sent = " ".join(st.label for st in steps.sent)
                 raise UsageError(
-                    f"schedule step {self.letter}.{name}: session {self.letter} ({self.op.f}) sends only "
+                    f"schedule step {self.letter}.{name}: session {self.letter} ({self.op.name}) sends only "
                     f"{len(steps.sent)} statements ({sent}); expected at most {self.letter}.{len(steps.sent)}"
                 )
             return f"skipped ({describe_outcome(self.ended)} earlier)"
         if run.strict and name != str(n) and name != held.label:
             raise UsageError(
-                f"schedule step {self.letter}.{name}: session {self.letter} ({self.op.f}) sends {held.label} as its "
+                f"schedule step {self.letter}.{name}: session {self.letter} ({self.op.name}) sends {held.label} as its "
                 f"statement {n}; expected {self.letter}.{held.label} or {self.letter}.{n} there"
             )
         # a label a schedule cannot name (a SAVEPOINT, a SET) is written by its position
@@ -357,7 +357,7 @@ class Coordinator:
             s: self.scenario.schedule_write(session_index(s), self.schedule.operation(s), len(letters)) for s in letters
         }
         for s in letters:
-            self.transcript.append(f"session {s}: {ops[s].f} {describe_intent(ops[s])}")
+            self.transcript.append(f"session {s}: {ops[s].name} {describe_intent(ops[s])}")
         sessions = self.sessions = {s: StepSession(self, s, ops[s], self.engine.connect()) for s in letters}
         for session in sessions.values():
             session.start()

@@ -70,7 +70,7 @@ class StatementSteps(AppSteps):
         self._write_out = False
         if len(self.sent) >= self.limit:
             raise TooManyStatements(
-                f"session {self.letter} ({self.op.f}) sent more than {self.limit} statements "
+                f"session {self.letter} ({self.op.name}) sent more than {self.limit} statements "
                 f"(statement {self.limit + 1}: {statement.label}); expected at most {self.limit} in a "
                 "statement-level schedule"
             )
@@ -94,7 +94,7 @@ class StatementSteps(AppSteps):
 
     def begin(self) -> Attempt | None:
         """Start the call; it runs up to its first statement (None) or ends without one (its Attempt)."""
-        self._thread = threading.Thread(target=self._work, name=f"app-{self.op.f}-{self.letter}", daemon=True)
+        self._thread = threading.Thread(target=self._work, name=f"app-{self.op.name}-{self.letter}", daemon=True)
         self._thread.start()
         return self._until()
 

@@ -120,7 +120,9 @@ class OpSteps:
 
     def read(self) -> Attempt | None:
         if not self.strategy.expressible(self.op.intent):
-            return Attempt("fail", reason="not-expressible", error=f"{self.strategy.spec} cannot express {self.op.f}")
+            return Attempt(
+                "fail", reason="not-expressible", error=f"{self.strategy.spec} cannot express {self.op.name}"
+            )
         try:
             if self.scope == "separate":
                 with self.conn.begin():

@@ -172,7 +172,7 @@ class WriterSession:
             return steps.run_through(think)
 
     def write_once(self, conn: Connection, session: int, op: WriteOp, rng: random.Random, seq: int = 0) -> Connection:
-        index = self.history.invoke(session, "writer", op.f, op.entity, op.intent)
+        index = self.history.invoke(session, "writer", op.name, op.entity, op.intent)
         receipt = receipt_key(session, seq) if self.receipts else None
         attempts = 0
         marks: list[int | None] = [None, None]  # the last attempt's read-returned and write moments

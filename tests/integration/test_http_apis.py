@@ -131,7 +131,7 @@ def test_the_etag_a_client_read_is_its_read_version(backend: Backend) -> None:
     second PATCH, with the ETag A's PATCH made, succeeds: that ETag is the read B's write rests on."""
     with ScheduleRunner(backend) as runner:
         out = runner.run("A=set_title B=set_body A.read B.read A.write B.write", CHECKED, APP)
-    reads = {op.f: op.read for op in out.history.operations() if op.type == "ok"}
+    reads = {op.name: op.read for op in out.history.operations() if op.type == "ok"}
     assert out.result.verdict == "no-lost-updates", out.transcript
     assert reads["set_title"] is not None and reads["set_title"].version == 1, reads
     assert reads["set_body"] is not None and reads["set_body"].version == 2, reads

@@ -85,7 +85,7 @@ def test_nova_update_all_removals_are_judged_legal_only_when_they_could_follow(
     for _ in range(ROUNDS):
         record = run_stress(scenario, strategy, backend, CONFIG)
         result = check(record.history, record.initial, record.final, token=strategy.token)
-        assert any(op.f == "update_all" and op.type == "ok" for op in record.history.operations())
+        assert any(op.name == "update_all" and op.type == "ok" for op in record.history.operations())
         verdicts.append(result.verdict)
         if expected == "lost-updates" and result.verdict == expected:
             return

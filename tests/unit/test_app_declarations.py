@@ -95,7 +95,7 @@ def test_an_operation_declares_the_intent_and_gets_unique_values() -> None:
     )
     t = sc.operations["tag"](_ctx(1, 3))
     assert t.call is not None and t.intent.sets == {f"kv:{t.call.parameters['label']}": ""}
-    assert {sc.write(_ctx(0, n)).f for n in range(3)} == {"receive", "price", "tag"}  # the operations take turns
+    assert {sc.write(_ctx(0, n)).name for n in range(3)} == {"receive", "price", "tag"}  # the operations take turns
     assert sc.is_app and sc.entities == [1, 2]
 
 
@@ -172,7 +172,7 @@ def test_a_declaration_serves_several_scenarios_unchanged() -> None:
     assert receiving.name is None and receiving.keys == 1 and receiving.kinds == {}
     assert {one.write(_ctx(s, n)).entity for s in range(8) for n in range(8)} == {1}
     assert {four.write(_ctx(s, n)).entity for s in range(8) for n in range(8)} == {1, 2, 3, 4}
-    assert one.write(_ctx()).f == "in" and four.write(_ctx()).f == "got"
+    assert one.write(_ctx()).name == "in" and four.write(_ctx()).name == "got"
     assert one.write(_ctx()).intent.increments == {"on_hand": -2}  # a decrement
 
 
@@ -187,5 +187,5 @@ def test_two_operations_meet_on_every_key() -> None:
             "price": operation(rename, sets="price"),
         },
     )
-    seen = {(w.entity, w.f) for w in (sc.write(_ctx(s, n)) for s in range(8) for n in range(25))}
+    seen = {(w.entity, w.name) for w in (sc.write(_ctx(s, n)) for s in range(8) for n in range(25))}
     assert seen == {(e, f) for e in range(1, 5) for f in ("receive", "price")}

@@ -96,7 +96,7 @@ def simulate(plan: list[Planned], corrupt: bool = False) -> Simulated:
         known = "ok" if p.outcome in ("ok", "info-applied", "ok-twice") else "fail"
         snapshot = Snapshot(1, dict(read), seen + 1, None)
         op = Operation(
-            id=i, process=i, role="writer", f="update", entity=1, type=known, start=start, end=commit + 10,  # type: ignore[arg-type]
+            id=i, process=i, role="writer", name="update", entity=1, type=known, start=start, end=commit + 10,  # type: ignore[arg-type]
             intent=intent, read=snapshot, written=written if known == "ok" else {},
             reason=None if known == "ok" else "conflict",
         )  # fmt: skip
