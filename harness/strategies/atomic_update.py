@@ -52,8 +52,7 @@ class AtomicUpdate(Strategy):
         values: dict[str, Any] = {f: v for f, v in intent.sets.items() if not is_kv(f)}
         values.update({f: p.c[f] + delta for f, delta in intent.increments.items()})
         update_parent(conn, tables, snapshot.entity, {**values, "updated_at": now})
-        # only values this write chose are recorded: an increment's result is the database's, not a
-        # value derived from the read, so it is not evidence of a stale overwrite
+        # what Saved.written holds: the values this write chose; an increment's result is the database's
         written: dict[str, Value | None] = {f: v for f, v in intent.sets.items() if not is_kv(f)}
         for fld, value in sorted(intent.sets.items()):
             if is_kv(fld):

@@ -42,10 +42,13 @@ Proof = Literal["conflicts", "same-read", "overlap"]
 
 @dataclass(frozen=True)
 class Saved:
-    """The save went through. ``written`` is every field the save stored, each with the value it
-    stored: the changed ones and, for a strategy that writes back what it read (full-row), the
-    unchanged ones too, since writing a stale value back is exactly how an update gets lost. Child
-    rows go by ``kv:key``; a child row the save deleted is listed with the value None."""
+    """The save went through. ``written`` is each field whose stored value this save decided, with
+    that value: what its intent set and, for a strategy that writes back what it read (full-row), the
+    read values it wrote back unchanged, since writing a stale value back is exactly how an update
+    gets lost. Never a value the database computed (``SET n = n + :delta``, a default, a trigger's):
+    the witnesses compare what a save wrote with what it read, and such a value was neither chosen
+    nor read by the save (the checker judges increments by their sum instead). Child rows go by
+    ``kv:key``; a child row the save deleted is listed with the value None."""
 
     written: Written
 
