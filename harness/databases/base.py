@@ -104,6 +104,12 @@ class Backend(ABC):
     lock_timeout_s: float = LOCK_TIMEOUT_S
     isolation_levels: ClassVar[tuple[Isolation, ...]] = ("read-committed", "repeatable-read", "serializable")
     default_isolation: ClassVar[Isolation]
+    # One write lock for the whole database (SQLite), and no view of who waits for it: the schedule
+    # runner infers who holds it. Which statements wait for it depends on the journal mode, and the
+    # runners read that here: servers lock rows and show every wait in their lock view.
+    single_writer: ClassVar[bool] = False
+    reads_wait_for_writer: ClassVar[bool] = False  # a plain read can wait for the writer
+    commit_waits_for_readers: ClassVar[bool] = False  # a COMMIT can wait for readers to finish
 
     def __init__(self, source: str) -> None:
         self.source = source  # how the user named it: embedded, env var, masked URL

@@ -44,6 +44,14 @@ _BEGIN_KEY = "race_harness_begin"
 
 class SQLiteBackend(Backend):
     family = "sqlite"
+    # WAL: readers read the last commit while one writer writes, so neither a read nor a COMMIT waits
+    # for the write lock; only writes (and BEGIN IMMEDIATE) do. In a rollback journal both would wait
+    # (a reader for a committing writer, a COMMIT for the readers' SHARED locks), and a reader would
+    # hold what the runner infers: not modeled, since the harness runs SQLite in WAL only.
+    JOURNAL_MODE = "wal"
+    single_writer = True
+    reads_wait_for_writer = JOURNAL_MODE != "wal"
+    commit_waits_for_readers = JOURNAL_MODE != "wal"
     # SQLite transactions are serializable; read_uncommitted only matters with a shared cache
     isolation_levels = ("serializable",)
     default_isolation = "serializable"
@@ -143,7 +151,7 @@ class SQLiteBackend(Backend):
         def _connect(dbapi_conn: Any, _record: Any) -> None:
             isolation = dbapi_conn.isolation_level
             dbapi_conn.isolation_level = None  # PRAGMA journal_mode may not run inside a transaction
-            dbapi_conn.execute("PRAGMA journal_mode=WAL")  # readers do not block the writer
+            dbapi_conn.execute(f"PRAGMA journal_mode={self.JOURNAL_MODE}")  # see the class
             dbapi_conn.execute("PRAGMA foreign_keys=ON")
             if driver_transactions:  # an application's engine: pysqlite BEGINs lazily, before DML
                 dbapi_conn.isolation_level = isolation

@@ -77,6 +77,7 @@ def _orm_conflicts() -> tuple[type[Exception], ...]:
 
 
 _WRITES = re.compile(r"^\s*(?:/\*.*?\*/\s*|--[^\n]*\n\s*)*(insert|update|delete|replace|merge)\b", re.I | re.S)
+COMMIT_SQL = "COMMIT"  # what a call sends last, as the write-lock inference sees it
 _BEGIN_WRITE = re.compile(r"^\s*begin\s+(immediate|exclusive)\b", re.I)
 # the call being made: set in the context that runs it, so work it hands to another thread with its
 # context (asyncio.to_thread, Starlette's run_in_threadpool, contextvars.copy_context().run) is its own
@@ -100,9 +101,12 @@ def is_write(statement: str) -> bool:
     return _WRITES.match(statement) is not None
 
 
-def takes_write_lock(statement: str) -> bool:
-    """SQLite: the statement waits for the database's one write lock (a read never does in WAL mode)."""
-    return is_write(statement) or _BEGIN_WRITE.match(statement) is not None
+def takes_write_lock(statement: str, backend: Backend) -> bool:
+    """A single-writer database (SQLite): whether sending the statement may wait for its one write
+    lock: a write and BEGIN IMMEDIATE do; a read only where the journal mode makes it wait."""
+    if is_write(statement) or _BEGIN_WRITE.match(statement) is not None:
+        return True
+    return backend.reads_wait_for_writer and statement.lstrip()[:6].lower() == "select"
 
 
 def _install(target: Engine | type[Engine], only_app: bool) -> None:
@@ -563,7 +567,8 @@ class AppSteps:
             self._read_ended = True
 
     def before_commit(self) -> None:
-        self._sql_out = None  # a COMMIT never waits for SQLite's write lock (WAL)
+        # a COMMIT waits for the write lock only where the journal mode makes it wait for readers
+        self._sql_out = COMMIT_SQL if self.backend.commit_waits_for_readers else None
         if self.stage == "read":
             self._read_ended = True  # a read transaction's COMMIT: the next statement starts the write
         elif self.stage == "write":
@@ -767,7 +772,7 @@ class AppSteps:
     def sending_write(self) -> bool:
         """The call runs and what it sent last writes: only that can wait for SQLite's write lock."""
         sql = self._sql_out
-        return self._at is None and sql is not None and takes_write_lock(sql)
+        return self._at is None and sql is not None and (sql is COMMIT_SQL or takes_write_lock(sql, self.backend))
 
     def abort(self) -> None:
         """End a call stopped at a boundary without letting it go on: it unwinds from there and

@@ -207,8 +207,9 @@ class StepSession(threading.Thread):
 
     @property
     def may_wait_for_write_lock(self) -> bool:
-        """SQLite: a step waits for the write lock only when what it sends writes (in WAL mode a read
-        never waits for the writer, nor a COMMIT); a phase-level read only when it begins IMMEDIATE.
+        """A single-writer database (SQLite): a step waits for the write lock only when what it sends
+        takes it, by the backend's journal semantics (:attr:`Backend.reads_wait_for_writer`,
+        :attr:`Backend.commit_waits_for_readers`; in WAL, writes and BEGIN IMMEDIATE only).
 
         The coordinator looks while the session's thread may not yet have taken the release up (a
         loaded machine widens that window): until it has, nothing is under way, so nothing waits.
@@ -332,7 +333,7 @@ class Coordinator:
         self.lock_waits = self.assumed_waits = self.canceled = 0
         self.monitor = runner.monitor(engine)
         # SQLite: the harness's own knowledge of who holds the database's single write lock
-        self.write_lock_view = self.backend.family == "sqlite"
+        self.write_lock_view = self.backend.single_writer
         self.sessions: dict[str, StepSession] = {}
         try:
             self.has_lock_view = self.write_lock_view or self.backend.lock_waits(self.monitor, []) is not None

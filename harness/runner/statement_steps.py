@@ -47,7 +47,7 @@ class StatementSteps(AppSteps):
     def before_statement(self, statement: str, context: Any = None) -> None:
         compiled = getattr(context, "compiled", None)
         bound = getattr(context, "compiled_parameters", None) or [None]
-        self.next_takes_lock = takes_write_lock(statement)
+        self.next_takes_lock = takes_write_lock(statement, self.backend)
         # one set of bound values names the rows; an executemany's several are every row (None)
         self._before(statement_of(statement, compiled, bound[0] if len(bound) == 1 else None))
         self._txn_open = True
@@ -57,7 +57,7 @@ class StatementSteps(AppSteps):
             self.stage = "write"
 
     def before_commit(self) -> None:
-        self.next_takes_lock = False  # a COMMIT never waits for SQLite's write lock (WAL)
+        self.next_takes_lock = self.backend.commit_waits_for_readers  # a COMMIT waits only in some journals
         self._before(COMMIT)
         if self._wrote:
             self.committing = True  # an error from here on may come after the COMMIT applied

@@ -105,13 +105,14 @@ class OpSteps:
         return self.writing and self.txn is not None and self.txn.is_active
 
     def may_wait_for_write_lock(self, phase: str) -> bool:
-        """SQLite (WAL): whether the phase under way sends something that waits for the write lock.
-        A read waits only when it begins IMMEDIATE; a COMMIT never does, unless the last write goes
-        out with it."""
+        """A single-writer database (SQLite): whether the phase under way sends something that waits
+        for the write lock. A read waits when it begins IMMEDIATE, or where the journal mode makes
+        reads wait; a COMMIT when the last write goes out with it, or where the journal mode makes
+        a COMMIT wait for readers."""
         if phase == "read":
-            return self.strategy.lock_on_read and self.scope != "separate"
+            return (self.strategy.lock_on_read and self.scope != "separate") or self.backend.reads_wait_for_writer
         if phase == "commit":
-            return self.last_write is not None
+            return self.last_write is not None or self.backend.commit_waits_for_readers
         return True
 
     def _fail(self, exc: DBAPIError) -> Attempt:
