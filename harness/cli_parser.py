@@ -6,6 +6,8 @@ shows. Importing nothing heavy: ``--help`` and bad input answer at once.
 from __future__ import annotations
 
 import argparse
+import shutil
+import textwrap
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, NoReturn, TypeAlias
@@ -107,6 +109,8 @@ def _command(sub: Commands, name: str, **kwargs: Any) -> argparse.ArgumentParser
     """A subcommand whose help keeps its line breaks; the databases and exit codes below, unless
     ``epilog`` says otherwise."""
     kwargs.setdefault("epilog", EPILOG)
+    if "description" in kwargs:  # raw text keeps its breaks but is not wrapped: wrapped here as argparse would
+        kwargs["description"] = textwrap.fill(kwargs["description"], shutil.get_terminal_size().columns - 2)
     parser: argparse.ArgumentParser = sub.add_parser(
         name, formatter_class=argparse.RawDescriptionHelpFormatter, **kwargs
     )

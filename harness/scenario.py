@@ -14,7 +14,7 @@ import importlib
 import pkgutil
 import random
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from types import ModuleType
 from typing import TYPE_CHECKING, Literal, Protocol
@@ -32,6 +32,7 @@ if TYPE_CHECKING:
 
     from sqlalchemy.engine import URL
 
+    from race_harness.checkers import Checker
     from race_harness.checkers.invariants import Predicate
     from race_harness.entity import Entity, EntityTables
 
@@ -106,6 +107,9 @@ class Scenario:
     configure: Configure | None = None
     # name -> predicate over an entity's state that must hold on every read and on the final state
     invariants: Mapping[str, Predicate] = field(default_factory=dict)
+    # checks of its own beside the built-in ones (race_harness.checkers.CHECKERS), in every run,
+    # replay, exploration and pytest test of it
+    checkers: Sequence[Checker] = ()
     # precision -> the storage built for it (see tables()); a copy made with replace() builds its own
     _tables: dict[int, EntityTables] = field(default_factory=dict, init=False, repr=False, compare=False)
     # the text get_scenario found it by, or where it is kept: what -s takes to find it again (a copy

@@ -9,7 +9,7 @@ turned into them first.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence, Set
 from dataclasses import dataclass, field
 
 from race_harness.checkers.invariants import Predicate, Token, check_declared, check_invariants
@@ -54,6 +54,8 @@ class Checker:
     run: Callable[[Inputs], Findings]
     # how an error of this checker reads: with its type, unless its message says all (a predicate's)
     quote_type: bool = True
+    # the kinds of its findings that fail the verdict (the built-in kinds in FAILING_KINDS always do)
+    fails_on: frozenset[str] = frozenset()
 
 
 def _stats(i: Inputs) -> Findings:
@@ -117,21 +119,23 @@ def compose(checkers: Sequence[Checker]) -> Callable[[Inputs], CheckResult]:
                 errors.append(f"{checker.name}: {said}")
         anomalies = [a for part in parts for a in part.anomalies]
         stats = next((part.stats for part in parts if part.stats is not None), Stats())
+        failing = tuple(sorted({kind for c in checkers for kind in c.fails_on} - FAILING_KINDS))
         return CheckResult(
-            _verdict(anomalies, stats, errors),
+            _verdict(anomalies, stats, errors, FAILING_KINDS | set(failing)),
             sum(part.lost_writes for part in parts),
             sum(part.acknowledged for part in parts),
             anomalies,
             [v for part in parts for v in part.violations],
             stats,
             errors,
+            failing,
         )
 
     return run
 
 
-def _verdict(anomalies: Sequence[Anomaly], stats: Stats, errors: Sequence[str]) -> Verdict:
-    if any(a.kind in FAILING_KINDS for a in anomalies):
+def _verdict(anomalies: Sequence[Anomaly], stats: Stats, errors: Sequence[str], failing: Set[str]) -> Verdict:
+    if any(a.kind in failing for a in anomalies):
         return "lost-updates"
     if errors or not contended(stats) or stats.ok == 0 or any(a.kind == "counter-undecided" for a in anomalies):
         # no contention: the race never had a chance to happen; no write acknowledged: nothing could be

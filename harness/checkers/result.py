@@ -75,11 +75,13 @@ class CheckResult:
     invariant_violations: list[Anomaly]
     stats: Stats
     checker_errors: list[str] = field(default_factory=list)
+    # kinds of finding that fail the verdict besides FAILING_KINDS: those composed checkers declare
+    failing_kinds: tuple[str, ...] = ()
 
     @property
     def failures(self) -> list[Anomaly]:
         """The findings that fail the verdict, in the order found (the first is the headline's)."""
-        return [a for a in self.anomalies if a.kind in FAILING_KINDS]
+        return [a for a in self.anomalies if a.kind in FAILING_KINDS or a.kind in self.failing_kinds]
 
     @property
     def contention(self) -> int:

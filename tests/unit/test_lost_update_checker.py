@@ -248,3 +248,22 @@ def test_a_composed_checker_that_crashes_makes_a_passing_run_inconclusive() -> N
     assert result.verdict == "inconclusive"
     assert result.checker_errors == ["fragile: ZeroDivisionError: the checker's own bug"]
     assert result.stats.raced_writes > 0  # the other checkers' findings are kept
+
+
+def test_a_checker_names_the_kinds_of_its_findings_that_fail_a_run() -> None:
+    from race_harness.checkers import CHECKERS, Anomaly, Checker, Findings
+
+    def slow(inputs: object) -> Findings:
+        return Findings(anomalies=[Anomaly("too-many-attempts", 1, None, (1,), "op 1 took 9 attempts")])
+
+    s, final = _safe_story()
+    noted = check(s.ops, s.initial, final, checkers=(*CHECKERS, Checker("attempts", slow)))
+    assert noted.verdict == "no-lost-updates" and noted.failures == []  # evidence only
+    failing = check(
+        s.ops,
+        s.initial,
+        final,
+        checkers=(*CHECKERS, Checker("attempts", slow, fails_on=frozenset({"too-many-attempts"}))),
+    )
+    assert failing.verdict == "lost-updates" and [a.kind for a in failing.failures] == ["too-many-attempts"]
+    assert failing.failing_kinds == ("too-many-attempts",)
