@@ -105,14 +105,12 @@ def build_parser() -> argparse.ArgumentParser:
 # --- options several commands take --------------------------------------------------------------
 
 
-def _command(sub: Commands, name: str, **kwargs: Any) -> argparse.ArgumentParser:
-    """A subcommand whose help keeps its line breaks; the databases and exit codes below, unless
-    ``epilog`` says otherwise."""
-    kwargs.setdefault("epilog", EPILOG)
+def _command(sub: Commands, name: str, *, epilog: str | None = EPILOG, **kwargs: Any) -> argparse.ArgumentParser:
+    """A subcommand; below its options the databases and exit codes (``epilog``), kept as written."""
     if "description" in kwargs:  # raw text keeps its breaks but is not wrapped: wrapped here as argparse would
         kwargs["description"] = textwrap.fill(kwargs["description"], shutil.get_terminal_size().columns - 2)
     parser: argparse.ArgumentParser = sub.add_parser(
-        name, formatter_class=argparse.RawDescriptionHelpFormatter, **kwargs
+        name, formatter_class=argparse.RawDescriptionHelpFormatter, epilog=epilog, **kwargs
     )
     return parser
 
@@ -289,8 +287,10 @@ def _add_p4(sub: Commands) -> None:
 
 
 def _add_report(sub: Commands) -> None:
-    rep = sub.add_parser(
+    rep = _command(
+        sub,
         "report",
+        epilog=None,
         help="merge results.json files into one Markdown and one self-contained HTML report",
         description="Merge any number of results.json files (runs, machines, CI jobs, database versions) into one "
         "comparison: report.md (GitHub tables, for a step summary or a PR comment) and report.html (one file, "
@@ -386,8 +386,10 @@ def _add_explore(sub: Commands) -> None:
 
 
 def _add_clean(sub: Commands) -> None:
-    cln = sub.add_parser(
+    cln = _command(
+        sub,
         "clean",
+        epilog=None,
         help="drop the scratch databases and containers that runs which ended without cleaning up left behind",
         description="List the race_harness_* scratch databases on each database and drop those whose creator is "
         "provably gone: it ran on this host and no process with its id and start time exists (a run killed with "
@@ -408,8 +410,10 @@ def _add_clean(sub: Commands) -> None:
 
 
 def _add_list(sub: Commands) -> None:
-    lst = sub.add_parser(
+    lst = _command(
+        sub,
         "list",
+        epilog=None,
         help="show scenarios, strategies and which databases answer",
         description="Show the scenarios (with their named schedules), the strategies, and the databases: "
         "the PostgreSQL and MySQL/MariaDB servers that --db postgres / --db mysql reach (the environment's "
