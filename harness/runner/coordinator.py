@@ -43,6 +43,7 @@ from race_harness.history import History
 from race_harness.operations import WriteOp
 from race_harness.runner.app_steps import AppSteps, steps_for
 from race_harness.runner.config import RunConfig
+from race_harness.runner.inferred_lock import harness_id, inferred_holders
 from race_harness.runner.statement_steps import StatementSteps
 from race_harness.runner.steps import Attempt, OpSteps, short_error, should_retry
 from race_harness.runner.stress import CellPlan
@@ -452,10 +453,10 @@ class Coordinator:
         while True:
             if session.waiting_in_harness:
                 return "blocked"
-            if self.write_lock_view and session.may_wait_for_write_lock:
-                holders = [s for s in self.sessions.values() if s is not session and s.holds_write_lock]
+            if self.write_lock_view:  # the harness is the lock view (SQLite)
+                holders = inferred_holders(session, self.sessions.values())
                 if holders and not session.done.is_set():
-                    session.holders = {-s.index - 1 for s in holders}  # harness ids: not server connection ids
+                    session.holders = holders
                     return "blocked"
             elif self.has_lock_view and session.db_id is not None:
                 waits = self._lock_waits(session.db_id)
@@ -492,7 +493,7 @@ class Coordinator:
         if session.waiting_in_harness:
             return f"<waiting ...> (on {session.waiting_in_harness})"
         by_id = {s.db_id: s.letter for s in sessions.values() if s.db_id is not None}
-        by_id.update({-s.index - 1: s.letter for s in sessions.values()})
+        by_id.update({harness_id(s): s.letter for s in sessions.values()})
         holders = sorted(by_id.get(h, f"connection {h}") for h in session.holders)
         return f"<waiting ...> (lock held by {', '.join(holders)})" if holders else "<waiting ...>"
 
