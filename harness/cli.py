@@ -15,7 +15,6 @@ from __future__ import annotations
 import argparse
 import contextlib
 import functools
-import importlib
 import math
 import os
 import signal
@@ -754,6 +753,7 @@ def _clean_containers() -> None:
 
 
 def cmd_list(args: argparse.Namespace) -> int:
+    from race_harness.databases.providers import status
     from race_harness.scenario import get_scenario, scenario_names
     from race_harness.strategies import available
 
@@ -777,9 +777,8 @@ def cmd_list(args: argparse.Namespace) -> int:
     for provider in DATABASES:  # each kind of --db value, as its table entry says to show it
         if provider.probe == "always" or (provider.probe == "asked" and args.probe):
             _probe(provider.spec)
-        elif provider.status is not None:
-            module, _, name = provider.status.partition(":")
-            _row(provider.spec, getattr(importlib.import_module(module), name)(provider.spec), 6)
+        elif (said := status(provider)) is not None:
+            _row(provider.spec, said, 6)
     for spec in args.db or []:
         _probe(spec)
     unset = [f"${v}" for v in ENV_URLS.values() if not os.environ.get(v)]

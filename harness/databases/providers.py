@@ -20,12 +20,13 @@ from __future__ import annotations
 import importlib
 import os
 from collections.abc import Callable, Mapping
+from typing import cast
 
 from race_harness.databases.base import Backend, ServerBackend
 from race_harness.databases.mysql import MySQLBackend
 from race_harness.databases.postgres import PostgresBackend
 from race_harness.databases.urls import mask_url, parse_server_url
-from race_harness.defaults import DATABASES, DEFAULT_DBS, ENV_URLS, LOCAL_URLS
+from race_harness.defaults import DATABASES, DEFAULT_DBS, ENV_URLS, LOCAL_URLS, DatabaseProvider
 from race_harness.errors import UnknownNameError, UsageError
 
 __all__ = ["DEFAULT_DBS", "ENV_URLS", "LOCAL_URLS", "backend_for_url", "resolve", "resolve_all"]
@@ -86,10 +87,21 @@ def resolve(spec: str) -> list[Backend]:
     (:data:`race_harness.defaults.DATABASES`)."""
     for provider in DATABASES:
         if provider.takes(spec):
-            module, _, name = provider.make.partition(":")
-            make: Callable[[str], list[Backend]] = getattr(importlib.import_module(module), name)
-            return make(provider.spec if spec in provider.aliases else spec)
+            made = _function(provider.make)(provider.spec if spec in provider.aliases else spec)
+            return cast(list[Backend], made)
     raise UnknownNameError("database", spec, [p.spec for p in DATABASES])
+
+
+def status(provider: DatabaseProvider) -> str | None:
+    """What ``race-harness list`` says of a kind of value it does not connect to (its ``status``)."""
+    return None if provider.status is None else str(_function(provider.status)(provider.spec))
+
+
+def _function(ref: str) -> Callable[[str], object]:
+    """A table entry's ``module:function``, imported now: a provider's module loads when it is used."""
+    module, _, name = ref.partition(":")
+    found: Callable[[str], object] = getattr(importlib.import_module(module), name)
+    return found
 
 
 def embedded(spec: str) -> list[Backend]:

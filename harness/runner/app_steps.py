@@ -77,6 +77,7 @@ def _orm_conflicts() -> tuple[type[Exception], ...]:
 
 
 _WRITES = re.compile(r"^\s*(?:/\*.*?\*/\s*|--[^\n]*\n\s*)*(insert|update|delete|replace|merge)\b", re.I | re.S)
+_READS = re.compile(r"^\s*(?:/\*.*?\*/\s*|--[^\n]*\n\s*)*(select|with)\b", re.I | re.S)
 COMMIT_SQL = "COMMIT"  # what a call sends last, as the write-lock inference sees it
 _BEGIN_WRITE = re.compile(r"^\s*begin\s+(immediate|exclusive)\b", re.I)
 # the call being made: set in the context that runs it, so work it hands to another thread with its
@@ -106,7 +107,7 @@ def takes_write_lock(statement: str, backend: Backend) -> bool:
     lock: a write and BEGIN IMMEDIATE do; a read only where the journal mode makes it wait."""
     if is_write(statement) or _BEGIN_WRITE.match(statement) is not None:
         return True
-    return backend.reads_wait_for_writer and statement.lstrip()[:6].lower() == "select"
+    return backend.reads_wait_for_writer and _READS.match(statement) is not None
 
 
 def _install(target: Engine | type[Engine], only_app: bool) -> None:
