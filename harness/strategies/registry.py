@@ -5,6 +5,7 @@ there by race-harness's own ``pyproject.toml``, as a plug-in's are by its own), 
 
 from __future__ import annotations
 
+import functools
 from typing import TYPE_CHECKING
 
 from race_harness.defaults import DEFAULT_SPECS
@@ -20,10 +21,12 @@ BUILTIN_PREFIX = "race_harness.strategies."  # where the built-ins' entry points
 APP = "app"  # the application's own code, as a strategy
 
 
+@functools.cache
 def _registered() -> dict[str, EntryPoint]:
     """Every strategy registered under the group, race-harness's own first (each class is imported
     only when asked for: orm-version-counter alone would bring in SQLAlchemy's ORM). A plug-in may
-    not shadow a built-in name."""
+    not shadow a built-in name. Read once per process: listing the group reads every installed
+    package's metadata, a few milliseconds, and a replay asks twice."""
     from importlib.metadata import entry_points  # not at import: listing them reads every package's metadata
 
     found = entry_points(group=ENTRY_POINT_GROUP)
