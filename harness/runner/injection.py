@@ -31,7 +31,11 @@ def injection_point(name: Point, database: str) -> None:
     hold = Path(folder) / f"{name}.hold"
     if not hold.exists():
         return
-    (Path(folder) / f"{name}.reached").write_text(database)
+    # written whole, then renamed: a test that sees the file reads the name, never an empty file
+    reached = Path(folder) / f"{name}.reached"
+    partial = reached.with_name(f"{reached.name}.partial")
+    partial.write_text(database)
+    os.replace(partial, reached)
     deadline = time.monotonic() + HOLD_S
     while hold.exists() and time.monotonic() < deadline:
         time.sleep(POLL_S)
