@@ -30,18 +30,25 @@ def _registered() -> dict[str, EntryPoint]:
     from importlib.metadata import entry_points  # not at import: listing them reads every package's metadata
 
     found = entry_points(group=ENTRY_POINT_GROUP)
-    builtin = {ep.name: ep for ep in found if ep.value.startswith(BUILTIN_PREFIX)}
-    if not builtin:
+    if not any(map(_builtin, found)):
         raise UsageError(
             "no built-in strategy is registered: race-harness is not installed (pip install -e . in a checkout)"
         )
-    order: dict[str, int] = {}  # the default set first, as --help lists it; the rest by name
+    order: dict[str, int] = {}  # the default set first, as --help lists it; the other built-ins, the plug-ins
     for spec in DEFAULT_SPECS:
         order.setdefault(spec.partition(":")[0], len(order))
-    ranked = sorted(builtin, key=lambda name: (order.get(name, len(order)), name))
-    plugins = sorted(ep.name for ep in found if ep.name not in builtin)
-    by_name = {ep.name: ep for ep in found if ep.name not in builtin}
-    return {**{name: builtin[name] for name in ranked}, **{name: by_name[name] for name in plugins}}
+
+    def rank(ep: EntryPoint) -> tuple[bool, int, str]:
+        return not _builtin(ep), order.get(ep.name, len(order)), ep.name
+
+    kept: dict[str, EntryPoint] = {}
+    for ep in sorted(found, key=rank):
+        kept.setdefault(ep.name, ep)  # a built-in's name before a plug-in's
+    return kept
+
+
+def _builtin(ep: EntryPoint) -> bool:
+    return ep.value.startswith(BUILTIN_PREFIX)
 
 
 def _loaded(ep: EntryPoint) -> type[Strategy]:
@@ -62,7 +69,7 @@ def all_specs() -> tuple[str, ...]:
     """What ``-S all`` runs: the default set, then every other built-in in its default configuration
     (``app`` runs application scenarios only, and is left to them)."""
     named = {spec.partition(":")[0] for spec in DEFAULT_SPECS}
-    more = [name for name, ep in _registered().items() if ep.value.startswith(BUILTIN_PREFIX)]
+    more = [name for name, ep in _registered().items() if _builtin(ep)]
     return DEFAULT_SPECS + tuple(n for n in more if n not in named and n != APP)
 
 
