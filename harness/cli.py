@@ -103,14 +103,15 @@ def _strategy_specs(given: Sequence[str] | None, scenarios: Sequence[Scenario] =
 
 def _start(backends: Sequence[Backend]) -> None:
     """Start (reach) every database, and drop what runs that ended without cleaning up left there."""
+    from race_harness.report.text import note
+
     for b in backends:
         b.start()
         dropped, _ = b.sweep()
         if dropped:
-            print(
+            note(
                 f"race-harness: dropped {len(dropped)} scratch database(s) on {b.label} whose creators ended "
-                f"without cleaning up: {', '.join(dropped)}",
-                file=sys.stderr,
+                f"without cleaning up: {', '.join(dropped)}"
             )
 
 
@@ -496,10 +497,12 @@ def cmd_report(args: argparse.Namespace) -> int:
         write_atomic(out / "report.html", page)
     except OSError as exc:
         raise UsageError(f"cannot write the report to {str(out)!r}: {exc.strerror or exc}") from None
-    for note in merged.notes:
-        print(f"note: {note}", file=sys.stderr)
+    from race_harness.report.text import note
+
+    for aside in merged.notes:
+        note(f"note: {aside}")
     if not charts.available():
-        print(f"note: report.html has no timelines; {charts.MISSING}", file=sys.stderr)
+        note(f"note: report.html has no timelines; {charts.MISSING}")
     print(f"{len(merged.sources)} file(s), databases: {', '.join(merged.databases)}")
     print(f"markdown: {out / 'report.md'}\nhtml:     {out / 'report.html'}")
     standings = tally(c.judged for c in merged.cells)

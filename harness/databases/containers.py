@@ -28,6 +28,7 @@ from race_harness.databases.postgres import PostgresBackend
 from race_harness.databases.templates import SchemaTemplate
 from race_harness.databases.watchdog import CONTAINERS, Guard
 from race_harness.errors import DatabaseError, DatabaseUnreachableError, UsageError
+from race_harness.report.text import note
 
 ENGINE_TIMEOUT_S = 5
 RESTART_S = 60  # a restarted container's server answers again within this, or the fault failed
@@ -115,10 +116,9 @@ class ContainerBackend(Backend):
             raise DatabaseUnreachableError(problem)
         removed, _ = sweep_containers()
         if removed:
-            print(
+            note(
                 f"race-harness: removed {len(removed)} container(s) whose creators ended without cleaning up: "
-                f"{', '.join(removed)}",
-                file=sys.stderr,
+                f"{', '.join(removed)}"
             )
         password = secrets.token_hex(8)
         if self.kind == "postgres":

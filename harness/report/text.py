@@ -31,6 +31,11 @@ def wrap(text: str, width: int, indent: str = "  ") -> str:
     return textwrap.fill(text, width, subsequent_indent=indent, break_long_words=False, break_on_hyphens=False)
 
 
+def note(text: str) -> None:
+    """An aside on stderr, wrapped at the output's width: it shares the screen with the table."""
+    print(wrap(text, output_width()), file=sys.stderr, flush=True)
+
+
 def pack(items: Sequence[str], width: int, *, sep: str = "  ", first: str = "", indent: str = "") -> list[str]:
     """Items on as few lines as fit the width, never split inside an item (unless one alone is wider)."""
     lines: list[str] = []

@@ -7,7 +7,7 @@ import subprocess
 
 import pytest
 
-from race_harness.report.text import command_lines, fit
+from race_harness.report.text import command_lines, fit, note
 
 COMMAND = (
     "race-harness replay -s race_harness.examples.documents_core:SCENARIO -S app --db sqlite --isolation "
@@ -39,3 +39,14 @@ def test_prose_wraps_between_words_under_its_own_indentation() -> None:
     lines = text.splitlines()
     assert all(len(line) <= 40 for line in lines) and lines[1].startswith("  ") and "acknowledged" in text
     assert fit(["short"], 40) == "short"
+
+
+def test_an_aside_on_stderr_fits_the_width(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    """A sweep's note names every database it dropped; at 80 columns it must not widen the screen."""
+    monkeypatch.setenv("COLUMNS", "80")
+    dropped = ", ".join(f"race_harness_{pid}_tpkn0v_0a7c9c_79cf1485" for pid in (20402, 20403, 20404))
+    note(f"race-harness: dropped 3 scratch database(s) on postgresql 15.20 whose creators ended: {dropped}")
+    err = capsys.readouterr().err
+    assert len(err.splitlines()) > 1
+    assert all(len(line) <= 80 for line in err.splitlines()), err
+    assert "race_harness_20404_tpkn0v_0a7c9c_79cf1485" in err.split()
