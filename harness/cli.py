@@ -497,12 +497,10 @@ def cmd_report(args: argparse.Namespace) -> int:
         write_atomic(out / "report.html", page)
     except OSError as exc:
         raise UsageError(f"cannot write the report to {str(out)!r}: {exc.strerror or exc}") from None
-    from race_harness.report.text import note
-
-    for aside in merged.notes:
-        note(f"note: {aside}")
-    if not charts.available():
-        note(f"note: report.html has no timelines; {charts.MISSING}")
+    for note in merged.notes:
+        print(f"note: {note}", file=sys.stderr)
+    if not charts.available():  # one line: the pip command in it must paste whole
+        print(f"note: report.html has no timelines; {charts.MISSING}", file=sys.stderr)
     print(f"{len(merged.sources)} file(s), databases: {', '.join(merged.databases)}")
     print(f"markdown: {out / 'report.md'}\nhtml:     {out / 'report.html'}")
     standings = tally(c.judged for c in merged.cells)

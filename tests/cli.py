@@ -15,9 +15,10 @@ from pathlib import Path
 
 COMMAND = [sys.executable, "-m", "race_harness.cli"]
 
-# Every `race-harness run` on a server drops the scratch databases of creators that have ended. A test
-# that leaves such a database behind on purpose, to see *its* run drop it, would race with a run in
-# another xdist worker dropping it first; runs hold this lock shared and that test holds it exclusively.
+# Every command that starts a database (run, replay, explore, p4, clean) drops the scratch databases
+# and containers of creators that have ended. A test that leaves one behind on purpose, to see *its*
+# command drop it, would race with a command in another xdist worker dropping it first; every command
+# a test runs holds this lock shared and that test holds it exclusively.
 _SWEEP_LOCK = Path(tempfile.gettempdir()) / f"race-harness-tests-{os.getuid()}-sweep.lock"
 
 
@@ -44,7 +45,7 @@ def race_harness(
     *args: str, cwd: Path, env: dict[str, str] | None = None, timeout: float = 300
 ) -> subprocess.CompletedProcess[str]:
     full_env = {**os.environ, **(env or {})}
-    with sweep_lock(exclusive=False) if args[:1] in (("run",), ("clean",)) else contextlib.nullcontext():
+    with sweep_lock(exclusive=False):
         return subprocess.run(
             [*COMMAND, *args], cwd=cwd, env=full_env, capture_output=True, text=True, timeout=timeout, check=False
         )
@@ -59,7 +60,7 @@ def run_in_terminal(args: list[str], cwd: Path, columns: int = 220) -> tuple[int
     main, child = pty.openpty()
     fcntl.ioctl(child, termios.TIOCSWINSZ, struct.pack("HHHH", 50, columns, 0, 0))  # the window's size
     env = {**os.environ, "COLUMNS": str(columns), "TERM": "xterm-256color"}
-    with sweep_lock(exclusive=False) if args[:1] in (["run"], ["clean"]) else contextlib.nullcontext():
+    with sweep_lock(exclusive=False):
         proc = subprocess.Popen([*COMMAND, *args], cwd=cwd, stdin=child, stdout=child, stderr=child, env=env)
         os.close(child)
         chunks = []

@@ -32,7 +32,8 @@ def wrap(text: str, width: int, indent: str = "  ") -> str:
 
 
 def note(text: str) -> None:
-    """An aside on stderr, wrapped at the output's width: it shares the screen with the table."""
+    """An aside on stderr, wrapped at the output's width: it shares the screen with the table. Not for
+    a line that carries a command to paste (wrapping would split it): :func:`fit` breaks those."""
     print(wrap(text, output_width()), file=sys.stderr, flush=True)
 
 

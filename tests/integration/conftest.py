@@ -41,6 +41,14 @@ DEFAULT_BACKENDS = "postgres,mysql,sqlite,container:mysql:9"
 SELECTED = [b.strip() for b in (os.environ.get("RACE_HARNESS_BACKENDS") or DEFAULT_BACKENDS).split(",") if b.strip()]
 
 
+@pytest.fixture
+def sweeping() -> Iterator[None]:
+    """For a test that starts race-harness processes itself (not through ``tests.cli``): they sweep
+    what ended runs left, so they hold the sweep lock shared while the test runs (see ``tests.cli``)."""
+    with sweep_lock(exclusive=False):
+        yield
+
+
 def cli_db(name: str) -> str:
     """What ``--db`` takes for ``name`` in a command a test runs: the server's URL as this worker
     reaches it (the commands get no RACE_HARNESS_* variable of the worker's), or ``sqlite``."""

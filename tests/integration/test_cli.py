@@ -195,7 +195,7 @@ def test_db_postgres_and_mysql_reach_the_local_servers_without_variables(tmp_pat
 
 
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
-def test_interrupted_run_leaves_no_database_behind(tmp_path: Path, sig: signal.Signals) -> None:
+def test_interrupted_run_leaves_no_database_behind(sweeping: None, tmp_path: Path, sig: signal.Signals) -> None:
     backend = get_backend("postgres")
     url = backend.admin_url.render_as_string(hide_password=False)  # type: ignore[attr-defined]
     proc = subprocess.Popen(
@@ -346,7 +346,7 @@ def test_sessions_that_cannot_connect_end_the_run_instead_of_hanging_it(tmp_path
         backend.admin_execute(f"DROP ROLE IF EXISTS {role}")
 
 
-def test_an_interrupted_run_keeps_the_cells_it_finished(tmp_path: Path) -> None:
+def test_an_interrupted_run_keeps_the_cells_it_finished(sweeping: None, tmp_path: Path) -> None:
     """SIGTERM during the second of three cells: the first is written, marked partial, and report reads it."""
     backend = get_backend("postgres")
     url = backend.admin_url.render_as_string(hide_password=False)  # type: ignore[attr-defined]
@@ -412,7 +412,8 @@ def test_leftovers_of_a_killed_run_are_dropped_and_nothing_else(tmp_path: Path, 
             left = killed_run()
             run = race_harness("run", "-q", "-s", "counter", "-S", "version-occ", "-d", url, "-n", "40", cwd=tmp_path)
             assert run.returncode == 0, run.stderr
-            assert f"whose creators ended without cleaning up: {left}" in run.stderr
+            said = " ".join(run.stderr.split())  # wrapped at the output's width
+            assert f"whose creators ended without cleaning up: {left}" in said
             assert left not in backend.leftover_databases()
     finally:
         live.drop()

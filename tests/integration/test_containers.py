@@ -53,7 +53,7 @@ def test_scenarios_reach_their_verdicts_in_a_container(image: str) -> None:
     assert backend.leftover_databases() == []
 
 
-def test_cli_run_in_a_container_leaves_no_container_behind(tmp_path: Path) -> None:
+def test_cli_run_in_a_container_leaves_no_container_behind(sweeping: None, tmp_path: Path) -> None:
     get_backend("container:postgres:15")
     args = ["run", "-d", "container:postgres:15", "-s", "counter", "-S", "full-row", "-S", "version-occ", "-q"]
     proc = subprocess.Popen([*COMMAND, *args], cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
@@ -76,7 +76,7 @@ def test_without_an_engine_the_provider_says_so_in_one_line(tmp_path: Path) -> N
     [("postgres:15", 0.0), ("postgres:15", 6.0), ("mysql:9", 6.0)],
     ids=["postgres-while-it-starts", "postgres-mid-run", "mysql-mid-run"],
 )
-def test_sigkill_leaves_no_container(tmp_path: Path, image: str, settle: float) -> None:
+def test_sigkill_leaves_no_container(sweeping: None, tmp_path: Path, image: str, settle: float) -> None:
     """SIGKILL runs no clean-up of the harness's own; the container's guard removes it within seconds."""
     get_backend(f"container:{image}")
     args = [*COMMAND, "run", "-d", f"container:{image}", "-s", "counter", "-S", "full-row", "--duration", "120"]

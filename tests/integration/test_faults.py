@@ -89,7 +89,7 @@ def test_every_session_survives_the_fault_and_the_verdicts_stay_true(tmp_path: P
         assert died > 0, [c["stats"] for c in cells.values()]
 
 
-def test_a_server_that_stops_answering_ends_the_run_in_one_line(tmp_path: Path) -> None:
+def test_a_server_that_stops_answering_ends_the_run_in_one_line(sweeping: None, tmp_path: Path) -> None:
     """A server frozen (SIGSTOP) for longer than --stall-timeout: the run does not wait for ever; it
     ends with exit 2 and one line naming the database and the bound, writes the cells it finished,
     and once the server answers again leaves no scratch database, server or folder behind."""
@@ -184,7 +184,7 @@ SETUP_CASES = [
 
 @pytest.mark.parametrize(("server", "fault", "phase"), SETUP_CASES, ids=["-".join(c) for c in SETUP_CASES])
 def test_a_fault_while_a_cell_is_made_started_or_read_delays_it_and_the_verdicts_stay_true(
-    tmp_path: Path, server: str, fault: str, phase: str
+    sweeping: None, tmp_path: Path, server: str, fault: str, phase: str
 ) -> None:
     """A real fault at one moment of the first cell, held there by an injection point
     (``race_harness.runner.injection``): while its tables are created, before its seed, with every

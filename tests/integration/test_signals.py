@@ -148,7 +148,7 @@ def test_a_signal_mid_run_on_a_server_drops_the_runs_databases(tmp_path: Path, s
     assert not [n for n in backend.leftover_databases() if mine in n]
 
 
-def test_sigkill_with_writer_processes_leaves_no_process_of_the_run(tmp_path: Path) -> None:
+def test_sigkill_with_writer_processes_leaves_no_process_of_the_run(sweeping: None, tmp_path: Path) -> None:
     """``--processes`` starts a process per writer; SIGKILL runs no handler of the harness, and still no
     process of the run (a writer, the resource tracker) survives it by 10 s, nor keeps a session open."""
     import psutil
