@@ -1,7 +1,7 @@
 """The append-only record of what happened: the contract between runner and checker.
 
 Sessions append events (:mod:`race_harness.events`: an ``invoke``, then ``ok``, ``fail`` or
-``info``); the history pairs them into operations as they arrive and writes each completed one
+``info``); the history pairs them into operations as they arrive and writes the completed ones
 into the columns the checkers read. It is saved and loaded as one JSON event per line.
 """
 
@@ -28,9 +28,10 @@ if TYPE_CHECKING:
 class History:
     """Thread-safe, append-only list of events.
 
-    Events are paired into operations as they arrive, and each completed operation goes into the
-    columns the checkers read (:mod:`race_harness.optable`), so a verdict waits for no pass over the
-    events once the run is over.
+    Events are paired into operations as they arrive, so a verdict waits for no pass over the events
+    once the run is over. Completed operations go into the columns the checkers read
+    (:mod:`race_harness.optable`) when a verdict first asks for them, not while the sessions run:
+    a live run's writers share one GIL, and every microsecond one spends recording slows them all.
     """
 
     def __init__(self, events: Iterable[Event] = (), origin: int | None = None, *, columns: bool = True) -> None:
@@ -42,10 +43,12 @@ class History:
         self._slots: list[Operation | None] = []  # one per invocation, in invocation order
         self._pending: dict[int, tuple[int, Event]] = {}  # process -> (slot, its open invocation)
         self._columns = TableBuilder() if columns else None
+        self._unadded: list[Operation] = []  # completed, not yet in the columns (see _settle)
         self._sealed: set[int] = set()  # open invocations given to a table as never completed
         self.faults: list[Fault] = []  # the nemesis's, in the order they began
         for ev in events:
             self._record(ev)
+        self._add_settled()
 
     @classmethod
     def merge(cls, parts: Iterable[Iterable[Event]], origin: int) -> History:
@@ -145,7 +148,15 @@ class History:
         if inv.index in self._sealed:  # a table already counted it as never completed: rebuild on demand
             self._columns = None
         elif self._columns is not None:
-            self._columns.add(op)
+            # into the columns when a verdict asks for them: during a run this is a writer's own
+            # time, on the GIL every other session waits for
+            self._unadded.append(op)
+
+    def _add_settled(self) -> None:
+        if self._columns is not None:
+            for op in self._unadded:
+                self._columns.add(op)
+        self._unadded.clear()
 
     @property
     def events(self) -> list[Event]:
@@ -167,9 +178,8 @@ class History:
             if self._columns is None:  # recorded without columns, or a sealed op completed later
                 self._columns = TableBuilder()
                 self._sealed.clear()
-                for op in self._slots:
-                    if op is not None:
-                        self._columns.add(op)
+                self._unadded = [op for op in self._slots if op is not None]
+            self._add_settled()
             for _, inv in self._pending.values():
                 if inv.index not in self._sealed:
                     self._sealed.add(inv.index)

@@ -26,7 +26,7 @@ from psycopg import pq
 from sqlalchemy import Connection
 from sqlalchemy.exc import DBAPIError
 
-from race_harness.databases.direct import compiled, psycopg_connection, sqlalchemy_errors
+from race_harness.databases.direct import compiled, psycopg_connection, reused_cursor, sqlalchemy_errors
 from race_harness.strategies.base import Conflict, FinishOnCommit, Saved, SaveOnCommit
 
 LastWrite = SaveOnCommit | FinishOnCommit
@@ -66,23 +66,23 @@ def send_with_commit(conn: Connection, save: LastWrite) -> int | None:
     """
     raw = psycopg_connection(conn)
     assert raw is not None, "send_with_commit needs psycopg"
-    with psycopg.ClientCursor(raw) as cursor:
-        if isinstance(save, SaveOnCommit):
-            comp = compiled(save.statement, tuple(sorted(save.params)), conn.dialect)
-            sql, values = comp.sql + "; COMMIT", comp.driver_params(save.params)
-        else:
-            # each statement bound on its own (their parameter names repeat), then sent as one query
-            parts = []
-            for statement, params in save.statements:
-                comp = compiled(statement, tuple(sorted(params)), conn.dialect)
-                parts.append(cursor.mogrify(comp.sql, comp.driver_params(params)))
-            sql, values = "; ".join([*parts, "COMMIT"]), None
-        try:
-            with sqlalchemy_errors(conn, raw, sql, values):
-                cursor.execute(sql, values)
-        except DBAPIError as exc:
-            # in error, not idle: a write failed and the server skipped the COMMIT behind it
-            if not exc.connection_invalidated and raw.info.transaction_status == pq.TransactionStatus.INERROR:
-                raise StatementFailed(exc) from exc.orig
-            raise
-        return cursor.rowcount if isinstance(save, SaveOnCommit) else None  # the first statement's: the UPDATE's
+    cursor = reused_cursor(conn, raw, psycopg.ClientCursor)
+    if isinstance(save, SaveOnCommit):
+        comp = compiled(save.statement, tuple(sorted(save.params)), conn.dialect)
+        sql, values = comp.sql + "; COMMIT", comp.driver_params(save.params)
+    else:
+        # each statement bound on its own (their parameter names repeat), then sent as one query
+        parts = []
+        for statement, params in save.statements:
+            comp = compiled(statement, tuple(sorted(params)), conn.dialect)
+            parts.append(cursor.mogrify(comp.sql, comp.driver_params(params)))
+        sql, values = "; ".join([*parts, "COMMIT"]), None
+    try:
+        with sqlalchemy_errors(conn, raw, sql, values):
+            cursor.execute(sql, values)
+    except DBAPIError as exc:
+        # in error, not idle: a write failed and the server skipped the COMMIT behind it
+        if not exc.connection_invalidated and raw.info.transaction_status == pq.TransactionStatus.INERROR:
+            raise StatementFailed(exc) from exc.orig
+        raise
+    return cursor.rowcount if isinstance(save, SaveOnCommit) else None  # the first statement's: the UPDATE's
