@@ -190,6 +190,7 @@ def bench(pg: str, quick: bool) -> None:
         )
         rows = []
         threads, procs, bares, floors = [], [], [], []
+        over_bare: tuple[list[float], list[float]] = ([], [])
         for n in range(1, rounds + 1):
             ref = run_pgbench(backend, seconds)
             in_threads = run_harness(backend, seconds, processes=False)
@@ -200,6 +201,8 @@ def bench(pg: str, quick: bool) -> None:
             procs.append(in_procs / ref)
             bares.append(bare / ref)
             floors.append(floor / ref)
+            over_bare[0].append(in_threads / bare)
+            over_bare[1].append(in_procs / bare)
             rows.append(
                 (
                     f"round {n}",
@@ -215,6 +218,10 @@ def bench(pg: str, quick: bool) -> None:
         print(
             f"   median harness/pgbench: threads {median(threads):.2f}x, processes {median(procs):.2f}x "
             f"(target >= 0.90x); bare psycopg {median(bares):.2f}x; libpq from Python {median(floors):.2f}x"
+        )
+        print(
+            f"   median harness/bare psycopg (same round trips, same run): threads {median(over_bare[0]):.2f}x, "
+            f"processes {median(over_bare[1]):.2f}x (target >= 0.90x)"
         )
         print(f"   bare psycopg, libpq: {SESSIONS} threads, the runner's two round trips, no harness")
     finally:
