@@ -45,3 +45,22 @@ def test_columns_follow_the_history_as_it_is_recorded() -> None:
     assert again.n == 3 and table.n == 2  # the first table is unchanged
     assert sorted(again.id.tolist()) == [op.id for op in h.operations()]
     assert again.type.tolist().count(OK) == 1
+
+
+def test_columns_written_when_a_verdict_asks_are_those_of_the_whole_history_read_at_once() -> None:
+    """A live history writes its operations into the columns only when a table is asked for (not in
+    the writers' threads); the result must be the table a history built from the same events has."""
+    h = History()
+    for n in range(40):
+        op = h.invoke(n % 4, "writer", "update", 1 + n % 3, Intent(sets={"a": str(n)}))
+        ok = n % 5 != 0
+        read = Snapshot(1 + n % 3, {"a": str(n - 1)}, n, None)
+        if ok:
+            h.complete(op, "ok", read=read, written={"a": str(n), "b": "kept"})
+        else:
+            h.complete(op, "fail", read=read, reason="conflict")
+        if n == 17:
+            h.table()  # a verdict asked midway: the rest goes in at the next one
+    live, whole = h.table(), History(h.events).table()
+    for column in ("id", "process", "entity", "start", "end", "type", "flags", "read_state", "reason"):
+        assert getattr(live, column).tolist() == getattr(whole, column).tolist(), column
