@@ -18,6 +18,8 @@ import time
 from pathlib import Path
 from typing import Literal
 
+from race_harness.report.files import write_atomic
+
 ENV = "RACE_HARNESS_INJECTION_DIR"
 HOLD_S = 120.0
 POLL_S = 0.01
@@ -32,10 +34,7 @@ def injection_point(name: Point, database: str) -> None:
     if not hold.exists():
         return
     # written whole, then renamed: a test that sees the file reads the name, never an empty file
-    reached = Path(folder) / f"{name}.reached"
-    partial = reached.with_name(f"{reached.name}.partial")
-    partial.write_text(database)
-    os.replace(partial, reached)
+    write_atomic(Path(folder) / f"{name}.reached", database)
     deadline = time.monotonic() + HOLD_S
     while hold.exists() and time.monotonic() < deadline:
         time.sleep(POLL_S)
