@@ -10,8 +10,7 @@ disconnect), so the backends classify them unchanged.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any, TypeVar, cast
@@ -68,9 +67,13 @@ def compiled(statement: ClauseElement, keys: tuple[str, ...], dialect: Dialect) 
     assert isinstance(comp, SQLCompiler)
     # the columns' bind processors (the Timestamp decorator's, for one), as SQLAlchemy's execute applies them
     processors = {k: cast(Callable[[Any], Any], p) for k, p in comp._bind_processors.items() if callable(p)}
+    plain = _plain_binds(comp, keys)
 
     def driver_params(params: Mapping[str, Any]) -> dict[str, Any]:
-        values = dict(comp.construct_params(dict(params)) or {})
+        if plain is not None and len(params) == len(keys):
+            values = {name: params[key] for name, key in plain}
+        else:
+            values = dict(comp.construct_params(dict(params)) or {})
         for name, process in processors.items():
             if values.get(name) is not None:
                 values[name] = process(values[name])
@@ -81,6 +84,26 @@ def compiled(statement: ClauseElement, keys: tuple[str, ...], dialect: Dialect) 
         for column in comp._result_columns
     )
     return Compiled(comp.string, driver_params, results)
+
+
+def _plain_binds(comp: SQLCompiler, keys: tuple[str, ...]) -> tuple[tuple[str, str], ...] | None:
+    """Each bound name with the parameter that gives its value, when every value of the statement comes
+    straight from its parameters (no value bound in the statement, no expanding IN, no callable);
+    else None, and SQLAlchemy's ``construct_params`` binds them (it was a few percent of a writer's
+    time on the GIL). Found by asking ``construct_params`` itself with a marker per parameter."""
+    binds = list(comp.bind_names)
+    if comp._render_postcompile or any(b.expanding or b.literal_execute or b.callable for b in binds):
+        return None
+    markers = {key: object() for key in keys}
+    by_marker = {id(m): key for key, m in markers.items()}
+    try:
+        values = comp.construct_params(dict(markers))
+    except Exception:  # whatever SQLAlchemy refuses here, it raises again when it binds them itself
+        return None
+    pairs = [(name, by_marker.get(id(value))) for name, value in (values or {}).items()]
+    if len(pairs) != len(binds) or any(key is None for _, key in pairs):
+        return None
+    return tuple((name, key) for name, key in pairs if key is not None)
 
 
 def fetch_all(conn: Connection, statement: ClauseElement, params: Mapping[str, Any]) -> list[tuple[Any, ...]] | None:
@@ -95,15 +118,20 @@ def fetch_all(conn: Connection, statement: ClauseElement, params: Mapping[str, A
     if raw is None:
         return None
     comp = compiled(statement, tuple(sorted(params)), conn.dialect)
-    values = comp.driver_params(params)
     begin = take_pending_begin(conn)
-    sql = comp.sql if begin is None else f"{begin}; {comp.sql}"  # only an engine with ClientCursor folds
     cursor = reused_cursor(conn, raw, raw.cursor_factory)
-    with sqlalchemy_errors(conn, raw, sql, values):
-        cursor.execute(sql, values)
+    query = comp.sql if begin is None else f"{begin}; {comp.sql}"  # only an engine with ClientCursor folds
+    try:
+        bound = _bound_query(conn, cursor, comp, params, begin)
+        if bound is not None:
+            cursor.execute(bound)
+        else:
+            cursor.execute(query, comp.driver_params(params))
         if begin is not None:
             cursor.nextset()  # past the BEGIN's result to the statement's
         rows = cursor.fetchall()
+    except psycopg.Error as exc:
+        raise sqlalchemy_error(conn, raw, exc, query, params) from exc
     if any(comp.result_processors):
         return [
             tuple(v if p is None else p(v) for p, v in zip(comp.result_processors, row, strict=True)) for row in rows
@@ -111,18 +139,45 @@ def fetch_all(conn: Connection, statement: ClauseElement, params: Mapping[str, A
     return rows
 
 
-@contextmanager
-def sqlalchemy_errors(conn: Connection, raw: psycopg.Connection[Any], sql: str, params: Any) -> Iterator[None]:
-    """Raise driver errors as SQLAlchemy would have: wrapped, the connection invalidated if it broke."""
-    try:
-        yield
-    except psycopg.Error as exc:
-        invalidated = raw.closed or raw.broken  # what SQLAlchemy's psycopg dialect calls a disconnect
-        wrapped = DBAPIError.instance(sql, params, exc, psycopg.Error, connection_invalidated=invalidated)
-        assert isinstance(wrapped, DBAPIError)
-        if invalidated:
-            conn.invalidate(exc)
-        raise wrapped from exc
+_BOUND = "race_harness_bound_queries"
+BOUND_QUERIES_KEPT = 256
 
 
-__all__ = ["Compiled", "compiled", "fetch_all", "psycopg_connection", "reused_cursor", "sqlalchemy_errors"]
+def _bound_query(
+    conn: Connection, cursor: psycopg.Cursor[Any], comp: Compiled, params: Mapping[str, Any], begin: str | None
+) -> bytes | None:
+    """The query with its parameters bound in, as ``ClientCursor`` would bind them, kept per
+    connection: a writer reads the same few rows again and again, and binding the key each time was
+    most of a read's own CPU. Only for int and str values (1, True and 1.0 are one key to a dict, not
+    one literal); None where the cursor binds on the server."""
+    if not isinstance(cursor, psycopg.ClientCursor) or any(
+        type(v) is not int and type(v) is not str for v in params.values()
+    ):
+        return None
+    key = (comp.sql, begin, *params.items())
+    queries: dict[tuple[Any, ...], bytes] = conn.info.setdefault(_BOUND, {})
+    query = queries.get(key)
+    if query is None:
+        if len(queries) >= BOUND_QUERIES_KEPT:
+            queries.clear()
+        bound = cursor.mogrify(comp.sql, comp.driver_params(params))
+        # bound, the query takes no more parameters: a % in a quoted value is the value's own; kept
+        # encoded as psycopg would encode it for this connection
+        text = bound if begin is None else f"{begin}; {bound}"
+        query = queries[key] = text.encode(cursor.connection.info.encoding)
+    return query
+
+
+def sqlalchemy_error(
+    conn: Connection, raw: psycopg.Connection[Any], exc: psycopg.Error, sql: str, params: Any
+) -> DBAPIError:
+    """A driver error as SQLAlchemy would have raised it: wrapped, the connection invalidated if it broke."""
+    invalidated = raw.closed or raw.broken  # what SQLAlchemy's psycopg dialect calls a disconnect
+    wrapped = DBAPIError.instance(sql, params, exc, psycopg.Error, connection_invalidated=invalidated)
+    assert isinstance(wrapped, DBAPIError)
+    if invalidated:
+        conn.invalidate(exc)
+    return wrapped
+
+
+__all__ = ["Compiled", "compiled", "fetch_all", "psycopg_connection", "reused_cursor", "sqlalchemy_error"]

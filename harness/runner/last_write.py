@@ -26,7 +26,7 @@ from psycopg import pq
 from sqlalchemy import Connection
 from sqlalchemy.exc import DBAPIError
 
-from race_harness.databases.direct import compiled, psycopg_connection, reused_cursor, sqlalchemy_errors
+from race_harness.databases.direct import compiled, psycopg_connection, reused_cursor, sqlalchemy_error
 from race_harness.strategies.base import Conflict, FinishOnCommit, Saved, SaveOnCommit
 
 LastWrite = SaveOnCommit | FinishOnCommit
@@ -78,11 +78,11 @@ def send_with_commit(conn: Connection, save: LastWrite) -> int | None:
             parts.append(cursor.mogrify(comp.sql, comp.driver_params(params)))
         sql, values = "; ".join([*parts, "COMMIT"]), None
     try:
-        with sqlalchemy_errors(conn, raw, sql, values):
-            cursor.execute(sql, values)
-    except DBAPIError as exc:
+        cursor.execute(sql, values)
+    except psycopg.Error as exc:
+        wrapped = sqlalchemy_error(conn, raw, exc, sql, values)
         # in error, not idle: a write failed and the server skipped the COMMIT behind it
-        if not exc.connection_invalidated and raw.info.transaction_status == pq.TransactionStatus.INERROR:
-            raise StatementFailed(exc) from exc.orig
-        raise
+        if not wrapped.connection_invalidated and raw.info.transaction_status == pq.TransactionStatus.INERROR:
+            raise StatementFailed(wrapped) from exc
+        raise wrapped from exc
     return cursor.rowcount if isinstance(save, SaveOnCommit) else None  # the first statement's: the UPDATE's

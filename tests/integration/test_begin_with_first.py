@@ -15,11 +15,11 @@ from contextlib import contextmanager
 
 import pytest
 from psycopg import pq
-from sqlalchemy import Connection, Engine, text
+from sqlalchemy import Column, Connection, Engine, Integer, MetaData, String, Table, bindparam, select, text
 from sqlalchemy.exc import DBAPIError
 
 from race_harness.databases.base import Isolation
-from race_harness.databases.direct import psycopg_connection
+from race_harness.databases.direct import fetch_all, psycopg_connection
 from race_harness.scenario import get_scenario
 from race_harness.schema import Tables
 
@@ -116,3 +116,30 @@ def test_an_error_in_the_first_statement_is_wrapped_and_the_connection_goes_on()
         txn.rollback()
         with conn.begin():
             assert n_of(conn, tables) == COUNTER.initial[ENTITY]["n"]
+
+
+def test_a_begin_left_by_a_transaction_that_ran_nothing_is_not_sent_outside_a_transaction() -> None:
+    with folded("repeatable-read") as (engine, _, tables), engine.connect() as conn:
+        with conn.begin():
+            pass
+        n_of(conn, tables)  # the direct read, outside any transaction of SQLAlchemy's
+        assert server_status(conn) == pq.TransactionStatus.IDLE  # no BEGIN went out with it
+
+
+@pytest.mark.parametrize("label", ["it's 100% %s", "plain"])
+def test_a_direct_read_binds_each_key_and_quotes_it(label: str) -> None:
+    # the read's query is bound once per key and kept: each key must still read its own row, and a
+    # quote or a % in a value must reach the server as the value
+    labels = Table("labels", MetaData(), Column("label", String(40), primary_key=True), Column("n", Integer))
+    query = select(labels.c.n).where(labels.c.label == bindparam("key"))
+    with folded("read-committed") as (engine, other, _):
+        with other.begin() as conn:
+            labels.create(conn)
+            conn.execute(labels.insert(), [{"label": label, "n": 1}, {"label": "other", "n": 2}])
+        with engine.connect() as conn:
+            for _ in range(2):
+                with conn.begin():
+                    assert fetch_all(conn, query, {"key": label}) == [(1,)]
+                    assert fetch_all(conn, query, {"key": "other"}) == [(2,)]
+                    assert fetch_all(conn, query, {"key": "nobody"}) == []
+                assert server_status(conn) == pq.TransactionStatus.IDLE
