@@ -25,6 +25,10 @@ if TYPE_CHECKING:
     from race_harness.optable import OpTable
 
 
+# an operation's slot once settled: its invocation and completion, or the Operation made of them
+Settled = Operation | tuple[Event, Event]
+
+
 class History:
     """Thread-safe, append-only list of events.
 
@@ -40,10 +44,10 @@ class History:
         # CLOCK_MONOTONIC is one clock for every process on the machine, so histories recorded in
         # several processes from one origin merge into one timeline
         self.origin = time.monotonic_ns() if origin is None else origin
-        self._slots: list[Operation | None] = []  # one per invocation, in invocation order
+        self._slots: list[Settled | None] = []  # one per invocation, in invocation order
         self._pending: dict[int, tuple[int, Event]] = {}  # process -> (slot, its open invocation)
         self._columns = TableBuilder() if columns else None
-        self._unadded: list[Operation] = []  # completed, not yet in the columns (see _settle)
+        self._unadded: list[int] = []  # slots completed, not yet in the columns (see _settle)
         self._sealed: set[int] = set()  # open invocations given to a table as never completed
         self.faults: list[Fault] = []  # the nemesis's, in the order they began
         for ev in events:
@@ -122,40 +126,29 @@ class History:
         if opened is None:
             raise ValueError(f"completion event {ev.index} of process {ev.process} has no invocation")
         slot, inv = opened
-        op = Operation(
-            id=inv.index,
-            process=inv.process,
-            role=inv.role,
-            name=inv.name,
-            entity=inv.entity,
-            type=ev.type,
-            start=inv.time,
-            end=ev.time,
-            intent=inv.intent,
-            read=ev.read,
-            written=ev.written or {},
-            attempts=ev.attempts,
-            reason=ev.reason,
-            error=ev.error,
-            read_at=ev.read_at,
-            write_at=ev.write_at,
-            statements=ev.statements or {},
-        )
-        self._settle(slot, op, inv)
+        self._settle(slot, (inv, ev), inv)
 
-    def _settle(self, slot: int, op: Operation, inv: Event) -> None:
-        self._slots[slot] = op
+    def _settle(self, slot: int, done: Settled, inv: Event) -> None:
+        # a completed operation is kept as its two events and made an Operation when asked for: during
+        # a run, recording is a writer's own time, on the GIL every other session waits for
+        self._slots[slot] = done
         if inv.index in self._sealed:  # a table already counted it as never completed: rebuild on demand
             self._columns = None
         elif self._columns is not None:
-            # into the columns when a verdict asks for them: during a run this is a writer's own
-            # time, on the GIL every other session waits for
-            self._unadded.append(op)
+            self._unadded.append(slot)  # into the columns when a verdict asks for them (same reason)
+
+    def _operation(self, slot: int) -> Operation:
+        done = self._slots[slot]
+        assert done is not None, "an open invocation has no operation yet"
+        if isinstance(done, Operation):
+            return done
+        op = self._slots[slot] = _paired(*done)
+        return op
 
     def _add_settled(self) -> None:
         if self._columns is not None:
-            for op in self._unadded:
-                self._columns.add(op)
+            for slot in self._unadded:
+                self._columns.add(self._operation(slot))
         self._unadded.clear()
 
     @property
@@ -170,7 +163,7 @@ class History:
         """Invocations paired with their completions, in invocation order."""
         with self._lock:
             open_ops = {slot: _unfinished(inv) for slot, inv in self._pending.values()}
-            return [op if op is not None else open_ops[i] for i, op in enumerate(self._slots)]
+            return [open_ops[i] if done is None else self._operation(i) for i, done in enumerate(self._slots)]
 
     def table(self) -> OpTable:
         """The operations as columns (what ``check`` reads); invocations still open count as ``info``."""
@@ -178,7 +171,7 @@ class History:
             if self._columns is None:  # recorded without columns, or a sealed op completed later
                 self._columns = TableBuilder()
                 self._sealed.clear()
-                self._unadded = [op for op in self._slots if op is not None]
+                self._unadded = [slot for slot, done in enumerate(self._slots) if done is not None]
             self._add_settled()
             for _, inv in self._pending.values():
                 if inv.index not in self._sealed:
@@ -210,6 +203,29 @@ class History:
         history = cls(ev for ev in _events(path, faults))
         history.faults = faults
         return history
+
+
+def _paired(inv: Event, ev: Event) -> Operation:
+    assert ev.type != "invoke", "an invocation completes nothing"
+    return Operation(
+        id=inv.index,
+        process=inv.process,
+        role=inv.role,
+        name=inv.name,
+        entity=inv.entity,
+        type=ev.type,
+        start=inv.time,
+        end=ev.time,
+        intent=inv.intent,
+        read=ev.read,
+        written=ev.written or {},
+        attempts=ev.attempts,
+        reason=ev.reason,
+        error=ev.error,
+        read_at=ev.read_at,
+        write_at=ev.write_at,
+        statements=ev.statements or {},
+    )
 
 
 def _unfinished(inv: Event) -> Operation:
