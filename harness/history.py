@@ -1,8 +1,9 @@
 """The append-only record of what happened: the contract between runner and checker.
 
 Sessions append events (:mod:`race_harness.events`: an ``invoke``, then ``ok``, ``fail`` or
-``info``); the history pairs them into operations as they arrive and writes the completed ones
-into the columns the checkers read. It is saved and loaded as one JSON event per line.
+``info``); the history pairs them as they arrive and, when asked, makes them operations and writes
+the completed ones into the columns the checkers read. It is saved and loaded as one JSON event per
+line.
 """
 
 from __future__ import annotations
@@ -32,10 +33,11 @@ Settled = Operation | tuple[Event, Event]
 class History:
     """Thread-safe, append-only list of events.
 
-    Events are paired into operations as they arrive, so a verdict waits for no pass over the events
-    once the run is over. Completed operations go into the columns the checkers read
-    (:mod:`race_harness.optable`) when a verdict first asks for them, not while the sessions run:
-    a live run's writers share one GIL, and every microsecond one spends recording slows them all.
+    Each completion is paired with its invocation as it arrives, so a verdict waits for no pass over
+    the events once the run is over. The pair becomes an :class:`Operation`, and goes into the
+    columns the checkers read (:mod:`race_harness.optable`), when a verdict or a caller first asks
+    for it, not while the sessions run: a live run's writers share one GIL, and every microsecond
+    one spends recording slows them all.
     """
 
     def __init__(self, events: Iterable[Event] = (), origin: int | None = None, *, columns: bool = True) -> None:
