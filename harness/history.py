@@ -15,7 +15,7 @@ import time
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import replace
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from race_harness.errors import UsageError
 from race_harness.events import Event, Fault, Operation, Outcome, Role, Written
@@ -209,16 +209,10 @@ class History:
 
 def _paired(inv: Event, ev: Event) -> Operation:
     assert ev.type != "invoke", "an invocation completes nothing"
-    return Operation(
-        id=inv.index,
-        process=inv.process,
-        role=inv.role,
-        name=inv.name,
-        entity=inv.entity,
-        type=ev.type,
-        start=inv.time,
-        end=ev.time,
-        intent=inv.intent,
+    return _operation_of(
+        inv,
+        ev.type,
+        ev.time,
         read=ev.read,
         written=ev.written or {},
         attempts=ev.attempts,
@@ -231,17 +225,22 @@ def _paired(inv: Event, ev: Event) -> Operation:
 
 
 def _unfinished(inv: Event) -> Operation:
+    return _operation_of(inv, "info", None, error="never completed")
+
+
+def _operation_of(inv: Event, type: Outcome, end: int | None, **completion: Any) -> Operation:
+    """The operation ``inv`` began, ended as ``type`` at ``end`` with what its completion says."""
     return Operation(
         id=inv.index,
         process=inv.process,
         role=inv.role,
         name=inv.name,
         entity=inv.entity,
-        type="info",
+        type=type,
         start=inv.time,
-        end=None,
+        end=end,
         intent=inv.intent,
-        error="never completed",
+        **completion,
     )
 
 
