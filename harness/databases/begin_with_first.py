@@ -75,8 +75,9 @@ def fold_begin(engine: Engine, begin: str) -> None:
 
 def take_pending_begin(conn: Connection) -> str | None:
     """The BEGIN the transaction open on ``conn`` has not sent yet, which the caller now sends with
-    its statement; None when it was sent (or ``conn``'s engine does not fold BEGIN). For statements
-    run on the driver's connection directly (:mod:`race_harness.databases.direct`)."""
+    its statement; None when it was sent, when no transaction is open (an empty one's is dropped
+    here), or when ``conn``'s engine does not fold BEGIN. For statements run on the driver's
+    connection directly (:mod:`race_harness.databases.direct`)."""
     begin: str | None = conn.info.pop(_PENDING, None)
     return begin if begin is not None and conn.in_transaction() else None
 
