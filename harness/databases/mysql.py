@@ -47,7 +47,8 @@ _ABORTS = {
 #   from a cache it refreshes only when nobody has read it for 100 ms (can_cache_be_updated() in
 #   trx0i_s.cc), so a poller, or any other session reading those tables often, keeps it stale for
 #   good. Who WAITS is therefore read from SHOW ENGINE INNODB STATUS, which is live (a transaction
-#   marked "LOCK WAIT"); INNODB_LOCK_WAITS is asked once per wait, to name the holder when it can.
+#   marked "LOCK WAIT"); INNODB_LOCK_WAITS is asked once per wait, to name the holder when it can,
+#   and again (a few times, past the 100 ms) while that wait is missing from it.
 INNODB_CACHE_IDLE_S = 0.15  # InnoDB refreshes the cache once it went unread for 100 ms (CACHE_MIN_IDLE_TIME)
 INNODB_CACHE_REREADS = 3  # another session may read it meanwhile: a few tries, 0.45 s at most per wait
 INNODB_LOCK_WAITS = """
