@@ -120,18 +120,17 @@ def fetch_all(conn: Connection, statement: ClauseElement, params: Mapping[str, A
     comp = compiled(statement, tuple(sorted(params)), conn.dialect)
     begin = take_pending_begin(conn)
     cursor = reused_cursor(conn, raw, raw.cursor_factory)
-    query = comp.sql if begin is None else f"{begin}; {comp.sql}"  # only an engine with ClientCursor folds
     try:
         bound = _bound_query(conn, cursor, comp, params, begin)
         if bound is not None:
             cursor.execute(bound)
         else:
-            cursor.execute(query, comp.driver_params(params))
+            cursor.execute(_with_begin(begin, comp.sql), comp.driver_params(params))
         if begin is not None:
             cursor.nextset()  # past the BEGIN's result to the statement's
         rows = cursor.fetchall()
     except psycopg.Error as exc:
-        raise sqlalchemy_error(conn, raw, exc, query, params) from exc
+        raise sqlalchemy_error(conn, raw, exc, _with_begin(begin, comp.sql), params) from exc
     if any(comp.result_processors):
         return [
             tuple(v if p is None else p(v) for p, v in zip(comp.result_processors, row, strict=True)) for row in rows
@@ -163,9 +162,14 @@ def _bound_query(
         bound = cursor.mogrify(comp.sql, comp.driver_params(params))
         # bound, the query takes no more parameters: a % in a quoted value is the value's own; kept
         # encoded as psycopg would encode it for this connection
-        text = bound if begin is None else f"{begin}; {bound}"
-        query = queries[key] = text.encode(cursor.connection.info.encoding)
+        query = queries[key] = _with_begin(begin, bound).encode(cursor.connection.info.encoding)
     return query
+
+
+def _with_begin(begin: str | None, sql: str) -> str:
+    """``sql`` with the transaction's BEGIN in front, when it has not gone out yet (only an engine
+    with ``ClientCursor`` folds it: one query, the simple protocol)."""
+    return sql if begin is None else f"{begin}; {sql}"
 
 
 def sqlalchemy_error(
