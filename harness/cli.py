@@ -26,6 +26,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from race_harness import collector
 from race_harness.cli_parser import build_parser
 from race_harness.defaults import (
     DATABASES,
@@ -113,6 +114,7 @@ def _start(backends: Sequence[Backend]) -> None:
                 f"race-harness: dropped {len(dropped)} scratch database(s) on {b.label} whose creators ended "
                 f"without cleaning up: {', '.join(dropped)}"
             )
+    collector.resume()  # the command has what it imports; its work is collected as usual
 
 
 def cmd_run(args: argparse.Namespace) -> int:
@@ -487,6 +489,7 @@ def cmd_report(args: argparse.Namespace) -> int:
     from race_harness.report.merge import merge
     from race_harness.tally import tally
 
+    collector.resume()  # a merge of many files is work, not start-up
     out: Path = args.out or Path("reports") / f"report-{time.strftime('%Y%m%d-%H%M%S')}"
     check_output_dir(out, "--out")
     merged = merge(args.results)
@@ -897,8 +900,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command is None:
         parser.print_help()
         return EXIT_USAGE
-    with _Signals():
-        return _run_command(args)
+    collector.pause()  # until the command's imports are done: _start, or the report's own
+    try:
+        with _Signals():
+            return _run_command(args)
+    finally:
+        collector.resume()
 
 
 def _run_command(args: argparse.Namespace) -> int:

@@ -24,8 +24,6 @@ import uuid
 from dataclasses import dataclass
 from functools import cache
 
-import psutil
-
 PREFIX = "race_harness_"
 
 __all__ = ["Creator", "creator_of", "creator_of_tag", "own_tag", "scratch_name"]
@@ -66,6 +64,8 @@ def _started(pid: int) -> str | None:
 
 
 def _wall_clock_start(pid: int) -> str | None:
+    import psutil  # only for names of earlier versions, or without /proc: not on every command's start
+
     try:
         return _base36(int(psutil.Process(pid).create_time()))
     except (psutil.NoSuchProcess, psutil.ZombieProcess):

@@ -54,8 +54,9 @@ def test_help_and_version_answer_without_loading_the_harness() -> None:
 
 
 # what a replay on a server must not pay for before its verdict: the ORM (only for calls that take a
-# Session), NumPy (preloaded while the database is made), SQLite's driver
-NOT_BEFORE_THE_VERDICT = ["numpy", "sqlalchemy.orm", "sqlite3"]
+# Session), NumPy (preloaded while the database is made), SQLite's driver, psutil (the embedded
+# server's, and for names without a start in clock ticks)
+NOT_BEFORE_THE_VERDICT = ["numpy", "sqlalchemy.orm", "sqlite3", "psutil"]
 
 
 def test_a_replay_loads_its_verdict_code_only_for_the_verdict() -> None:
