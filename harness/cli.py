@@ -900,7 +900,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command is None:
         parser.print_help()
         return EXIT_USAGE
-    collector.pause()  # until the command's imports are done: _start, or the report's own
+    if argv is None:  # the process's own command line: the process is this command's, and so is its collector
+        collector.pause()  # until the command's imports are done: _start, or the report's own
     try:
         with _Signals():
             return _run_command(args)

@@ -7,6 +7,9 @@ alone. Imports leave next to no cyclic garbage, so a command pauses the collecto
 databases are reached, then moves everything made so far out of the collector's sight
 (:func:`gc.freeze`, the use its documentation gives) and resumes it: the run itself is collected
 as usual, and its full collections no longer walk the modules.
+
+Only a process started as the command does this (``main()`` reading ``sys.argv``): a program that
+calls ``main([...])`` keeps its collector as it was, garbage it has not collected yet included.
 """
 
 from __future__ import annotations

@@ -44,9 +44,17 @@ def test_a_collector_the_caller_turned_off_stays_off() -> None:
     ],
 )
 def test_every_command_ends_with_the_collector_on(argv: list[str]) -> None:
+    """As the process's command (``main()`` reads ``sys.argv``), ending before or without a database."""
     code = (
         "import gc, sys\nfrom race_harness.cli import main\n"
-        f"try:\n    main({argv!r})\nexcept SystemExit:\n    pass\n"
+        f"sys.argv = ['race-harness', *{argv!r}]\n"
+        "try:\n    main()\nexcept SystemExit:\n    pass\n"
         "print('ENABLED', gc.isenabled())"
     )
     assert _run(code)[-2:] == ["ENABLED", "True"]
+
+
+def test_a_program_calling_main_keeps_its_collector_as_it_was() -> None:
+    """main([...]) from another program: nothing it had made is frozen out of collection."""
+    code = "import gc\nfrom race_harness.cli import main\nmain(['list'])\nprint(gc.isenabled(), gc.get_freeze_count())"
+    assert _run(code)[-2:] == ["True", "0"]
