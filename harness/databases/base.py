@@ -308,9 +308,13 @@ class Backend(ABC):
         own connection, seen from inside its statement's event, where no statement can be sent)."""
         return None
 
-    def lock_waits(self, monitor: Connection, sessions: Collection[int]) -> dict[int, set[int]] | None:
+    def lock_waits(
+        self, monitor: Connection, sessions: Collection[int], *, holders: bool = True
+    ) -> dict[int, set[int]] | None:
         """Which of ``sessions`` wait for a lock, and on which sessions (their ids): None where the
-        database has no lock view (SQLite), so a blocked step can only be told by a timeout."""
+        database has no lock view (SQLite), so a blocked step can only be told by a timeout. With
+        ``holders`` False only who waits is asked for (what confirming a known wait needs), and the
+        sets may be empty where naming the holders costs time (MariaDB's lock cache)."""
         return None
 
     def cancel(self, monitor: Connection, session: int) -> None:  # noqa: B027 - no lock view, nothing to cancel

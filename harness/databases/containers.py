@@ -252,8 +252,10 @@ class ContainerBackend(Backend):
     def driver_session_id(self, driver_connection: Any) -> int | None:
         return self.server.driver_session_id(driver_connection)
 
-    def lock_waits(self, monitor: Connection, sessions: Collection[int]) -> dict[int, set[int]] | None:
-        return self.server.lock_waits(monitor, sessions)
+    def lock_waits(
+        self, monitor: Connection, sessions: Collection[int], *, holders: bool = True
+    ) -> dict[int, set[int]] | None:
+        return self.server.lock_waits(monitor, sessions, holders=holders)
 
     def cancel(self, monitor: Connection, session: int) -> None:
         self.server.cancel(monitor, session)

@@ -47,10 +47,14 @@ _ABORTS = {
 #   from a cache it refreshes only when nobody has read it for 100 ms (can_cache_be_updated() in
 #   trx0i_s.cc), so a poller, or any other session reading those tables often, keeps it stale for
 #   good. Who WAITS is therefore read from SHOW ENGINE INNODB STATUS, which is live (a transaction
-#   marked "LOCK WAIT"); INNODB_LOCK_WAITS is asked once per wait, to name the holder when it can,
-#   and again (a few times, past the 100 ms) while that wait is missing from it.
-INNODB_CACHE_IDLE_S = 0.15  # InnoDB refreshes the cache once it went unread for 100 ms (CACHE_MIN_IDLE_TIME)
-INNODB_CACHE_REREADS = 3  # another session may read it meanwhile: a few tries, 0.45 s at most per wait
+#   marked "LOCK WAIT"). It does not name the holder, but proves it when one other transaction on
+#   the server has row locks (InnoDBStatus.sole_holder): the common case of a schedule on a server of
+#   its own. Otherwise INNODB_LOCK_WAITS names it: asked for a new wait only (a wait already written
+#   down is only confirmed), no sooner than 100 ms after this backend last read it (a read sooner
+#   finds the cache as that read left it), and again, 100 ms apart, while another session's reads
+#   keep the wait out of it.
+INNODB_CACHE_IDLE_S = 0.11  # InnoDB refreshes the cache once it went unread for 100 ms (CACHE_MIN_IDLE_TIME)
+INNODB_CACHE_REREADS = 3  # another session may read it meanwhile: a few tries, 0.33 s at most per wait
 INNODB_LOCK_WAITS = """
 SELECT r.trx_mysql_thread_id, b.trx_mysql_thread_id
 FROM information_schema.INNODB_LOCK_WAITS w
@@ -77,6 +81,7 @@ class MySQLBackend(ServerBackend):
         self.session = dict(session or {})
         self._shapes: dict[str, _Shape] = {}  # template name -> what copying it takes
         self._pristine: dict[str, _Pristine] = {}  # remember()'s key -> what the database held
+        self._lock_cache_read_at = -math.inf  # when lock_waits last read InnoDB's lock cache (time.monotonic())
 
     @property
     def label(self) -> str:
@@ -237,36 +242,43 @@ class MySQLBackend(ServerBackend):
         family, _, number = self.version.partition(" ")
         return family == "mysql" and int(number.split(".")[0]) >= 8
 
-    def lock_waits(self, monitor: Connection, sessions: Collection[int]) -> dict[int, set[int]] | None:
+    def lock_waits(
+        self, monitor: Connection, sessions: Collection[int], *, holders: bool = True
+    ) -> dict[int, set[int]] | None:
         wanted = set(sessions)
-        if not self.has_data_lock_waits:
-            status = str(monitor.exec_driver_sql("SHOW ENGINE INNODB STATUS").one()[2])
-            waiting = innodb_status_waiters(status) & wanted
-            if not waiting:
-                return {}
-            wanted = waiting
-        query = DATA_LOCK_WAITS if self.has_data_lock_waits else INNODB_LOCK_WAITS
-        waits = _waits_of(monitor, query, wanted)
-        if not self.has_data_lock_waits:
+        if self.has_data_lock_waits:
+            return _waits_of(monitor, DATA_LOCK_WAITS, wanted)
+        status = InnoDBStatus.parse(str(monitor.exec_driver_sql("SHOW ENGINE INNODB STATUS").one()[2]))
+        wanted &= status.waiters()
+        if not wanted or not holders:
+            return {waiter: set() for waiter in wanted}
+        waits = {w: {h} for w in wanted if (h := status.sole_holder(w)) is not None}
+        unnamed = wanted - waits.keys()  # the cache names them, when a read finds it refreshed
+        if unnamed:
+            found = self._read_lock_cache(monitor, unnamed)
             for _ in range(INNODB_CACHE_REREADS):
-                if wanted <= waits.keys():
+                if unnamed <= found.keys():
                     break
-                # the cache was read less than 100 ms before (by this harness or any other session on
-                # the server: another test worker's schedule, say) and not refreshed: read it again
-                # after that long without reading, when InnoDB refreshes it
-                time.sleep(INNODB_CACHE_IDLE_S)
-                waits = _waits_of(monitor, query, wanted)
-            for waiter in wanted:  # waiting for sure; the holder only when the cache has it
-                waits.setdefault(waiter, set())
+                # another session on the server (another test worker's schedule, say) read the cache
+                # less than 100 ms before this read, which found it unrefreshed: read it again
+                found = self._read_lock_cache(monitor, unnamed)
+            for waiter in unnamed:  # waiting for sure; the holder only when the cache has it
+                waits[waiter] = found.get(waiter, set())
         return waits
+
+    def _read_lock_cache(self, monitor: Connection, wanted: set[int]) -> dict[int, set[int]]:
+        """INNODB_LOCK_WAITS once this backend has not read it for INNODB_CACHE_IDLE_S: InnoDB
+        refreshes it on such a read (the server's own last read came before this process saw it end)."""
+        idle = time.monotonic() - self._lock_cache_read_at
+        if idle < INNODB_CACHE_IDLE_S:
+            time.sleep(INNODB_CACHE_IDLE_S - idle)
+        try:
+            return _waits_of(monitor, INNODB_LOCK_WAITS, wanted)
+        finally:
+            self._lock_cache_read_at = time.monotonic()
 
     def cancel(self, monitor: Connection, session: int) -> None:
         monitor.exec_driver_sql(f"KILL QUERY {int(session)}")
-
-
-_TRANSACTION = re.compile(r"^---TRANSACTION ", re.M)
-_LOCK_WAIT = re.compile(r"^LOCK WAIT ", re.M)
-_THREAD_ID = re.compile(r"^(?:MySQL|MariaDB) thread id (\d+)", re.M)
 
 
 def _waits_of(monitor: Connection, query: str, wanted: set[int]) -> dict[int, set[int]]:
@@ -277,14 +289,62 @@ def _waits_of(monitor: Connection, query: str, wanted: set[int]) -> dict[int, se
     return waits
 
 
-def innodb_status_waiters(status: str) -> set[int]:
-    """Connection ids of the transactions SHOW ENGINE INNODB STATUS lists as waiting for a lock."""
-    waiters: set[int] = set()
-    for block in _TRANSACTION.split(status)[1:]:
-        thread = _THREAD_ID.search(block)
-        if _LOCK_WAIT.search(block) and thread:
-            waiters.add(int(thread.group(1)))
-    return waiters
+_TRANSACTION = re.compile(r"^---TRANSACTION ", re.M)
+_LOCK_WAIT = re.compile(r"^LOCK WAIT ", re.M)
+_THREAD_ID = re.compile(r"^(?:MySQL|MariaDB) thread id (\d+)", re.M)
+_ROW_LOCKS = re.compile(r"lock struct\(s\), heap size \d+, (\d+) row lock\(s\)")
+_WAITS_FOR_RECORD = re.compile(r"FOR THIS LOCK TO BE GRANTED:\s*RECORD LOCKS ")
+
+
+@dataclass(frozen=True)
+class InnoDBTransaction:
+    """One transaction of SHOW ENGINE INNODB STATUS: its connection (None for one no session owns,
+    a recovered XA transaction say), whether it waits for a lock and for which kind, how many row
+    locks it has (the lock it waits for counted)."""
+
+    thread: int | None
+    waiting: bool
+    waits_for_record: bool
+    row_locks: int
+
+
+@dataclass(frozen=True)
+class InnoDBStatus:
+    """The transactions SHOW ENGINE INNODB STATUS lists: live, unlike InnoDB's lock cache, but without
+    the holder of a wait. ``complete`` is False when InnoDB truncated the list."""
+
+    transactions: tuple[InnoDBTransaction, ...]
+    complete: bool
+
+    @classmethod
+    def parse(cls, status: str) -> InnoDBStatus:
+        found = []
+        for block in _TRANSACTION.split(status)[1:]:
+            thread = _THREAD_ID.search(block)
+            rows = _ROW_LOCKS.search(block)
+            found.append(
+                InnoDBTransaction(
+                    int(thread.group(1)) if thread else None,
+                    bool(_LOCK_WAIT.search(block)),
+                    bool(_WAITS_FOR_RECORD.search(block)),
+                    int(rows.group(1)) if rows else 0,
+                )
+            )
+        return cls(tuple(found), "truncated" not in status)
+
+    def waiters(self) -> set[int]:
+        """Connection ids of the transactions waiting for a lock."""
+        return {t.thread for t in self.transactions if t.waiting and t.thread is not None}
+
+    def sole_holder(self, waiter: int) -> int | None:
+        """The connection ``waiter`` waits for, when the status alone proves it: it waits for a row
+        lock, and one other transaction on the whole server has row locks (every lock a row's
+        queue holds, granted or waiting, is some transaction's row lock). None when it cannot tell."""
+        mine = [t for t in self.transactions if t.thread == waiter]
+        if not self.complete or len(mine) != 1 or not mine[0].waits_for_record:
+            return None
+        others = [t for t in self.transactions if t.thread != waiter and t.row_locks > 0]
+        return others[0].thread if len(others) == 1 else None
 
 
 _MARKER = "race_harness_template"  # the table that says a template schema is complete

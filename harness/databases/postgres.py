@@ -177,7 +177,9 @@ class PostgresBackend(ServerBackend):
         info = getattr(driver_connection, "info", None)  # psycopg 3's ConnectionInfo
         return int(info.backend_pid) if info is not None else None
 
-    def lock_waits(self, monitor: Connection, sessions: Collection[int]) -> dict[int, set[int]] | None:
+    def lock_waits(
+        self, monitor: Connection, sessions: Collection[int], *, holders: bool = True
+    ) -> dict[int, set[int]] | None:
         # pg_blocking_pids() (9.6+) is the lock manager's own answer: heavyweight locks, including
         # the transaction-id lock a row-level UPDATE / FOR UPDATE waits on
         rows = monitor.execute(

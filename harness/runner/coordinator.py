@@ -442,8 +442,10 @@ class Coordinator:
             self.transcript.append(f"step {step}{note}: {self._waiting(session, sessions, state)}")
         self._settle(sessions, blocked)
 
-    def _await(self, session: StepSession, limit: float) -> Wait:
-        """Until the step completes or is seen blocked; "assumed" when neither shows in time."""
+    def _await(self, session: StepSession, limit: float, *, name_holders: bool = True) -> Wait:
+        """Until the step completes or is seen blocked; "assumed" when neither shows in time.
+        ``name_holders`` False: a wait already written down is only confirmed, its holders not asked
+        for again (on MariaDB each ask may wait for InnoDB's lock cache)."""
         started = time.monotonic()
         session.holders = set()
         if session.done.wait(POLL_S):
@@ -459,7 +461,7 @@ class Coordinator:
                     session.holders = holders
                     return "blocked"
             elif self.has_lock_view and session.db_id is not None:
-                waits = self._lock_waits(session.db_id)
+                waits = self._lock_waits(session.db_id, name_holders)
                 if session.db_id in waits and not session.done.is_set():
                     session.holders = waits[session.db_id]
                     return "blocked"
@@ -468,13 +470,13 @@ class Coordinator:
             if time.monotonic() - started >= limit:
                 return "assumed"
 
-    def _lock_waits(self, db_id: int) -> dict[int, set[int]]:
+    def _lock_waits(self, db_id: int, holders: bool) -> dict[int, set[int]]:
         """The lock view for one session. A monitor connection that died (a killed backend, a
         restarted server) is replaced once; if the view still cannot be read, the rest of the run
         goes on without it (blocked steps assumed by timeout, and the transcript says so)."""
         for attempt in (1, 2):
             try:
-                return self.backend.lock_waits(self.monitor, [db_id]) or {}
+                return self.backend.lock_waits(self.monitor, [db_id], holders=holders) or {}
             except DBAPIError as exc:
                 if attempt == 1:
                     with contextlib.suppress(DBAPIError):
@@ -505,7 +507,7 @@ class Coordinator:
         step is released into a known state (isolationtester does the same)."""
         for letter, step in list(blocked.items()):
             session = sessions[letter]
-            if self._await(session, self._limit()) == "done":
+            if self._await(session, self._limit(), name_holders=False) == "done":
                 del blocked[letter]
                 self.transcript.append(f"step {step}: <... completed> {session.text}")
 

@@ -11,11 +11,13 @@ loses nothing.
 
 from __future__ import annotations
 
+import os
 import shlex
 import subprocess
 import sys
 import textwrap
 import threading
+import time
 from pathlib import Path
 from typing import Any
 
@@ -25,7 +27,7 @@ from sqlalchemy.pool import NullPool
 
 from race_harness import Entity, Scenario, UsageError, get_strategy, operation
 from race_harness.databases import Backend
-from race_harness.databases.mysql import MySQLBackend
+from race_harness.databases.mysql import InnoDBStatus, MySQLBackend
 from race_harness.examples import counter_core, glance_orm, nova_core
 from race_harness.runner.explorer import explore
 from race_harness.runner.schedule import ScheduleRunner
@@ -112,26 +114,82 @@ def test_a_statement_blocked_on_a_lock_shows_its_holder_and_the_schedule_goes_on
 def test_the_holder_is_named_while_another_session_reads_mariadbs_lock_cache(backend: Backend) -> None:
     # InnoDB refreshes INNODB_LOCK_WAITS only when it went unread for 100 ms: another session reading
     # it now and then (another test worker's schedule) left the cache stale at the one read a wait
-    # makes, and the holder unnamed (seen in CI). Here that other session reads it every 250 ms.
+    # makes, and the holder unnamed (seen in CI). Here that other session reads it every 250 ms, and
+    # holds a row lock of its own, so that the status alone cannot name the holder: the cache must.
     if not isinstance(backend, MySQLBackend) or backend.has_data_lock_waits:
         pytest.skip("only MariaDB (and MySQL 5.7) name the holder from InnoDB's cached lock tables")
     stop = threading.Event()
+    locking = threading.Event()
     other = create_engine(backend.admin_url, poolclass=NullPool)
+    table = f"rh_other_lock_{os.getpid()}"
+    with other.begin() as conn:
+        conn.exec_driver_sql(f"CREATE TABLE {table} (id INT PRIMARY KEY) ENGINE=InnoDB")
+        conn.exec_driver_sql(f"INSERT INTO {table} VALUES (1)")
 
     def poll() -> None:
-        with other.connect() as conn:
+        with other.connect() as conn, conn.begin():
+            conn.exec_driver_sql(f"SELECT id FROM {table} WHERE id = 1 FOR UPDATE").all()
+            locking.set()
             while not stop.wait(0.25):
                 conn.exec_driver_sql("SELECT * FROM information_schema.INNODB_LOCK_WAITS").all()
 
     poller = threading.Thread(target=poll)
     poller.start()
     try:
+        assert locking.wait(10)
+        before = backend._lock_cache_read_at
         for _ in range(3):
             test_a_statement_blocked_on_a_lock_shows_its_holder_and_the_schedule_goes_on(backend)
+        assert backend._lock_cache_read_at > before  # named from the cache, not from the status
     finally:
         stop.set()
         poller.join()
+        with other.begin() as conn:
+            conn.exec_driver_sql(f"DROP TABLE {table}")
         other.dispose()
+
+
+def test_the_status_read_from_the_server_proves_a_holder_or_leaves_it_to_the_cache(backend: Backend) -> None:
+    """SHOW ENGINE INNODB STATUS as the server writes it: the waiter is found waiting for a row lock,
+    the holder with its row lock, and the holder named from it unless another transaction on the
+    server (another test worker's) has row locks too."""
+    if not isinstance(backend, MySQLBackend) or backend.has_data_lock_waits:
+        pytest.skip("only MariaDB (and MySQL 5.7) name the holder from InnoDB's cached lock tables")
+    engine = create_engine(backend.admin_url, poolclass=NullPool)
+    table = f"rh_status_lock_{os.getpid()}"
+    with engine.begin() as conn:
+        conn.exec_driver_sql(f"CREATE TABLE {table} (id INT PRIMARY KEY) ENGINE=InnoDB")
+        conn.exec_driver_sql(f"INSERT INTO {table} VALUES (1)")
+    try:
+        with engine.connect() as holder, engine.connect() as waiter, engine.connect() as monitor:
+            ids = [int(c.exec_driver_sql("SELECT CONNECTION_ID()").scalar_one()) for c in (holder, waiter)]
+            # each connection is in the transaction its first statement began (SQLAlchemy's autobegin)
+            holder.exec_driver_sql(f"SELECT id FROM {table} WHERE id = 1 FOR UPDATE").all()
+            waiter.exec_driver_sql("SET SESSION innodb_lock_wait_timeout = 5")
+            blocked = threading.Thread(
+                target=lambda: waiter.exec_driver_sql(f"SELECT id FROM {table} WHERE id = 1 FOR UPDATE").all()
+            )
+            blocked.start()
+            try:
+                deadline = time.monotonic() + 5
+                while True:
+                    status = InnoDBStatus.parse(str(monitor.exec_driver_sql("SHOW ENGINE INNODB STATUS").one()[2]))
+                    if ids[1] in status.waiters() or time.monotonic() > deadline:
+                        break
+                    time.sleep(0.02)
+            finally:
+                holder.rollback()
+                blocked.join()
+                waiter.rollback()
+        (waiting,) = [t for t in status.transactions if t.thread == ids[1]]
+        (holding,) = [t for t in status.transactions if t.thread == ids[0]]
+        assert waiting.waiting and waiting.waits_for_record and holding.row_locks >= 1, status
+        others = [t for t in status.transactions if t.thread not in ids and t.row_locks > 0]
+        assert status.sole_holder(ids[1]) == (None if others else ids[0]), status
+    finally:
+        with engine.begin() as conn:
+            conn.exec_driver_sql(f"DROP TABLE {table}")
+        engine.dispose()
 
 
 # a read that takes a while (~0.1 s) on each database, however loaded the machine is

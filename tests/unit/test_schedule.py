@@ -7,7 +7,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from race_harness import get_scenario, get_strategy
-from race_harness.databases.mysql import innodb_status_waiters
+from race_harness.databases.mysql import InnoDBStatus
 from race_harness.errors import UsageError
 from race_harness.explore import expressible_operations, schedules
 from race_harness.scenarios.nova_server_metadata import SCENARIO as NOVA
@@ -113,5 +113,25 @@ FILE I/O
 
 def test_innodb_status_names_the_waiting_connections() -> None:
     # a MariaDB and a MySQL 5.7-style block; the holder (570) is not waiting
-    assert innodb_status_waiters(INNODB_STATUS) == {571, 12}
-    assert innodb_status_waiters("no transactions here") == set()
+    assert InnoDBStatus.parse(INNODB_STATUS).waiters() == {571, 12}
+    assert InnoDBStatus.parse("no transactions here").waiters() == set()
+
+
+ONE_WAIT = INNODB_STATUS.split("---TRANSACTION 18250")[0] + "--------\nFILE I/O\n"
+
+
+def test_the_status_names_a_holder_only_when_no_other_transaction_has_row_locks() -> None:
+    status = InnoDBStatus.parse(ONE_WAIT)
+    assert status.waiters() == {571} and status.sole_holder(571) == 570
+    # 12 also has a row lock: either could hold 571's (a waiting lock in the row's queue blocks too)
+    assert InnoDBStatus.parse(INNODB_STATUS).sole_holder(571) is None
+    # 12 waits, but the status does not say for what kind of lock
+    assert InnoDBStatus.parse(INNODB_STATUS).sole_holder(12) is None
+    # a transaction no session owns (a prepared XA one after a restart) with row locks: no name
+    recovered = ONE_WAIT.replace("MariaDB thread id 570, OS thread handle 139741593319104, ", "")
+    assert InnoDBStatus.parse(recovered).sole_holder(571) is None
+    # a list InnoDB cut short may leave out the holder
+    assert InnoDBStatus.parse(ONE_WAIT + "...truncated...\n").sole_holder(571) is None
+    # a table lock (AUTO-INC, LOCK TABLES) is no row lock: the row-lock count proves nothing
+    table_lock = ONE_WAIT.replace("RECORD LOCKS space id 95 page no 3 n bits 320 index PRIMARY of", "TABLE LOCK")
+    assert InnoDBStatus.parse(table_lock).sole_holder(571) is None
