@@ -18,11 +18,13 @@ import sys
 import textwrap
 import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import Connection, create_engine, insert, select
+from sqlalchemy import Connection, Engine, create_engine, insert, select
 from sqlalchemy.pool import NullPool
 
 from race_harness import Entity, Scenario, UsageError, get_strategy, operation
@@ -120,33 +122,26 @@ def test_the_holder_is_named_while_another_session_reads_mariadbs_lock_cache(bac
         pytest.skip("only MariaDB (and MySQL 5.7) name the holder from InnoDB's cached lock tables")
     stop = threading.Event()
     locking = threading.Event()
-    other = create_engine(backend.admin_url, poolclass=NullPool)
-    table = f"rh_other_lock_{os.getpid()}"
-    with other.begin() as conn:
-        conn.exec_driver_sql(f"CREATE TABLE {table} (id INT PRIMARY KEY) ENGINE=InnoDB")
-        conn.exec_driver_sql(f"INSERT INTO {table} VALUES (1)")
+    with _one_row_table(backend) as (other, table):
 
-    def poll() -> None:
-        with other.connect() as conn, conn.begin():
-            conn.exec_driver_sql(f"SELECT id FROM {table} WHERE id = 1 FOR UPDATE").all()
-            locking.set()
-            while not stop.wait(0.25):
-                conn.exec_driver_sql("SELECT * FROM information_schema.INNODB_LOCK_WAITS").all()
+        def poll() -> None:
+            with other.connect() as conn, conn.begin():
+                conn.exec_driver_sql(f"SELECT id FROM {table} WHERE id = 1 FOR UPDATE").all()
+                locking.set()
+                while not stop.wait(0.25):
+                    conn.exec_driver_sql("SELECT * FROM information_schema.INNODB_LOCK_WAITS").all()
 
-    poller = threading.Thread(target=poll)
-    poller.start()
-    try:
-        assert locking.wait(10)
-        before = backend._lock_cache_read_at
-        for _ in range(3):
-            test_a_statement_blocked_on_a_lock_shows_its_holder_and_the_schedule_goes_on(backend)
-        assert backend._lock_cache_read_at > before  # named from the cache, not from the status
-    finally:
-        stop.set()
-        poller.join()
-        with other.begin() as conn:
-            conn.exec_driver_sql(f"DROP TABLE {table}")
-        other.dispose()
+        poller = threading.Thread(target=poll)
+        poller.start()
+        try:
+            assert locking.wait(10)
+            before = backend._lock_cache_read_at
+            for _ in range(3):
+                test_a_statement_blocked_on_a_lock_shows_its_holder_and_the_schedule_goes_on(backend)
+            assert backend._lock_cache_read_at > before  # named from the cache, not from the status
+        finally:
+            stop.set()
+            poller.join()
 
 
 def test_the_status_read_from_the_server_proves_a_holder_or_leaves_it_to_the_cache(backend: Backend) -> None:
@@ -155,12 +150,7 @@ def test_the_status_read_from_the_server_proves_a_holder_or_leaves_it_to_the_cac
     server (another test worker's) has row locks too."""
     if not isinstance(backend, MySQLBackend) or backend.has_data_lock_waits:
         pytest.skip("only MariaDB (and MySQL 5.7) name the holder from InnoDB's cached lock tables")
-    engine = create_engine(backend.admin_url, poolclass=NullPool)
-    table = f"rh_status_lock_{os.getpid()}"
-    with engine.begin() as conn:
-        conn.exec_driver_sql(f"CREATE TABLE {table} (id INT PRIMARY KEY) ENGINE=InnoDB")
-        conn.exec_driver_sql(f"INSERT INTO {table} VALUES (1)")
-    try:
+    with _one_row_table(backend) as (engine, table):
         with engine.connect() as holder, engine.connect() as waiter, engine.connect() as monitor:
             ids = [int(c.exec_driver_sql("SELECT CONNECTION_ID()").scalar_one()) for c in (holder, waiter)]
             # each connection is in the transaction its first statement began (SQLAlchemy's autobegin)
@@ -186,6 +176,19 @@ def test_the_status_read_from_the_server_proves_a_holder_or_leaves_it_to_the_cac
         assert waiting.waiting and waiting.waits_for_record and holding.row_locks >= 1, status
         others = [t for t in status.transactions if t.thread not in ids and t.row_locks > 0]
         assert status.sole_holder(ids[1]) == (None if others else ids[0]), status
+
+
+@contextmanager
+def _one_row_table(backend: Backend) -> Iterator[tuple[Engine, str]]:
+    """An InnoDB table of this process's own on the server, holding one row (id 1) to lock, and an
+    engine on it; both gone afterwards."""
+    engine = create_engine(backend.admin_url, poolclass=NullPool)
+    table = f"rh_one_row_{os.getpid()}"
+    with engine.begin() as conn:
+        conn.exec_driver_sql(f"CREATE TABLE {table} (id INT PRIMARY KEY) ENGINE=InnoDB")
+        conn.exec_driver_sql(f"INSERT INTO {table} VALUES (1)")
+    try:
+        yield engine, table
     finally:
         with engine.begin() as conn:
             conn.exec_driver_sql(f"DROP TABLE {table}")
